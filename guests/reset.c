@@ -1,0 +1,2 @@
+#include "guest.h"
+void test_main(void) {}

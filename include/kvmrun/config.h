@@ -1,0 +1,56 @@
+/* Command line -> one validated struct vm_config. */
+#ifndef KVMRUN_CONFIG_H
+#define KVMRUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KVMRUN_VERSION "0.1.0"
+
+/* Exit statuses (also documented in --help and README). */
+#define EXIT_GUEST_OFF	0	/* guest powered off or reset */
+#define EXIT_VMM_ERROR	1	/* kvmrun itself failed */
+#define EXIT_TIMEOUT	124	/* --timeout expired */
+#define EXIT_USAGE	1	/* bad command line: same status as any other failure */
+
+#define CMDLINE_MAX	4096	/* bytes including the terminating NUL */
+#define CPUS_MAX	255	/* xAPIC ids fit in 8 bits; 0xff is broadcast */
+
+enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION };
+
+enum serial_sink { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+
+enum hugepages { HUGEPAGES_NONE, HUGEPAGES_THP, HUGEPAGES_HUGETLB };
+
+enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
+
+struct vm_config {
+	enum cmd cmd;
+	const char *kernel;
+	const char *append;		/* NULL: no command line */
+	unsigned cpus;
+	uint64_t mem_size;
+	bool mem_shared;		/* memfd instead of private anonymous memory */
+	enum hugepages hugepages;
+	double timeout;			/* seconds, 0 = none */
+	enum serial_sink serial;
+	const char *serial_path;	/* SERIAL_FILE */
+	enum tristate pvm;		/* PVM host workarounds */
+	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
+};
+
+/*
+ * Parses argv into cfg.  Returns 0, or -EINVAL after writing one line that
+ * says what is wrong into err (size errlen).
+ */
+int config_parse(struct vm_config *cfg, int argc, char **argv,
+		 char *err, size_t errlen);
+
+/* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
+int parse_size(const char *s, uint64_t *out);
+
+/* The --help text. */
+extern const char config_usage_text[];
+
+#endif

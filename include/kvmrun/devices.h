@@ -1,0 +1,112 @@
+/* Platform devices (devices/).  Each is a bus handler over a plain state struct. */
+#ifndef KVMRUN_DEVICES_H
+#define KVMRUN_DEVICES_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmrun/stop.h"
+
+/* An interrupt line into the irqchip; tests plug in their own set(). */
+struct irq_line {
+	void (*set)(void *opaque, unsigned gsi, int level);
+	void *opaque;
+	unsigned gsi;
+};
+
+static inline void irq_line_set(const struct irq_line *l, int level)
+{
+	if (l->set)
+		l->set(l->opaque, l->gsi, level);
+}
+
+/* ---- 8250/16550A UART ---- */
+
+#define COM1_BASE	0x3f8
+#define COM1_IRQ	4
+#define SERIAL_NR_REGS	8
+#define SERIAL_FIFO	16
+
+/* Register state, kept apart from host resources so it can be saved. */
+struct serial_regs {
+	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr, dll, dlm;
+	bool thr_ipending;	/* THR-empty interrupt waiting to be seen in IIR */
+	uint8_t rx[SERIAL_FIFO];
+	uint8_t rx_head, rx_count;
+	bool irq_level;
+};
+
+struct serial8250 {
+	struct serial_regs regs;
+	pthread_mutex_t lock;
+	int out_fd;			/* -1: output discarded */
+	bool out_broken;		/* write failed once; logged */
+	struct irq_line irq;
+	void (*rx_space)(void *opaque);	/* the guest made room in the RX FIFO */
+	void *rx_space_opaque;
+	uint64_t tx_bytes;
+};
+
+void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
+		     void (*rx_space)(void *), void *rx_space_opaque);
+void serial8250_destroy(struct serial8250 *s);
+void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+		   bool is_write);
+/* Offers host input; returns how many bytes the RX FIFO took. */
+size_t serial8250_rx_push(struct serial8250 *s, const uint8_t *buf, size_t n);
+
+/* ---- debug-exit port (QEMU isa-debug-exit compatible) ---- */
+
+#define DEBUG_EXIT_PORT	0xf4
+#define DEBUG_EXIT_LEN	4
+
+struct debug_exit {
+	struct vm_stop *stop;
+};
+
+void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+		   bool is_write);
+
+/* ---- i8042 keyboard controller (reset line and probes) ---- */
+
+#define I8042_DATA_PORT		0x60
+#define I8042_CMD_PORT		0x64
+#define I8042_KBD_IRQ		1
+#define I8042_AUX_IRQ		12
+#define I8042_QUEUE		16
+
+struct i8042_regs {
+	uint8_t status;
+	uint8_t ctr;		/* controller configuration ("command byte") */
+	uint8_t pending_cmd;	/* command waiting for its data byte, or 0 */
+	uint8_t outport;
+	uint8_t queue[I8042_QUEUE];
+	uint8_t q_head, q_count;
+	bool q_aux[I8042_QUEUE];
+	bool kbd_level, aux_level;
+};
+
+struct i8042 {
+	struct i8042_regs regs;
+	pthread_mutex_t lock;
+	struct vm_stop *stop;
+	struct irq_line kbd_irq, aux_irq;
+};
+
+void i8042_init(struct i8042 *k, struct vm_stop *stop, struct irq_line kbd_irq,
+		struct irq_line aux_irq);
+void i8042_destroy(struct i8042 *k);
+/* Bus handlers for the data port (0x60) and the command/status port (0x64). */
+void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+		   bool is_write);
+void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+		  bool is_write);
+
+/* Port 0x80 (POST codes, I/O delays): accepted and ignored. */
+#define POST_PORT	0x80
+void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+	       bool is_write);
+
+#endif

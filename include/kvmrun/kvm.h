@@ -1,0 +1,42 @@
+/* The host side: /dev/kvm, its API version, capabilities and backend. */
+#ifndef KVMRUN_KVM_H
+#define KVMRUN_KVM_H
+
+#include <stdbool.h>
+
+enum kvm_backend {
+	BACKEND_UNKNOWN,
+	BACKEND_VMX,	/* Intel VT-x */
+	BACKEND_SVM,	/* AMD-V */
+	BACKEND_PVM,	/* Pagetable-based Virtual Machine: kernel code emulated */
+};
+
+struct kvm_host {
+	int fd;
+	int api_version;
+	int nr_vcpus;		/* recommended */
+	int max_vcpus;
+	enum kvm_backend backend;
+};
+
+struct kvm_cap_req {
+	int cap;
+	const char *name;
+};
+
+/* Capabilities kvmrun needs; all are checked by kvm_host_open(). */
+extern const struct kvm_cap_req kvm_required_caps[];
+extern const unsigned kvm_nr_required_caps;
+
+/*
+ * Opens /dev/kvm (path overridable by $KVMRUN_DEV_KVM, for tests) and checks
+ * the API version and the required capabilities.  On failure it logs one
+ * line that says what to do and returns a negative errno.
+ */
+int kvm_host_open(struct kvm_host *host);
+void kvm_host_close(struct kvm_host *host);
+
+enum kvm_backend kvm_detect_backend(void);
+const char *kvm_backend_name(enum kvm_backend b);
+
+#endif

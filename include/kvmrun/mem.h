@@ -1,0 +1,63 @@
+/*
+ * Guest physical memory: host mappings and the only way to reach them.
+ * Every guest address is hostile: the accessors check gpa + len for overflow
+ * and against the memory map before any host pointer exists.
+ */
+#ifndef KVMRUN_MEM_H
+#define KVMRUN_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmrun/config.h"
+
+/* x86 layout: RAM up to the 32-bit MMIO hole, the rest from 4 GiB up. */
+#define MEM_HOLE_START	0xc0000000ULL
+#define MEM_HOLE_END	0x100000000ULL
+
+#define MEM_MAX_REGIONS	2
+
+struct mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_mem {
+	struct mem_region region[MEM_MAX_REGIONS];
+	unsigned nr_regions;
+	uint64_t total;
+	uint8_t *map;		/* one host mapping behind all regions */
+	size_t map_size;
+	int memfd;		/* -1 unless --mem-shared */
+};
+
+/* E820 / PVH memory map entry types. */
+#define E820_RAM	1
+#define E820_RESERVED	2
+
+struct mem_map_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+
+#define MEM_MAP_MAX	8
+
+int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
+		   enum hugepages hugepages);
+void guest_mem_destroy(struct guest_mem *mem);
+
+/* Host pointer for [gpa, gpa + len) if it lies inside one RAM region, else NULL. */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Copy helpers: 0 or -EFAULT. */
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
+
+/* The memory map the guest is told about (E820 style).  Returns entry count. */
+unsigned guest_mem_map(const struct guest_mem *mem, struct mem_map_entry *map,
+		       unsigned max);
+
+#endif

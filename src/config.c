@@ -1,0 +1,290 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmrun/config.h"
+
+const char config_usage_text[] =
+"usage: kvmrun run --kernel FILE [options]\n"
+"       kvmrun info\n"
+"       kvmrun --help | --version\n"
+"\n"
+"Boots FILE in a KVM virtual machine.  FILE is an ELF kernel with a PVH\n"
+"entry note (XEN_ELFNOTE_PHYS32_ENTRY) or a multiboot (v1) kernel.\n"
+"\n"
+"run options:\n"
+"  -k, --kernel FILE        kernel to boot (required)\n"
+"  -a, --append STRING      kernel command line\n"
+"  -c, --cpus N             number of vCPUs (1-255, default 1)\n"
+"  -m, --memory SIZE        guest RAM, with K/M/G suffix (default 256M)\n"
+"      --mem-shared         back RAM with a shared memfd\n"
+"      --hugepages MODE     thp (madvise) or hugetlb (MAP_HUGETLB)\n"
+"  -t, --timeout SECONDS    stop the guest after SECONDS (exit status 124)\n"
+"  -s, --serial SINK        COM1 output: stdio (default), file:PATH, none\n"
+"      --pvm auto|on|off    PVM host workarounds (default auto: detected)\n"
+"  -v, --verbose            more log lines (repeat for debug)\n"
+"  -q, --quiet              errors only\n"
+"\n"
+"Console: when stdin is a terminal it is put in raw mode and every key\n"
+"goes to the guest.  Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+"\n"
+"Exit status:\n"
+"  0        the guest powered off or reset, or Ctrl-A x\n"
+"  1        kvmrun failed: bad flags or files, no usable /dev/kvm, KVM error\n"
+"  (V<<1)|1 the guest wrote V to the debug-exit port 0xf4 (as QEMU's isa-debug-exit)\n"
+"  124      --timeout expired\n"
+"  128+N    stopped by signal N (SIGINT, SIGTERM)\n";
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	/* Accept "256M", "256MB", "256MiB". */
+	if (shift && (!strcmp(end, "B") || !strcmp(end, "iB")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (ULLONG_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_MEM_SHARED = 256,
+	OPT_HUGEPAGES,
+	OPT_PVM,
+};
+
+static const struct option run_options[] = {
+	{ "kernel",	required_argument, NULL, 'k' },
+	{ "append",	required_argument, NULL, 'a' },
+	{ "cpus",	required_argument, NULL, 'c' },
+	{ "memory",	required_argument, NULL, 'm' },
+	{ "mem-shared",	no_argument,	   NULL, OPT_MEM_SHARED },
+	{ "hugepages",	required_argument, NULL, OPT_HUGEPAGES },
+	{ "timeout",	required_argument, NULL, 't' },
+	{ "serial",	required_argument, NULL, 's' },
+	{ "pvm",	required_argument, NULL, OPT_PVM },
+	{ "verbose",	no_argument,	   NULL, 'v' },
+	{ "quiet",	no_argument,	   NULL, 'q' },
+	{ "help",	no_argument,	   NULL, 'h' },
+	{ "version",	no_argument,	   NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define MEM_MIN	(2ULL << 20)
+#define MEM_MAX	(1ULL << 40)
+
+static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
+			    char *err, size_t errlen)
+{
+	unsigned long n;
+	char *end;
+	int r;
+
+	switch (c) {
+	case 'k':
+		if (!*arg)
+			return fail(err, errlen, "--kernel: empty file name");
+		cfg->kernel = arg;
+		return 0;
+	case 'a':
+		if (strlen(arg) >= CMDLINE_MAX)
+			return fail(err, errlen, "--append: command line is %zu bytes, the limit is %d",
+				    strlen(arg), CMDLINE_MAX - 1);
+		cfg->append = arg;
+		return 0;
+	case 'c':
+		r = parse_uint(arg, CPUS_MAX, &n);
+		if (r || n == 0)
+			return fail(err, errlen, "--cpus '%s': expected a number from 1 to %d",
+				    arg, CPUS_MAX);
+		cfg->cpus = (unsigned)n;
+		return 0;
+	case 'm':
+		r = parse_size(arg, &cfg->mem_size);
+		if (r)
+			return fail(err, errlen, "--memory '%s': expected a size such as 256M or 2G",
+				    arg);
+		if (cfg->mem_size < MEM_MIN || cfg->mem_size > MEM_MAX)
+			return fail(err, errlen, "--memory '%s': must be between 2M and 1T", arg);
+		if (cfg->mem_size & 0xfff)
+			return fail(err, errlen, "--memory '%s': must be a multiple of 4K", arg);
+		return 0;
+	case OPT_MEM_SHARED:
+		cfg->mem_shared = true;
+		return 0;
+	case OPT_HUGEPAGES:
+		if (!strcmp(arg, "thp"))
+			cfg->hugepages = HUGEPAGES_THP;
+		else if (!strcmp(arg, "hugetlb"))
+			cfg->hugepages = HUGEPAGES_HUGETLB;
+		else if (!strcmp(arg, "none"))
+			cfg->hugepages = HUGEPAGES_NONE;
+		else
+			return fail(err, errlen, "--hugepages '%s': expected thp, hugetlb or none", arg);
+		return 0;
+	case 't':
+		errno = 0;
+		cfg->timeout = strtod(arg, &end);
+		if (errno || end == arg || *end || !isfinite(cfg->timeout) ||
+		    cfg->timeout <= 0 || cfg->timeout > 31536000.0)
+			return fail(err, errlen, "--timeout '%s': expected seconds, greater than 0", arg);
+		return 0;
+	case 's':
+		if (!strcmp(arg, "stdio")) {
+			cfg->serial = SERIAL_STDIO;
+		} else if (!strcmp(arg, "none")) {
+			cfg->serial = SERIAL_NONE;
+		} else if (!strncmp(arg, "file:", 5) && arg[5]) {
+			cfg->serial = SERIAL_FILE;
+			cfg->serial_path = arg + 5;
+		} else {
+			return fail(err, errlen, "--serial '%s': expected stdio, none or file:PATH", arg);
+		}
+		return 0;
+	case OPT_PVM:
+		if (!strcmp(arg, "auto"))
+			cfg->pvm = TRI_AUTO;
+		else if (!strcmp(arg, "on"))
+			cfg->pvm = TRI_ON;
+		else if (!strcmp(arg, "off"))
+			cfg->pvm = TRI_OFF;
+		else
+			return fail(err, errlen, "--pvm '%s': expected auto, on or off", arg);
+		return 0;
+	case 'v':
+		cfg->verbosity++;
+		return 0;
+	case 'q':
+		cfg->verbosity = -1;
+		return 0;
+	case 'h':
+		cfg->cmd = CMD_HELP;
+		return 0;
+	case 'V':
+		cfg->cmd = CMD_VERSION;
+		return 0;
+	}
+	return fail(err, errlen, "internal: unhandled option %d", c);
+}
+
+int config_parse(struct vm_config *cfg, int argc, char **argv,
+		 char *err, size_t errlen)
+{
+	const char *cmd;
+	int first, c, r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cmd = CMD_RUN;
+	cfg->cpus = 1;
+	cfg->mem_size = 256ULL << 20;
+	cfg->serial = SERIAL_STDIO;
+	cfg->pvm = TRI_AUTO;
+
+	if (argc < 2)
+		return fail(err, errlen, "missing command: try 'kvmrun --help'");
+	cmd = argv[1];
+	first = 2;
+	if (!strcmp(cmd, "run")) {
+		cfg->cmd = CMD_RUN;
+	} else if (!strcmp(cmd, "info")) {
+		cfg->cmd = CMD_INFO;
+	} else if (!strcmp(cmd, "help")) {
+		cfg->cmd = CMD_HELP;
+	} else if (cmd[0] == '-') {
+		/* "kvmrun --kernel X" means "kvmrun run --kernel X". */
+		first = 1;
+	} else {
+		return fail(err, errlen, "unknown command '%s': try 'kvmrun --help'", cmd);
+	}
+
+	/* getopt keeps state in globals; reset it so that parsing can run twice (tests). */
+	optind = 0;
+	opterr = 0;
+	argv[first - 1] = argv[0];
+	for (;;) {
+		int longindex = -1;
+
+		c = getopt_long(argc - first + 1, argv + first - 1, ":k:a:c:m:t:s:vqhV",
+				run_options, &longindex);
+		if (c == -1)
+			break;
+		if (c == '?') {
+			if (optopt)
+				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'", optopt);
+			return fail(err, errlen, "unknown option '%s': try 'kvmrun --help'",
+				    argv[first - 1 + optind - 1]);
+		}
+		if (c == ':')
+			return fail(err, errlen, "option '%s' needs a value",
+				    argv[first - 1 + optind - 1]);
+		r = parse_run_option(cfg, c, optarg, err, errlen);
+		if (r)
+			return r;
+	}
+	if (optind < argc - first + 1)
+		return fail(err, errlen, "unexpected argument '%s'", argv[first - 1 + optind]);
+
+	if (cfg->cmd == CMD_INFO && (cfg->kernel || cfg->append))
+		return fail(err, errlen, "'info' takes no kernel options");
+	if (cfg->cmd == CMD_RUN && !cfg->kernel)
+		return fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
+	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))
+		return fail(err, errlen, "--hugepages hugetlb needs --memory in whole 2M pages");
+	return 0;
+}

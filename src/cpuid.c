@@ -1,0 +1,148 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kvmrun/cpuid.h"
+#include "kvmrun/log.h"
+
+#define CPUID_MAX_ENTRIES 512
+
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, unsigned function, unsigned index)
+{
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function != function)
+			continue;
+		if ((e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index != index)
+			continue;
+		return e;
+	}
+	return NULL;
+}
+
+struct kvm_cpuid2 *cpuid_model_create(int kvm_fd, bool pvm)
+{
+	struct kvm_cpuid2 *c;
+
+	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return NULL;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		free(c);
+		return NULL;
+	}
+	if (pvm)
+		cpuid_restrict_for_pvm(c);
+	return c;
+}
+
+static unsigned bits_for(unsigned n)
+{
+	unsigned b = 0;
+
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+/* N vCPUs are N cores of one package, one thread each; APIC id = vCPU id. */
+void cpuid_set_topology(struct kvm_cpuid2 *c, unsigned id, unsigned nr_vcpus)
+{
+	unsigned core_bits = bits_for(nr_vcpus);
+	struct kvm_cpuid_entry2 *e;
+
+	e = cpuid_find(c, 1, 0);
+	if (e) {
+		e->ebx &= 0x0000ffff;
+		e->ebx |= (id & 0xff) << 24;
+		e->ebx |= ((1u << core_bits) & 0xff) << 16;
+		if (nr_vcpus > 1)
+			e->edx |= 1u << 28;	/* HTT: the field above is valid */
+		else
+			e->edx &= ~(1u << 28);
+	}
+	/* Deterministic cache parameters: cores per package in EAX[31:26]. */
+	for (unsigned i = 0; i < c->nent; i++) {
+		e = &c->entries[i];
+		if (e->function == 4 && (e->eax & 0x1f)) {
+			e->eax &= 0x03ffffff;
+			e->eax |= (((1u << core_bits) - 1) & 0x3f) << 26;
+			e->eax &= ~(0xfffu << 14);	/* one thread shares each cache */
+		}
+	}
+	/* Extended topology: level 0 SMT (1 thread), level 1 core (N), then invalid. */
+	for (unsigned leaf = 0xb; leaf <= 0x1f; leaf += 0x1f - 0xb) {
+		for (unsigned sub = 0; sub < 8; sub++) {
+			e = cpuid_find(c, leaf, sub);
+			if (!e || !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))
+				break;
+			e->edx = id;
+			if (sub == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = (1u << 8) | sub;
+			} else if (sub == 1) {
+				e->eax = core_bits;
+				e->ebx = nr_vcpus;
+				e->ecx = (2u << 8) | sub;
+			} else {
+				e->eax = 0;
+				e->ebx = 0;
+				e->ecx = sub;
+			}
+		}
+	}
+	e = cpuid_find(c, 0x80000008, 0);
+	if (e) {
+		e->ecx &= ~0xf0ffu;
+		e->ecx |= (nr_vcpus - 1) & 0xff;
+		e->ecx |= core_bits << 12;
+	}
+}
+
+/*
+ * PVM runs guest kernel code in KVM's instruction emulator, which lacks
+ * xsave/xrstor, cmpxchg16b, clac/stac, popcnt and most SSE4+/AVX encodings.
+ * Linux follows CPUID when it picks its instructions, so hide what the
+ * emulator cannot run (measured list in PLATFORM.md).
+ */
+void cpuid_restrict_for_pvm(struct kvm_cpuid2 *c)
+{
+	/* Leaf 1 ECX: keep SSE3 (0) and the hypervisor bit (31), tsc-deadline (24). */
+	const uint32_t leaf1_ecx_keep = (1u << 0) | (1u << 24) | (1u << 31);
+	/* Leaf 0x80000001 EDX: drop 1 GiB pages (26) and rdtscp (27). */
+	const uint32_t ext_edx_drop = (1u << 26) | (1u << 27);
+
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ecx &= leaf1_ecx_keep;
+			break;
+		case 7:		/* structured extended features: fsgsbase, bmi, smap, erms, ... */
+			e->ebx = 0;
+			e->ecx = 0;
+			e->edx = 0;
+			if (e->index == 0)
+				e->eax = 0;
+			break;
+		case 0xd:	/* XSAVE state components */
+		case 0x12:	/* SGX */
+		case 0x14:	/* processor trace */
+		case 0x19:
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case 0x80000001:
+			e->ecx &= 1u;	/* lahf_lm only: no abm/lzcnt, sse4a, prefetchw, ... */
+			e->edx &= ~ext_edx_drop;
+			break;
+		default:
+			break;
+		}
+	}
+}

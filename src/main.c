@@ -1,0 +1,91 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kvmrun/boot.h"
+#include "kvmrun/config.h"
+#include "kvmrun/kvm.h"
+#include "kvmrun/log.h"
+#include "kvmrun/vm.h"
+
+static int cmd_info(void)
+{
+	struct kvm_host host;
+
+	if (kvm_host_open(&host))
+		return EXIT_VMM_ERROR;
+	printf("kvmrun %s\n", KVMRUN_VERSION);
+	printf("KVM API version: %d\n", host.api_version);
+	printf("backend: %s\n", kvm_backend_name(host.backend));
+	if (host.backend == BACKEND_PVM)
+		printf("  guest user mode (CPL3) runs natively; guest kernel code is emulated and\n"
+		       "  PVM workarounds are on (CPUID model, int3/fwait fix-ups); a guest that\n"
+		       "  is not PVM-aware cannot run user space here\n");
+	printf("vCPUs: %d recommended, %d max (kvmrun: %d max)\n", host.nr_vcpus,
+	       host.max_vcpus, CPUS_MAX);
+	printf("capabilities used:");
+	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
+		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));
+	printf("\n");
+	kvm_host_close(&host);
+	return 0;
+}
+
+static int cmd_run(const struct vm_config *cfg)
+{
+	struct kvm_host host;
+	struct boot_entry entry;
+	struct vm vm;
+	int status = EXIT_VMM_ERROR;
+
+	if (kvm_host_open(&host))
+		return EXIT_VMM_ERROR;
+	if (vm_create(&vm, cfg, &host))
+		goto out;
+	log_info("backend: %s%s", kvm_backend_name(host.backend),
+		 vm.pvm ? "; PVM workarounds on" : "");
+	if (boot_load(cfg, &vm.mem, &entry))
+		goto out;
+	log_info("booting %s via %s at 0x%llx, %u vCPU(s), %llu MiB", cfg->kernel,
+		 entry.protocol, (unsigned long long)entry.rip, cfg->cpus,
+		 (unsigned long long)(cfg->mem_size >> 20));
+	if (vm_create_vcpus(&vm, &entry))
+		goto out;
+	status = vm_run(&vm);
+out:
+	vm_destroy(&vm);
+	kvm_host_close(&host);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	char err[512];
+
+	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "kvmrun: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (cfg.verbosity < 0)
+		log_threshold = LOG_ERROR;
+	else if (cfg.verbosity == 1)
+		log_threshold = LOG_INFO;
+	else if (cfg.verbosity > 1)
+		log_threshold = LOG_DEBUG;
+
+	switch (cfg.cmd) {
+	case CMD_HELP:
+		fputs(config_usage_text, stdout);
+		return 0;
+	case CMD_VERSION:
+		printf("kvmrun %s\n", KVMRUN_VERSION);
+		return 0;
+	case CMD_INFO:
+		return cmd_info();
+	case CMD_RUN:
+		return cmd_run(&cfg);
+	}
+	return EXIT_VMM_ERROR;
+}

@@ -1,0 +1,515 @@
+/* VM lifecycle: create, wire up devices and vCPUs, run the main loop, tear down. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "kvmrun/boot.h"
+#include "kvmrun/console.h"
+#include "kvmrun/cpuid.h"
+#include "kvmrun/devices.h"
+#include "kvmrun/log.h"
+#include "kvmrun/vm.h"
+
+void vm_irq_line(void *vm_opaque, unsigned gsi, int level)
+{
+	struct vm *vm = vm_opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const char *what)
+{
+	if (ioctl(vm->fd, req, arg) < 0) {
+		int e = errno;
+
+		log_err("%s: %s", what, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Wakes the main loop when the guest drained the UART's receive FIFO. */
+static void serial_rx_space(void *opaque)
+{
+	int *efd = opaque;
+	uint64_t one = 1;
+
+	if (write(*efd, &one, sizeof(one)) < 0) {
+		/* Counter saturation only delays a wake-up that is already pending. */
+	}
+}
+
+static int open_serial_sink(const struct vm_config *cfg)
+{
+	int fd;
+
+	switch (cfg->serial) {
+	case SERIAL_STDIO:
+		return STDOUT_FILENO;
+	case SERIAL_FILE:
+		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			int e = errno;
+
+			log_err("--serial file:%s: %s", cfg->serial_path, strerror(e));
+			return -e;
+		}
+		return fd;
+	case SERIAL_NONE:
+		break;
+	}
+	return -1;
+}
+
+static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
+{
+	struct irq_line com1 = { vm_irq_line, vm, COM1_IRQ };
+	struct irq_line kbd = { vm_irq_line, vm, I8042_KBD_IRQ };
+	struct irq_line aux = { vm_irq_line, vm, I8042_AUX_IRQ };
+	int r;
+
+	vm->serial = calloc(1, sizeof(*vm->serial));
+	vm->i8042 = calloc(1, sizeof(*vm->i8042));
+	vm->debug_exit = calloc(1, sizeof(*vm->debug_exit));
+	if (!vm->serial || !vm->i8042 || !vm->debug_exit)
+		return -ENOMEM;
+	serial8250_init(vm->serial, serial_fd, com1, serial_rx_space, rx_efd);
+	i8042_init(vm->i8042, &vm->stop, kbd, aux);
+	vm->debug_exit->stop = &vm->stop;
+
+	r = bus_register(&vm->pio, COM1_BASE, SERIAL_NR_REGS, serial8250_io, vm->serial, "serial");
+	if (!r)
+		r = bus_register(&vm->pio, I8042_DATA_PORT, 1, i8042_data_io, vm->i8042, "i8042");
+	if (!r)
+		r = bus_register(&vm->pio, I8042_CMD_PORT, 1, i8042_cmd_io, vm->i8042, "i8042");
+	if (!r)
+		r = bus_register(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
+				 vm->debug_exit, "debug-exit");
+	if (!r)
+		r = bus_register(&vm->pio, POST_PORT, 1, ignore_io, NULL, "post");
+	if (r)
+		log_err("device set-up: %s", strerror(-r));
+	return r;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
+{
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	vm->cfg = cfg;
+	vm->host = host;
+	vm->mem.memfd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	r = vm_stop_init(&vm->stop);
+	if (r)
+		return r;
+	vm->pvm = cfg->pvm == TRI_ON || (cfg->pvm == TRI_AUTO && host->backend == BACKEND_PVM);
+	if (cfg->cpus > (unsigned)host->max_vcpus) {
+		log_err("--cpus %u: this host allows at most %d vCPUs", cfg->cpus, host->max_vcpus);
+		return -EINVAL;
+	}
+
+	do
+		vm->fd = ioctl(host->fd, KVM_CREATE_VM, 0);
+	while (vm->fd < 0 && errno == EINTR);
+	if (vm->fd < 0) {
+		r = -errno;
+		log_err("KVM_CREATE_VM: %s", strerror(-r));
+		return r;
+	}
+	r = vm_ioctl(vm, KVM_SET_TSS_ADDR, KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
+	if (!r) {
+		uint64_t addr = KVM_IDENTITY_MAP_ADDR;
+
+		r = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&addr,
+			     "KVM_SET_IDENTITY_MAP_ADDR");
+	}
+	if (!r)
+		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+	if (!r) {
+		struct kvm_pit_config pit = { .flags = 0 };
+
+		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	}
+	if (r)
+		return r;
+
+	r = guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = vm->mem.region[i].gpa,
+			.memory_size = vm->mem.region[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->mem.region[i].host,
+		};
+
+		r = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&slot,
+			     "KVM_SET_USER_MEMORY_REGION");
+		if (r)
+			return r;
+	}
+
+	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
+	if (!vm->cpuid)
+		return -ENOMEM;
+	return 0;
+}
+
+/* LINT0 delivers the legacy PIC (ExtINT), LINT1 NMIs, as firmware leaves them. */
+#define APIC_LVT0	0x350
+#define APIC_LVT1	0x360
+#define APIC_MODE_NMI		0x400
+#define APIC_MODE_EXTINT	0x700
+
+static int set_lint(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t v;
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return -errno;
+	memcpy(&v, &lapic.regs[APIC_LVT0], 4);
+	v = (v & ~0x700u & ~0x10000u) | APIC_MODE_EXTINT;
+	memcpy(&lapic.regs[APIC_LVT0], &v, 4);
+	memcpy(&v, &lapic.regs[APIC_LVT1], 4);
+	v = (v & ~0x700u & ~0x10000u) | APIC_MODE_NMI;
+	memcpy(&lapic.regs[APIC_LVT1], &v, 4);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return -errno;
+	return 0;
+}
+
+static int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned id)
+{
+	size_t cpuid_size = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	struct kvm_cpuid2 *cpuid;
+	struct kvm_fpu fpu;
+	void *run;
+	int r;
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (vcpu->fd < 0) {
+		r = -errno;
+		log_err("KVM_CREATE_VCPU %u: %s", id, strerror(-r));
+		return r;
+	}
+	run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (run == MAP_FAILED) {
+		r = -errno;
+		log_err("vcpu%u: mmap of kvm_run: %s", id, strerror(-r));
+		return r;
+	}
+	vcpu->run = run;
+
+	cpuid = malloc(cpuid_size);
+	if (!cpuid)
+		return -ENOMEM;
+	memcpy(cpuid, vm->cpuid, cpuid_size);
+	cpuid_set_topology(cpuid, id, vm->nr_vcpus);
+	r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
+	free(cpuid);
+	if (r) {
+		log_err("vcpu%u: KVM_SET_CPUID2: %s", id, strerror(-r));
+		return r;
+	}
+	r = set_lint(vcpu);
+	if (r) {
+		log_err("vcpu%u: LAPIC set-up: %s", id, strerror(-r));
+		return r;
+	}
+	memset(&fpu, 0, sizeof(fpu));
+	fpu.fcw = 0x37f;	/* x87 state after FNINIT */
+	fpu.mxcsr = 0x1f80;	/* all SSE exceptions masked */
+	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0) {
+		r = -errno;
+		log_err("vcpu%u: KVM_SET_FPU: %s", id, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
+{
+	int mmap_size, r;
+
+	mmap_size = ioctl(vm->host->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (mmap_size < (int)sizeof(struct kvm_run)) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->run_size = (size_t)mmap_size;
+	vm->vcpus = calloc(vm->cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	vm->nr_vcpus = vm->cfg->cpus;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		r = vcpu_create(vm, &vm->vcpus[i], i);
+		if (r)
+			return r;
+	}
+	/* The others wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
+	r = vcpu_setup_boot_regs(&vm->vcpus[0], entry);
+	if (r)
+		log_err("vcpu0: boot register set-up: %s", strerror(-r));
+	return r;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, vm->run_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	if (vm->serial) {
+		if (vm->serial->out_fd > STDERR_FILENO)
+			close(vm->serial->out_fd);
+		serial8250_destroy(vm->serial);
+		free(vm->serial);
+	}
+	if (vm->i8042) {
+		i8042_destroy(vm->i8042);
+		free(vm->i8042);
+	}
+	free(vm->debug_exit);
+	free(vm->cpuid);
+	guest_mem_destroy(&vm->mem);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	vm_stop_destroy(&vm->stop);
+}
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+static int exit_status(const struct vm_stop *s)
+{
+	switch (s->reason) {
+	case STOP_POWEROFF:
+	case STOP_RESET:
+	case STOP_USER:
+		return EXIT_GUEST_OFF;
+	case STOP_DEBUG_EXIT:
+	case STOP_SIGNAL:
+		return s->status;
+	case STOP_TIMEOUT:
+		return EXIT_TIMEOUT;
+	case STOP_NONE:
+	case STOP_ERROR:
+		break;
+	}
+	return EXIT_VMM_ERROR;
+}
+
+static int arm_timeout(double seconds)
+{
+	struct itimerspec its = { 0 };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	its.it_value.tv_sec = (time_t)seconds;
+	its.it_value.tv_nsec = (long)((seconds - floor(seconds)) * 1e9);
+	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+		its.it_value.tv_nsec = 1;
+	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+struct input {
+	uint8_t buf[256];
+	size_t off, len;
+	bool eof;
+};
+
+/* Feeds buffered console input to the UART as far as its FIFO takes it. */
+static void input_flush(struct vm *vm, struct input *in)
+{
+	in->off += serial8250_rx_push(vm->serial, in->buf + in->off, in->len - in->off);
+	if (in->off == in->len)
+		in->off = in->len = 0;
+}
+
+static void input_read(struct vm *vm, struct console *con, struct input *in)
+{
+	uint8_t raw[sizeof(in->buf)];
+	bool quit = false;
+	ssize_t n = read(con->fd, raw, sizeof(raw));
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			in->eof = true;
+		return;
+	}
+	if (con->raw) {
+		in->len = console_filter(con, raw, (size_t)n, in->buf, &quit);
+	} else {
+		memcpy(in->buf, raw, (size_t)n);
+		in->len = (size_t)n;
+	}
+	in->off = 0;
+	if (quit)
+		vm_stop_request(&vm->stop, STOP_USER, EXIT_GUEST_OFF);
+	input_flush(vm, in);
+}
+
+enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_NR };
+
+static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct console *con)
+{
+	struct input in = { .eof = vm->cfg->serial != SERIAL_STDIO };
+	struct pollfd pfd[PFD_NR];
+
+	while (!vm_stop_requested(&vm->stop)) {
+		uint64_t v;
+
+		pfd[PFD_STOP] = (struct pollfd){ vm->stop.efd, POLLIN, 0 };
+		pfd[PFD_SIGNAL] = (struct pollfd){ sfd, POLLIN, 0 };
+		pfd[PFD_TIMER] = (struct pollfd){ tfd, POLLIN, 0 };
+		pfd[PFD_RXSPACE] = (struct pollfd){ in.len ? rx_efd : -1, POLLIN, 0 };
+		pfd[PFD_STDIN] = (struct pollfd){ (in.len || in.eof) ? -1 : con->fd, POLLIN, 0 };
+		if (poll(pfd, PFD_NR, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
+			break;
+		}
+		if (pfd[PFD_SIGNAL].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("stopping on signal %u", si.ssi_signo);
+				vm_stop_request(&vm->stop, STOP_SIGNAL, 128 + (int)si.ssi_signo);
+			}
+		}
+		if (pfd[PFD_TIMER].revents & POLLIN) {
+			log_warn("timeout: the guest ran for %g s; stopped", vm->cfg->timeout);
+			vm_stop_request(&vm->stop, STOP_TIMEOUT, EXIT_TIMEOUT);
+		}
+		if (pfd[PFD_RXSPACE].revents & POLLIN) {
+			if (read(rx_efd, &v, sizeof(v)) < 0) {
+				/* Spurious wake-up: the flush below is harmless. */
+			}
+			input_flush(vm, &in);
+		}
+		if (pfd[PFD_STDIN].revents & (POLLIN | POLLHUP | POLLERR))
+			input_read(vm, con, &in);
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = noop_handler };
+	struct console con;
+	sigset_t block, old;
+	int sfd = -1, tfd = -1, rx_efd = -1, serial_fd = -1, r;
+	int status = EXIT_VMM_ERROR;
+
+	/* Signals go to the main loop through a signalfd; vCPU threads inherit the mask. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&block, SIGUSR1);
+	sfd = signalfd(-1, &block, SFD_CLOEXEC);
+	rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd < 0 || rx_efd < 0) {
+		log_err("signalfd/eventfd: %s", strerror(errno));
+		goto out;
+	}
+	if (vm->cfg->timeout > 0) {
+		tfd = arm_timeout(vm->cfg->timeout);
+		if (tfd < 0) {
+			log_err("timerfd: %s", strerror(-tfd));
+			goto out;
+		}
+	}
+	serial_fd = open_serial_sink(vm->cfg);
+	if (serial_fd < -1)
+		goto out;
+	vm->rx_efd = rx_efd;
+	r = create_devices(vm, serial_fd, &vm->rx_efd);
+	if (vm->serial)
+		serial_fd = -1;		/* the serial device owns it now */
+	if (r)
+		goto out;
+
+	console_init(&con, STDIN_FILENO);
+	if (vm->cfg->serial != SERIAL_STDIO)
+		console_restore(&con);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (r) {
+			log_err("cannot start vcpu%u thread: %s", i, strerror(r));
+			vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
+			break;
+		}
+		vm->vcpus[i].thread_started = true;
+	}
+	main_loop(vm, sfd, tfd, rx_efd, &con);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	console_restore(&con);
+	status = exit_status(&vm->stop);
+	log_info("%s: exit status %d", stop_reason_name(vm->stop.reason), status);
+out:
+	if (serial_fd > STDERR_FILENO)
+		close(serial_fd);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (rx_efd >= 0)
+		close(rx_efd);
+	vm->rx_efd = -1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return status;
+}
