@@ -67,15 +67,22 @@ static int elf_walk(const uint8_t *img, size_t size, struct guest_mem *mem,
 
 	memset(info, 0, sizeof(*info));
 	info->load_start = UINT64_MAX;
-	if (size < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG))
+	if (size < SELFMAG || memcmp(img, ELFMAG, SELFMAG))
 		return -ENOEXEC;
+	if (size < sizeof(Elf64_Ehdr) && (size < EI_NIDENT || img[EI_CLASS] != ELFCLASS32 ||
+					   size < sizeof(Elf32_Ehdr))) {
+		log_err("kernel: truncated ELF header (%zu bytes)", size);
+		return -ENOEXEC;
+	}
 	/* libelf may convert a foreign byte order in place; x86 kernels are little endian. */
 	if (img[EI_DATA] != ELFDATA2LSB) {
 		log_err("kernel: not a little-endian ELF file");
 		return -ENOEXEC;
 	}
-	if (elf_version(EV_CURRENT) == EV_NONE)
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		log_err("kernel: libelf is unusable: %s", elf_errmsg(-1));
 		return -ENOEXEC;
+	}
 	e = elf_memory((char *)img, size);
 	if (!e) {
 		log_err("kernel: unreadable ELF file: %s", elf_errmsg(-1));
@@ -91,6 +98,11 @@ static int elf_walk(const uint8_t *img, size_t size, struct guest_mem *mem,
 	}
 	if (eh.e_type != ET_EXEC) {
 		log_err("kernel: ELF file is not an executable (type %u)", eh.e_type);
+		goto out;
+	}
+	/* Section headers come last: a file cut short (a partial copy) loses them first. */
+	if (eh.e_shoff && !range_in_file(eh.e_shoff, (uint64_t)eh.e_shnum * eh.e_shentsize, size)) {
+		log_err("kernel: truncated ELF file (its section headers end past %zu bytes)", size);
 		goto out;
 	}
 	info->entry = eh.e_entry;

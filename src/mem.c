@@ -11,7 +11,8 @@
 int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 		   enum hugepages hugepages)
 {
-	int flags = MAP_NORESERVE;
+	/* hugetlb pages must be reserved at mmap time, or a short pool means SIGBUS later. */
+	int flags = hugepages == HUGEPAGES_HUGETLB ? 0 : MAP_NORESERVE;
 	int fd = -1;
 	void *p;
 
@@ -51,12 +52,6 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 			flags |= MAP_HUGETLB;
 	}
 
-	/*
-	 * hugetlb mappings are populated at fault time and fail with SIGBUS when
-	 * the pool runs dry; MAP_POPULATE makes a short pool fail here, cleanly.
-	 */
-	if (hugepages == HUGEPAGES_HUGETLB)
-		flags |= MAP_POPULATE;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED) {
 		int e = errno;

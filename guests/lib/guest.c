@@ -367,6 +367,13 @@ struct tss64 {
 	uint64_t ist[7];
 	uint64_t reserved2;
 	uint16_t reserved3, iomap;
+	/*
+	 * All ports open to CPL3.  IOPL 3 alone is not enough on PVM hosts: user
+	 * mode runs on the hardware with the host's IOPL, and KVM's emulator then
+	 * consults this bitmap.  The byte after it must be all-ones.
+	 */
+	uint8_t iobitmap[65536 / 8];
+	uint8_t iobitmap_end;
 } __attribute__((packed));
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
@@ -425,7 +432,8 @@ static void tss_init(void)
 {
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
 
-	tss.iomap = sizeof(tss);	/* no I/O bitmap: IOPL decides */
+	tss.iomap = __builtin_offsetof(struct tss64, iobitmap);
+	tss.iobitmap_end = 0xff;
 	gdt_tss[0] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
 		     (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt_tss[1] = base >> 32;

@@ -1,0 +1,134 @@
+# Integration tests: boot the project's test guests (guests/) under kvmrun.
+set(RUN ${CMAKE_CURRENT_SOURCE_DIR}/integration/run_guest.sh)
+set(KVMRUN $<TARGET_FILE:kvmrun>)
+set(G ${PROJECT_BINARY_DIR}/guests)
+
+# kvmrun_guest_test(NAME GUEST_FILE [checks...] [ARGS kvmrun run options...])
+function(kvmrun_guest_test name guest)
+  cmake_parse_arguments(T "" "" "ARGS" ${ARGN})
+  add_test(NAME ${name}
+    COMMAND ${RUN} --needs-kvm ${T_UNPARSED_ARGUMENTS}
+            -- ${KVMRUN} run --kernel ${G}/${guest} --timeout 120 ${T_ARGS})
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 LABELS guest)
+endfunction()
+
+# A plain command (no guest), checked the same way.
+function(kvmrun_cmd_test name)
+  cmake_parse_arguments(T "" "" "CMD" ${ARGN})
+  add_test(NAME ${name} COMMAND ${RUN} ${T_UNPARSED_ARGUMENTS} -- ${T_CMD})
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+endfunction()
+
+set(PASS --status 33 --out "^PASS")
+
+foreach(v pvh mb)
+  if(v STREQUAL "pvh")
+    set(sfx .elf)
+    set(proto pvh)
+  else()
+    set(sfx .mb.elf)
+    set(proto multiboot)
+  endif()
+  kvmrun_guest_test(guest.hello.${v} hello${sfx} ${PASS}
+    --out "Hello from a kvmrun test guest \\(booted via ${proto}\\)" --err-lines 0)
+  kvmrun_guest_test(guest.bootinfo.${v} bootinfo${sfx} ${PASS}
+    --out "^cmdline: \\[expect_mem=268435456 one two=2 three\\]$"
+    --out "^protocol: ${proto}$"
+    ARGS --memory 256M --append "expect_mem=268435456 one two=2 three")
+  kvmrun_guest_test(guest.smp.${v} smp${sfx} ${PASS} --out "all 4 CPUs online"
+    --out "cpu 3 online" ARGS --cpus 4 --append expect_cpus=4)
+  kvmrun_guest_test(guest.timer.${v} timer${sfx} ${PASS}
+    --out "lapic timer: 10 interrupts" --out "pit via pic: 10 interrupts")
+  kvmrun_guest_test(guest.usermode.${v} usermode${sfx} ${PASS} --out "hello from CPL3"
+    --out "user-mode #GP and #UD reached the guest kernel")
+  kvmrun_guest_test(guest.fixups.${v} fixups${sfx} ${PASS} --out "int3 and fwait completed")
+  kvmrun_guest_test(guest.badio.${v} badio${sfx} ${PASS}
+    --out "survived a storm"
+    --err-count "unhandled port (read from|write to) 0x1234 " 1
+    --err "unhandled MMIO read from 0xd0000000"
+    ARGS -vv)
+endforeach()
+
+# Memory above the 32-bit hole: 5 GiB of RAM is 3 GiB low + 2 GiB from 4 GiB up.
+kvmrun_guest_test(guest.bootinfo.highmem bootinfo.mb.elf ${PASS}
+  --out "^map: 0x100000-0xc0000000 type 1$" --out "^map: 0x100000000-0x180000000 type 1$"
+  ARGS --memory 5G --append expect_mem=5368709120)
+kvmrun_guest_test(guest.bootinfo.memfd bootinfo.elf ${PASS}
+  ARGS --memory 64M --mem-shared --append expect_mem=67108864)
+kvmrun_guest_test(guest.bootinfo.thp bootinfo.elf ${PASS}
+  ARGS --memory 64M --hugepages thp --append expect_mem=67108864)
+kvmrun_guest_test(guest.smp.one smp.elf ${PASS} --out "all 1 CPUs online" --no-out "cpu 1 online"
+  ARGS --cpus 1 --append expect_cpus=1)
+kvmrun_guest_test(guest.smp.max smp.elf ${PASS} --out "all 16 CPUs online"
+  ARGS --cpus 16 --append expect_cpus=16)
+
+# Resets end kvmrun with status 0.
+foreach(mode kbd outport triple)
+  kvmrun_guest_test(guest.reset.${mode} reset.elf --status 0 --out "resetting via ${mode}"
+    --no-out FAIL ARGS --append mode=${mode})
+endforeach()
+
+# Serial input through the UART's receive interrupt (IRQ 4).
+kvmrun_guest_test(guest.serial.echo serial_echo.elf ${PASS}
+  --out "uart registers behave like a 16550A" --out "^echo: ping from the host$"
+  --wait-for "^ready" --input "ping from the host\\n")
+kvmrun_guest_test(guest.serial.file hello.elf --status 33 --no-out "."
+  --file ${CMAKE_CURRENT_BINARY_DIR}/serial-file.out "^Hello from a kvmrun test guest"
+  ARGS --serial file:${CMAKE_CURRENT_BINARY_DIR}/serial-file.out)
+kvmrun_guest_test(guest.serial.none hello.elf --status 33 --no-out "." ARGS --serial none)
+
+# Ways to stop a guest that never ends.
+kvmrun_guest_test(guest.stop.timeout reset.elf --status 124 --out "resetting via hang"
+  --err "timeout" ARGS --append mode=hang --timeout 1.5)
+kvmrun_guest_test(guest.stop.sigterm reset.elf --status 143 --wait-for "resetting via hang"
+  --signal TERM ARGS --append mode=hang)
+kvmrun_guest_test(guest.stop.sigint reset.elf --status 130 --wait-for "resetting via hang"
+  --signal INT ARGS --append mode=hang)
+
+# Bad input: one clear line on stderr, exit status 1, nothing else.
+set(ONE_ERROR --status 1 --err-lines 1 --no-out ".")
+kvmrun_cmd_test(cli.no_command ${ONE_ERROR} --err "missing command" CMD ${KVMRUN})
+kvmrun_cmd_test(cli.unknown_command ${ONE_ERROR} --err "unknown command 'frob'" CMD ${KVMRUN} frob)
+kvmrun_cmd_test(cli.no_kernel ${ONE_ERROR} --err "missing --kernel" CMD ${KVMRUN} run)
+kvmrun_cmd_test(cli.unknown_flag ${ONE_ERROR} --err "unknown option '--frobnicate'"
+  CMD ${KVMRUN} run --kernel x --frobnicate)
+kvmrun_cmd_test(cli.missing_value ${ONE_ERROR} --err "needs a value" CMD ${KVMRUN} run --kernel)
+kvmrun_cmd_test(cli.bad_memory ${ONE_ERROR} --err "--memory '12Q'" CMD ${KVMRUN} run --kernel x --memory 12Q)
+kvmrun_cmd_test(cli.tiny_memory ${ONE_ERROR} --err "between 2M and 1T" CMD ${KVMRUN} run --kernel x --memory 1M)
+kvmrun_cmd_test(cli.bad_cpus ${ONE_ERROR} --err "--cpus '0'" CMD ${KVMRUN} run --kernel x --cpus 0)
+kvmrun_cmd_test(cli.many_cpus ${ONE_ERROR} --err "--cpus '256'" CMD ${KVMRUN} run --kernel x --cpus 256)
+kvmrun_cmd_test(cli.bad_timeout ${ONE_ERROR} --err "--timeout '-1'" CMD ${KVMRUN} run --kernel x --timeout -1)
+kvmrun_cmd_test(cli.bad_serial ${ONE_ERROR} --err "--serial 'tcp:1'" CMD ${KVMRUN} run --kernel x --serial tcp:1)
+kvmrun_cmd_test(cli.stray_arg ${ONE_ERROR} --err "unexpected argument 'extra'" CMD ${KVMRUN} run --kernel x extra)
+kvmrun_cmd_test(cli.help --status 0 --out "^Exit status:" --out "Ctrl-A x" CMD ${KVMRUN} --help)
+kvmrun_cmd_test(cli.version --status 0 --out "^kvmrun [0-9]+\\.[0-9]+\\.[0-9]+$" CMD ${KVMRUN} --version)
+kvmrun_cmd_test(cli.info --needs-kvm --status 0 --out "^KVM API version: 12$" --out "^backend: "
+  --out "IRQCHIP" CMD ${KVMRUN} info)
+
+# Missing or broken kernels, and no usable /dev/kvm.
+kvmrun_cmd_test(cli.kernel_missing --needs-kvm ${ONE_ERROR} --err "cannot open kernel: No such file"
+  CMD ${KVMRUN} run --kernel /nonexistent/vmlinux)
+kvmrun_cmd_test(cli.kernel_directory --needs-kvm ${ONE_ERROR} --err "not a regular file"
+  CMD ${KVMRUN} run --kernel /)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/empty-kernel "")
+kvmrun_cmd_test(cli.kernel_empty --needs-kvm ${ONE_ERROR} --err "kernel file is empty"
+  CMD ${KVMRUN} run --kernel ${CMAKE_CURRENT_BINARY_DIR}/empty-kernel)
+kvmrun_cmd_test(cli.kernel_device --needs-kvm ${ONE_ERROR} --err "not a regular file"
+  CMD ${KVMRUN} run --kernel /dev/null)
+kvmrun_cmd_test(cli.kernel_text --needs-kvm ${ONE_ERROR} --err "not a kernel kvmrun can boot"
+  CMD ${KVMRUN} run --kernel ${CMAKE_CURRENT_SOURCE_DIR}/CMakeLists.txt)
+add_test(NAME cli.kernel_truncated COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/truncated.sh
+  ${RUN} ${KVMRUN} ${G}/hello.elf)
+set_tests_properties(cli.kernel_truncated PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+kvmrun_cmd_test(cli.kernel_too_big --needs-kvm ${ONE_ERROR} --err "does not fit in guest RAM"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --memory 2M)
+kvmrun_cmd_test(cli.no_dev_kvm ${ONE_ERROR} --err "/nonexistent/kvm: no such device"
+  CMD env KVMRUN_DEV_KVM=/nonexistent/kvm ${KVMRUN} info)
+kvmrun_cmd_test(cli.not_kvm ${ONE_ERROR} --err "/dev/null: KVM API version -1"
+  CMD env KVMRUN_DEV_KVM=/dev/null ${KVMRUN} run --kernel ${G}/hello.elf)
+add_test(NAME cli.kvm_permission COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/permission.sh
+  ${RUN} ${KVMRUN} ${G}/hello.elf)
+set_tests_properties(cli.kvm_permission PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+add_test(NAME cli.hugetlb COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/hugetlb.sh
+  ${RUN} ${KVMRUN} ${G}/bootinfo.elf)
+set_tests_properties(cli.hugetlb PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
