@@ -1,6 +1,11 @@
-/* Kernel file -> guest memory: picks the boot protocol from what the file holds. */
-#include <errno.h>
+/*
+ * Kernel file -> guest memory.  Picks the boot protocol from what the file
+ * holds (bzImage setup header, PVH note, multiboot header), loads the kernel,
+ * places the initrd above it, builds the ACPI tables and the protocol's boot
+ * information.
+ */
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kvmrun/acpi.h"
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
 #include "kvmrun/multiboot.h"
@@ -22,26 +28,130 @@ int boot_write_cmdline(struct guest_mem *mem, const char *cmdline)
 	return guest_mem_write(mem, BOOT_CMDLINE_ADDR, cmdline, len + 1);
 }
 
-/* The bzImage setup header signature "HdrS" at offset 0x202. */
+int boot_write_page_tables(struct guest_mem *mem)
+{
+	uint64_t *pml4 = guest_mem_ptr(mem, BOOT_PT_ADDR, BOOT_PT_END - BOOT_PT_ADDR);
+	uint64_t *pdpt, *pd;
+
+	if (!pml4)
+		return -EFAULT;
+	memset(pml4, 0, BOOT_PT_END - BOOT_PT_ADDR);
+	pdpt = pml4 + 512;
+	pd = pdpt + 512;
+	pml4[0] = (BOOT_PT_ADDR + 0x1000) | 0x03;		/* present, writable */
+	for (unsigned i = 0; i < 4; i++)
+		pdpt[i] = (BOOT_PT_ADDR + 0x2000 + i * 0x1000ULL) | 0x03;
+	for (unsigned i = 0; i < 4 * 512; i++)
+		pd[i] = ((uint64_t)i << 21) | 0x83;		/* 2 MiB page */
+	return 0;
+}
+
 static bool is_bzimage(const uint8_t *img, size_t size)
 {
 	return size >= 0x206 && !memcmp(img + 0x202, "HdrS", 4);
 }
 
+static bool is_elf(const uint8_t *img, size_t size)
+{
+	return size >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG);
+}
+
+int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, uint64_t limit,
+		struct boot_extras *x)
+{
+	uint64_t top = mem->region[0].size, addr, done = 0;
+	struct stat st;
+	uint8_t *dst;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		log_err("%s: cannot open initrd: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		log_err("%s: initrd is not a regular, non-empty file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (limit && top > limit)
+		top = limit;
+	kernel_end = (kernel_end + 0xfff) & ~0xfffULL;
+	if ((uint64_t)st.st_size > top || (((top - (uint64_t)st.st_size) & ~0xfffULL) < kernel_end)) {
+		log_err("%s: initrd (%lld MiB) does not fit in low RAM above the kernel - "
+			"give more --memory", path, (long long)(st.st_size >> 20));
+		close(fd);
+		return -EFBIG;
+	}
+	addr = (top - (uint64_t)st.st_size) & ~0xfffULL;
+	dst = guest_mem_ptr(mem, addr, (uint64_t)st.st_size);
+	while (dst && done < (uint64_t)st.st_size) {
+		ssize_t n = pread(fd, dst + done, (size_t)st.st_size - done, (off_t)done);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			log_err("%s: reading initrd: %s", path, n ? strerror(errno) : "file shrank");
+			r = -EIO;
+			break;
+		}
+		done += (uint64_t)n;
+	}
+	close(fd);
+	if (!r && !dst)
+		r = -EFAULT;
+	if (!r) {
+		x->initrd_addr = addr;
+		x->initrd_size = (uint64_t)st.st_size;
+	}
+	return r;
+}
+
+/* Where a loaded multiboot kernel ends (multiboot_load() succeeded on it). */
+static uint64_t mb_kernel_end(const uint8_t *img, size_t size, const struct mb_header *mb)
+{
+	struct elf_info info;
+	size_t file_off;
+
+	if (!(mb->flags & MB_FLAG_AOUT_KLUDGE))
+		return elf_probe(img, size, &info) ? 0 : info.load_end;
+	if (mb->bss_end_addr)
+		return mb->bss_end_addr;
+	if (mb->load_end_addr)
+		return mb->load_end_addr;
+	file_off = mb->offset - (mb->header_addr - mb->load_addr);
+	return mb->load_addr + (size - file_off);
+}
+
 static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t size,
 		      struct guest_mem *mem, struct boot_entry *entry)
 {
-	const char *append = cfg->append ? cfg->append : "";
+	struct boot_extras x = { .cmdline = cfg->append ? cfg->append : "" };
+	struct bzimage_info bi;
 	struct elf_info info;
 	struct mb_header mb;
 	char cmdline[CMDLINE_MAX];
+	uint64_t rip;
 	int r, has_mb;
 
 	memset(entry, 0, sizeof(*entry));
+	x.rsdp = acpi_build(mem, cfg->cpus);
+	if (!x.rsdp)
+		log_warn("ACPI tables do not fit; the guest gets none");
+
+	if (is_bzimage(img, size)) {
+		r = bzimage_parse(img, size, mem, &bi);
+		if (!r && cfg->initrd)
+			r = initrd_load(cfg->initrd, mem, bi.load_addr + bi.init_size,
+					(uint64_t)bi.initrd_addr_max + 1, &x);
+		return r ? r : bzimage_load(img, size, &bi, mem, &x, entry);
+	}
+
 	has_mb = multiboot_find(img, size, &mb);
 	if (has_mb < 0)
 		return has_mb;
-	if (size >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG)) {
+	if (is_elf(img, size)) {
 		r = elf_probe(img, size, &info);
 		if (r)
 			return r;
@@ -52,15 +162,15 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 				return -ENOEXEC;
 			}
 			r = elf_load(img, size, mem, &info);
+			if (!r && cfg->initrd)
+				r = initrd_load(cfg->initrd, mem, info.load_end, MEM_HOLE_START, &x);
 			if (r)
 				return r;
 			entry->rip = info.pvh_entry;
-			return pvh_setup(mem, append, entry);
+			return pvh_setup(mem, &x, entry);
 		}
 	}
 	if (has_mb) {
-		uint64_t rip;
-
 		r = multiboot_load(img, size, &mb, mem, &rip);
 		if (r)
 			return r;
@@ -69,27 +179,28 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 				(unsigned long long)rip);
 			return -ENOEXEC;
 		}
+		if (cfg->initrd) {
+			r = initrd_load(cfg->initrd, mem, mb_kernel_end(img, size, &mb),
+					MEM_HOLE_START, &x);
+			if (r)
+				return r;
+		}
 		/* Like GRUB and QEMU, the command line starts with the kernel's name. */
 		if ((size_t)snprintf(cmdline, sizeof(cmdline), "%s%s%s", cfg->kernel,
-				     *append ? " " : "", append) >= sizeof(cmdline)) {
+				     *x.cmdline ? " " : "", x.cmdline) >= sizeof(cmdline)) {
 			log_err("kernel: command line with the kernel's name exceeds %d bytes",
 				CMDLINE_MAX - 1);
 			return -E2BIG;
 		}
 		entry->rip = rip;
-		return multiboot_setup(mem, cmdline, entry);
+		return multiboot_setup(mem, cmdline, &x, entry);
 	}
-	if (is_bzimage(img, size)) {
-		log_err("%s: bzImage kernels are not supported yet - boot the ELF vmlinux (PVH)",
-			cfg->kernel);
-		return -ENOEXEC;
-	}
-	if (size >= SELFMAG && !memcmp(img, ELFMAG, SELFMAG))
+	if (is_elf(img, size))
 		log_err("%s: ELF file has neither a PVH entry note nor a multiboot header",
 			cfg->kernel);
 	else
-		log_err("%s: not a kernel kvmrun can boot (expected an ELF with a PVH note, "
-			"or a multiboot kernel)", cfg->kernel);
+		log_err("%s: not a kernel kvmrun can boot (expected a bzImage, an ELF with a PVH "
+			"note, or a multiboot kernel)", cfg->kernel);
 	return -ENOEXEC;
 }
 

@@ -14,11 +14,13 @@ const char config_usage_text[] =
 "       kvmrun info\n"
 "       kvmrun --help | --version\n"
 "\n"
-"Boots FILE in a KVM virtual machine.  FILE is an ELF kernel with a PVH\n"
-"entry note (XEN_ELFNOTE_PHYS32_ENTRY) or a multiboot (v1) kernel.\n"
+"Boots FILE in a KVM virtual machine.  FILE is a Linux bzImage (64-bit boot\n"
+"protocol), an ELF kernel with a PVH entry note (such as Linux's vmlinux), or\n"
+"a multiboot (v1) kernel.\n"
 "\n"
 "run options:\n"
 "  -k, --kernel FILE        kernel to boot (required)\n"
+"  -i, --initrd FILE        initial ramdisk (cpio, compressed or not)\n"
 "  -a, --append STRING      kernel command line\n"
 "  -c, --cpus N             number of vCPUs (1-255, default 1)\n"
 "  -m, --memory SIZE        guest RAM, with K/M/G suffix (default 256M)\n"
@@ -112,6 +114,7 @@ enum {
 static const struct option run_options[] = {
 	{ "kernel",	required_argument, NULL, 'k' },
 	{ "append",	required_argument, NULL, 'a' },
+	{ "initrd",	required_argument, NULL, 'i' },
 	{ "cpus",	required_argument, NULL, 'c' },
 	{ "memory",	required_argument, NULL, 'm' },
 	{ "mem-shared",	no_argument,	   NULL, OPT_MEM_SHARED },
@@ -141,6 +144,11 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		if (!*arg)
 			return fail(err, errlen, "--kernel: empty file name");
 		cfg->kernel = arg;
+		return 0;
+	case 'i':
+		if (!*arg)
+			return fail(err, errlen, "--initrd: empty file name");
+		cfg->initrd = arg;
 		return 0;
 	case 'a':
 		if (strlen(arg) >= CMDLINE_MAX)
@@ -260,7 +268,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	for (;;) {
 		int longindex = -1;
 
-		c = getopt_long(argc - first + 1, argv + first - 1, ":k:a:c:m:t:s:vqhV",
+		c = getopt_long(argc - first + 1, argv + first - 1, ":k:i:a:c:m:t:s:vqhV",
 				run_options, &longindex);
 		if (c == -1)
 			break;
@@ -280,7 +288,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	if (optind < argc - first + 1)
 		return fail(err, errlen, "unexpected argument '%s'", argv[first - 1 + optind]);
 
-	if (cfg->cmd == CMD_INFO && (cfg->kernel || cfg->append))
+	if (cfg->cmd == CMD_INFO && (cfg->kernel || cfg->append || cfg->initrd))
 		return fail(err, errlen, "'info' takes no kernel options");
 	if (cfg->cmd == CMD_RUN && !cfg->kernel)
 		return fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");

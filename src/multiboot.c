@@ -106,7 +106,8 @@ int multiboot_load(const uint8_t *img, size_t size, const struct mb_header *hdr,
 	return 0;
 }
 
-int multiboot_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *entry)
+int multiboot_setup(struct guest_mem *mem, const char *cmdline, const struct boot_extras *x,
+		    struct boot_entry *entry)
 {
 	static const char loader_name[] = "kvmrun " KVMRUN_VERSION;
 	struct mem_map_entry map[MEM_MAP_MAX];
@@ -127,6 +128,17 @@ int multiboot_setup(struct guest_mem *mem, const char *cmdline, struct boot_entr
 	mbi.mmap_length = (uint32_t)(n * sizeof(mm[0]));
 	mbi.boot_loader_name = BOOT_NAME_ADDR;
 	mbi.cmdline = BOOT_CMDLINE_ADDR;
+	if (x->initrd_size) {
+		/* The initrd is module 0: start, end, no string. */
+		uint32_t mod[4] = { (uint32_t)x->initrd_addr,
+				    (uint32_t)(x->initrd_addr + x->initrd_size), 0, 0 };
+
+		if (guest_mem_write(mem, BOOT_MODLIST_ADDR, mod, sizeof(mod)))
+			return -EFAULT;
+		mbi.flags |= MB_INFO_MODS;
+		mbi.mods_count = 1;
+		mbi.mods_addr = BOOT_MODLIST_ADDR;
+	}
 
 	r = guest_mem_write(mem, BOOT_INFO_ADDR, &mbi, sizeof(mbi));
 	if (!r)

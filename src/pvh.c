@@ -9,7 +9,7 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/pvh.h"
 
-int pvh_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *entry)
+int pvh_setup(struct guest_mem *mem, const struct boot_extras *x, struct boot_entry *entry)
 {
 	struct mem_map_entry map[MEM_MAP_MAX];
 	struct hvm_memmap_table_entry mm[MEM_MAP_MAX];
@@ -25,6 +25,15 @@ int pvh_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *ent
 	si.cmdline_paddr = BOOT_CMDLINE_ADDR;
 	si.memmap_paddr = mmap_addr;
 	si.memmap_entries = n;
+	si.rsdp_paddr = x->rsdp;
+	if (x->initrd_size) {
+		struct hvm_modlist_entry mod = { .paddr = x->initrd_addr, .size = x->initrd_size };
+
+		if (guest_mem_write(mem, BOOT_MODLIST_ADDR, &mod, sizeof(mod)))
+			return -EFAULT;
+		si.nr_modules = 1;
+		si.modlist_paddr = BOOT_MODLIST_ADDR;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		mm[i].addr = map[i].addr;
 		mm[i].size = map[i].size;
@@ -34,7 +43,7 @@ int pvh_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *ent
 	if (!r)
 		r = guest_mem_write(mem, mmap_addr, mm, n * sizeof(mm[0]));
 	if (!r)
-		r = boot_write_cmdline(mem, cmdline);
+		r = boot_write_cmdline(mem, x->cmdline);
 	if (r)
 		return r;
 	entry->mode = BOOT_MODE_PROT32;

@@ -40,16 +40,26 @@ static uint64_t gdt_entry(const struct kvm_segment *s)
 int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry)
 {
 	struct vm *vm = vcpu->vm;
+	bool long_mode = entry->mode == BOOT_MODE_LONG64;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_segment cs = flat_segment(BOOT_CS, 0xb);	/* code, execute/read, accessed */
 	struct kvm_segment ds = flat_segment(BOOT_DS, 0x3);	/* data, read/write, accessed */
 	struct kvm_segment tr = {
-		.base = 0, .limit = 0x67, .selector = BOOT_TSS, .type = 0xb,	/* busy 32-bit TSS */
+		.base = 0, .limit = 0x67, .selector = BOOT_TSS, .type = 0xb,	/* busy TSS */
 		.present = 1, .s = 0,
 	};
-	uint64_t gdt[5] = { 0, 0, gdt_entry(&cs), gdt_entry(&ds), gdt_entry(&tr) };
+	uint64_t gdt[5];
 
+	if (long_mode) {
+		/* The Linux 64-bit boot protocol: __BOOT_CS 0x10 (64-bit code), __BOOT_DS 0x18. */
+		cs.l = 1;
+		cs.db = 0;
+	}
+	gdt[0] = gdt[1] = 0;
+	gdt[2] = gdt_entry(&cs);
+	gdt[3] = gdt_entry(&ds);
+	gdt[4] = gdt_entry(&tr);
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	if (guest_mem_write(&vm->mem, BOOT_GDT_ADDR, gdt, sizeof(gdt)))
@@ -59,9 +69,16 @@ int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry)
 	sregs.cs = cs;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = ds;
 	sregs.tr = tr;
-	sregs.cr0 = 0x11;	/* PE, ET */
-	sregs.cr4 = 0;
-	sregs.efer = 0;
+	if (long_mode) {
+		sregs.cr3 = BOOT_PT_ADDR;
+		sregs.cr4 = 0x20;		/* PAE */
+		sregs.cr0 = 0x80050033;		/* PG, AM, WP, NE, ET, MP, PE */
+		sregs.efer = 0x500;		/* LME, LMA */
+	} else {
+		sregs.cr0 = 0x11;		/* PE, ET */
+		sregs.cr4 = 0;
+		sregs.efer = 0;
+	}
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 

@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "kvmrun/acpi.h"
 #include "kvmrun/boot.h"
 #include "kvmrun/console.h"
 #include "kvmrun/cpuid.h"
@@ -84,11 +85,15 @@ static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
 	vm->serial = calloc(1, sizeof(*vm->serial));
 	vm->i8042 = calloc(1, sizeof(*vm->i8042));
 	vm->debug_exit = calloc(1, sizeof(*vm->debug_exit));
-	if (!vm->serial || !vm->i8042 || !vm->debug_exit)
+	vm->acpi_pm = calloc(1, sizeof(*vm->acpi_pm));
+	vm->rtc = calloc(1, sizeof(*vm->rtc));
+	if (!vm->serial || !vm->i8042 || !vm->debug_exit || !vm->acpi_pm || !vm->rtc)
 		return -ENOMEM;
 	serial8250_init(vm->serial, serial_fd, com1, serial_rx_space, rx_efd);
 	i8042_init(vm->i8042, &vm->stop, kbd, aux);
 	vm->debug_exit->stop = &vm->stop;
+	acpi_pm_init(vm->acpi_pm, &vm->stop);
+	rtc_cmos_init(vm->rtc, NULL);
 
 	r = bus_register(&vm->pio, COM1_BASE, SERIAL_NR_REGS, serial8250_io, vm->serial, "serial");
 	if (!r)
@@ -100,6 +105,11 @@ static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
 				 vm->debug_exit, "debug-exit");
 	if (!r)
 		r = bus_register(&vm->pio, POST_PORT, 1, ignore_io, NULL, "post");
+	if (!r)
+		r = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, vm->acpi_pm,
+				 "acpi-pm");
+	if (!r)
+		r = bus_register(&vm->pio, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io, vm->rtc, "rtc");
 	if (r)
 		log_err("device set-up: %s", strerror(-r));
 	return r;
@@ -299,6 +309,14 @@ void vm_destroy(struct vm *vm)
 		free(vm->i8042);
 	}
 	free(vm->debug_exit);
+	if (vm->acpi_pm) {
+		acpi_pm_destroy(vm->acpi_pm);
+		free(vm->acpi_pm);
+	}
+	if (vm->rtc) {
+		rtc_cmos_destroy(vm->rtc);
+		free(vm->rtc);
+	}
 	free(vm->cpuid);
 	guest_mem_destroy(&vm->mem);
 	bus_destroy(&vm->pio);

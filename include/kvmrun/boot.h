@@ -11,7 +11,12 @@
 /* Low memory kvmrun fills with boot data; kernels may not load here. */
 #define BOOT_GDT_ADDR		0x5000ULL	/* flat GDT matching the entry segments */
 #define BOOT_INFO_ADDR		0x6000ULL	/* start info / multiboot info + memory map */
+#define BOOT_ZERO_PAGE_ADDR	0x6000ULL	/* bzImage: boot_params */
 #define BOOT_NAME_ADDR		0x7000ULL	/* boot loader name */
+#define BOOT_SETUP_DATA_ADDR	0x9000ULL	/* bzImage: setup_data (RNG seed) */
+#define BOOT_MODLIST_ADDR	0xa000ULL	/* PVH module list / multiboot modules */
+#define BOOT_PT_ADDR		0x10000ULL	/* 64-bit entry: PML4, PDPT, 4 PDs */
+#define BOOT_PT_END		0x16000ULL
 #define BOOT_CMDLINE_ADDR	0x20000ULL
 #define BOOT_DATA_START		BOOT_GDT_ADDR
 #define BOOT_DATA_END		(BOOT_CMDLINE_ADDR + CMDLINE_MAX)
@@ -20,13 +25,35 @@
 
 enum boot_mode {
 	BOOT_MODE_PROT32,	/* flat 32-bit protected mode, paging off */
+	BOOT_MODE_LONG64,	/* 64-bit mode, first 4 GiB identity mapped at BOOT_PT_ADDR */
 };
 
 struct boot_entry {
 	enum boot_mode mode;
 	uint64_t rip;
 	uint64_t rax, rbx, rsi;
-	const char *protocol;	/* "PVH", "multiboot" */
+	const char *protocol;	/* "PVH", "multiboot", "Linux boot protocol 2.15" */
+	char protocol_buf[40];
+};
+
+/* What the VMM hands every protocol besides the kernel. */
+struct boot_extras {
+	const char *cmdline;
+	uint64_t initrd_addr, initrd_size;	/* size 0: no initrd */
+	uint64_t rsdp;				/* 0: no ACPI */
+};
+
+/* bzImage setup header, checked (Documentation/arch/x86/boot.rst). */
+struct bzimage_info {
+	uint16_t version;
+	uint8_t loadflags;
+	uint16_t xloadflags;
+	uint8_t relocatable;
+	uint32_t kernel_alignment, initrd_addr_max, cmdline_size, init_size;
+	uint64_t pref_address;
+	size_t setup_size;		/* boot sector + setup code: the kernel follows */
+	size_t hdr_end;			/* end of the setup header in the file */
+	uint64_t load_addr;		/* where the protected-mode kernel goes */
 };
 
 /* What was found in an ELF kernel. */
@@ -57,9 +84,26 @@ struct mb_header {
 int multiboot_find(const uint8_t *img, size_t size, struct mb_header *hdr);
 int multiboot_load(const uint8_t *img, size_t size, const struct mb_header *hdr,
 		   struct guest_mem *mem, uint64_t *entry);
-int multiboot_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *entry);
+int multiboot_setup(struct guest_mem *mem, const char *cmdline, const struct boot_extras *x,
+		    struct boot_entry *entry);
 
-int pvh_setup(struct guest_mem *mem, const char *cmdline, struct boot_entry *entry);
+int pvh_setup(struct guest_mem *mem, const struct boot_extras *x, struct boot_entry *entry);
+
+/* 0, or -ENOEXEC after logging what is wrong with the image. */
+int bzimage_parse(const uint8_t *img, size_t size, const struct guest_mem *mem,
+		  struct bzimage_info *bi);
+int bzimage_load(const uint8_t *img, size_t size, const struct bzimage_info *bi,
+		 struct guest_mem *mem, const struct boot_extras *x, struct boot_entry *entry);
+
+/*
+ * Places the initrd file in the highest free RAM below limit and above
+ * kernel_end.  Sets x->initrd_addr/size; logs and returns <0 on failure.
+ */
+int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, uint64_t limit,
+		struct boot_extras *x);
+
+/* Identity page tables for the first 4 GiB at BOOT_PT_ADDR (64-bit entry). */
+int boot_write_page_tables(struct guest_mem *mem);
 
 /* Writes the NUL-terminated command line at BOOT_CMDLINE_ADDR. */
 int boot_write_cmdline(struct guest_mem *mem, const char *cmdline);

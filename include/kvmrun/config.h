@@ -29,6 +29,7 @@ struct vm_config {
 	enum cmd cmd;
 	const char *kernel;
 	const char *append;		/* NULL: no command line */
+	const char *initrd;
 	unsigned cpus;
 	uint64_t mem_size;
 	bool mem_shared;		/* memfd instead of private anonymous memory */

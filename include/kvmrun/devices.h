@@ -104,6 +104,44 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		  bool is_write);
 
+/* ---- ACPI PM1a event/control block and reset register ---- */
+
+struct acpi_pm_regs {
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+};
+
+struct acpi_pm {
+	struct acpi_pm_regs regs;
+	pthread_mutex_t lock;
+	struct vm_stop *stop;
+};
+
+void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
+void acpi_pm_destroy(struct acpi_pm *pm);
+void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* ---- MC146818 CMOS RTC and NVRAM ---- */
+
+#define RTC_PORT	0x70
+#define RTC_NR_PORTS	2
+#define CMOS_SIZE	128
+
+struct rtc_regs {
+	uint8_t index;
+	uint8_t cmos[CMOS_SIZE];	/* clock fields are computed on read */
+	int64_t offset;			/* guest time minus host time, seconds */
+};
+
+struct rtc_cmos {
+	struct rtc_regs regs;
+	pthread_mutex_t lock;
+	int64_t (*now)(void);		/* host UTC seconds; tests plug in their own */
+};
+
+void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void));
+void rtc_cmos_destroy(struct rtc_cmos *rtc);
+void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
 /* Port 0x80 (POST codes, I/O delays): accepted and ignored. */
 #define POST_PORT	0x80
 void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,

@@ -17,6 +17,7 @@
 
 #define MB_INFO_MEMORY		(1u << 0)
 #define MB_INFO_CMDLINE		(1u << 2)
+#define MB_INFO_MODS		(1u << 3)
 #define MB_INFO_MEM_MAP		(1u << 6)
 #define MB_INFO_LOADER_NAME	(1u << 9)
 

@@ -34,6 +34,8 @@ struct vcpu {
 struct serial8250;
 struct i8042;
 struct debug_exit;
+struct acpi_pm;
+struct rtc_cmos;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -51,6 +53,8 @@ struct vm {
 	struct serial8250 *serial;
 	struct i8042 *i8042;
 	struct debug_exit *debug_exit;
+	struct acpi_pm *acpi_pm;
+	struct rtc_cmos *rtc;
 
 	struct vm_stop stop;
 	int rx_efd;			/* UART made room for console input */

@@ -1,0 +1,37 @@
+/*
+ * ACPI tables built by the VMM: RSDP, XSDT, FADT (with PM1a power-off and a
+ * reset register), FACS, DSDT (just the \_S5 sleep state) and MADT (one
+ * LAPIC per vCPU, the IOAPIC, the SCI override and LINT1 NMIs).
+ */
+#ifndef KVMRUN_ACPI_H
+#define KVMRUN_ACPI_H
+
+#include <stdint.h>
+
+#include "kvmrun/mem.h"
+
+/* The tables live in the BIOS area, where legacy scans for the RSDP look too. */
+#define ACPI_TABLES_ADDR	0xe0000ULL
+#define ACPI_TABLES_END		0x100000ULL
+#define ACPI_RSDP_ADDR		ACPI_TABLES_ADDR
+
+/* The PM register block the FADT points at (devices/acpi_pm.c). */
+#define ACPI_PM_BASE		0x600
+#define ACPI_PM1_EVT		(ACPI_PM_BASE + 0)	/* status (2) + enable (2) */
+#define ACPI_PM1_CNT		(ACPI_PM_BASE + 4)	/* 2 bytes */
+#define ACPI_RESET_PORT		(ACPI_PM_BASE + 6)	/* 1 byte */
+#define ACPI_PM_LEN		8
+#define ACPI_RESET_VALUE	0x01
+#define ACPI_SCI_IRQ		9
+#define ACPI_S5_TYPE		5	/* SLP_TYP for soft-off, as \_S5 says */
+
+#define IOAPIC_ADDR		0xfec00000ULL
+#define LAPIC_ADDR		0xfee00000ULL
+
+/* Writes all tables for nr_cpus vCPUs; returns the RSDP address, or 0 when they do not fit. */
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus);
+
+/* Sum of len bytes, for checksums (exposed for tests). */
+uint8_t acpi_sum(const void *p, size_t len);
+
+#endif

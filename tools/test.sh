@@ -1,0 +1,28 @@
+#!/bin/bash
+# The whole test suite from scratch: installs packages, builds kvmrun and the
+# test guests, runs every test through ctest, then does it all again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.  Usage: tools/test.sh [--quick]
+# (--quick: skip the sanitizer pass).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/deps.sh test
+jobs=$(nproc)
+
+echo "== build (RelWithDebInfo)"
+rm -rf build
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+echo "== tests"
+(cd build && ctest --output-on-failure -j2)
+
+[ "${1:-}" = --quick ] && exit 0
+
+echo "== build (AddressSanitizer + UBSan)"
+rm -rf build-asan
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKVMRUN_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs" >/dev/null
+echo "== tests under sanitizers"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+(cd build-asan && ctest --output-on-failure -j2)
