@@ -132,3 +132,16 @@ set_tests_properties(cli.kvm_permission PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 6
 add_test(NAME cli.hugetlb COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/hugetlb.sh
   ${RUN} ${KVMRUN} ${G}/bootinfo.elf)
 set_tests_properties(cli.hugetlb PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+
+# ACPI tables, and power-off / reset through the FADT's registers.
+kvmrun_guest_test(guest.acpi.poweroff acpi.elf --status 0 --out "power off through PM1a_CNT"
+  --out "acpi: 1 LAPICs, 1 IOAPIC" --no-out FAIL)
+kvmrun_guest_test(guest.acpi.smp acpi.mb.elf --status 0 --out "acpi: 4 LAPICs, 1 IOAPIC" --no-out FAIL
+  ARGS --cpus 4 --append expect_cpus=4)
+kvmrun_guest_test(guest.acpi.reset acpi.elf --status 0 --out "reset through port" --no-out FAIL
+  --err "guest reset" ARGS -v --append mode=reset)
+
+# The CMOS clock shows the host's UTC date and keeps what the guest sets.
+add_test(NAME guest.rtc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/rtc.sh ${RUN} ${KVMRUN}
+  ${G}/rtc.elf)
+set_tests_properties(guest.rtc PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)
