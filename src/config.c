@@ -29,6 +29,8 @@ const char config_usage_text[] =
 "  -t, --timeout SECONDS    stop the guest after SECONDS (exit status 124)\n"
 "  -s, --serial SINK        COM1 output: stdio (default), file:PATH, none\n"
 "      --pvm auto|on|off    PVM host workarounds (default auto: detected)\n"
+"      --reboot exit|restart  on a guest reset: end with status 0 (default)\n"
+"                           or boot the guest again\n"
 "  -v, --verbose            more log lines (repeat for debug)\n"
 "  -q, --quiet              errors only\n"
 "\n"
@@ -109,6 +111,7 @@ enum {
 	OPT_MEM_SHARED = 256,
 	OPT_HUGEPAGES,
 	OPT_PVM,
+	OPT_REBOOT,
 };
 
 static const struct option run_options[] = {
@@ -122,6 +125,7 @@ static const struct option run_options[] = {
 	{ "timeout",	required_argument, NULL, 't' },
 	{ "serial",	required_argument, NULL, 's' },
 	{ "pvm",	required_argument, NULL, OPT_PVM },
+	{ "reboot",	required_argument, NULL, OPT_REBOOT },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -214,6 +218,14 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 			cfg->pvm = TRI_OFF;
 		else
 			return fail(err, errlen, "--pvm '%s': expected auto, on or off", arg);
+		return 0;
+	case OPT_REBOOT:
+		if (!strcmp(arg, "exit"))
+			cfg->reboot_restart = false;
+		else if (!strcmp(arg, "restart"))
+			cfg->reboot_restart = true;
+		else
+			return fail(err, errlen, "--reboot '%s': expected exit or restart", arg);
 		return 0;
 	case 'v':
 		cfg->verbosity++;

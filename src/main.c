@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 
 #include "kvmrun/boot.h"
@@ -32,18 +33,18 @@ static int cmd_info(void)
 	return 0;
 }
 
-static int cmd_run(const struct vm_config *cfg)
+/* One boot of the guest: returns its exit status; *reset tells whether it ended in a reset. */
+static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
+		     const struct timespec *deadline, bool *reset)
 {
-	struct kvm_host host;
 	struct boot_entry entry;
 	struct vm vm;
 	int status = EXIT_VMM_ERROR;
 
-	if (kvm_host_open(&host))
-		return EXIT_VMM_ERROR;
-	if (vm_create(&vm, cfg, &host))
+	*reset = false;
+	if (vm_create(&vm, cfg, host))
 		goto out;
-	log_info("backend: %s%s", kvm_backend_name(host.backend),
+	log_info("backend: %s%s", kvm_backend_name(host->backend),
 		 vm.pvm ? "; PVM workarounds on" : "");
 	if (boot_load(cfg, &vm.mem, &entry))
 		goto out;
@@ -52,9 +53,36 @@ static int cmd_run(const struct vm_config *cfg)
 		 (unsigned long long)(cfg->mem_size >> 20));
 	if (vm_create_vcpus(&vm, &entry))
 		goto out;
+	vm.deadline = *deadline;
 	status = vm_run(&vm);
+	*reset = vm.stop.reason == STOP_RESET;
 out:
 	vm_destroy(&vm);
+	return status;
+}
+
+static int cmd_run(const struct vm_config *cfg)
+{
+	struct timespec deadline = { 0, 0 };
+	struct kvm_host host;
+	bool reset;
+	int status;
+
+	if (cfg->timeout > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += (time_t)cfg->timeout;
+		deadline.tv_nsec += (long)((cfg->timeout - (double)(time_t)cfg->timeout) * 1e9);
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	if (kvm_host_open(&host))
+		return EXIT_VMM_ERROR;
+	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */
+	do
+		status = boot_once(cfg, &host, &deadline, &reset);
+	while (reset && cfg->reboot_restart && (log_info("guest reset: booting again"), true));
 	kvm_host_close(&host);
 	return status;
 }

@@ -351,18 +351,15 @@ static int exit_status(const struct vm_stop *s)
 	return EXIT_VMM_ERROR;
 }
 
-static int arm_timeout(double seconds)
+/* The --timeout deadline is absolute, so that it spans every boot under --reboot restart. */
+static int arm_timeout(const struct timespec *deadline)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = { .it_value = *deadline };
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	its.it_value.tv_sec = (time_t)seconds;
-	its.it_value.tv_nsec = (long)((seconds - floor(seconds)) * 1e9);
-	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-		its.it_value.tv_nsec = 1;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+	if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -477,8 +474,8 @@ int vm_run(struct vm *vm)
 		log_err("signalfd/eventfd: %s", strerror(errno));
 		goto out;
 	}
-	if (vm->cfg->timeout > 0) {
-		tfd = arm_timeout(vm->cfg->timeout);
+	if (vm->deadline.tv_sec || vm->deadline.tv_nsec) {
+		tfd = arm_timeout(&vm->deadline);
 		if (tfd < 0) {
 			log_err("timerfd: %s", strerror(-tfd));
 			goto out;

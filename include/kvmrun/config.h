@@ -38,6 +38,7 @@ struct vm_config {
 	enum serial_sink serial;
 	const char *serial_path;	/* SERIAL_FILE */
 	enum tristate pvm;		/* PVM host workarounds */
+	bool reboot_restart;		/* --reboot restart: a guest reset boots it again */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 };
 

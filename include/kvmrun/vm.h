@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kvmrun/bus.h"
 #include "kvmrun/config.h"
@@ -57,6 +58,7 @@ struct vm {
 	struct rtc_cmos *rtc;
 
 	struct vm_stop stop;
+	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
 	int rx_efd;			/* UART made room for console input */
 
 	/* Unhandled accesses are logged once: per port, and for the first few MMIO addresses. */

@@ -145,3 +145,8 @@ kvmrun_guest_test(guest.acpi.reset acpi.elf --status 0 --out "reset through port
 add_test(NAME guest.rtc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/rtc.sh ${RUN} ${KVMRUN}
   ${G}/rtc.elf)
 set_tests_properties(guest.rtc PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)
+
+# --reboot restart boots the guest again after each reset, until --timeout (which spans all boots).
+kvmrun_guest_test(guest.reset.restart reset.elf --status 124 --out-min "^resetting via kbd" 3
+  ARGS --reboot restart --timeout 2)
+kvmrun_cmd_test(cli.bad_reboot ${ONE_ERROR} --err "--reboot 'never'" CMD ${KVMRUN} run --kernel x --reboot never)

@@ -7,6 +7,7 @@
 #   --status N            expected exit status (required)
 #   --out REGEX           the guest's serial output (stdout) must match (grep -E)
 #   --no-out REGEX        ... must not match
+#   --out-min REGEX N     ... at least N lines match
 #   --err REGEX           kvmrun's log (stderr) must match
 #   --err-count REGEX N   ... exactly N log lines match
 #   --err-lines N         stderr has exactly N lines
@@ -19,12 +20,13 @@
 set -u
 
 status="" input="" wait_for="" sig="" needs_kvm=0 err_lines=""
-out_re=() no_out_re=() err_re=() errc_re=() errc_n=() file_path=() file_re=()
+out_re=() no_out_re=() outm_re=() outm_n=() err_re=() errc_re=() errc_n=() file_path=() file_re=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--status) status=$2; shift 2 ;;
 	--out) out_re+=("$2"); shift 2 ;;
 	--no-out) no_out_re+=("$2"); shift 2 ;;
+	--out-min) outm_re+=("$2"); outm_n+=("$3"); shift 3 ;;
 	--err) err_re+=("$2"); shift 2 ;;
 	--err-count) errc_re+=("$2"); errc_n+=("$3"); shift 3 ;;
 	--err-lines) err_lines=$2; shift 2 ;;
@@ -84,6 +86,10 @@ for re in "${out_re[@]+"${out_re[@]}"}"; do
 done
 for re in "${no_out_re[@]+"${no_out_re[@]}"}"; do
 	! grep -qE -- "$re" "$out" || problem "serial output has /$re/"
+done
+for i in "${!outm_re[@]}"; do
+	n=$(grep -cE -- "${outm_re[$i]}" "$out")
+	[ "$n" -ge "${outm_n[$i]}" ] || problem "serial output has $n lines matching /${outm_re[$i]}/, expected at least ${outm_n[$i]}"
 done
 for re in "${err_re[@]+"${err_re[@]}"}"; do
 	grep -qE -- "$re" "$err" || problem "log lacks /$re/"
