@@ -1,0 +1,296 @@
+#!/bin/bash
+# kvmrun benchmarks against QEMU and a bare KVM loop; prints a Markdown table.
+#
+# Run by hand from a built tree (not part of the test suite):
+#	cmake -S . -B build && cmake --build build
+#	tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc]
+#
+# Measures (every process timed by build/tools/benchrun: wall time from fork
+# to wait4, peak RSS from wait4's rusage):
+#   start-up  median wall time of RUNS runs of the exit test guest (its first
+#             port write ends the VM) for kvmrun, QEMU -M microvm, QEMU -M pc
+#             (for reference; it goes through SeaBIOS) and bench_bareloop 0
+#             (a bare KVM program: the floor).
+#   PIO rate  exits per second of `out` from guest CPL3: bench_pio with
+#             iters=N and iters=0, rate = N / (t_N - t_0) on the medians;
+#             the bare loop's rate is what bench_bareloop N reports (median).
+#   peak RSS  ru_maxrss of the whole process for a 256 MiB exit guest.
+# Progress goes to stderr, the table (and a few lines on how it was made) to
+# stdout.  QEMU is taken from $QEMU (default qemu-system-x86_64); without it
+# the QEMU columns read n/a.
+set -uo pipefail
+
+prog=bench.sh
+runs=20
+iters=20000
+pio_runs=5
+do_pc=1
+
+usage() {
+	cat <<EOF
+usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc]
+  --runs N      runs per start-up measurement (default $runs)
+  --iters N     port writes in the PIO-rate runs (default $iters)
+  --pio-runs N  runs per PIO-rate measurement (default $pio_runs)
+  --no-pc       skip the QEMU -M pc reference column (about 1.3 s per run on PVM)
+Run from a built tree (cmake -S . -B build && cmake --build build).
+Environment: QEMU=path of qemu-system-x86_64 (default: from PATH).
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+posint() {
+	if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then
+		die "$1 needs a positive number, got '$2'"
+	fi
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--runs) [ $# -ge 2 ] || die "--runs needs a value"; posint --runs "$2"; runs=$2; shift 2 ;;
+	--iters) [ $# -ge 2 ] || die "--iters needs a value"; posint --iters "$2"; iters=$2; shift 2 ;;
+	--pio-runs) [ $# -ge 2 ] || die "--pio-runs needs a value"; posint --pio-runs "$2"; pio_runs=$2; shift 2 ;;
+	--no-pc) do_pc=0; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+
+cd "$(dirname "$0")/.." || die "cannot cd to the repository root"
+
+B=build
+KVMRUN=$B/kvmrun
+BENCHRUN=$B/tools/benchrun
+BARELOOP=$B/tools/bench_bareloop
+EXIT_PVH=$B/guests/exit.elf
+EXIT_MB=$B/guests/exit.mb.elf
+PIO_PVH=$B/guests/bench_pio.elf
+PIO_MB=$B/guests/bench_pio.mb.elf
+
+missing=0
+for f in "$KVMRUN" "$BENCHRUN" "$BARELOOP"; do
+	if [ ! -x "$f" ]; then
+		echo "$prog: $f is missing (or not executable)" >&2
+		missing=1
+	fi
+done
+for f in "$EXIT_PVH" "$PIO_PVH"; do
+	if [ ! -f "$f" ]; then
+		echo "$prog: test guest $f is missing" >&2
+		missing=1
+	fi
+done
+[ $missing = 0 ] || die "build first, from the repository root: cmake -S . -B build && cmake --build build"
+if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+	die "/dev/kvm is missing or not read/writable by $(id -un)"
+fi
+
+QEMU=${QEMU:-qemu-system-x86_64}
+have_qemu=1
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+	echo "$prog: $QEMU not found: the QEMU columns will read n/a" >&2
+	have_qemu=0
+else
+	for f in "$EXIT_MB" "$PIO_MB"; do
+		if [ ! -f "$f" ]; then
+			echo "$prog: multiboot test guest $f is missing: the QEMU columns will read n/a" >&2
+			have_qemu=0
+		fi
+	done
+fi
+[ $have_qemu = 1 ] || do_pc=0
+
+# ---- helpers --------------------------------------------------------------
+
+# field KEY "k=v k=v ...": the value of KEY.
+field() {
+	local kv
+	for kv in $2; do
+		if [ "${kv%%=*}" = "$1" ]; then
+			echo "${kv#*=}"
+			return 0
+		fi
+	done
+	echo ""
+}
+
+# bench EXPECTED_STATUS NRUNS CMD...: benchrun's line on stdout, or nothing
+# (and a message on stderr) when CMD failed or ended with another status.
+bench() {
+	local want=$1 n=$2 out
+	shift 2
+	out=$("$BENCHRUN" -n "$n" -q -- "$@")
+	local rc=$? st
+	st=$(field status "$out")
+	if [ $rc -ne 0 ] || [ "$st" != "$want" ]; then
+		echo "$prog: expected exit status $want, got '${st:-none}' (benchrun rc $rc) from: $*" >&2
+		return 1
+	fi
+	echo "$out"
+}
+
+fmt_ms() {	# a median in ms, or n/a
+	[ -n "$1" ] || { echo "n/a"; return; }
+	awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f ms", v; else printf "%.1f ms", v }'
+}
+
+fmt_mib() {	# KiB -> "12.3 MiB"
+	[ -n "$1" ] || { echo "n/a"; return; }
+	awk -v v="$1" 'BEGIN { printf "%.1f MiB", v / 1024 }'
+}
+
+fmt_rate() {	# exits/s with thousands separators
+	[ -n "$1" ] || { echo "n/a"; return; }
+	awk -v v="$1" 'BEGIN {
+		s = sprintf("%.0f", v); o = ""
+		while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) }
+		printf "%s%s/s", s, o }'
+}
+
+ratio() {	# A/B as "1.23x", or n/a
+	if [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; return; fi
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "n/a" }'
+}
+
+# pio_rate ITERS T_N_MS T_0_MS: exits per second, empty if not measurable.
+pio_rate() {
+	[ -n "$2" ] && [ -n "$3" ] || return 0
+	awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { if (a > b) printf "%.1f", n * 1000 / (a - b) }'
+}
+
+median() {	# of the numbers on stdin
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+step() {
+	echo "== $*" >&2
+}
+
+# Command lines (the contract with the test guests: exit status 33 is
+# success through the debug-exit port 0xf4).
+kvmrun_cmd=("$KVMRUN" run --memory 256M --serial none)
+# shellcheck disable=SC2054  # the commas belong to -cpu's argument
+qemu_base=("$QEMU" -enable-kvm -cpu host,-arch-capabilities -m 256M -nodefaults
+	-no-user-config -nographic -display none
+	-device isa-debug-exit,iobase=0xf4,iosize=4)
+
+# ---- start-up and peak RSS ------------------------------------------------
+
+step "start-up: kvmrun, exit guest, $runs runs"
+kv_start=$(bench 33 "$runs" "${kvmrun_cmd[@]}" --kernel "$EXIT_PVH") ||
+	die "kvmrun did not run the exit guest; try: ${kvmrun_cmd[*]} --kernel $EXIT_PVH"
+
+step "start-up: bench_bareloop 0, $runs runs"
+bare_start=$(bench 0 "$runs" "$BARELOOP" 0) ||
+	die "bench_bareloop failed; try: $BARELOOP 0"
+
+qemu_machine=""
+q_start=""
+pc_start=""
+if [ $have_qemu = 1 ]; then
+	# QEMU's machine for the comparison: microvm if it runs the exit guest,
+	# else pc.  -serial none for start-up as for kvmrun; the PIO runs use
+	# -serial null, because the UART (and so port 0x3ff) exists only then.
+	for m in microvm pc; do
+		step "checking QEMU -M $m"
+		if "$QEMU" -version >/dev/null 2>&1 &&
+			bench 33 1 "${qemu_base[@]}" -M $m -serial none -kernel "$EXIT_MB" >/dev/null; then
+			qemu_machine=$m
+			break
+		fi
+		echo "$prog: QEMU -M $m did not run the exit guest" >&2
+	done
+	if [ -z "$qemu_machine" ]; then
+		echo "$prog: QEMU runs no test guest here: the QEMU columns will read n/a" >&2
+		have_qemu=0
+		do_pc=0
+	else
+		step "start-up: QEMU -M $qemu_machine, exit guest, $runs runs"
+		q_start=$(bench 33 "$runs" "${qemu_base[@]}" -M $qemu_machine -serial none -kernel "$EXIT_MB") || q_start=""
+		[ "$qemu_machine" = pc ] && do_pc=0	# already the main column
+	fi
+fi
+if [ $do_pc = 1 ]; then
+	pc_runs=$(( runs < 5 ? runs : 5 ))
+	step "start-up: QEMU -M pc (reference), exit guest, $pc_runs runs"
+	pc_start=$(bench 33 "$pc_runs" "${qemu_base[@]}" -M pc -serial none -kernel "$EXIT_MB") || pc_start=""
+fi
+
+# ---- PIO exit rate from CPL3 ----------------------------------------------
+
+step "PIO rate: kvmrun, bench_pio iters=$iters and iters=0, $pio_runs runs each"
+kv_pio_n=$(bench 33 "$pio_runs" "${kvmrun_cmd[@]}" --kernel "$PIO_PVH" --append "iters=$iters") ||
+	die "kvmrun did not run bench_pio; try: ${kvmrun_cmd[*]} --kernel $PIO_PVH --append iters=$iters"
+kv_pio_0=$(bench 33 "$runs" "${kvmrun_cmd[@]}" --kernel "$PIO_PVH" --append "iters=0") ||
+	die "kvmrun did not run bench_pio; try: ${kvmrun_cmd[*]} --kernel $PIO_PVH --append iters=0"
+kv_rate=$(pio_rate "$iters" "$(field median_ms "$kv_pio_n")" "$(field median_ms "$kv_pio_0")")
+
+q_rate=""
+if [ $have_qemu = 1 ]; then
+	step "PIO rate: QEMU -M $qemu_machine, bench_pio iters=$iters and iters=0, $pio_runs runs each"
+	q_pio_n=$(bench 33 "$pio_runs" "${qemu_base[@]}" -M $qemu_machine -serial null -kernel "$PIO_MB" -append "iters=$iters") || q_pio_n=""
+	q_pio_0=$(bench 33 "$runs" "${qemu_base[@]}" -M $qemu_machine -serial null -kernel "$PIO_MB" -append "iters=0") || q_pio_0=""
+	q_rate=$(pio_rate "$iters" "$(field median_ms "$q_pio_n")" "$(field median_ms "$q_pio_0")")
+fi
+
+step "PIO rate: bench_bareloop $iters, $pio_runs runs"
+bare_rates=""
+bare_entry=""
+for ((i = 0; i < pio_runs; i++)); do
+	line=$("$BARELOOP" "$iters") || die "bench_bareloop failed; try: $BARELOOP $iters"
+	bare_rates+="$(field rate "$line")"$'\n'
+	bare_entry=$(field entry "$line")
+done
+bare_rate=$(printf '%s' "$bare_rates" | median)
+
+# ---- the table ------------------------------------------------------------
+
+kv_ms=$(field median_ms "$kv_start")
+q_ms=$(field median_ms "$q_start")
+pc_ms=$(field median_ms "$pc_start")
+bare_ms=$(field median_ms "$bare_start")
+kv_rss=$(field maxrss_kib "$kv_start")
+q_rss=$(field maxrss_kib "$q_start")
+pc_rss=$(field maxrss_kib "$pc_start")
+
+kv_rate_cell=$(fmt_rate "$kv_rate")
+if [ -n "$kv_rate" ] && [ -n "$bare_rate" ]; then
+	kv_rate_cell+=" ($(awk -v a="$kv_rate" -v b="$bare_rate" 'BEGIN { printf "%.0f", 100 * a / b }') % of bare)"
+fi
+
+if [ $have_qemu = 1 ]; then
+	qcol="QEMU $("$QEMU" -version | sed -n '1s/.*version \([0-9.]*\).*/\1/p') -M $qemu_machine"
+else
+	qcol="QEMU (not run)"
+fi
+pccol="QEMU -M pc"
+if [ $do_pc = 0 ]; then
+	pc_ms=""
+	pc_rss=""
+fi
+if [ -d /sys/module/kvm_pvm ]; then
+	backend="PVM (no hardware virtualization; guest kernel code emulated)"
+elif grep -qw -e vmx -e svm /proc/cpuinfo; then
+	backend="hardware KVM"
+else
+	backend="KVM"
+fi
+
+echo
+echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d)."
+echo
+echo "| Measure | kvmrun | $qcol | $pccol | bare KVM loop | kvmrun vs QEMU |"
+echo "| --- | ---: | ---: | ---: | ---: | --- |"
+echo "| Start-up to first port write and exit, median of $runs | $(fmt_ms "$kv_ms") | $(fmt_ms "$q_ms") | $(fmt_ms "$pc_ms") | $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_ms" "$kv_ms") |"
+echo "| PIO exits/s from guest CPL3 ($iters \`out\`) | $kv_rate_cell | $(fmt_rate "$q_rate") | n/a | $(fmt_rate "$bare_rate") | kvmrun/QEMU $(ratio "$kv_rate" "$q_rate") |"
+echo "| Peak RSS, 256 MiB guest (ru_maxrss) | $(fmt_mib "$kv_rss") | $(fmt_mib "$q_rss") | $(fmt_mib "$pc_rss") | n/a | QEMU/kvmrun $(ratio "$q_rss" "$kv_rss") |"
+echo
+echo "Start-up: exit test guest (PVH ELF for kvmrun, multiboot ELF for QEMU), wall time from"
+echo "fork to wait4; the bare KVM loop is tools/bench_bareloop 0 (2 MiB VM, no loader)."
+echo "PIO: bench_pio guest, rate = $iters / (t(iters=$iters) - t(iters=0)) on medians of $pio_runs and $runs runs;"
+echo "QEMU with -serial null so that its UART handles port 0x3ff; bare loop: tools/bench_bareloop $iters"
+echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from the start-up runs."

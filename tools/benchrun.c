@@ -1,0 +1,222 @@
+/*
+ * benchrun: run a command several times and report its wall time and peak RSS.
+ *
+ *	benchrun [-n RUNS] [-q] [--] CMD ARGS...
+ *
+ * Each run is a fork + execvp of CMD.  The wall time of a run goes from just
+ * before fork() to the return of wait4() (CLOCK_MONOTONIC); the peak resident
+ * set size comes from wait4()'s rusage (ru_maxrss, KiB).  With -q the child's
+ * stdout and stderr go to /dev/null.  One line is printed:
+ *
+ *	runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S
+ *
+ * maxrss_kib is the largest ru_maxrss over all runs.  status is the exit
+ * status of the last run (128 + signal number when the child was killed by
+ * a signal, as the shell reports it).  If the runs do not all end with the
+ * same status, status is the first one that differs from the first run's, a
+ * note goes to stderr, and benchrun exits with 1.  Failing to start CMD at all
+ * is reported on stderr with exit status 127.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *prog = "benchrun";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-n RUNS] [-q] [--] CMD ARGS...\n"
+		"  Runs CMD RUNS times (default 20) and prints\n"
+		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S'.\n"
+		"  -q  send the command's stdout and stderr to /dev/null\n",
+		prog);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int status_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return -1;
+}
+
+/*
+ * One run.  Returns 0 and fills *ms, *rss_kib, *code, or -1 after reporting
+ * an error (including a CMD that could not be executed).
+ */
+static int run_once(char **cmd, int quiet, int devnull, double *ms,
+		    long *rss_kib, int *code)
+{
+	struct rusage ru;
+	int pfd[2], st, err = 0;
+	ssize_t got;
+	double t0, t1;
+	pid_t pid, w;
+
+	/* The child reports a failed exec through this close-on-exec pipe. */
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "%s: pipe: %s\n", prog, strerror(errno));
+		return -1;
+	}
+
+	t0 = now_ms();
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		if (quiet && (dup2(devnull, STDOUT_FILENO) < 0 ||
+			      dup2(devnull, STDERR_FILENO) < 0))
+			err = errno;
+		if (!err) {
+			execvp(cmd[0], cmd);
+			err = errno;
+		}
+		if (write(pfd[1], &err, sizeof(err)) < 0) {
+			/* nothing more to be done */
+		}
+		_exit(127);
+	}
+	close(pfd[1]);
+	do {
+		got = read(pfd[0], &err, sizeof(err));
+	} while (got < 0 && errno == EINTR);
+	close(pfd[0]);
+
+	do {
+		w = wait4(pid, &st, 0, &ru);
+	} while (w < 0 && errno == EINTR);
+	t1 = now_ms();
+	if (w < 0) {
+		fprintf(stderr, "%s: wait4: %s\n", prog, strerror(errno));
+		return -1;
+	}
+	if (got == (ssize_t)sizeof(err)) {
+		fprintf(stderr, "%s: cannot run '%s': %s\n", prog, cmd[0],
+			strerror(err));
+		return -1;
+	}
+	*ms = t1 - t0;
+	*rss_kib = ru.ru_maxrss;
+	*code = status_code(st);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	long runs = 20, maxrss = 0;
+	int quiet = 0, opt, devnull = -1, first_code = 0, bad_code = 0;
+	int differ = 0, last_code = 0;
+	double *t, median;
+	char *end;
+	long i;
+
+	while ((opt = getopt(argc, argv, "+n:qh")) != -1) {
+		switch (opt) {
+		case 'n':
+			errno = 0;
+			runs = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || runs < 1 ||
+			    runs > 1000000) {
+				fprintf(stderr, "%s: bad run count '%s'\n",
+					prog, optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "%s: no command given\n", prog);
+		usage(stderr);
+		return 2;
+	}
+
+	if (quiet) {
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull < 0) {
+			fprintf(stderr, "%s: /dev/null: %s\n", prog,
+				strerror(errno));
+			return 2;
+		}
+	}
+	t = calloc((size_t)runs, sizeof(*t));
+	if (!t) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 2;
+	}
+
+	for (i = 0; i < runs; i++) {
+		long rss;
+		int code;
+
+		if (run_once(argv + optind, quiet, devnull, &t[i], &rss,
+			     &code) < 0) {
+			free(t);
+			return 127;
+		}
+		if (rss > maxrss)
+			maxrss = rss;
+		if (i == 0)
+			first_code = code;
+		else if (code != first_code && !differ) {
+			differ = 1;
+			bad_code = code;
+			fprintf(stderr, "%s: run %ld ended with status %d, "
+				"run 1 with %d\n", prog, i + 1, code,
+				first_code);
+		}
+		last_code = code;
+	}
+
+	qsort(t, (size_t)runs, sizeof(*t), cmp_double);
+	if (runs % 2)
+		median = t[runs / 2];
+	else
+		median = (t[runs / 2 - 1] + t[runs / 2]) / 2;
+	printf("runs=%ld median_ms=%.3f min_ms=%.3f max_ms=%.3f "
+	       "maxrss_kib=%ld status=%d\n", runs, median, t[0],
+	       t[runs - 1], maxrss, differ ? bad_code : last_code);
+	free(t);
+	if (devnull >= 0)
+		close(devnull);
+	return differ ? 1 : 0;
+}
