@@ -79,8 +79,8 @@ int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, ui
 		top = limit;
 	kernel_end = (kernel_end + 0xfff) & ~0xfffULL;
 	if ((uint64_t)st.st_size > top || (((top - (uint64_t)st.st_size) & ~0xfffULL) < kernel_end)) {
-		log_err("%s: initrd (%lld MiB) does not fit in low RAM above the kernel - "
-			"give more --memory", path, (long long)(st.st_size >> 20));
+		log_err("%s: initrd (%lld KiB) does not fit in low RAM above the kernel - "
+			"give more --memory", path, (long long)((st.st_size + 1023) >> 10));
 		close(fd);
 		return -EFBIG;
 	}
@@ -124,10 +124,31 @@ static uint64_t mb_kernel_end(const uint8_t *img, size_t size, const struct mb_h
 	return mb->load_addr + (size - file_off);
 }
 
+/*
+ * The command line a Linux kernel gets: PVM workarounds first, so that the
+ * user's arguments win; without --append, the serial console.
+ */
+static int linux_cmdline(const struct vm_config *cfg, bool pvm, char *buf, size_t len)
+{
+	const char *append = cfg->append ? cfg->append : "console=ttyS0";
+
+	if (!pvm) {
+		snprintf(buf, len, "%s", append);
+		return 0;
+	}
+	if ((size_t)snprintf(buf, len, "%s%s%s", PVM_LINUX_ARGS, *append ? " " : "", append) >= len) {
+		log_err("kernel: command line with the PVM arguments (%zu bytes) exceeds %d bytes",
+			strlen(PVM_LINUX_ARGS), CMDLINE_MAX - 1);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t size,
-		      struct guest_mem *mem, struct boot_entry *entry)
+		      struct guest_mem *mem, bool pvm, struct boot_entry *entry)
 {
 	struct boot_extras x = { .cmdline = cfg->append ? cfg->append : "" };
+	char linux_args[CMDLINE_MAX];
 	struct bzimage_info bi;
 	struct elf_info info;
 	struct mb_header mb;
@@ -141,6 +162,10 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 		log_warn("ACPI tables do not fit; the guest gets none");
 
 	if (is_bzimage(img, size)) {
+		r = linux_cmdline(cfg, pvm, linux_args, sizeof(linux_args));
+		if (r)
+			return r;
+		x.cmdline = linux_args;
 		r = bzimage_parse(img, size, mem, &bi);
 		if (!r && cfg->initrd)
 			r = initrd_load(cfg->initrd, mem, bi.load_addr + bi.init_size,
@@ -160,6 +185,12 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 				log_err("kernel: PVH entry point 0x%llx is not in low RAM",
 					(unsigned long long)info.pvh_entry);
 				return -ENOEXEC;
+			}
+			if (info.is_linux) {
+				r = linux_cmdline(cfg, pvm, linux_args, sizeof(linux_args));
+				if (r)
+					return r;
+				x.cmdline = linux_args;
 			}
 			r = elf_load(img, size, mem, &info);
 			if (!r && cfg->initrd)
@@ -204,7 +235,8 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 	return -ENOEXEC;
 }
 
-int boot_load(const struct vm_config *cfg, struct guest_mem *mem, struct boot_entry *entry)
+int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
+	      struct boot_entry *entry)
 {
 	struct stat st;
 	void *img;
@@ -238,7 +270,7 @@ int boot_load(const struct vm_config *cfg, struct guest_mem *mem, struct boot_en
 		log_err("%s: cannot map kernel: %s", cfg->kernel, strerror(-r));
 		goto out_close;
 	}
-	r = load_image(cfg, img, (size_t)st.st_size, mem, entry);
+	r = load_image(cfg, img, (size_t)st.st_size, mem, pvm, entry);
 	munmap(img, (size_t)st.st_size);
 out_close:
 	close(fd);

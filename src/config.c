@@ -21,7 +21,7 @@ const char config_usage_text[] =
 "run options:\n"
 "  -k, --kernel FILE        kernel to boot (required)\n"
 "  -i, --initrd FILE        initial ramdisk (cpio, compressed or not)\n"
-"  -a, --append STRING      kernel command line\n"
+"  -a, --append STRING      kernel command line (Linux default: console=ttyS0)\n"
 "  -c, --cpus N             number of vCPUs (1-255, default 1)\n"
 "  -m, --memory SIZE        guest RAM, with K/M/G suffix (default 256M)\n"
 "      --mem-shared         back RAM with a shared memfd\n"

@@ -108,7 +108,10 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, unsigned id, unsigned nr_vcpus)
  * PVM runs guest kernel code in KVM's instruction emulator, which lacks
  * xsave/xrstor, cmpxchg16b, clac/stac, popcnt and most SSE4+/AVX encodings.
  * Linux follows CPUID when it picks its instructions, so hide what the
- * emulator cannot run (measured list in PLATFORM.md).
+ * emulator cannot run (measured list in PLATFORM.md).  Measured here: PVM
+ * honours this for leaves 0xd and 0x80000001 but reports the host's ECX/EDX
+ * for leaves 1 and 7 whatever is set, which is why Linux guests also get
+ * PVM_LINUX_ARGS (boot.h) on their command line.
  */
 void cpuid_restrict_for_pvm(struct kvm_cpuid2 *c)
 {

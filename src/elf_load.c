@@ -41,6 +41,8 @@ static int scan_notes(const uint8_t *p, uint64_t len, struct elf_info *info)
 		next = desc_off + align4(descsz);
 		if (desc_off > len || next > len)
 			return -ENOEXEC;
+		if (namesz == 6 && !memcmp(p + name_off, "Linux", 6))
+			info->is_linux = true;
 		if (namesz == 4 && !memcmp(p + name_off, "Xen", 4) &&
 		    type == XEN_ELFNOTE_PHYS32_ENTRY) {
 			uint64_t entry = 0;

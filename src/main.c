@@ -46,7 +46,7 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		goto out;
 	log_info("backend: %s%s", kvm_backend_name(host->backend),
 		 vm.pvm ? "; PVM workarounds on" : "");
-	if (boot_load(cfg, &vm.mem, &entry))
+	if (boot_load(cfg, &vm.mem, vm.pvm, &entry))
 		goto out;
 	log_info("booting %s via %s at 0x%llx, %u vCPU(s), %llu MiB", cfg->kernel,
 		 entry.protocol, (unsigned long long)entry.rip, cfg->cpus,

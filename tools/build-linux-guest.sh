@@ -1,15 +1,35 @@
 #!/bin/bash
 # Builds kvmrun's Linux test guest: a small 6.12 kernel (bzImage and ELF
 # vmlinux) from Debian's linux-source-6.12 with guests/linux/kernel.config,
-# and a busybox initramfs with guests/linux/init.  The result is cached
+# and an uncompressed busybox initramfs with guests/linux/init (unpacking is
+# three times faster than gunzip where kernel code is emulated).  The result is cached
 # outside the clone, keyed by the recipe and the package versions, so it is
 # built once per machine.  Prints the directory holding bzImage, vmlinux and
-# initramfs.cpio.gz on its last line.
+# initramfs.cpio on its last line.
 #
 # Cache: $KVMRUN_CACHE (default ~/.cache/kvmrun).  About 5 minutes on 2 cores.
+# --cached: only print the directory when it is already built (exit 1 if not).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-recipe=("$here/guests/linux/kernel.config" "$here/guests/linux/init" "$here/tools/build-linux-guest.sh")
+recipe=("$here/guests/linux/kernel.config" "$here/guests/linux/init")
+# Bump when the build steps below change what they produce.
+RECIPE_VERSION=2
+cached_only=0
+[ "${1:-}" = --cached ] && cached_only=1
+cache=${KVMRUN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/tmp}/.cache}/kvmrun}
+
+recipe_key() {
+	local versions
+	versions=$(dpkg-query -W -f='${Package}=${Version}\n' linux-source-6.12 busybox-static gcc) || return 1
+	{ cat "${recipe[@]}"; echo "recipe $RECIPE_VERSION"; echo "$versions"; } | sha256sum | cut -c1-16
+}
+
+if [ $cached_only = 1 ]; then
+	key=$(recipe_key 2>/dev/null) || exit 1
+	[ -f "$cache/linux-$key/done" ] || exit 1
+	echo "$cache/linux-$key"
+	exit 0
+fi
 
 pkgs=(linux-source-6.12 build-essential flex bison bc libssl-dev libelf-dev busybox-static cpio)
 missing=()
@@ -25,8 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 versions=$(dpkg-query -W -f='${Package}=${Version}\n' linux-source-6.12 busybox-static gcc)
-key=$( { cat "${recipe[@]}"; echo "$versions"; } | sha256sum | cut -c1-16)
-cache=${KVMRUN_CACHE:-$HOME/.cache/kvmrun}
+key=$(recipe_key)
 out=$cache/linux-$key
 if [ -f "$out/done" ]; then
 	echo "$out"
@@ -72,10 +91,10 @@ file /bin/busybox $work/root/bin/busybox 0755 0 0
 slink /bin/sh busybox 0777 0 0
 file /init $work/root/init 0755 0 0
 LIST
-usr/gen_init_cpio "$work/list" | gzip -9 >"$work/initramfs.cpio.gz"
+usr/gen_init_cpio "$work/list" >"$work/initramfs.cpio"
 
 mkdir -p "$out.tmp"
-cp arch/x86/boot/bzImage vmlinux .config "$work/initramfs.cpio.gz" "$out.tmp/"
+cp arch/x86/boot/bzImage vmlinux .config "$work/initramfs.cpio" "$out.tmp/"
 echo "$versions" >"$out.tmp/versions"
 rm -rf "$out"
 mv "$out.tmp" "$out"

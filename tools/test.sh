@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 tools/deps.sh test
 jobs=$(nproc)
 
+echo "== Linux test guest (built once per machine, then cached)"
+KVMRUN_LINUX_DIR=$(tools/build-linux-guest.sh | tail -n 1)
+export KVMRUN_LINUX_DIR
+echo "   $KVMRUN_LINUX_DIR"
+
 echo "== build (RelWithDebInfo)"
 rm -rf build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

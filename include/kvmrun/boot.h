@@ -61,6 +61,7 @@ struct elf_info {
 	uint64_t entry;			/* ELF e_entry */
 	bool has_pvh;
 	uint64_t pvh_entry;
+	bool is_linux;			/* has "Linux" ELF notes: a vmlinux */
 	uint64_t load_start, load_end;	/* physical span of PT_LOAD segments */
 };
 
@@ -68,7 +69,17 @@ struct elf_info {
  * Loads cfg->kernel into guest memory and writes the boot information its
  * protocol asks for.  Logs one line and returns a negative errno on failure.
  */
-int boot_load(const struct vm_config *cfg, struct guest_mem *mem, struct boot_entry *entry);
+int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
+	      struct boot_entry *entry);
+
+/*
+ * Prepended to a Linux command line on PVM hosts.  PVM reports the host's
+ * CPUID leaves 1 and 7 whatever the VMM sets, so Linux must be told on its
+ * command line not to use what KVM's emulator cannot execute (xsave and the
+ * AVX family through noxsave; clearcpuid= takes at most 127 characters).
+ */
+#define PVM_LINUX_ARGS "noxsave clearcpuid=cx16,popcnt,smap,sse4_1,sse4_2,ssse3,movbe," \
+	"bmi1,bmi2,adx,fsgsbase,rdrand,rdseed,invpcid,pcid,erms,fsrm,rdtscp,rdpid"
 
 /* The pieces, exposed for unit and fuzz tests.  They parse in-memory images. */
 int elf_load(const uint8_t *img, size_t size, struct guest_mem *mem, struct elf_info *info);

@@ -150,3 +150,18 @@ set_tests_properties(guest.rtc PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS 
 kvmrun_guest_test(guest.reset.restart reset.elf --status 124 --out-min "^resetting via kbd" 3
   ARGS --reboot restart --timeout 2)
 kvmrun_cmd_test(cli.bad_reboot ${ONE_ERROR} --err "--reboot 'never'" CMD ${KVMRUN} run --kernel x --reboot never)
+
+# Linux guests (tools/build-linux-guest.sh): kernel-level boot tests everywhere,
+# the userspace test only where guest userspace can run (not on PVM hosts).
+foreach(mode kunit-bzimage kunit-pvh userspace)
+  add_test(NAME linux.${mode}
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux.sh ${RUN} ${KVMRUN} ${mode})
+  set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS linux)
+endforeach()
+
+# The CPUID model (KVM signature, topology) and an emulation failure reported with RIP and bytes.
+kvmrun_guest_test(guest.cpuid cpuid.elf ${PASS} --out "signature=KVMKVMKVM"
+  ARGS --cpus 3 --pvm on --append "pvm=1 expect_cpus=3")
+add_test(NAME guest.emufail COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/emufail.sh ${RUN}
+  ${KVMRUN} ${G}/emufail.elf)
+set_tests_properties(guest.emufail PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)

@@ -1,0 +1,172 @@
+/* ACPI tables as built for the guest, and the PM1a / reset registers behind them. */
+#include <check.h>
+#include <string.h>
+
+#include "kvmrun/acpi.h"
+#include "kvmrun/devices.h"
+
+static struct guest_mem mem;
+
+static void setup(void)
+{
+	ck_assert_int_eq(guest_mem_init(&mem, 16 << 20, false, HUGEPAGES_NONE), 0);
+}
+
+static void teardown(void)
+{
+	guest_mem_destroy(&mem);
+}
+
+static uint64_t r64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t r32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* The table at addr, checked for signature, sane length and checksum. */
+static const uint8_t *table(uint64_t addr, const char *sig)
+{
+	const uint8_t *t = guest_mem_ptr(&mem, addr, 36);
+	uint32_t len;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_mem_eq(t, sig, 4);
+	len = r32(t + 4);
+	ck_assert_uint_ge(len, 36);
+	ck_assert_ptr_nonnull(guest_mem_ptr(&mem, addr, len));
+	ck_assert_uint_eq(acpi_sum(t, len), 0);
+	return t;
+}
+
+static const uint8_t *find(const uint8_t *xsdt, const char *sig)
+{
+	for (uint32_t off = 36; off < r32(xsdt + 4); off += 8) {
+		const uint8_t *t = guest_mem_ptr(&mem, r64(xsdt + off), 4);
+
+		if (!memcmp(t, sig, 4))
+			return table(r64(xsdt + off), sig);
+	}
+	ck_abort_msg("no %s in the XSDT", sig);
+	return NULL;
+}
+
+START_TEST(tables_are_consistent)
+{
+	unsigned cpus = (unsigned)_i;
+	uint64_t rsdp_addr = acpi_build(&mem, cpus);
+	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
+	unsigned lapics = 0, ioapics = 0;
+
+	ck_assert_uint_eq(rsdp_addr, ACPI_RSDP_ADDR);
+	rsdp = guest_mem_ptr(&mem, rsdp_addr, 36);
+	ck_assert_mem_eq(rsdp, "RSD PTR ", 8);
+	ck_assert_uint_eq(acpi_sum(rsdp, 20), 0);
+	ck_assert_uint_eq(acpi_sum(rsdp, 36), 0);
+	ck_assert_uint_eq(rsdp[15], 2);
+	xsdt = table(r64(rsdp + 24), "XSDT");
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 2 * 8);
+	fadt = find(xsdt, "FACP");
+	madt = find(xsdt, "APIC");
+	ck_assert_uint_eq(r32(fadt + 4), 276);
+	ck_assert_uint_eq(r32(fadt + 64), ACPI_PM1_CNT);		/* PM1a_CNT_BLK */
+	ck_assert_uint_eq(fadt[89], 2);
+	ck_assert_uint_eq(r32(fadt + 48), 0);			/* no SMI_CMD */
+	ck_assert_uint_eq(r64(fadt + 116 + 4), ACPI_RESET_PORT);	/* RESET_REG */
+	ck_assert_uint_eq(fadt[128], ACPI_RESET_VALUE);
+	ck_assert(r32(fadt + 112) & (1u << 10));		/* RESET_REG_SUP */
+	ck_assert(!(r32(fadt + 112) & (1u << 20)));		/* not hardware-reduced */
+	dsdt = table(r64(fadt + 140), "DSDT");
+	ck_assert_uint_eq(r32(fadt + 40), r64(fadt + 140));
+	ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "_S5_", 4));
+	facs = guest_mem_ptr(&mem, r64(fadt + 132), 64);
+	ck_assert_mem_eq(facs, "FACS", 4);
+	ck_assert_uint_eq(r64(fadt + 132) % 64, 0);
+
+	for (uint32_t off = 44; off < r32(madt + 4); off += madt[off + 1]) {
+		ck_assert_uint_ge(madt[off + 1], 2);
+		if (madt[off] == 0) {
+			ck_assert_uint_eq(madt[off + 3], lapics);	/* APIC id = vCPU index */
+			ck_assert_uint_eq(r32(madt + off + 4) & 1, 1);
+			lapics++;
+		} else if (madt[off] == 1) {
+			ck_assert_uint_eq(r32(madt + off + 4), IOAPIC_ADDR);
+			ioapics++;
+		}
+	}
+	ck_assert_uint_eq(lapics, cpus);
+	ck_assert_uint_eq(ioapics, 1);
+	ck_assert_uint_eq(r32(madt + 36), LAPIC_ADDR);
+	/* Everything stays inside the BIOS area. */
+	ck_assert_uint_le(r64(rsdp + 24) + r32(xsdt + 4), ACPI_TABLES_END);
+}
+END_TEST
+
+static uint16_t pm_read16(struct acpi_pm *pm, unsigned off)
+{
+	uint8_t d[2];
+
+	acpi_pm_io(pm, off, d, 2, false);
+	return (uint16_t)(d[0] | d[1] << 8);
+}
+
+static void pm_write16(struct acpi_pm *pm, unsigned off, uint16_t v)
+{
+	uint8_t d[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+
+	acpi_pm_io(pm, off, d, 2, true);
+}
+
+START_TEST(pm_poweroff_and_reset)
+{
+	struct vm_stop stop;
+	struct acpi_pm pm;
+	uint8_t b;
+
+	ck_assert_int_eq(vm_stop_init(&stop), 0);
+	acpi_pm_init(&pm, &stop);
+	ck_assert_uint_eq(pm_read16(&pm, 4) & 1, 1);		/* SCI_EN: ACPI mode */
+	pm_write16(&pm, 4, (3 << 10) | (1 << 13));		/* S3: not supported, ignored */
+	ck_assert(!vm_stop_requested(&stop));
+	pm_write16(&pm, 4, 5 << 10);				/* S5 without SLP_EN */
+	ck_assert(!vm_stop_requested(&stop));
+	ck_assert_uint_eq(pm_read16(&pm, 4) & (1 << 13), 0);	/* SLP_EN reads 0 */
+	pm_write16(&pm, 4, (5 << 10) | (1 << 13));
+	ck_assert(vm_stop_requested(&stop));
+	ck_assert_int_eq(stop.reason, STOP_POWEROFF);
+	acpi_pm_destroy(&pm);
+	vm_stop_destroy(&stop);
+
+	ck_assert_int_eq(vm_stop_init(&stop), 0);
+	acpi_pm_init(&pm, &stop);
+	b = 0x02;
+	acpi_pm_io(&pm, 6, &b, 1, true);
+	ck_assert(!vm_stop_requested(&stop));
+	b = ACPI_RESET_VALUE;
+	acpi_pm_io(&pm, 6, &b, 1, true);
+	ck_assert_int_eq(stop.reason, STOP_RESET);
+	/* Enable register keeps what is written; status bits are write-1-to-clear. */
+	pm_write16(&pm, 2, 0x0120);
+	ck_assert_uint_eq(pm_read16(&pm, 2), 0x0120);
+	pm.regs.pm1_sts = 0x8001;
+	pm_write16(&pm, 0, 0x0001);
+	ck_assert_uint_eq(pm_read16(&pm, 0), 0x8000);
+	acpi_pm_destroy(&pm);
+	vm_stop_destroy(&stop);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("acpi");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, tables_are_consistent, 1, 5);
+	tcase_add_loop_test(tc, tables_are_consistent, 255, 256);
+	tcase_add_test(tc, pm_poweroff_and_reset);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
