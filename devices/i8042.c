@@ -87,6 +87,8 @@ static void command(struct i8042 *k, uint8_t cmd)
 {
 	struct i8042_regs *r = &k->regs;
 
+	/* A new command replaces one still waiting for its data byte. */
+	r->pending_cmd = 0;
 	r->status |= ST_CMD;
 	if (cmd >= 0xf0) {
 		/* Pulse output lines; bit 0 low pulses the reset line. */

@@ -83,7 +83,8 @@ bool bus_dispatch(const struct bus *bus, uint64_t addr, uint8_t *data,
 	if (!r || len == 0 || len > 8)
 		goto unclaimed;
 	off = addr - r->base;
-	if (off + len > r->len)
+	/* off < r->len here, so r->len - off cannot wrap; off + len could. */
+	if (len > r->len - off)
 		goto unclaimed;
 	r->fn(r->opaque, off, data, len, is_write);
 	return true;

@@ -54,8 +54,13 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* The message quotes the user's arguments: keep it one printable line. */
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
+
 
 int parse_size(const char *s, uint64_t *out)
 {
@@ -132,6 +137,20 @@ static const struct option run_options[] = {
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* A long option given a value it does not take ("--quiet=1"), or an unknown one. */
+static int bad_option(const char *arg, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!strncmp(arg, "--", 2) && eq) {
+		for (const struct option *o = run_options; o->name; o++)
+			if (o->has_arg == no_argument && strlen(o->name) == (size_t)(eq - arg - 2) &&
+			    !strncmp(o->name, arg + 2, (size_t)(eq - arg - 2)))
+				return fail(err, errlen, "option '--%s' takes no value", o->name);
+	}
+	return fail(err, errlen, "unknown option '%s': try 'kvmrun --help'", arg);
+}
 
 #define MEM_MIN	(2ULL << 20)
 #define MEM_MAX	(1ULL << 40)
@@ -285,10 +304,13 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		if (c == -1)
 			break;
 		if (c == '?') {
-			if (optopt)
-				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'", optopt);
-			return fail(err, errlen, "unknown option '%s': try 'kvmrun --help'",
-				    argv[first - 1 + optind - 1]);
+			const char *arg = argv[first - 1 + optind - 1];
+
+			/* A bad short option inside a group ("-vx") is not the whole word. */
+			if (optopt > 0 && optopt < 128 && arg[0] == '-' && arg[1] != '-')
+				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'",
+					    optopt);
+			return bad_option(arg, err, errlen);
 		}
 		if (c == ':')
 			return fail(err, errlen, "option '%s' needs a value",

@@ -59,7 +59,8 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, unsigned id, unsigned nr_vcpus)
 	if (e) {
 		e->ebx &= 0x0000ffff;
 		e->ebx |= (id & 0xff) << 24;
-		e->ebx |= ((1u << core_bits) & 0xff) << 16;
+		/* Addressable ids in the package: 8 bits, saturating past 128 vCPUs. */
+		e->ebx |= ((1u << core_bits) > 0xff ? 0xffu : (1u << core_bits)) << 16;
 		if (nr_vcpus > 1)
 			e->edx |= 1u << 28;	/* HTT: the field above is valid */
 		else

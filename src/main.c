@@ -22,7 +22,8 @@ static int cmd_info(void)
 	if (host.backend == BACKEND_PVM)
 		printf("  guest user mode (CPL3) runs natively; guest kernel code is emulated and\n"
 		       "  PVM workarounds are on (CPUID model, int3/fwait fix-ups); a guest that\n"
-		       "  is not PVM-aware cannot run user space here\n");
+		       "  is not PVM-aware cannot run user space here\n"
+		       "pvm linux args: %s\n", PVM_LINUX_ARGS);
 	printf("vCPUs: %d recommended, %d max (kvmrun: %d max)\n", host.nr_vcpus,
 	       host.max_vcpus, CPUS_MAX);
 	printf("capabilities used:");

@@ -143,23 +143,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		log_err("KVM_CREATE_VM: %s", strerror(-r));
 		return r;
 	}
-	r = vm_ioctl(vm, KVM_SET_TSS_ADDR, KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
-	if (!r) {
-		uint64_t addr = KVM_IDENTITY_MAP_ADDR;
-
-		r = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&addr,
-			     "KVM_SET_IDENTITY_MAP_ADDR");
-	}
-	if (!r)
-		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-	if (!r) {
-		struct kvm_pit_config pit = { .flags = 0 };
-
-		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
-	}
-	if (r)
-		return r;
-
 	r = guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
 	if (r)
 		return r;
@@ -176,6 +159,23 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		if (r)
 			return r;
 	}
+
+	r = vm_ioctl(vm, KVM_SET_TSS_ADDR, KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
+	if (!r) {
+		uint64_t addr = KVM_IDENTITY_MAP_ADDR;
+
+		r = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&addr,
+			     "KVM_SET_IDENTITY_MAP_ADDR");
+	}
+	if (!r)
+		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+	if (!r) {
+		struct kvm_pit_config pit = { .flags = 0 };
+
+		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	}
+	if (r)
+		return r;
 
 	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
 	if (!vm->cpuid)

@@ -7,14 +7,20 @@
 #
 # Measures (every process timed by build/tools/benchrun: wall time from fork
 # to wait4, peak RSS from wait4's rusage):
-#   start-up  median wall time of RUNS runs of the exit test guest (its first
-#             port write ends the VM) for kvmrun, QEMU -M microvm, QEMU -M pc
-#             (for reference; it goes through SeaBIOS) and bench_bareloop 0
-#             (a bare KVM program: the floor).
+#   start-up  median over RUNS runs of the exit test guest, whose first port
+#             write is a byte to COM1 and whose second ends the VM: the time
+#             from fork to that byte on the VMM's stdout (the start-up cost)
+#             and to the process's end (adds the VM's teardown), for kvmrun,
+#             QEMU -M microvm, QEMU -M pc (for reference; it goes through
+#             SeaBIOS) and bench_bareloop 0 (a bare KVM program: the floor).
 #   PIO rate  exits per second of `out` from guest CPL3: bench_pio with
 #             iters=N and iters=0, rate = N / (t_N - t_0) on the medians;
 #             the bare loop's rate is what bench_bareloop N reports (median).
 #   peak RSS  ru_maxrss of the whole process for a 256 MiB exit guest.
+#   --linux   also: time from process start to the Linux guest's "Run /init
+#             as init process" line and, where userspace runs, to its first
+#             userspace line; bzImage and vmlinux (PVH) under kvmrun, bzImage
+#             under QEMU (on PVM hosts QEMU dies in the emulator: recorded).
 # Progress goes to stderr, the table (and a few lines on how it was made) to
 # stdout.  QEMU is taken from $QEMU (default qemu-system-x86_64); without it
 # the QEMU columns read n/a.
@@ -25,14 +31,16 @@ runs=20
 iters=20000
 pio_runs=5
 do_pc=1
+do_linux=0
 
 usage() {
 	cat <<EOF
-usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc]
+usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --runs N      runs per start-up measurement (default $runs)
   --iters N     port writes in the PIO-rate runs (default $iters)
   --pio-runs N  runs per PIO-rate measurement (default $pio_runs)
   --no-pc       skip the QEMU -M pc reference column (about 1.3 s per run on PVM)
+  --linux       add Linux boot times (tools/build-linux-guest.sh; minutes on PVM)
 Run from a built tree (cmake -S . -B build && cmake --build build).
 Environment: QEMU=path of qemu-system-x86_64 (default: from PATH).
 EOF
@@ -55,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--iters) [ $# -ge 2 ] || die "--iters needs a value"; posint --iters "$2"; iters=$2; shift 2 ;;
 	--pio-runs) [ $# -ge 2 ] || die "--pio-runs needs a value"; posint --pio-runs "$2"; pio_runs=$2; shift 2 ;;
 	--no-pc) do_pc=0; shift ;;
+	--linux) do_linux=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -123,7 +132,7 @@ field() {
 bench() {
 	local want=$1 n=$2 out
 	shift 2
-	out=$("$BENCHRUN" -n "$n" -q -- "$@")
+	out=$("$BENCHRUN" -n "$n" -q ${BENCH_FIRST:+-f} -- "$@")
 	local rc=$? st
 	st=$(field status "$out")
 	if [ $rc -ne 0 ] || [ "$st" != "$want" ]; then
@@ -181,8 +190,8 @@ qemu_base=("$QEMU" -enable-kvm -cpu host,-arch-capabilities -m 256M -nodefaults
 # ---- start-up and peak RSS ------------------------------------------------
 
 step "start-up: kvmrun, exit guest, $runs runs"
-kv_start=$(bench 33 "$runs" "${kvmrun_cmd[@]}" --kernel "$EXIT_PVH") ||
-	die "kvmrun did not run the exit guest; try: ${kvmrun_cmd[*]} --kernel $EXIT_PVH"
+kv_start=$(BENCH_FIRST=1 bench 33 "$runs" "$KVMRUN" run --memory 256M --kernel "$EXIT_PVH") ||
+	die "kvmrun did not run the exit guest; try: $KVMRUN run --memory 256M --kernel $EXIT_PVH"
 
 step "start-up: bench_bareloop 0, $runs runs"
 bare_start=$(bench 0 "$runs" "$BARELOOP" 0) ||
@@ -210,14 +219,14 @@ if [ $have_qemu = 1 ]; then
 		do_pc=0
 	else
 		step "start-up: QEMU -M $qemu_machine, exit guest, $runs runs"
-		q_start=$(bench 33 "$runs" "${qemu_base[@]}" -M $qemu_machine -serial none -kernel "$EXIT_MB") || q_start=""
+		q_start=$(BENCH_FIRST=1 bench 33 "$runs" "${qemu_base[@]}" -M $qemu_machine -serial stdio -kernel "$EXIT_MB") || q_start=""
 		[ "$qemu_machine" = pc ] && do_pc=0	# already the main column
 	fi
 fi
 if [ $do_pc = 1 ]; then
 	pc_runs=$(( runs < 5 ? runs : 5 ))
 	step "start-up: QEMU -M pc (reference), exit guest, $pc_runs runs"
-	pc_start=$(bench 33 "$pc_runs" "${qemu_base[@]}" -M pc -serial none -kernel "$EXIT_MB") || pc_start=""
+	pc_start=$(BENCH_FIRST=1 bench 33 "$pc_runs" "${qemu_base[@]}" -M pc -serial stdio -kernel "$EXIT_MB") || pc_start=""
 fi
 
 # ---- PIO exit rate from CPL3 ----------------------------------------------
@@ -252,6 +261,9 @@ bare_rate=$(printf '%s' "$bare_rates" | median)
 kv_ms=$(field median_ms "$kv_start")
 q_ms=$(field median_ms "$q_start")
 pc_ms=$(field median_ms "$pc_start")
+kv_first=$(field first_median_ms "$kv_start")
+q_first=$(field first_median_ms "$q_start")
+pc_first=$(field first_median_ms "$pc_start")
 bare_ms=$(field median_ms "$bare_start")
 kv_rss=$(field maxrss_kib "$kv_start")
 q_rss=$(field maxrss_kib "$q_start")
@@ -285,12 +297,81 @@ echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-
 echo
 echo "| Measure | kvmrun | $qcol | $pccol | bare KVM loop | kvmrun vs QEMU |"
 echo "| --- | ---: | ---: | ---: | ---: | --- |"
-echo "| Start-up to first port write and exit, median of $runs | $(fmt_ms "$kv_ms") | $(fmt_ms "$q_ms") | $(fmt_ms "$pc_ms") | $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_ms" "$kv_ms") |"
+echo "| Start-up: process start to the guest's first port write, median of $runs | $(fmt_ms "$kv_first") | $(fmt_ms "$q_first") | $(fmt_ms "$pc_first") | < $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_first" "$kv_first") |"
+echo "| Whole run of the exit guest (start-up + teardown), median of $runs | $(fmt_ms "$kv_ms") | $(fmt_ms "$q_ms") | $(fmt_ms "$pc_ms") | $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_ms" "$kv_ms") |"
 echo "| PIO exits/s from guest CPL3 ($iters \`out\`) | $kv_rate_cell | $(fmt_rate "$q_rate") | n/a | $(fmt_rate "$bare_rate") | kvmrun/QEMU $(ratio "$kv_rate" "$q_rate") |"
 echo "| Peak RSS, 256 MiB guest (ru_maxrss) | $(fmt_mib "$kv_rss") | $(fmt_mib "$q_rss") | $(fmt_mib "$pc_rss") | n/a | QEMU/kvmrun $(ratio "$q_rss" "$kv_rss") |"
 echo
-echo "Start-up: exit test guest (PVH ELF for kvmrun, multiboot ELF for QEMU), wall time from"
-echo "fork to wait4; the bare KVM loop is tools/bench_bareloop 0 (2 MiB VM, no loader)."
+echo "Start-up: exit test guest (PVH ELF for kvmrun, multiboot ELF for QEMU); first port write ="
+echo "fork to the guest's first COM1 byte on the VMM's stdout; whole run = fork to wait4. The bare"
+echo "KVM loop is tools/bench_bareloop 0 (2 MiB VM, no irqchip, no loader; it prints only at its end)."
 echo "PIO: bench_pio guest, rate = $iters / (t(iters=$iters) - t(iters=0)) on medians of $pio_runs and $runs runs;"
 echo "QEMU with -serial null so that its UART handles port 0x3ff; bare loop: tools/bench_bareloop $iters"
 echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from the start-up runs."
+
+[ $do_linux = 1 ] || exit 0
+
+# ---- Linux boot time --------------------------------------------------------
+
+# boot_time REGEX CMD...: milliseconds from start to the first output line
+# matching REGEX ("" if it never came); the last line goes to $last_line.
+boot_time() {
+	local re=$1 start t="" line
+	shift
+	last_line=""
+	start=$(date +%s%N)
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		[ -n "$line" ] && last_line=$line
+		if [ -z "$t" ] && [[ $line =~ $re ]]; then
+			t=$((($(date +%s%N) - start) / 1000000))
+		fi
+	done < <(timeout 600 "$@" </dev/null 2>&1)
+	echo "$t"
+}
+
+fmt_s() {	# ms -> "12.3 s", or the reason it is missing
+	if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.2f s", v / 1000 }'; else echo "$2"; fi
+}
+
+step "Linux guest (tools/build-linux-guest.sh)"
+ldir=$(tools/build-linux-guest.sh | tail -n 1) || die "could not build the Linux guest"
+pvm=0
+"$KVMRUN" info | grep -q '^backend: PVM' && pvm=1
+init_re='Run /init as init process'
+user_re='kvmrun-guest: userspace is up'
+largs="console=ttyS0 panic=-1 kunit.enable=0"
+declare -A init_ms user_ms
+for k in bzImage vmlinux; do
+	step "kvmrun: $k to init"
+	last_line=""
+	init_ms[$k]=$(boot_time "$init_re" "$KVMRUN" run --kernel "$ldir/$k" --initrd "$ldir/initramfs.cpio" \
+		--cpus 2 --memory 512M --append "$largs kvmrun.check=1")
+	user_ms[$k]=""
+	if [ $pvm = 0 ]; then
+		user_ms[$k]=$(boot_time "$user_re" "$KVMRUN" run --kernel "$ldir/$k" --initrd "$ldir/initramfs.cpio" \
+			--cpus 2 --memory 512M --append "$largs kvmrun.check=1")
+	fi
+done
+q_init="" q_user="" q_why="not run"
+if [ $have_qemu = 1 ]; then
+	step "QEMU -M microvm: bzImage to init"
+	qargs=$largs
+	# The same kernel arguments kvmrun adds on PVM hosts, so the comparison is fair.
+	[ $pvm = 1 ] && qargs="$("$KVMRUN" info | sed -n 's/^pvm linux args: //p') $largs"
+	q_init=$(boot_time "$init_re" "$QEMU" -enable-kvm -cpu host,-arch-capabilities -M microvm -smp 2 -m 512M \
+		-nodefaults -no-user-config -nographic -display none -serial stdio -no-reboot \
+		-kernel "$ldir/bzImage" -initrd "$ldir/initramfs.cpio" -append "$qargs kvmrun.check=1")
+	q_why="failed: ${last_line:0:80}"
+fi
+pvm_note=""
+[ $pvm = 1 ] && pvm_note=" (PVM: no guest userspace)"
+echo
+echo "| Linux 6.12 guest, 2 vCPUs, 512 MiB | to \\`Run /init\\` | to first userspace line$pvm_note |"
+echo "| --- | ---: | ---: |"
+echo "| kvmrun, bzImage | $(fmt_s "${init_ms[bzImage]}" failed) | $(fmt_s "${user_ms[bzImage]}" n/a) |"
+echo "| kvmrun, vmlinux (PVH) | $(fmt_s "${init_ms[vmlinux]}" failed) | $(fmt_s "${user_ms[vmlinux]}" n/a) |"
+echo "| QEMU -M microvm, bzImage | $(fmt_s "$q_init" "$q_why") | n/a |"
+echo
+echo "Kernel and initramfs from tools/build-linux-guest.sh ($(basename "$ldir")); wall time from"
+echo "process start to the line on the serial console; one run each."

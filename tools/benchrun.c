@@ -1,7 +1,7 @@
 /*
  * benchrun: run a command several times and report its wall time and peak RSS.
  *
- *	benchrun [-n RUNS] [-q] [--] CMD ARGS...
+ *	benchrun [-n RUNS] [-q] [-f] [--] CMD ARGS...
  *
  * Each run is a fork + execvp of CMD.  The wall time of a run goes from just
  * before fork() to the return of wait4() (CLOCK_MONOTONIC); the peak resident
@@ -35,10 +35,12 @@ static const char *prog = "benchrun";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: %s [-n RUNS] [-q] [--] CMD ARGS...\n"
+		"usage: %s [-n RUNS] [-q] [-f] [--] CMD ARGS...\n"
 		"  Runs CMD RUNS times (default 20) and prints\n"
 		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S'.\n"
-		"  -q  send the command's stdout and stderr to /dev/null\n",
+		"  -q  send the command's stdout and stderr to /dev/null\n"
+		"  -f  also time the first byte the command writes to stdout\n"
+		"      (first_median_ms: for a VMM, the guest's first port write)\n",
 		prog);
 }
 
@@ -71,13 +73,19 @@ static int status_code(int st)
  * an error (including a CMD that could not be executed).
  */
 static int run_once(char **cmd, int quiet, int devnull, double *ms,
-		    long *rss_kib, int *code)
+		    long *rss_kib, int *code, double *first_ms)
 {
 	struct rusage ru;
-	int pfd[2], st, err = 0;
+	int pfd[2], ofd[2] = { -1, -1 }, st, err = 0;
 	ssize_t got;
 	double t0, t1;
 	pid_t pid, w;
+
+	/* -f: the child's stdout is a pipe; the first byte through it is timed. */
+	if (first_ms && pipe2(ofd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "%s: pipe: %s\n", prog, strerror(errno));
+		return -1;
+	}
 
 	/* The child reports a failed exec through this close-on-exec pipe. */
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -98,6 +106,8 @@ static int run_once(char **cmd, int quiet, int devnull, double *ms,
 		if (quiet && (dup2(devnull, STDOUT_FILENO) < 0 ||
 			      dup2(devnull, STDERR_FILENO) < 0))
 			err = errno;
+		if (!err && first_ms && dup2(ofd[1], STDOUT_FILENO) < 0)
+			err = errno;
 		if (!err) {
 			execvp(cmd[0], cmd);
 			err = errno;
@@ -108,6 +118,22 @@ static int run_once(char **cmd, int quiet, int devnull, double *ms,
 		_exit(127);
 	}
 	close(pfd[1]);
+	if (first_ms) {
+		char buf[4096];
+		ssize_t n;
+
+		close(ofd[1]);
+		*first_ms = -1;
+		while ((n = read(ofd[0], buf, sizeof(buf))) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			if (*first_ms < 0)
+				*first_ms = now_ms() - t0;
+		}
+		close(ofd[0]);
+	}
 	do {
 		got = read(pfd[0], &err, sizeof(err));
 	} while (got < 0 && errno == EINTR);
@@ -136,12 +162,12 @@ int main(int argc, char **argv)
 {
 	long runs = 20, maxrss = 0;
 	int quiet = 0, opt, devnull = -1, first_code = 0, bad_code = 0;
-	int differ = 0, last_code = 0;
-	double *t, median;
+	int differ = 0, last_code = 0, want_first = 0, no_output = 0;
+	double *t, *f, median, first_median = 0;
 	char *end;
 	long i;
 
-	while ((opt = getopt(argc, argv, "+n:qh")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:qfh")) != -1) {
 		switch (opt) {
 		case 'n':
 			errno = 0;
@@ -155,6 +181,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'f':
+			want_first = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -179,7 +208,8 @@ int main(int argc, char **argv)
 		}
 	}
 	t = calloc((size_t)runs, sizeof(*t));
-	if (!t) {
+	f = calloc((size_t)runs, sizeof(*f));
+	if (!t || !f) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 2;
 	}
@@ -189,10 +219,13 @@ int main(int argc, char **argv)
 		int code;
 
 		if (run_once(argv + optind, quiet, devnull, &t[i], &rss,
-			     &code) < 0) {
+			     &code, want_first ? &f[i] : NULL) < 0) {
 			free(t);
+			free(f);
 			return 127;
 		}
+		if (want_first && f[i] < 0)
+			no_output = 1;
 		if (rss > maxrss)
 			maxrss = rss;
 		if (i == 0)
@@ -212,10 +245,22 @@ int main(int argc, char **argv)
 		median = t[runs / 2];
 	else
 		median = (t[runs / 2 - 1] + t[runs / 2]) / 2;
+	if (want_first && !no_output) {
+		qsort(f, (size_t)runs, sizeof(*f), cmp_double);
+		first_median = runs % 2 ? f[runs / 2] : (f[runs / 2 - 1] + f[runs / 2]) / 2;
+	}
 	printf("runs=%ld median_ms=%.3f min_ms=%.3f max_ms=%.3f "
-	       "maxrss_kib=%ld status=%d\n", runs, median, t[0],
+	       "maxrss_kib=%ld status=%d", runs, median, t[0],
 	       t[runs - 1], maxrss, differ ? bad_code : last_code);
+	if (want_first && !no_output)
+		printf(" first_median_ms=%.3f first_min_ms=%.3f", first_median, f[0]);
+	printf("\n");
+	if (want_first && no_output) {
+		fprintf(stderr, "%s: a run wrote nothing to stdout\n", prog);
+		differ = 1;
+	}
 	free(t);
+	free(f);
 	if (devnull >= 0)
 		close(devnull);
 	return differ ? 1 : 0;

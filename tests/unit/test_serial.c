@@ -1,0 +1,576 @@
+/* Unit tests for the 8250/16550A UART model. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmrun/devices.h"
+
+enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4,
+       LSR = 5, MSR = 6, SCR = 7 };
+
+#define LSR_DR		0x01
+#define LSR_OE		0x02
+#define LSR_THRE	0x20
+#define LSR_TEMT	0x40
+
+#define MCR_OUT2	0x08
+#define MCR_LOOP	0x10
+
+/* ---- fixture: a UART with a recording IRQ line, a pipe as output ---- */
+
+struct irq_rec {
+	int level;
+	unsigned changes;
+	unsigned gsi;
+};
+
+static struct irq_rec irq;
+static unsigned rx_space_calls;
+static struct serial8250 uart;
+static int pipefd[2];
+
+static void irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct irq_rec *r = opaque;
+
+	r->level = level;
+	r->gsi = gsi;
+	r->changes++;
+}
+
+static void rx_space(void *opaque)
+{
+	ck_assert_ptr_eq(opaque, &uart);
+	rx_space_calls++;
+}
+
+static void setup(void)
+{
+	struct irq_line line = { .set = irq_set, .opaque = &irq, .gsi = 4 };
+
+	memset(&irq, 0, sizeof(irq));
+	rx_space_calls = 0;
+	ck_assert_int_eq(pipe2(pipefd, O_NONBLOCK | O_CLOEXEC), 0);
+	serial8250_init(&uart, pipefd[1], line, rx_space, &uart);
+}
+
+static void teardown(void)
+{
+	serial8250_destroy(&uart);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+static uint8_t rd(unsigned reg)
+{
+	uint8_t v = 0x5a;
+
+	serial8250_io(&uart, reg, &v, 1, false);
+	return v;
+}
+
+static void wr(unsigned reg, uint8_t v)
+{
+	serial8250_io(&uart, reg, &v, 1, true);
+}
+
+/* Bytes the UART wrote to the pipe so far (nonblocking: 0 when none). */
+static size_t drain(uint8_t *buf, size_t cap)
+{
+	ssize_t n = read(pipefd[0], buf, cap);
+
+	if (n < 0) {
+		ck_assert_int_eq(errno, EAGAIN);
+		return 0;
+	}
+	return (size_t)n;
+}
+
+/* ---- transmit ---- */
+
+START_TEST(test_reset_state)
+{
+	ck_assert_uint_eq(rd(LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	ck_assert_uint_eq(rd(IIR), 0x01);	/* no interrupt, FIFO off */
+	ck_assert_uint_eq(rd(IER), 0);
+	ck_assert_uint_eq(irq.changes, 0);
+}
+END_TEST
+
+START_TEST(test_thr_transmits)
+{
+	uint8_t out[16];
+
+	wr(THR, 'h');
+	wr(THR, 'i');
+	wr(THR, 0x00);
+	wr(THR, 0xff);
+	ck_assert_uint_eq(drain(out, sizeof(out)), 4);
+	ck_assert_uint_eq(out[0], 'h');
+	ck_assert_uint_eq(out[1], 'i');
+	ck_assert_uint_eq(out[2], 0x00);
+	ck_assert_uint_eq(out[3], 0xff);
+	ck_assert_uint_eq(uart.tx_bytes, 4);
+	ck_assert_uint_eq(rd(LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
+}
+END_TEST
+
+START_TEST(test_discarded_output)
+{
+	struct serial8250 s;
+	struct irq_line none = { 0 };
+	uint8_t v = 'x';
+
+	serial8250_init(&s, -1, none, NULL, NULL);
+	serial8250_io(&s, THR, &v, 1, true);
+	ck_assert_uint_eq(s.tx_bytes, 1);
+	ck_assert(!s.out_broken);
+	serial8250_io(&s, LSR, &v, 1, false);
+	ck_assert_uint_eq(v & LSR_THRE, LSR_THRE);
+	/* No callback set: reading RBR must not crash. */
+	serial8250_io(&s, RBR, &v, 1, false);
+	serial8250_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_broken_output)
+{
+	close(pipefd[0]);
+	pipefd[0] = -1;
+	/* The reader is gone: the write fails (EPIPE; SIGPIPE ignored below). */
+	wr(THR, 'a');
+	ck_assert(uart.out_broken);
+	wr(THR, 'b');
+	ck_assert_uint_eq(uart.tx_bytes, 2);
+	ck_assert_uint_eq(rd(LSR) & LSR_THRE, LSR_THRE);
+	pipefd[0] = open("/dev/null", O_RDONLY);
+}
+END_TEST
+
+/* ---- divisor latch ---- */
+
+START_TEST(test_dlab)
+{
+	uint8_t out[4];
+
+	ck_assert_uint_eq(uart.regs.dll, 0x0c);
+	wr(LCR, 0x83);		/* DLAB, 8N1 */
+	ck_assert_uint_eq(rd(LCR), 0x83);
+	ck_assert_uint_eq(rd(DLL), 0x0c);	/* 9600 baud after reset */
+	wr(DLL, 0x01);
+	wr(DLM, 0x02);
+	ck_assert_uint_eq(rd(DLL), 0x01);
+	ck_assert_uint_eq(rd(DLM), 0x02);
+	ck_assert_uint_eq(drain(out, sizeof(out)), 0);	/* DLL writes are not data */
+	ck_assert_uint_eq(uart.tx_bytes, 0);
+	wr(LCR, 0x03);
+	/* IER is its own register, not the DLM. */
+	ck_assert_uint_eq(rd(IER), 0);
+	wr(THR, 'z');
+	ck_assert_uint_eq(drain(out, sizeof(out)), 1);
+	ck_assert_uint_eq(out[0], 'z');
+	/* The divisor survives. */
+	wr(LCR, 0x83);
+	ck_assert_uint_eq(rd(DLL), 0x01);
+	ck_assert_uint_eq(rd(DLM), 0x02);
+}
+END_TEST
+
+START_TEST(test_dlab_rbr_read_does_not_drain)
+{
+	const uint8_t in = 'q';
+
+	ck_assert_uint_eq(serial8250_rx_push(&uart, &in, 1), 1);
+	wr(LCR, 0x80);
+	ck_assert_uint_eq(rd(RBR), 0x0c);	/* the DLL, not the data */
+	ck_assert_uint_eq(rx_space_calls, 0);
+	wr(LCR, 0x00);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, LSR_DR);
+	ck_assert_uint_eq(rd(RBR), 'q');
+}
+END_TEST
+
+/* ---- registers ---- */
+
+START_TEST(test_ier_low_bits)
+{
+	wr(IER, 0xff);
+	ck_assert_uint_eq(rd(IER), 0x0f);
+	wr(IER, 0xf5);
+	ck_assert_uint_eq(rd(IER), 0x05);
+}
+END_TEST
+
+START_TEST(test_scr_lcr_mcr)
+{
+	wr(SCR, 0xa5);
+	ck_assert_uint_eq(rd(SCR), 0xa5);
+	wr(SCR, 0x5a);
+	ck_assert_uint_eq(rd(SCR), 0x5a);
+	wr(LCR, 0x1b);
+	ck_assert_uint_eq(rd(LCR), 0x1b);
+	wr(MCR, 0xff);
+	ck_assert_uint_eq(rd(MCR), 0x1f);	/* 5 bits */
+	/* LSR and MSR are read-only. */
+	wr(LSR, 0x00);
+	ck_assert_uint_eq(rd(LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
+}
+END_TEST
+
+START_TEST(test_msr_normal)
+{
+	wr(MCR, 0x00);
+	/* Not looped: DCD, DSR and CTS asserted (a cable with a peer). */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0xb0);
+}
+END_TEST
+
+/* ---- THRE interrupt ---- */
+
+START_TEST(test_thri_on_enable_and_ack)
+{
+	wr(MCR, MCR_OUT2);
+	ck_assert_int_eq(irq.level, 0);
+	wr(IER, 0x02);
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(irq.gsi, 4);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02);
+	/* Reading IIR acknowledged it. */
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+
+	/* A write to THR raises it again. */
+	wr(THR, 'x');
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+
+	/* Re-enabling ETBEI while THR is empty raises it again (Linux's probe). */
+	wr(IER, 0x00);
+	wr(IER, 0x02);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02);
+	/* Writing the same IER value again is not an enable edge. */
+	wr(IER, 0x02);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+}
+END_TEST
+
+START_TEST(test_thri_masked_by_ier)
+{
+	wr(MCR, MCR_OUT2);
+	wr(THR, 'a');		/* THRE pending but not enabled */
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(irq.changes, 0);
+}
+END_TEST
+
+START_TEST(test_irq_needs_out2)
+{
+	wr(MCR, 0x03);		/* DTR | RTS, no OUT2 */
+	wr(IER, 0x02);
+	/* The UART has an interrupt, but it does not reach the line. */
+	ck_assert_uint_eq(uart.regs.thr_ipending, true);
+	ck_assert_uint_eq(irq.changes, 0);
+	ck_assert_int_eq(irq.level, 0);
+	wr(MCR, 0x0b);		/* OUT2 on: the pending interrupt shows */
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(irq.changes, 1);
+	wr(MCR, 0x03);		/* and off again */
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(irq.changes, 2);
+}
+END_TEST
+
+START_TEST(test_iir_fifo_bits)
+{
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0x00);
+	wr(FCR, 0x01);
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0xc0);
+	ck_assert_uint_eq(rd(IIR), 0xc1);
+	wr(FCR, 0xc7);		/* enable, clear both, 14-byte trigger */
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0xc0);
+	wr(FCR, 0x00);
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0x00);
+	/* With the FIFO on, the THRE ack still works on the low nibble. */
+	wr(FCR, 0x01);
+	wr(IER, 0x02);
+	ck_assert_uint_eq(rd(IIR), 0xc2);
+	ck_assert_uint_eq(rd(IIR), 0xc1);
+}
+END_TEST
+
+/* ---- receive ---- */
+
+START_TEST(test_rx_fifo_off_one_byte)
+{
+	const uint8_t in[4] = { 'a', 'b', 'c', 'd' };
+
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 4), 1);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, LSR_DR);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in + 1, 3), 0);
+	ck_assert_uint_eq(rd(RBR), 'a');
+	ck_assert_uint_eq(rx_space_calls, 1);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in + 1, 3), 1);
+	ck_assert_uint_eq(rd(RBR), 'b');
+	/* Empty RBR reads something harmless and still signals room. */
+	rd(RBR);
+	ck_assert_uint_eq(rx_space_calls, 3);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	/* rx_push never overruns: the host keeps what did not fit. */
+	ck_assert_uint_eq(rd(LSR) & LSR_OE, 0);
+}
+END_TEST
+
+START_TEST(test_rx_fifo_on_sixteen)
+{
+	uint8_t in[20];
+
+	for (unsigned i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)('A' + i);
+	wr(FCR, 0x01);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, sizeof(in)), SERIAL_FIFO);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 1), 0);
+	for (unsigned i = 0; i < SERIAL_FIFO; i++) {
+		ck_assert_uint_eq(rd(LSR) & LSR_DR, LSR_DR);
+		ck_assert_uint_eq(rd(RBR), 'A' + i);
+	}
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	ck_assert_uint_eq(rx_space_calls, SERIAL_FIFO);
+	/* Order is kept across the ring's wrap-around. */
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 5), 5);
+	ck_assert_uint_eq(rd(RBR), 'A');
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in + 5, 15), 12);
+	for (unsigned i = 1; i < 17; i++)
+		ck_assert_uint_eq(rd(RBR), 'A' + i);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+}
+END_TEST
+
+START_TEST(test_rda_interrupt_priority)
+{
+	const uint8_t in = 'r';
+
+	wr(MCR, MCR_OUT2);
+	wr(IER, 0x03);		/* RDI | THRI: THRE pending at once */
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, &in, 1), 1);
+	/* Received data outranks THR empty. */
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x04);
+	/* Reading IIR while it shows RDA does not acknowledge THRE. */
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x04);
+	ck_assert_uint_eq(rd(RBR), 'r');
+	/* THRE is still pending underneath. */
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02);
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+}
+END_TEST
+
+START_TEST(test_rda_only_when_enabled)
+{
+	const uint8_t in = 'r';
+
+	wr(MCR, MCR_OUT2);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, &in, 1), 1);
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+	wr(IER, 0x01);
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(rd(RBR), 'r');
+	ck_assert_int_eq(irq.level, 0);
+}
+END_TEST
+
+START_TEST(test_fcr_clear_rx)
+{
+	const uint8_t in[SERIAL_FIFO] = "abcdefghijklmno";
+
+	wr(FCR, 0x01);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 7), 7);
+	ck_assert_uint_eq(rd(RBR), 'a');
+	wr(FCR, 0x03);		/* keep enabled, clear RX */
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 16), 16);
+	ck_assert_uint_eq(rd(RBR), 'a');
+	/* Turning the FIFO off also empties it. */
+	wr(FCR, 0x00);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, 7), 1);
+	ck_assert_uint_eq(rd(RBR), 'a');
+}
+END_TEST
+
+/* ---- loopback ---- */
+
+START_TEST(test_loopback)
+{
+	uint8_t out[4];
+	const uint8_t host = 'h';
+
+	wr(MCR, MCR_LOOP);
+	wr(THR, 0x5c);
+	ck_assert_uint_eq(drain(out, sizeof(out)), 0);	/* nothing left the UART */
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, LSR_DR);
+	/* Host input is not heard in loopback. */
+	ck_assert_uint_eq(serial8250_rx_push(&uart, &host, 1), 0);
+	ck_assert_uint_eq(rd(RBR), 0x5c);
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+	/* A second byte overruns the 1-byte holding register with the FIFO off. */
+	wr(THR, 1);
+	wr(THR, 2);
+	ck_assert_uint_eq(rd(LSR) & (LSR_OE | LSR_DR), LSR_OE | LSR_DR);
+	ck_assert_uint_eq(rd(LSR) & LSR_OE, 0);	/* OE clears on read */
+	ck_assert_uint_eq(rd(RBR), 1);
+	/* Out of loopback the bytes go out again. */
+	wr(MCR, 0);
+	wr(THR, 'o');
+	ck_assert_uint_eq(drain(out, sizeof(out)), 1);
+	ck_assert_uint_eq(out[0], 'o');
+	ck_assert_uint_eq(rd(LSR) & LSR_DR, 0);
+}
+END_TEST
+
+START_TEST(test_loopback_msr)
+{
+	wr(MCR, 0x1a);		/* LOOP | OUT2 | RTS: what Linux's 8250 probe writes */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x90);	/* DCD | CTS */
+	wr(MCR, 0x10);
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x00);
+	wr(MCR, 0x15);		/* LOOP | OUT1 | DTR */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x60);	/* RI | DSR */
+	wr(MCR, 0x1f);
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0xf0);
+	wr(MCR, 0x00);		/* back to a normal line */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0xb0);
+}
+END_TEST
+
+START_TEST(test_loopback_no_irq_line)
+{
+	/* In loopback the interrupt output is disconnected from the line. */
+	wr(MCR, MCR_LOOP | MCR_OUT2);
+	wr(IER, 0x02);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02);	/* internally pending */
+	ck_assert_int_eq(irq.level, 0);
+}
+END_TEST
+
+/* ---- odd accesses ---- */
+
+START_TEST(test_offsets_beyond_regs)
+{
+	uint8_t v[4] = { 0x11, 0x22, 0x33, 0x44 };
+
+	for (uint64_t off = 8; off < 16; off++) {
+		serial8250_io(&uart, off, v, 4, false);
+		serial8250_io(&uart, off, v, 1, true);
+	}
+	serial8250_io(&uart, UINT64_MAX, v, 1, false);
+	serial8250_io(&uart, UINT64_MAX, v, 1, true);
+	/* Nothing changed. */
+	ck_assert_uint_eq(uart.tx_bytes, 0);
+	ck_assert_uint_eq(rd(SCR), 0);
+	ck_assert_uint_eq(rd(IER), 0);
+}
+END_TEST
+
+START_TEST(test_wide_access_first_register_only)
+{
+	uint8_t w[4] = { 0x0f, 0xee, 0x03, 0x1b };	/* IER, (IIR/FCR), LCR, MCR bytes */
+	uint8_t r[4] = { 0xaa, 0xaa, 0xaa, 0xaa };
+	uint8_t out[8];
+
+	serial8250_io(&uart, IER, w, 4, true);
+	ck_assert_uint_eq(rd(IER), 0x0f);
+	ck_assert_uint_eq(rd(LCR), 0x00);	/* not 0x03 */
+	ck_assert_uint_eq(rd(MCR), 0x00);	/* not 0x1b */
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0x00);	/* FCR not written */
+
+	wr(SCR, 0x77);
+	serial8250_io(&uart, SCR, r, 4, false);
+	ck_assert_uint_eq(r[0], 0x77);
+	ck_assert_uint_eq(r[1], 0);
+	ck_assert_uint_eq(r[2], 0);
+	ck_assert_uint_eq(r[3], 0);
+
+	/* A 2-byte THR write sends one byte. */
+	w[0] = 'A';
+	w[1] = 'B';
+	serial8250_io(&uart, THR, w, 2, true);
+	ck_assert_uint_eq(drain(out, sizeof(out)), 1);
+	ck_assert_uint_eq(out[0], 'A');
+}
+END_TEST
+
+static Suite *serial_suite(void)
+{
+	Suite *s = suite_create("serial8250");
+	TCase *tc;
+
+	tc = tcase_create("tx");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reset_state);
+	tcase_add_test(tc, test_thr_transmits);
+	tcase_add_test(tc, test_discarded_output);
+	tcase_add_test(tc, test_broken_output);
+	tcase_add_test(tc, test_dlab);
+	tcase_add_test(tc, test_dlab_rbr_read_does_not_drain);
+	tcase_add_test(tc, test_ier_low_bits);
+	tcase_add_test(tc, test_scr_lcr_mcr);
+	tcase_add_test(tc, test_msr_normal);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("irq");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_thri_on_enable_and_ack);
+	tcase_add_test(tc, test_thri_masked_by_ier);
+	tcase_add_test(tc, test_irq_needs_out2);
+	tcase_add_test(tc, test_iir_fifo_bits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rx");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rx_fifo_off_one_byte);
+	tcase_add_test(tc, test_rx_fifo_on_sixteen);
+	tcase_add_test(tc, test_rda_interrupt_priority);
+	tcase_add_test(tc, test_rda_only_when_enabled);
+	tcase_add_test(tc, test_fcr_clear_rx);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("loopback");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_loopback);
+	tcase_add_test(tc, test_loopback_msr);
+	tcase_add_test(tc, test_loopback_no_irq_line);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("access");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_offsets_beyond_regs);
+	tcase_add_test(tc, test_wide_access_first_register_only);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	/* A closed pipe must give EPIPE, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	sr = srunner_create(serial_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
