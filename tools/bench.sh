@@ -314,19 +314,23 @@ echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from th
 # ---- Linux boot time --------------------------------------------------------
 
 # boot_time REGEX CMD...: milliseconds from start to the first output line
-# matching REGEX ("" if it never came); the last line goes to $last_line.
+# matching REGEX ("" if it never came); the last line goes to $last_file.
+last_file=$(mktemp)
+trap 'rm -f "$last_file"' EXIT
 boot_time() {
-	local re=$1 start t="" line
+	local re=$1 start t="" line last_line="" error=""
 	shift
-	last_line=""
 	start=$(date +%s%N)
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		[ -n "$line" ] && last_line=$line
+		# QEMU stops (paused, not exited) on an emulation failure: keep its reason.
+		[ -z "$error" ] && [[ $line =~ "KVM internal error" ]] && error=$line
 		if [ -z "$t" ] && [[ $line =~ $re ]]; then
 			t=$((($(date +%s%N) - start) / 1000000))
 		fi
-	done < <(timeout 600 "$@" </dev/null 2>&1)
+	done < <(timeout "${BOOT_TIMEOUT:-600}" "$@" </dev/null 2>&1)
+	printf '%s\n' "${error:-$last_line}" >"$last_file"
 	echo "$t"
 }
 
@@ -344,7 +348,6 @@ largs="console=ttyS0 panic=-1 kunit.enable=0"
 declare -A init_ms user_ms
 for k in bzImage vmlinux; do
 	step "kvmrun: $k to init"
-	last_line=""
 	init_ms[$k]=$(boot_time "$init_re" "$KVMRUN" run --kernel "$ldir/$k" --initrd "$ldir/initramfs.cpio" \
 		--cpus 2 --memory 512M --append "$largs kvmrun.check=1")
 	user_ms[$k]=""
@@ -359,15 +362,15 @@ if [ $have_qemu = 1 ]; then
 	qargs=$largs
 	# The same kernel arguments kvmrun adds on PVM hosts, so the comparison is fair.
 	[ $pvm = 1 ] && qargs="$("$KVMRUN" info | sed -n 's/^pvm linux args: //p') $largs"
-	q_init=$(boot_time "$init_re" "$QEMU" -enable-kvm -cpu host,-arch-capabilities -M microvm -smp 2 -m 512M \
+	q_init=$(BOOT_TIMEOUT=120 boot_time "$init_re" "$QEMU" -enable-kvm -cpu host,-arch-capabilities -M microvm -smp 2 -m 512M \
 		-nodefaults -no-user-config -nographic -display none -serial stdio -no-reboot \
 		-kernel "$ldir/bzImage" -initrd "$ldir/initramfs.cpio" -append "$qargs kvmrun.check=1")
-	q_why="failed: ${last_line:0:80}"
+	q_why="failed: $(cut -c1-80 "$last_file")"
 fi
 pvm_note=""
 [ $pvm = 1 ] && pvm_note=" (PVM: no guest userspace)"
 echo
-echo "| Linux 6.12 guest, 2 vCPUs, 512 MiB | to \\`Run /init\\` | to first userspace line$pvm_note |"
+echo "| Linux 6.12 guest, 2 vCPUs, 512 MiB | to 'Run /init as init process' | to first userspace line$pvm_note |"
 echo "| --- | ---: | ---: |"
 echo "| kvmrun, bzImage | $(fmt_s "${init_ms[bzImage]}" failed) | $(fmt_s "${user_ms[bzImage]}" n/a) |"
 echo "| kvmrun, vmlinux (PVH) | $(fmt_s "${init_ms[vmlinux]}" failed) | $(fmt_s "${user_ms[vmlinux]}" n/a) |"
