@@ -137,14 +137,25 @@ static void build_fadt(struct tbuf *t, uint64_t facs, uint64_t dsdt)
 #define MPS_ACTIVE_HIGH		0x1
 #define MPS_LEVEL		0xc
 
-static int build_madt(struct tbuf *t, unsigned nr_cpus)
+static size_t level_override(struct tbuf *t, size_t off, unsigned irq)
+{
+	put8(t, off, MADT_INT_OVERRIDE);
+	put8(t, off + 1, 10);
+	put8(t, off + 2, 0);			/* ISA bus */
+	put8(t, off + 3, (uint8_t)irq);
+	put32(t, off + 4, irq);			/* same GSI: KVM's IOAPIC pins follow ISA IRQs */
+	put16(t, off + 8, MPS_ACTIVE_HIGH | MPS_LEVEL);
+	return off + 10;
+}
+
+static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs)
 {
 	size_t off = 44;
 
 	header(t, "APIC", 5);
 	put32(t, 36, (uint32_t)LAPIC_ADDR);
 	put32(t, 40, MADT_PCAT_COMPAT);
-	if (off + nr_cpus * 8 + 12 + 10 + 6 > sizeof(t->b))
+	if (off + nr_cpus * 8 + 12 + 10 * 17 + 6 > sizeof(t->b))
 		return -1;
 	for (unsigned i = 0; i < nr_cpus; i++, off += 8) {
 		put8(t, off, MADT_LAPIC);
@@ -159,14 +170,11 @@ static int build_madt(struct tbuf *t, unsigned nr_cpus)
 	put32(t, off + 4, (uint32_t)IOAPIC_ADDR);
 	put32(t, off + 8, 0);			/* GSI base */
 	off += 12;
-	/* The SCI is level triggered, active high, on GSI 9 (KVM's IOAPIC pins follow ISA IRQs). */
-	put8(t, off, MADT_INT_OVERRIDE);
-	put8(t, off + 1, 10);
-	put8(t, off + 2, 0);			/* ISA bus */
-	put8(t, off + 3, ACPI_SCI_IRQ);
-	put32(t, off + 4, ACPI_SCI_IRQ);
-	put16(t, off + 8, MPS_ACTIVE_HIGH | MPS_LEVEL);
-	off += 10;
+	/* The SCI and virtio-mmio lines are level triggered, active high. */
+	off = level_override(t, off, ACPI_SCI_IRQ);
+	for (unsigned irq = 0; irq < 16; irq++)
+		if ((level_irqs & (1u << irq)) && irq != ACPI_SCI_IRQ)
+			off = level_override(t, off, irq);
 	put8(t, off, MADT_LAPIC_NMI);
 	put8(t, off + 1, 6);
 	put8(t, off + 2, 0xff);			/* all processors */
@@ -188,7 +196,7 @@ static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, ui
 	return 0;
 }
 
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus)
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs)
 {
 	static struct tbuf t;	/* 4 KiB: keep it off the stack */
 	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, xsdt;
@@ -204,7 +212,7 @@ uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus)
 	build_fadt(&t, facs, dsdt);
 	if (place(mem, &next, &t, &fadt))
 		return 0;
-	if (build_madt(&t, nr_cpus) || place(mem, &next, &t, &madt))
+	if (build_madt(&t, nr_cpus, level_irqs) || place(mem, &next, &t, &madt))
 		return 0;
 	header(&t, "XSDT", 1);
 	put64(&t, 36, fadt);

@@ -18,6 +18,7 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
 #include "kvmrun/multiboot.h"
+#include "kvmrun/virtio_setup.h"
 
 int boot_write_cmdline(struct guest_mem *mem, const char *cmdline)
 {
@@ -124,6 +125,21 @@ static uint64_t mb_kernel_end(const uint8_t *img, size_t size, const struct mb_h
 	return mb->load_addr + (size - file_off);
 }
 
+/* Appends the virtio-mmio device list to a command line in buf. */
+static int add_devices(const struct vm_config *cfg, char *buf, size_t len)
+{
+	char dev[512];
+	size_t used = strlen(buf);
+
+	if (virtio_cmdline(cfg, dev, sizeof(dev)) ||
+	    (size_t)snprintf(buf + used, len - used, "%s", dev) >= len - used) {
+		log_err("kernel: command line with the virtio devices exceeds %d bytes",
+			CMDLINE_MAX - 1);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 /*
  * The command line a Linux kernel gets: PVM workarounds first, so that the
  * user's arguments win; without --append, the serial console.
@@ -134,21 +150,21 @@ static int linux_cmdline(const struct vm_config *cfg, bool pvm, char *buf, size_
 
 	if (!pvm) {
 		snprintf(buf, len, "%s", append);
-		return 0;
+		return add_devices(cfg, buf, len);
 	}
 	if ((size_t)snprintf(buf, len, "%s%s%s", PVM_LINUX_ARGS, *append ? " " : "", append) >= len) {
 		log_err("kernel: command line with the PVM arguments (%zu bytes) exceeds %d bytes",
 			strlen(PVM_LINUX_ARGS), CMDLINE_MAX - 1);
 		return -E2BIG;
 	}
-	return 0;
+	return add_devices(cfg, buf, len);
 }
 
 static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t size,
 		      struct guest_mem *mem, bool pvm, struct boot_entry *entry)
 {
 	struct boot_extras x = { .cmdline = cfg->append ? cfg->append : "" };
-	char linux_args[CMDLINE_MAX];
+	char linux_args[CMDLINE_MAX], plain_args[CMDLINE_MAX];
 	struct bzimage_info bi;
 	struct elf_info info;
 	struct mb_header mb;
@@ -157,7 +173,12 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 	int r, has_mb;
 
 	memset(entry, 0, sizeof(*entry));
-	x.rsdp = acpi_build(mem, cfg->cpus);
+	snprintf(plain_args, sizeof(plain_args), "%s", x.cmdline);
+	r = add_devices(cfg, plain_args, sizeof(plain_args));
+	if (r)
+		return r;
+	x.cmdline = plain_args;
+	x.rsdp = acpi_build(mem, cfg->cpus, virtio_level_irqs(cfg));
 	if (!x.rsdp)
 		log_warn("ACPI tables do not fit; the guest gets none");
 

@@ -31,6 +31,12 @@ const char config_usage_text[] =
 "      --pvm auto|on|off    PVM host workarounds (default auto: detected)\n"
 "      --reboot exit|restart  on a guest reset: end with status 0 (default)\n"
 "                           or boot the guest again\n"
+"\n"
+"virtio devices:\n"
+"      --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]\n"
+"                           a raw image as virtio-blk (repeat for more, up to 4)\n"
+"      --rng                virtio-rng fed from the host's getrandom()\n"
+"      --transport mmio     how virtio devices attach (virtio-mmio; PCI: not yet)\n"
 "  -v, --verbose            more log lines (repeat for debug)\n"
 "  -q, --quiet              errors only\n"
 "\n"
@@ -117,6 +123,9 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_PVM,
 	OPT_REBOOT,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_TRANSPORT,
 };
 
 static const struct option run_options[] = {
@@ -131,6 +140,9 @@ static const struct option run_options[] = {
 	{ "serial",	required_argument, NULL, 's' },
 	{ "pvm",	required_argument, NULL, OPT_PVM },
 	{ "reboot",	required_argument, NULL, OPT_REBOOT },
+	{ "disk",	required_argument, NULL, OPT_DISK },
+	{ "rng",	no_argument,	   NULL, OPT_RNG },
+	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -245,6 +257,29 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 			cfg->reboot_restart = true;
 		else
 			return fail(err, errlen, "--reboot '%s': expected exit or restart", arg);
+		return 0;
+	case OPT_DISK:
+		if (cfg->nr_disks == MAX_DISKS)
+			return fail(err, errlen, "--disk: at most %d disks", MAX_DISKS);
+		{
+			char why[512];
+
+			if (disk_config_parse(arg, &cfg->disks[cfg->nr_disks], why, sizeof(why)))
+				return fail(err, errlen, "%s", why);
+		}
+		cfg->nr_disks++;
+		return 0;
+	case OPT_RNG:
+		cfg->rng = true;
+		return 0;
+	case OPT_TRANSPORT:
+		if (!strcmp(arg, "mmio"))
+			cfg->transport = TRANSPORT_MMIO;
+		else if (!strcmp(arg, "pci"))
+			return fail(err, errlen, "--transport pci: the virtio-pci transport is not "
+				    "implemented yet; use mmio");
+		else
+			return fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
 		return 0;
 	case 'v':
 		cfg->verbosity++;

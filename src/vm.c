@@ -20,6 +20,7 @@
 #include "kvmrun/cpuid.h"
 #include "kvmrun/devices.h"
 #include "kvmrun/log.h"
+#include "kvmrun/virtio_setup.h"
 #include "kvmrun/vm.h"
 
 void vm_irq_line(void *vm_opaque, unsigned gsi, int level)
@@ -110,9 +111,11 @@ static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
 				 "acpi-pm");
 	if (!r)
 		r = bus_register(&vm->pio, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io, vm->rtc, "rtc");
-	if (r)
+	if (r) {
 		log_err("device set-up: %s", strerror(-r));
-	return r;
+		return r;
+	}
+	return vm_create_virtio(vm);
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
@@ -298,6 +301,8 @@ void vm_destroy(struct vm *vm)
 	}
 	free(vm->vcpus);
 	vm->vcpus = NULL;
+	/* Device workers stop before the memory and the VM they use go away. */
+	vm_destroy_virtio(vm);
 	if (vm->serial) {
 		if (vm->serial->out_fd > STDERR_FILENO)
 			close(vm->serial->out_fd);

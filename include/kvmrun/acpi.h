@@ -28,8 +28,12 @@
 #define IOAPIC_ADDR		0xfec00000ULL
 #define LAPIC_ADDR		0xfee00000ULL
 
-/* Writes all tables for nr_cpus vCPUs; returns the RSDP address, or 0 when they do not fit. */
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus);
+/*
+ * Writes all tables for nr_cpus vCPUs; bit n of level_irqs makes ISA IRQ n
+ * level triggered, active high (virtio-mmio).  Returns the RSDP address, or
+ * 0 when they do not fit.
+ */
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs);
 
 /* Sum of len bytes, for checksums (exposed for tests). */
 uint8_t acpi_sum(const void *p, size_t len);

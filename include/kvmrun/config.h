@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmrun/disk_config.h"
+
 #define KVMRUN_VERSION "0.1.0"
 
 /* Exit statuses (also documented in --help and README). */
@@ -25,6 +27,8 @@ enum hugepages { HUGEPAGES_NONE, HUGEPAGES_THP, HUGEPAGES_HUGETLB };
 
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 
+enum transport { TRANSPORT_MMIO, TRANSPORT_PCI };
+
 struct vm_config {
 	enum cmd cmd;
 	const char *kernel;
@@ -39,6 +43,10 @@ struct vm_config {
 	const char *serial_path;	/* SERIAL_FILE */
 	enum tristate pvm;		/* PVM host workarounds */
 	bool reboot_restart;		/* --reboot restart: a guest reset boots it again */
+	enum transport transport;
+	struct disk_config disks[MAX_DISKS];
+	unsigned nr_disks;
+	bool rng;
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 };
 

@@ -37,6 +37,7 @@ struct i8042;
 struct debug_exit;
 struct acpi_pm;
 struct rtc_cmos;
+struct virtio_slot;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -56,6 +57,8 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct acpi_pm *acpi_pm;
 	struct rtc_cmos *rtc;
+	struct virtio_slot **virtio;
+	unsigned nr_virtio;
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */

@@ -165,3 +165,30 @@ kvmrun_guest_test(guest.cpuid cpuid.elf ${PASS} --out "signature=KVMKVMKVM"
 add_test(NAME guest.emufail COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/emufail.sh ${RUN}
   ${KVMRUN} ${G}/emufail.elf)
 set_tests_properties(guest.emufail PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)
+
+# Virtio devices driven by CPL3 drivers in test guests (guests/lib/virtio.c).
+foreach(v pvh mb)
+  if(v STREQUAL "pvh")
+    set(sfx .elf)
+  else()
+    set(sfx .mb.elf)
+  endif()
+  kvmrun_guest_test(virtio.rng.${v} virtio_rng${sfx} ${PASS} --out "virtio-rng: 8192 bytes"
+    ARGS --rng)
+  add_test(NAME virtio.blk.rw.${v} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_blk.sh
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${G}/virtio_blk${sfx} rw)
+  add_test(NAME virtio.blk.readonly.${v} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_blk.sh
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${G}/virtio_blk${sfx} readonly)
+  set_tests_properties(virtio.blk.rw.${v} virtio.blk.readonly.${v} PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
+endforeach()
+add_test(NAME virtio.blk.direct-mq COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_blk.sh
+  ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${G}/virtio_blk.elf direct-mq)
+set_tests_properties(virtio.blk.direct-mq PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
+kvmrun_guest_test(virtio.rng.cpl0 virtio_rng.elf ${PASS} ARGS --rng --append cpl=0)
+kvmrun_cmd_test(cli.disk_missing --needs-kvm ${ONE_ERROR} --err "--disk /nonexistent.img: No such file"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --disk /nonexistent.img)
+kvmrun_cmd_test(cli.disk_bad_option ${ONE_ERROR} --err "--disk: unknown option 'bogus'"
+  CMD ${KVMRUN} run --kernel x --disk img,bogus)
+kvmrun_cmd_test(cli.transport_pci ${ONE_ERROR} --err "not implemented yet"
+  CMD ${KVMRUN} run --kernel x --transport pci)

@@ -50,9 +50,9 @@ static const uint8_t *find(const uint8_t *xsdt, const char *sig)
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
-	uint64_t rsdp_addr = acpi_build(&mem, cpus);
+	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10));
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
-	unsigned lapics = 0, ioapics = 0;
+	unsigned lapics = 0, ioapics = 0, level = 0;
 
 	ck_assert_uint_eq(rsdp_addr, ACPI_RSDP_ADDR);
 	rsdp = guest_mem_ptr(&mem, rsdp_addr, 36);
@@ -88,10 +88,17 @@ START_TEST(tables_are_consistent)
 		} else if (madt[off] == 1) {
 			ck_assert_uint_eq(r32(madt + off + 4), IOAPIC_ADDR);
 			ioapics++;
+		} else if (madt[off] == 2) {
+			/* SCI (9) and the two requested lines: level, active high, GSI = IRQ. */
+			ck_assert(madt[off + 3] == 9 || madt[off + 3] == 5 || madt[off + 3] == 10);
+			ck_assert_uint_eq(r32(madt + off + 4), madt[off + 3]);
+			ck_assert_uint_eq(madt[off + 8], 0x0d);
+			level++;
 		}
 	}
 	ck_assert_uint_eq(lapics, cpus);
 	ck_assert_uint_eq(ioapics, 1);
+	ck_assert_uint_eq(level, 3);
 	ck_assert_uint_eq(r32(madt + 36), LAPIC_ADDR);
 	/* Everything stays inside the BIOS area. */
 	ck_assert_uint_le(r64(rsdp + 24) + r32(xsdt + 4), ACPI_TABLES_END);

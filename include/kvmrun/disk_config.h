@@ -1,0 +1,22 @@
+/* What --disk asks for (parsed with the rest of the command line). */
+#ifndef KVMRUN_DISK_CONFIG_H
+#define KVMRUN_DISK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N] */
+struct disk_config {
+	char path[4096];
+	bool readonly;
+	bool cache_none;	/* O_DIRECT */
+	char serial[21];	/* VIRTIO_BLK_ID_BYTES + NUL */
+	unsigned num_queues;
+};
+
+#define MAX_DISKS 4
+
+/* Parses one --disk value; 0 or -EINVAL with a one-line reason in err. */
+int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen);
+
+#endif

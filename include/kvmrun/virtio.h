@@ -1,0 +1,159 @@
+/*
+ * Virtio 1.2 devices (modern only): split virtqueues, a transport-agnostic
+ * device model with one worker thread per device, and the transports that
+ * bind a device to the guest (virtio/mmio.c).
+ */
+#ifndef KVMRUN_VIRTIO_H
+#define KVMRUN_VIRTIO_H
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "kvmrun/mem.h"
+
+#define VIRTIO_MAX_QUEUES	16
+#define VIRTQ_MAX_SIZE		256	/* queue size we offer */
+#define VIRTQ_MAX_SEGS		256	/* segments in one chain, indirect ones included */
+#define VIRTQ_MAX_INDIRECT	1024	/* entries in one indirect table */
+
+/* ---- split virtqueue ---- */
+
+struct virtq {
+	/* Set by the driver through the transport. */
+	uint16_t num;
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	/* Device progress: plain state, saved and restored with the device. */
+	uint16_t last_avail;
+	uint16_t used_idx;
+	bool event_idx;
+	bool broken;		/* a bad chain was seen: no more processing until reset */
+	/* Host views of the rings, checked against guest memory when enabled. */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+};
+
+/* One chain popped from the available ring: readable segments, then writable ones. */
+struct virtq_chain {
+	uint16_t head;
+	unsigned n_out, n_in;
+	size_t out_len, in_len;
+	struct iovec iov[VIRTQ_MAX_SEGS];
+};
+
+/*
+ * Checks the ring addresses and sizes against guest memory and maps them.
+ * 0, or -EINVAL when the driver set up something impossible.
+ */
+int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, bool indirect);
+void virtq_reset(struct virtq *vq);
+
+/*
+ * Pops the next available chain.  1: *c filled; 0: nothing available;
+ * -EINVAL: the chain is malformed (out of range, loop, too long, wrong
+ * direction, nested indirect); the queue is then marked broken.
+ */
+int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c);
+
+/* Returns a chain to the driver with len bytes written into it. */
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
+
+/* After pushes: does the driver want an interrupt (flags or used_event)? old = used idx before. */
+bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used);
+
+/* Are there chains the device has not popped yet? */
+bool virtq_has_avail(struct virtq *vq);
+
+/* Asks the driver for (or spares it) notifications of new buffers. */
+void virtq_set_notification(struct virtq *vq, bool enable);
+
+/* Copies between a chain and a flat buffer (readable part / writable part). */
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
+size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len);
+
+/* ---- device model ---- */
+
+struct virtio_device;
+
+struct virtio_device_ops {
+	/* Device-specific configuration space (offsets from its start). */
+	void (*config_read)(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len);
+	void (*config_write)(struct virtio_device *d, uint32_t off, const uint8_t *data,
+			     uint32_t len);
+	/* The driver notified queue q: runs on the device's worker thread, with d->lock held. */
+	void (*queue_notify)(struct virtio_device *d, unsigned q);
+	/* Another watched fd became readable (virtio_watch_fd), worker thread, lock held. */
+	void (*fd_ready)(struct virtio_device *d, int fd);
+	/* The driver reset the device (lock held). */
+	void (*reset)(struct virtio_device *d);
+	/* Frees the device's own state (after the worker stopped). */
+	void (*destroy)(struct virtio_device *d);
+};
+
+/* What a transport does for the device model. */
+struct virtio_transport_ops {
+	/* Raise the used-buffer (config = false) or config-change interrupt for queue q. */
+	void (*interrupt)(struct virtio_device *d, unsigned q, bool config);
+};
+
+struct virtio_device {
+	const char *name;
+	uint32_t device_id;
+	const struct virtio_device_ops *ops;
+	void *priv;
+	const struct guest_mem *mem;
+
+	/* Plain state (saved and restored with the device). */
+	uint64_t host_features;
+	uint64_t guest_features;
+	uint8_t status;
+	uint32_t config_generation;
+	unsigned nr_queues;
+	uint16_t queue_max;
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+
+	/* Host resources. */
+	pthread_mutex_t lock;
+	const struct virtio_transport_ops *transport;
+	void *transport_priv;
+	int notify_fd[VIRTIO_MAX_QUEUES];	/* eventfds, signalled by ioeventfd or the transport */
+	int epfd, stop_fd;
+	pthread_t thread;
+	bool thread_started;
+	bool reported_broken;
+};
+
+int virtio_device_init(struct virtio_device *d, const char *name, uint32_t device_id,
+		       unsigned nr_queues, uint64_t host_features,
+		       const struct virtio_device_ops *ops, void *priv,
+		       const struct guest_mem *mem);
+/* Starts the worker thread; fds added with virtio_watch_fd() before are watched too. */
+int virtio_device_start(struct virtio_device *d);
+void virtio_device_destroy(struct virtio_device *d);
+int virtio_watch_fd(struct virtio_device *d, int fd);
+
+/* Transport side: status register writes, queue notifications. */
+void virtio_set_status(struct virtio_device *d, uint8_t status);
+void virtio_notify_queue(struct virtio_device *d, unsigned q);
+
+/* Device side, worker thread: after pushing used buffers of queue q. */
+void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used);
+/* Device side: something is wrong that only a reset fixes (the spec's DEVICE_NEEDS_RESET). */
+void virtio_needs_reset(struct virtio_device *d, const char *why);
+
+static inline bool virtio_has_feature(const struct virtio_device *d, unsigned bit)
+{
+	return d->guest_features & (1ULL << bit);
+}
+
+/* Reads a little-endian config field from a struct into data (offset/len from the guest). */
+void virtio_config_copy(const void *cfg, size_t cfg_len, uint32_t off, uint8_t *data,
+			uint32_t len);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * The transport-agnostic half of a virtio device: feature negotiation, the
+ * status state machine, queue enabling, and the worker thread that serves
+ * queue notifications (eventfds, signalled by KVM ioeventfds) so that vCPU
+ * threads never do device work.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/virtio.h"
+
+int virtio_device_init(struct virtio_device *d, const char *name, uint32_t device_id,
+		       unsigned nr_queues, uint64_t host_features,
+		       const struct virtio_device_ops *ops, void *priv,
+		       const struct guest_mem *mem)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	d->device_id = device_id;
+	d->nr_queues = nr_queues;
+	d->queue_max = VIRTQ_MAX_SIZE;
+	d->host_features = host_features | (1ULL << VIRTIO_F_VERSION_1);
+	d->ops = ops;
+	d->priv = priv;
+	d->mem = mem;
+	d->epfd = d->stop_fd = -1;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		d->notify_fd[q] = -1;
+	pthread_mutex_init(&d->lock, NULL);
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->epfd < 0 || d->stop_fd < 0)
+		return -errno;
+	ev.data.fd = d->stop_fd;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stop_fd, &ev) < 0)
+		return -errno;
+	for (unsigned q = 0; q < nr_queues; q++) {
+		d->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (d->notify_fd[q] < 0)
+			return -errno;
+		ev.data.fd = d->notify_fd[q];
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->notify_fd[q], &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int virtio_watch_fd(struct virtio_device *d, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) > 0)
+		;
+}
+
+/*
+ * Serves queue q until it is empty, then asks the driver for the next
+ * notification and looks once more: a buffer added in between would
+ * otherwise wait for a notification the driver thinks it need not send.
+ */
+static void serve_queue(struct virtio_device *d, unsigned q)
+{
+	struct virtq *vq = &d->vq[q];
+
+	if (!d->ops->queue_notify)
+		return;
+	for (;;) {
+		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
+			return;
+		d->ops->queue_notify(d, q);
+		if (!vq->ready || vq->broken)
+			return;
+		virtq_set_notification(vq, true);
+		if (!virtq_has_avail(vq))
+			return;
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct virtio_device *d = arg;
+	struct epoll_event ev[8];
+
+	for (;;) {
+		int n = epoll_wait(d->epfd, ev, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("%s: epoll_wait: %s", d->name, strerror(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+			unsigned q;
+
+			if (fd == d->stop_fd)
+				return NULL;
+			for (q = 0; q < d->nr_queues && d->notify_fd[q] != fd; q++)
+				;
+			pthread_mutex_lock(&d->lock);
+			if (q < d->nr_queues) {
+				drain(fd);
+				serve_queue(d, q);
+			} else if (d->ops->fd_ready) {
+				d->ops->fd_ready(d, fd);
+			}
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+}
+
+int virtio_device_start(struct virtio_device *d)
+{
+	int r = pthread_create(&d->thread, NULL, worker, d);
+
+	if (r) {
+		log_err("%s: cannot start its worker thread: %s", d->name, strerror(r));
+		return -r;
+	}
+	d->thread_started = true;
+	return 0;
+}
+
+void virtio_device_destroy(struct virtio_device *d)
+{
+	uint64_t one = 1;
+
+	if (d->thread_started) {
+		if (write(d->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("%s: cannot stop its worker: %s", d->name, strerror(errno));
+		pthread_join(d->thread, NULL);
+		d->thread_started = false;
+	}
+	if (d->ops && d->ops->destroy)
+		d->ops->destroy(d);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (d->notify_fd[q] >= 0)
+			close(d->notify_fd[q]);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	pthread_mutex_destroy(&d->lock);
+}
+
+void virtio_needs_reset(struct virtio_device *d, const char *why)
+{
+	if (!d->reported_broken)
+		log_warn("%s: %s; the device needs a reset", d->name, why);
+	d->reported_broken = true;
+	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	d->config_generation++;
+	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		d->transport->interrupt(d, 0, true);
+}
+
+static void device_reset(struct virtio_device *d)
+{
+	if (d->ops->reset)
+		d->ops->reset(d);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		virtq_reset(&d->vq[q]);
+	d->guest_features = 0;
+	d->status = 0;
+	d->reported_broken = false;
+}
+
+/* Called with d->lock held. */
+void virtio_set_status(struct virtio_device *d, uint8_t status)
+{
+	uint8_t old = d->status;
+
+	if (status == 0) {
+		device_reset(d);
+		return;
+	}
+	/* FEATURES_OK sticks only for a subset of what we offer that includes VERSION_1. */
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    ((d->guest_features & ~d->host_features) ||
+	     !(d->guest_features & (1ULL << VIRTIO_F_VERSION_1))))
+		status &= (uint8_t)~VIRTIO_CONFIG_S_FEATURES_OK;
+	d->status = (uint8_t)(status | (old & VIRTIO_CONFIG_S_NEEDS_RESET));
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		if (!(d->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+			virtio_needs_reset(d, "driver set DRIVER_OK without FEATURES_OK");
+			return;
+		}
+		/* Catch up on anything queued before DRIVER_OK. */
+		for (unsigned q = 0; q < d->nr_queues; q++) {
+			uint64_t one = 1;
+
+			if (d->vq[q].ready && write(d->notify_fd[q], &one, sizeof(one)) < 0)
+				log_debug("%s: queue %u kick: %s", d->name, q, strerror(errno));
+		}
+	}
+}
+
+void virtio_notify_queue(struct virtio_device *d, unsigned q)
+{
+	uint64_t one = 1;
+
+	if (q < d->nr_queues && write(d->notify_fd[q], &one, sizeof(one)) < 0)
+		log_debug("%s: queue %u notify: %s", d->name, q, strerror(errno));
+}
+
+void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used)
+{
+	if (d->vq[q].used_idx != old_used && virtq_should_interrupt(&d->vq[q], old_used))
+		d->transport->interrupt(d, q, false);
+}
+
+void virtio_config_copy(const void *cfg, size_t cfg_len, uint32_t off, uint8_t *data,
+			uint32_t len)
+{
+	memset(data, 0, len);
+	if (off < cfg_len)
+		memcpy(data, (const uint8_t *)cfg + off, len < cfg_len - off ? len : cfg_len - off);
+}

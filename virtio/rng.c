@@ -1,0 +1,71 @@
+/* virtio-rng (virtio 1.2, 5.4): one request queue filled from the host's getrandom(). */
+#include <errno.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/virtio.h"
+#include "kvmrun/virtio_devices.h"
+
+static void rng_notify(struct virtio_device *d, unsigned q)
+{
+	struct virtq *vq = &d->vq[q];
+	uint16_t old = vq->used_idx;
+	struct virtq_chain *c = d->priv;
+	int r;
+
+	while ((r = virtq_pop(vq, d->mem, c)) > 0) {
+		uint32_t written = 0;
+
+		/* Only writable buffers take entropy; readable ones are ignored. */
+		for (unsigned i = c->n_out; i < c->n_out + c->n_in; i++) {
+			uint8_t *p = c->iov[i].iov_base;
+			size_t left = c->iov[i].iov_len;
+
+			while (left) {
+				ssize_t n = getrandom(p, left, 0);
+
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					log_warn("virtio-rng: getrandom: %s", strerror(errno));
+					break;
+				}
+				p += n;
+				left -= (size_t)n;
+				written += (uint32_t)n;
+			}
+		}
+		virtq_push(vq, c->head, written);
+	}
+	if (r < 0)
+		virtio_needs_reset(d, "malformed descriptor chain on the request queue");
+	virtio_signal_used(d, q, old);
+}
+
+static void rng_destroy(struct virtio_device *d)
+{
+	free(d->priv);
+}
+
+static const struct virtio_device_ops rng_ops = {
+	.queue_notify = rng_notify,
+	.destroy = rng_destroy,
+};
+
+int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem)
+{
+	struct virtq_chain *c = malloc(sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	r = virtio_device_init(d, "virtio-rng", VIRTIO_ID_RNG, 1,
+			       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			       (1ULL << VIRTIO_RING_F_EVENT_IDX), &rng_ops, c, mem);
+	if (r)
+		free(c);
+	return r;
+}

@@ -1,0 +1,237 @@
+/*
+ * Split virtqueues (virtio 1.2, 2.7), device side.  The rings live in guest
+ * memory and the guest may change them at any time: every descriptor is
+ * copied once before it is used, every address and length is checked through
+ * guest_mem_ptr(), and a chain may visit each descriptor at most once.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/virtio.h"
+
+static bool pow2(unsigned v)
+{
+	return v && !(v & (v - 1));
+}
+
+void virtq_reset(struct virtq *vq)
+{
+	memset(vq, 0, sizeof(*vq));
+}
+
+int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, bool indirect)
+{
+	uint64_t desc_len = 16ULL * vq->num;
+	uint64_t avail_len = 6 + 2ULL * vq->num + (event_idx ? 2 : 0);
+	uint64_t used_len = 6 + 8ULL * vq->num + (event_idx ? 2 : 0);
+
+	if (!pow2(vq->num) || vq->num > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	/* Alignments from the spec: 16 for descriptors, 2 for avail, 4 for used. */
+	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
+		return -EINVAL;
+	vq->desc = guest_mem_ptr(mem, vq->desc_gpa, desc_len);
+	vq->avail = guest_mem_ptr(mem, vq->avail_gpa, avail_len);
+	vq->used = guest_mem_ptr(mem, vq->used_gpa, used_len);
+	if (!vq->desc || !vq->avail || !vq->used)
+		return -EINVAL;
+	vq->event_idx = event_idx;
+	vq->indirect = indirect;
+	vq->last_avail = 0;
+	vq->used_idx = 0;
+	vq->broken = false;
+	return 0;
+}
+
+static uint16_t load16(const void *p)
+{
+	return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
+}
+
+static void store16(void *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE);
+}
+
+static int bad(struct virtq *vq, const char *why)
+{
+	vq->broken = true;
+	log_debug("virtqueue: %s", why);
+	return -EINVAL;
+}
+
+/* Adds one descriptor's buffer to the chain, enforcing readable-before-writable. */
+static int add_seg(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c,
+		   const struct vring_desc *d)
+{
+	void *p;
+
+	if (d->flags & VRING_DESC_F_WRITE) {
+		c->n_in++;
+		c->in_len += d->len;
+	} else {
+		if (c->n_in)
+			return bad(vq, "readable descriptor after a writable one");
+		c->n_out++;
+		c->out_len += d->len;
+	}
+	if (c->n_out + c->n_in > VIRTQ_MAX_SEGS)
+		return bad(vq, "chain has too many segments");
+	p = guest_mem_ptr(mem, d->addr, d->len);
+	if (!p)
+		return bad(vq, "descriptor points outside guest RAM");
+	c->iov[c->n_out + c->n_in - 1] = (struct iovec){ p, d->len };
+	return 0;
+}
+
+static int walk_indirect(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c,
+			 const struct vring_desc *outer)
+{
+	const struct vring_desc *table;
+	unsigned n = outer->len / sizeof(struct vring_desc), i = 0, seen = 0;
+
+	if (!vq->indirect)
+		return bad(vq, "indirect descriptor without VIRTIO_RING_F_INDIRECT_DESC");
+	if (outer->flags & VRING_DESC_F_NEXT)
+		return bad(vq, "indirect descriptor with NEXT");
+	if (!n || outer->len % sizeof(struct vring_desc) || n > VIRTQ_MAX_INDIRECT)
+		return bad(vq, "indirect table of impossible size");
+	table = guest_mem_ptr(mem, outer->addr, outer->len);
+	if (!table)
+		return bad(vq, "indirect table outside guest RAM");
+	for (;;) {
+		struct vring_desc d;
+
+		memcpy(&d, &table[i], sizeof(d));	/* read once: the guest may change it */
+		if (++seen > n)
+			return bad(vq, "loop in an indirect table");
+		if (d.flags & VRING_DESC_F_INDIRECT)
+			return bad(vq, "nested indirect table");
+		if (add_seg(vq, mem, c, &d))
+			return -EINVAL;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (d.next >= n)
+			return bad(vq, "indirect next index out of range");
+		i = d.next;
+	}
+}
+
+int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c)
+{
+	uint16_t avail_idx, head, i;
+	unsigned seen = 0;
+
+	if (!vq->ready || vq->broken)
+		return 0;
+	avail_idx = load16(&vq->avail->idx);
+	if (avail_idx == vq->last_avail)
+		return 0;
+	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
+		return bad(vq, "available index moved by more than the queue size");
+	head = load16(&vq->avail->ring[vq->last_avail % vq->num]);
+	if (head >= vq->num)
+		return bad(vq, "head index out of range");
+	vq->last_avail++;
+	memset(c, 0, offsetof(struct virtq_chain, iov));
+	c->head = head;
+	i = head;
+	for (;;) {
+		struct vring_desc d;
+
+		memcpy(&d, &vq->desc[i], sizeof(d));
+		if (++seen > vq->num)
+			return bad(vq, "loop in a descriptor chain");
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			if (c->n_out + c->n_in)
+				return bad(vq, "indirect descriptor inside a chain");
+			return walk_indirect(vq, mem, c, &d) ? -EINVAL : 1;
+		}
+		if (add_seg(vq, mem, c, &d))
+			return -EINVAL;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 1;
+		if (d.next >= vq->num)
+			return bad(vq, "next index out of range");
+		i = d.next;
+	}
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e = &vq->used->ring[vq->used_idx % vq->num];
+
+	e->id = head;
+	e->len = len;
+	vq->used_idx++;
+	/* The element must be visible before the index that publishes it. */
+	store16(&vq->used->idx, vq->used_idx);
+}
+
+bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used)
+{
+	uint16_t used_event;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vq->event_idx)
+		return !(load16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+	used_event = load16(&vq->avail->ring[vq->num]);
+	/* vring_need_event(): did the used index just pass used_event? */
+	return (uint16_t)(vq->used_idx - used_event - 1) < (uint16_t)(vq->used_idx - old_used);
+}
+
+bool virtq_has_avail(struct virtq *vq)
+{
+	return vq->ready && !vq->broken && load16(&vq->avail->idx) != vq->last_avail;
+}
+
+void virtq_set_notification(struct virtq *vq, bool enable)
+{
+	if (vq->event_idx) {
+		if (enable)
+			store16(&vq->used->ring[vq->num], vq->last_avail);
+	} else {
+		store16(&vq->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY);
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, take;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		take = l - skip < len - done ? l - skip : len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, take);
+		done += take;
+		skip = 0;
+	}
+	return done;
+}
+
+size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, take;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		take = l - skip < len - done ? l - skip : len - done;
+		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, take);
+		done += take;
+		skip = 0;
+	}
+	return done;
+}
