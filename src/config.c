@@ -36,6 +36,9 @@ const char config_usage_text[] =
 "      --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]\n"
 "                           a raw image as virtio-blk (repeat for more, up to 4)\n"
 "      --rng                virtio-rng fed from the host's getrandom()\n"
+"      --net tap=NAME[,mac=MAC]  virtio-net on a tap device (created when run as root)\n"
+"      --virtio-console     a virtio console (hvc0 in Linux) on stdin/stdout;\n"
+"                           it takes the console input instead of COM1\n"
 "      --transport mmio     how virtio devices attach (virtio-mmio; PCI: not yet)\n"
 "  -v, --verbose            more log lines (repeat for debug)\n"
 "  -q, --quiet              errors only\n"
@@ -126,6 +129,8 @@ enum {
 	OPT_DISK,
 	OPT_RNG,
 	OPT_TRANSPORT,
+	OPT_NET,
+	OPT_VCONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -143,6 +148,8 @@ static const struct option run_options[] = {
 	{ "disk",	required_argument, NULL, OPT_DISK },
 	{ "rng",	no_argument,	   NULL, OPT_RNG },
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
+	{ "net",	required_argument, NULL, OPT_NET },
+	{ "virtio-console", no_argument,  NULL, OPT_VCONSOLE },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -271,6 +278,20 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		return 0;
 	case OPT_RNG:
 		cfg->rng = true;
+		return 0;
+	case OPT_NET:
+		if (cfg->has_net)
+			return fail(err, errlen, "--net: only one network device is supported");
+		{
+			char why[512];
+
+			if (net_config_parse(arg, &cfg->net, why, sizeof(why)))
+				return fail(err, errlen, "%s", why);
+		}
+		cfg->has_net = true;
+		return 0;
+	case OPT_VCONSOLE:
+		cfg->virtio_console = true;
 		return 0;
 	case OPT_TRANSPORT:
 		if (!strcmp(arg, "mmio"))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
@@ -21,9 +22,11 @@ struct virtio_slot {
 	bool initialised;
 };
 
+/* Slot order: disks, rng, net, console. */
 unsigned virtio_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks + (cfg->rng ? 1 : 0);
+	return cfg->nr_disks + (cfg->rng ? 1 : 0) + (cfg->has_net ? 1 : 0) +
+	       (cfg->virtio_console ? 1 : 0);
 }
 
 static uint64_t slot_base(unsigned i)
@@ -95,10 +98,19 @@ int vm_create_virtio(struct vm *vm)
 		if (!s)
 			return -ENOMEM;
 		vm->virtio[vm->nr_virtio++] = s;
-		if (i < cfg->nr_disks)
-			r = virtio_blk_init(&s->dev, &cfg->disks[i], &vm->mem);
-		else
+		unsigned k = i;
+
+		if (k < cfg->nr_disks) {
+			r = virtio_blk_init(&s->dev, &cfg->disks[k], &vm->mem);
+		} else if ((k -= cfg->nr_disks) == 0 && cfg->rng) {
 			r = virtio_rng_init(&s->dev, &vm->mem);
+		} else if ((k -= cfg->rng) == 0 && cfg->has_net) {
+			r = virtio_net_init(&s->dev, &cfg->net, &vm->mem);
+		} else {
+			r = virtio_console_init(&s->dev, STDOUT_FILENO, vm_console_rx_space,
+						&vm->rx_efd, &vm->mem);
+			vm->vconsole = &s->dev;
+		}
 		if (r)
 			break;
 		s->initialised = true;

@@ -20,6 +20,7 @@
 #include "kvmrun/cpuid.h"
 #include "kvmrun/devices.h"
 #include "kvmrun/log.h"
+#include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_setup.h"
 #include "kvmrun/vm.h"
 
@@ -44,7 +45,7 @@ static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const c
 }
 
 /* Wakes the main loop when the guest drained the UART's receive FIFO. */
-static void serial_rx_space(void *opaque)
+void vm_console_rx_space(void *opaque)
 {
 	int *efd = opaque;
 	uint64_t one = 1;
@@ -90,7 +91,7 @@ static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
 	vm->rtc = calloc(1, sizeof(*vm->rtc));
 	if (!vm->serial || !vm->i8042 || !vm->debug_exit || !vm->acpi_pm || !vm->rtc)
 		return -ENOMEM;
-	serial8250_init(vm->serial, serial_fd, com1, serial_rx_space, rx_efd);
+	serial8250_init(vm->serial, serial_fd, com1, vm_console_rx_space, rx_efd);
 	i8042_init(vm->i8042, &vm->stop, kbd, aux);
 	vm->debug_exit->stop = &vm->stop;
 	acpi_pm_init(vm->acpi_pm, &vm->stop);
@@ -379,10 +380,13 @@ struct input {
 	bool eof;
 };
 
-/* Feeds buffered console input to the UART as far as its FIFO takes it. */
+/* Feeds buffered console input to the console device as far as it takes it. */
 static void input_flush(struct vm *vm, struct input *in)
 {
-	in->off += serial8250_rx_push(vm->serial, in->buf + in->off, in->len - in->off);
+	if (vm->vconsole)
+		in->off += virtio_console_input(vm->vconsole, in->buf + in->off, in->len - in->off);
+	else
+		in->off += serial8250_rx_push(vm->serial, in->buf + in->off, in->len - in->off);
 	if (in->off == in->len)
 		in->off = in->len = 0;
 }
@@ -414,7 +418,8 @@ enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_NR };
 
 static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct console *con)
 {
-	struct input in = { .eof = vm->cfg->serial != SERIAL_STDIO };
+	/* Console input goes to the virtio console when there is one, else to COM1 on stdio. */
+	struct input in = { .eof = !vm->vconsole && vm->cfg->serial != SERIAL_STDIO };
 	struct pollfd pfd[PFD_NR];
 
 	while (!vm_stop_requested(&vm->stop)) {
@@ -497,7 +502,7 @@ int vm_run(struct vm *vm)
 		goto out;
 
 	console_init(&con, STDIN_FILENO);
-	if (vm->cfg->serial != SERIAL_STDIO)
+	if (vm->cfg->serial != SERIAL_STDIO && !vm->vconsole)
 		console_restore(&con);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);

@@ -84,11 +84,14 @@ static void serve_queue(struct virtio_device *d, unsigned q)
 	for (;;) {
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
 			return;
+		uint16_t before = vq->last_avail;
+
 		d->ops->queue_notify(d, q);
 		if (!vq->ready || vq->broken)
 			return;
 		virtq_set_notification(vq, true);
-		if (!virtq_has_avail(vq))
+		/* A device waiting for host data (receive queues) leaves buffers posted: no spin. */
+		if (vq->last_avail == before || !virtq_has_avail(vq))
 			return;
 	}
 }

@@ -93,6 +93,8 @@ static void queue_ready(struct virtio_mmio *m, struct virtq *vq, uint32_t v)
 		vq->ready = false;
 		return;
 	}
+	if (vq->ready)
+		return;		/* already live: re-enabling would replay or unmap it */
 	if (virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
 			 virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC))) {
 		virtio_needs_reset(d, "driver enabled a queue with impossible ring addresses or size");
@@ -143,7 +145,7 @@ static void reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 		break;
 	case VIRTIO_MMIO_STATUS:
 		virtio_set_status(d, (uint8_t)v);
-		if (v == 0) {
+		if ((uint8_t)v == 0) {
 			m->isr = 0;
 			update_irq(m);
 		}

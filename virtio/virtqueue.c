@@ -24,8 +24,9 @@ void virtq_reset(struct virtq *vq)
 int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, bool indirect)
 {
 	uint64_t desc_len = 16ULL * vq->num;
-	uint64_t avail_len = 6 + 2ULL * vq->num + (event_idx ? 2 : 0);
-	uint64_t used_len = 6 + 8ULL * vq->num + (event_idx ? 2 : 0);
+	/* The spec's sizes already count used_event / avail_event. */
+	uint64_t avail_len = 6 + 2ULL * vq->num;
+	uint64_t used_len = 6 + 8ULL * vq->num;
 
 	if (!pow2(vq->num) || vq->num > VIRTQ_MAX_SIZE)
 		return -EINVAL;
@@ -144,11 +145,9 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 		memcpy(&d, &vq->desc[i], sizeof(d));
 		if (++seen > vq->num)
 			return bad(vq, "loop in a descriptor chain");
-		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (c->n_out + c->n_in)
-				return bad(vq, "indirect descriptor inside a chain");
+		/* Direct descriptors may precede one indirect one, which ends the chain (2.7.5.3.2). */
+		if (d.flags & VRING_DESC_F_INDIRECT)
 			return walk_indirect(vq, mem, c, &d) ? -EINVAL : 1;
-		}
 		if (add_seg(vq, mem, c, &d))
 			return -EINVAL;
 		if (!(d.flags & VRING_DESC_F_NEXT))

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kvmrun/disk_config.h"
+#include "kvmrun/net_config.h"
 
 #define KVMRUN_VERSION "0.1.0"
 
@@ -47,6 +48,9 @@ struct vm_config {
 	struct disk_config disks[MAX_DISKS];
 	unsigned nr_disks;
 	bool rng;
+	struct net_config net;
+	bool has_net;
+	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 };
 

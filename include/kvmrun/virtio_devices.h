@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "kvmrun/disk_config.h"
+#include "kvmrun/net_config.h"
 #include "kvmrun/virtio.h"
 
 int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem);
@@ -12,5 +13,18 @@ int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem);
 /* Opens the image (one line on error) and sets up the device. */
 int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		    const struct guest_mem *mem);
+
+/* virtio-net on a tap device (virtio/net.c). */
+int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
+		    const struct guest_mem *mem);
+
+/*
+ * virtio-console, port 0 only (virtio/console.c): output to out_fd, input
+ * pushed by the VMM; rx_space(opaque) runs when the guest adds receive buffers.
+ */
+int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(void *),
+			void *opaque, const struct guest_mem *mem);
+/* Offers console input; returns how many bytes the guest's receive buffers took. */
+size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t n);
 
 #endif

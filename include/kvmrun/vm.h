@@ -59,6 +59,7 @@ struct vm {
 	struct rtc_cmos *rtc;
 	struct virtio_slot **virtio;
 	unsigned nr_virtio;
+	struct virtio_device *vconsole;	/* gets console input when present */
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
@@ -84,6 +85,9 @@ int vm_run(struct vm *vm);
 void *vcpu_thread(void *arg);
 int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry);
 void vcpu_kick(struct vcpu *vcpu);
+
+/* Wakes the main loop: the console device can take more input (opaque: &vm->rx_efd). */
+void vm_console_rx_space(void *opaque);
 
 /* Sets an in-kernel irqchip line (GSI) to level. */
 void vm_irq_line(void *vm_opaque, unsigned gsi, int level);

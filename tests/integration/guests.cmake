@@ -192,3 +192,13 @@ kvmrun_cmd_test(cli.disk_bad_option ${ONE_ERROR} --err "--disk: unknown option '
   CMD ${KVMRUN} run --kernel x --disk img,bogus)
 kvmrun_cmd_test(cli.transport_pci ${ONE_ERROR} --err "not implemented yet"
   CMD ${KVMRUN} run --kernel x --transport pci)
+kvmrun_guest_test(virtio.console virtio_console.elf ${PASS}
+  --out "virtio-console got: ping from the host" --wait-for "hello from the guest"
+  --input "ping from the host\\n" ARGS --virtio-console --timeout 60)
+
+# virtio-net through a tap in a network namespace the test creates (root only).
+add_test(NAME virtio.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh ${RUN}
+  ${KVMRUN} ${G}/virtio_net.elf)
+set_tests_properties(virtio.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
+add_test(NAME linux.dhcp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh ${RUN} ${KVMRUN})
+set_tests_properties(linux.dhcp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)

@@ -1,0 +1,19 @@
+/* What --net asks for (parsed with the rest of the command line). */
+#ifndef KVMRUN_NET_CONFIG_H
+#define KVMRUN_NET_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* --net tap=NAME[,mac=52:54:00:12:34:56] */
+struct net_config {
+	char tap[IFNAMSIZ];
+	uint8_t mac[6];
+	bool mac_given;		/* else a locally administered MAC is made up */
+};
+
+int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,58 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvmrun/net_config.h"
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	/* A multicast address cannot be a NIC's own. */
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen)
+{
+	char buf[256], *save = NULL, *opt;
+
+	memset(nc, 0, sizeof(*nc));
+	if (strlen(arg) >= sizeof(buf)) {
+		snprintf(err, errlen, "--net: value too long");
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(opt, "tap=", 4)) {
+			size_t n = strlen(opt + 4);
+
+			if (!n || n >= IFNAMSIZ || strchr(opt + 4, '/')) {
+				snprintf(err, errlen, "--net: tap name '%s' must be 1-%d characters",
+					 opt + 4, IFNAMSIZ - 1);
+				return -EINVAL;
+			}
+			memcpy(nc->tap, opt + 4, n + 1);
+		} else if (!strncmp(opt, "mac=", 4)) {
+			if (parse_mac(opt + 4, nc->mac)) {
+				snprintf(err, errlen, "--net: mac '%s': expected a unicast address "
+					 "such as 52:54:00:12:34:56", opt + 4);
+				return -EINVAL;
+			}
+			nc->mac_given = true;
+		} else {
+			snprintf(err, errlen, "--net: unknown option '%s' (tap=NAME, mac=MAC)", opt);
+			return -EINVAL;
+		}
+	}
+	if (!nc->tap[0]) {
+		snprintf(err, errlen, "--net '%s': expected tap=NAME[,mac=MAC]", arg);
+		return -EINVAL;
+	}
+	return 0;
+}

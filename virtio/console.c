@@ -1,0 +1,127 @@
+/*
+ * virtio-console (virtio 1.2, 5.3) with a single port and no multiport
+ * control queue: queue 0 receives what the host types, queue 1 carries the
+ * guest's output to out_fd.  Linux's hvc0 runs on it.
+ */
+#include <errno.h>
+#include <linux/virtio_console.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/virtio_devices.h"
+
+enum { RXQ, TXQ, NR_QUEUES };
+
+struct vconsole {
+	int out_fd;
+	bool out_broken;
+	void (*rx_space)(void *);
+	void *opaque;
+	struct virtq_chain chain;
+};
+
+static void transmit(struct virtio_device *d)
+{
+	struct vconsole *c = d->priv;
+	struct virtq *vq = &d->vq[TXQ];
+	uint16_t old = vq->used_idx;
+	int r;
+
+	while ((r = virtq_pop(vq, d->mem, &c->chain)) > 0) {
+		for (unsigned i = 0; i < c->chain.n_out && !c->out_broken; i++) {
+			const uint8_t *p = c->chain.iov[i].iov_base;
+			size_t left = c->chain.iov[i].iov_len;
+
+			while (left) {
+				ssize_t n = write(c->out_fd, p, left);
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					c->out_broken = true;
+					log_warn("virtio-console: output failed (%s); further output "
+						 "is dropped", n < 0 ? strerror(errno) : "short write");
+					break;
+				}
+				p += n;
+				left -= (size_t)n;
+			}
+		}
+		virtq_push(vq, c->chain.head, 0);
+	}
+	if (r < 0)
+		virtio_needs_reset(d, "malformed descriptor chain on the transmit queue");
+	virtio_signal_used(d, TXQ, old);
+}
+
+static void console_notify(struct virtio_device *d, unsigned q)
+{
+	struct vconsole *c = d->priv;
+
+	if (q == TXQ)
+		transmit(d);
+	else if (c->rx_space)
+		c->rx_space(c->opaque);		/* new receive buffers: send pending input */
+}
+
+size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t n)
+{
+	struct vconsole *c = d->priv;
+	struct virtq *vq = &d->vq[RXQ];
+	size_t taken = 0;
+	uint16_t old;
+
+	pthread_mutex_lock(&d->lock);
+	old = vq->used_idx;
+	while (taken < n && (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && virtq_has_avail(vq)) {
+		size_t len;
+		int r = virtq_pop(vq, d->mem, &c->chain);
+
+		if (r < 0)
+			virtio_needs_reset(d, "malformed descriptor chain on the receive queue");
+		if (r <= 0)
+			break;
+		len = buf_to_iov(c->chain.iov + c->chain.n_out, c->chain.n_in, 0, buf + taken,
+				 n - taken);
+		virtq_push(vq, c->chain.head, (uint32_t)len);
+		taken += len;
+	}
+	if (vq->ready && !vq->broken) {
+		virtio_signal_used(d, RXQ, old);
+		virtq_set_notification(vq, true);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return taken;
+}
+
+static void console_destroy(struct virtio_device *d)
+{
+	free(d->priv);
+}
+
+static const struct virtio_device_ops console_ops = {
+	.queue_notify = console_notify,
+	.destroy = console_destroy,
+};
+
+int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(void *),
+			void *opaque, const struct guest_mem *mem)
+{
+	struct vconsole *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->out_fd = out_fd;
+	c->rx_space = rx_space;
+	c->opaque = opaque;
+	r = virtio_device_init(d, "virtio-console", VIRTIO_ID_CONSOLE, NR_QUEUES,
+			       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			       (1ULL << VIRTIO_RING_F_EVENT_IDX), &console_ops, c, mem);
+	if (r)
+		free(c);
+	return r;
+}

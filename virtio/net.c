@@ -1,0 +1,526 @@
+/*
+ * virtio-net (virtio 1.2, 5.1) on a Linux tap device: queue 0 receives,
+ * queue 1 transmits, no control queue and no mergeable receive buffers.
+ *
+ * The tap is opened with IFF_VNET_HDR and a 12-byte header
+ * (TUNSETVNETHDRSZ), the VERSION_1 virtio_net_hdr, so the header passes
+ * unchanged between the guest's buffers and the tap: transmit is one writev
+ * of a chain's readable segments, receive one readv into a chain's writable
+ * segments.  Checksum and TSO offloads are offered when the tap can do them
+ * (TUNSETOFFLOAD) and switched on for what the driver accepted.
+ *
+ * Receive: the worker reads the tap only while it holds receive buffers.
+ * Buffers are taken off the ring as soon as the driver makes them available
+ * (kept, in order, until a packet arrives); when they run out, the tap is
+ * taken off the worker's watch list and packets wait in the tap's queue until
+ * the driver adds buffers and notifies queue 0.  Nothing polls.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/virtio_devices.h"
+
+enum { RXQ, TXQ, NR_QUEUES };
+
+#define NET_HDR_LEN	sizeof(struct virtio_net_hdr_v1)	/* 12 */
+#define RX_BATCH	64	/* packets per wake-up, so that transmit is not starved */
+#define RX_SEGS		(VIRTQ_MAX_SIZE * VIRTQ_MAX_SEGS)	/* held segments, at most */
+#define DRAIN_MAX	4096	/* packets discarded from the tap at a reset, at most */
+
+#define TUN_OFFLOADS	(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
+#define NET_OFFLOADS	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
+			 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+			 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) | \
+			 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN))
+
+_Static_assert(NET_HDR_LEN == 12, "the VERSION_1 virtio-net header is 12 bytes");
+
+/* A receive chain taken off the ring, waiting for a packet. */
+struct rx_buf {
+	uint16_t head;
+	uint16_t nseg;
+	uint32_t seg;		/* first of its segments in net.seg (a ring) */
+	uint32_t len;		/* writable bytes */
+};
+
+struct net {
+	/* Plain state. */
+	struct virtio_net_config config;
+	bool offload_set;	/* TUNSETOFFLOAD done for the negotiated features */
+	unsigned tun_offload;	/* what the tap was last told */
+	struct rx_buf rx[VIRTQ_MAX_SIZE];	/* held receive chains, oldest first */
+	unsigned rx_first, rx_count;
+	uint32_t seg_first, seg_count;
+	uint64_t rx_packets, rx_too_big, rx_bad, tx_packets, tx_errors;
+	bool warned_too_big, warned_tx;
+
+	/* Host resources. */
+	int fd;
+	char ifname[IFNAMSIZ];
+	bool offloads;		/* the tap takes TUNSETOFFLOAD: offloads offered */
+	bool watching;		/* the tap fd is on the worker's epoll list */
+	bool tap_gone;
+	struct iovec *seg;	/* RX_SEGS entries: the held chains' writable segments */
+	struct virtq_chain chain;
+	struct iovec iov[VIRTQ_MAX_SEGS + 1];
+	uint8_t spill;		/* one byte past a receive chain: a packet too big lands here */
+};
+
+static void watch_tap(struct virtio_device *d, bool on)
+{
+	struct net *n = d->priv;
+
+	if (on == n->watching || (on && n->tap_gone))
+		return;
+	if (on) {
+		int r = virtio_watch_fd(d, n->fd);
+
+		if (r) {
+			log_warn("virtio-net: cannot watch tap %s: %s", n->ifname, strerror(-r));
+			return;
+		}
+	} else if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, n->fd, NULL) < 0) {
+		log_debug("virtio-net: unwatch tap: %s", strerror(errno));
+	}
+	n->watching = on;
+}
+
+/* The tap device was deleted under us: no more I/O, and the link goes down. */
+static void tap_gone(struct virtio_device *d, int err)
+{
+	struct net *n = d->priv;
+
+	watch_tap(d, false);
+	n->tap_gone = true;
+	log_warn("virtio-net: tap %s: %s; the guest's link is now down", n->ifname, strerror(err));
+	n->config.status = 0;
+	d->config_generation++;
+	if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    virtio_has_feature(d, VIRTIO_NET_F_STATUS))
+		d->transport->interrupt(d, 0, true);
+}
+
+static void set_tun_offload(struct net *n, unsigned flags)
+{
+	if (n->tun_offload == flags)
+		return;
+	if (ioctl(n->fd, TUNSETOFFLOAD, flags) < 0) {
+		/* Harmless: the guest then only gets complete, checksummed packets. */
+		log_debug("virtio-net: TUNSETOFFLOAD 0x%x: %s", flags, strerror(errno));
+		return;
+	}
+	n->tun_offload = flags;
+}
+
+/* Once the driver is running: tell the tap what the guest can receive. */
+static void sync_offload(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	unsigned flags = 0;
+
+	if (n->offload_set || !n->offloads)
+		return;
+	n->offload_set = true;
+	if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM)) {
+		flags |= TUN_F_CSUM;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO4))
+			flags |= TUN_F_TSO4;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO6))
+			flags |= TUN_F_TSO6;
+		if ((flags & (TUN_F_TSO4 | TUN_F_TSO6)) &&
+		    virtio_has_feature(d, VIRTIO_NET_F_GUEST_ECN))
+			flags |= TUN_F_TSO_ECN;
+	}
+	set_tun_offload(n, flags);
+	log_debug("virtio-net: driver features 0x%llx; tap offloads 0x%x",
+		  (unsigned long long)d->guest_features, n->tun_offload);
+}
+
+static bool rx_running(const struct virtio_device *d)
+{
+	const struct virtq *vq = &d->vq[RXQ];
+
+	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && vq->ready && !vq->broken;
+}
+
+/* Keeps the writable part of the chain just popped; unusable chains go back empty. */
+static void rx_hold(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	struct virtq_chain *c = &n->chain;
+	struct rx_buf *b;
+
+	if (!c->n_in || c->in_len < NET_HDR_LEN || c->in_len > UINT32_MAX) {
+		n->rx_bad++;
+		virtq_push(&d->vq[RXQ], c->head, 0);
+		return;
+	}
+	b = &n->rx[(n->rx_first + n->rx_count++) % VIRTQ_MAX_SIZE];
+	b->head = c->head;
+	b->nseg = (uint16_t)c->n_in;
+	b->seg = (n->seg_first + n->seg_count) % RX_SEGS;
+	b->len = (uint32_t)c->in_len;
+	for (unsigned i = 0; i < c->n_in; i++)
+		n->seg[(b->seg + i) % RX_SEGS] = c->iov[c->n_out + i];
+	n->seg_count += c->n_in;
+}
+
+/*
+ * Takes every receive chain the driver made available.  When none is left,
+ * asks for a notification and looks once more, so that a buffer added in
+ * between is not missed.
+ */
+static void rx_take(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	struct virtq *vq = &d->vq[RXQ];
+
+	for (;;) {
+		while (virtq_has_avail(vq)) {
+			int r;
+
+			/* A driver cannot have more chains out than the ring has entries. */
+			if (n->rx_count >= vq->num) {
+				vq->broken = true;
+				virtio_needs_reset(d, "more receive buffers than the queue size");
+				return;
+			}
+			r = virtq_pop(vq, d->mem, &n->chain);
+			if (r < 0) {
+				virtio_needs_reset(d, "malformed descriptor chain on the receive queue");
+				return;
+			}
+			if (r == 0)
+				break;
+			rx_hold(d);
+		}
+		if (n->rx_count)
+			return;
+		virtq_set_notification(vq, true);
+		if (!virtq_has_avail(vq))
+			return;
+	}
+}
+
+static void rx_release(struct net *n)
+{
+	const struct rx_buf *b = &n->rx[n->rx_first];
+
+	n->seg_first = (n->seg_first + b->nseg) % RX_SEGS;
+	n->seg_count -= b->nseg;
+	n->rx_first = (n->rx_first + 1) % VIRTQ_MAX_SIZE;
+	n->rx_count--;
+}
+
+/* Reads one packet into the oldest held chain.  1: a packet was handled; 0: none; -1: tap gone. */
+static int rx_one(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	const struct rx_buf *b = &n->rx[n->rx_first];
+	ssize_t r;
+
+	for (unsigned i = 0; i < b->nseg; i++)
+		n->iov[i] = n->seg[(b->seg + i) % RX_SEGS];
+	n->iov[b->nseg] = (struct iovec){ &n->spill, 1 };
+	do
+		r = readv(n->fd, n->iov, b->nseg + 1);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		tap_gone(d, errno);
+		return -1;
+	}
+	/* The tap truncates what does not fit: a byte in spill means the packet was larger. */
+	if ((size_t)r > b->len) {
+		n->rx_too_big++;
+		if (!n->warned_too_big)
+			log_warn("virtio-net: a packet larger than the guest's %u-byte receive buffer "
+				 "was dropped (no mergeable buffers; check the MTU of tap %s)",
+				 b->len, n->ifname);
+		n->warned_too_big = true;
+		return 1;	/* the chain waits for the next packet */
+	}
+	virtq_push(&d->vq[RXQ], b->head, (uint32_t)r);
+	rx_release(n);
+	n->rx_packets++;
+	return 1;
+}
+
+/* Moves packets from the tap into receive buffers while both are there. */
+static void rx_run(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	struct virtq *vq = &d->vq[RXQ];
+	uint16_t old = vq->used_idx;
+
+	if (!vq->ready)
+		n->rx_first = n->rx_count = n->seg_first = n->seg_count = 0;	/* chains are gone */
+	if (!rx_running(d) || n->tap_gone) {
+		watch_tap(d, false);
+		return;
+	}
+	sync_offload(d);
+	rx_take(d);
+	for (unsigned done = 0; n->rx_count && !vq->broken && done < RX_BATCH; done++) {
+		if (rx_one(d) <= 0)
+			break;
+		if (!n->rx_count)
+			rx_take(d);
+	}
+	if (vq->ready && !vq->broken)
+		virtio_signal_used(d, RXQ, old);
+	/* Level-triggered: a packet still queued brings the worker back. */
+	watch_tap(d, n->rx_count && rx_running(d));
+}
+
+static void tx_run(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	struct virtq *vq = &d->vq[TXQ];
+	struct virtq_chain *c = &n->chain;
+	uint16_t old = vq->used_idx;
+	int r;
+
+	sync_offload(d);
+	while ((r = virtq_pop(vq, d->mem, c)) > 0) {
+		ssize_t w = -1;
+
+		/* Header and frame: the tap checks the header and the frame (and drops bad ones). */
+		if (c->out_len >= NET_HDR_LEN && !n->tap_gone) {
+			do
+				w = writev(n->fd, c->iov, (int)c->n_out);
+			while (w < 0 && errno == EINTR);
+		} else {
+			errno = n->tap_gone ? ENODEV : EINVAL;
+		}
+		if (w < 0) {
+			n->tx_errors++;
+			if (!n->warned_tx)
+				log_debug("virtio-net: a packet to tap %s was dropped: %s", n->ifname,
+					  strerror(errno));
+			n->warned_tx = true;
+		} else {
+			n->tx_packets++;
+		}
+		virtq_push(vq, c->head, 0);
+	}
+	if (r < 0)
+		virtio_needs_reset(d, "malformed descriptor chain on the transmit queue");
+	virtio_signal_used(d, TXQ, old);
+}
+
+static void net_notify(struct virtio_device *d, unsigned q)
+{
+	if (q == RXQ)
+		rx_run(d);	/* new receive buffers */
+	else if (q == TXQ)
+		tx_run(d);
+}
+
+static void net_fd_ready(struct virtio_device *d, int fd)
+{
+	struct net *n = d->priv;
+
+	if (fd == n->fd)
+		rx_run(d);
+}
+
+static void net_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct net *n = d->priv;
+
+	virtio_config_copy(&n->config, sizeof(n->config), off, data, len);
+}
+
+/*
+ * The driver reset the device: forget the receive chains it owned, switch
+ * the offloads off until the next driver says what it takes, and drop what
+ * the tap queued for the old driver (it may carry offloads the next one
+ * does not take).
+ */
+static void net_reset(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+	uint8_t buf[NET_HDR_LEN + 64];
+
+	n->rx_first = n->rx_count = 0;
+	n->seg_first = n->seg_count = 0;
+	n->offload_set = false;
+	set_tun_offload(n, 0);
+	for (unsigned i = 0; i < DRAIN_MAX && !n->tap_gone; i++)
+		if (read(n->fd, buf, sizeof(buf)) < 0 && errno != EINTR)
+			break;
+}
+
+static void net_destroy(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+
+	log_debug("virtio-net: tap %s: %llu packets received, %llu sent; dropped: %llu too big, "
+		  "%llu bad receive buffers, %llu failed sends", n->ifname,
+		  (unsigned long long)n->rx_packets, (unsigned long long)n->tx_packets,
+		  (unsigned long long)n->rx_too_big, (unsigned long long)n->rx_bad,
+		  (unsigned long long)n->tx_errors);
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->seg);
+	free(n);
+}
+
+static const struct virtio_device_ops net_ops = {
+	.config_read = net_config_read,
+	.queue_notify = net_notify,
+	.fd_ready = net_fd_ready,
+	.reset = net_reset,
+	.destroy = net_destroy,
+};
+
+/* One line that says what failed and what to do. */
+static int tap_error(const char *name, bool setiff, int err)
+{
+	if (!setiff && (err == ENOENT || err == ENODEV || err == ENXIO))
+		log_err("--net: /dev/net/tun is missing - load the tun module (modprobe tun)");
+	else if (!setiff && (err == EACCES || err == EPERM))
+		log_err("--net: /dev/net/tun: permission denied - run as root, or give your user "
+			"read/write access to /dev/net/tun");
+	else if (!setiff)
+		log_err("--net: /dev/net/tun: %s", strerror(err));
+	else if (err == EPERM)
+		log_err("--net tap=%s: not allowed to attach - create the tap for your user first "
+			"(ip tuntap add dev %s mode tap user $USER) or run as root", name, name);
+	else if (err == EBUSY)
+		log_err("--net tap=%s: the tap is in use by another program", name);
+	else if (err == EINVAL)
+		log_err("--net tap=%s: not a single-queue tap device (a TUN, multi-queue tap or "
+			"other interface has that name) - pick another name", name);
+	else
+		log_err("--net tap=%s: cannot attach (TUNSETIFF): %s", name, strerror(err));
+	return -err;
+}
+
+static int open_tap(struct net *n, const char *name)
+{
+	struct ifreq ifr;
+	int hdr_len = NET_HDR_LEN, fl;
+	bool existed = if_nametoindex(name) != 0;
+
+	n->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (n->fd < 0)
+		return tap_error(name, false, errno);
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(n->fd, TUNSETIFF, &ifr) < 0)
+		return tap_error(name, true, errno);
+	memcpy(n->ifname, ifr.ifr_name, IFNAMSIZ);
+	n->ifname[IFNAMSIZ - 1] = 0;
+	if (ioctl(n->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
+		int e = errno;
+
+		log_err("--net tap=%s: the kernel refuses 12-byte virtio-net headers "
+			"(TUNSETVNETHDRSZ: %s) - kvmrun needs Linux 2.6.35 or newer", name, strerror(e));
+		return -e;
+	}
+	fl = fcntl(n->fd, F_GETFL);
+	if (fl < 0 || fcntl(n->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int e = errno;
+
+		log_err("--net tap=%s: cannot make the tap non-blocking: %s", name, strerror(e));
+		return -e;
+	}
+	/* Offloads are offered only if the tap can pass them on; off until a driver takes them. */
+	n->offloads = ioctl(n->fd, TUNSETOFFLOAD, TUN_OFFLOADS) == 0;
+	n->tun_offload = n->offloads ? TUN_OFFLOADS : 0;
+	set_tun_offload(n, 0);
+	if (existed)
+		log_info("virtio-net: attached to tap %s", n->ifname);
+	else
+		log_info("virtio-net: created tap %s (it goes away when kvmrun ends; bring it up "
+			 "and give it an address to use it)", n->ifname);
+	return 0;
+}
+
+static void make_mac(uint8_t mac[6])
+{
+	uint8_t r[3];
+
+	/* 52:54:00 is locally administered and unicast; the rest only needs to differ. */
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		unsigned v = (unsigned)getpid() * 2654435761u;
+
+		memcpy(r, &v, sizeof(r));
+	}
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	memcpy(mac + 3, r, sizeof(r));
+}
+
+int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
+		    const struct guest_mem *mem)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	uint64_t features;
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->fd = -1;
+	n->seg = calloc(RX_SEGS, sizeof(*n->seg));	/* pages are touched only as used */
+	if (!n->seg) {
+		free(n);
+		return -ENOMEM;
+	}
+	r = open_tap(n, nc->tap);
+	if (r) {
+		if (n->fd >= 0)
+			close(n->fd);
+		free(n->seg);
+		free(n);
+		return r;
+	}
+	if (nc->mac_given)
+		memcpy(n->config.mac, nc->mac, 6);
+	else
+		make_mac(n->config.mac);
+	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+
+	features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
+		   (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (n->offloads)
+		features |= NET_OFFLOADS;
+	r = virtio_device_init(d, "virtio-net", VIRTIO_ID_NET, NR_QUEUES, features, &net_ops, n,
+			       mem);
+	if (r) {
+		close(n->fd);
+		free(n->seg);
+		free(n);
+		return r;
+	}
+	r = virtio_watch_fd(d, n->fd);
+	if (r) {
+		log_err("virtio-net: cannot watch tap %s: %s", n->ifname, strerror(-r));
+		virtio_device_destroy(d);	/* frees n through net_destroy */
+		return r;
+	}
+	n->watching = true;
+	log_info("virtio-net: mac %02x:%02x:%02x:%02x:%02x:%02x, offloads %s", n->config.mac[0],
+		 n->config.mac[1], n->config.mac[2], n->config.mac[3], n->config.mac[4],
+		 n->config.mac[5], n->offloads ? "offered" : "not available from the tap");
+	return 0;
+}
