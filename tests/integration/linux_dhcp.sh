@@ -28,13 +28,11 @@ set -u
 run=$1 kvmrun=$2
 here=$(cd "$(dirname "$0")/../.." && pwd)
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (creates a network namespace and a tap device)"
-[ -c /dev/net/tun ] || skip "/dev/net/tun is missing (modprobe tun)"
-command -v ip >/dev/null || skip "ip (iproute2) is not installed"
+# shellcheck source=tests/integration/netns.sh
+. "$(dirname "$0")/netns.sh"
+netns_require
 { command -v busybox >/dev/null && busybox --list | grep -qx udhcpd; } ||
 	skip "busybox with udhcpd is not installed (apt-get install busybox-static)"
-{ [ -r /dev/kvm ] && [ -w /dev/kvm ]; } || skip "/dev/kvm is missing or not accessible"
 dir=${KVMRUN_LINUX_DIR:-}
 if [ -z "$dir" ]; then
 	dir=$("$here/tools/build-linux-guest.sh" --cached 2>/dev/null) ||
@@ -44,27 +42,8 @@ for f in bzImage initramfs.cpio; do
 	[ -f "$dir/$f" ] || { echo "FAIL: $dir/$f is missing"; exit 1; }
 done
 
-ns=kvmrun-test-$$ tap=kvmtap0 mac=52:54:00:12:34:56
-tmp=$(mktemp -d)
-# shellcheck disable=SC2317  # called from the EXIT trap
-cleanup() {
-	# What still runs in the namespace was started here: udhcpd, kvmrun.
-	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-in_ns() { ip netns exec "$ns" "$@"; }
-ip netns add "$ns" || { echo "FAIL: cannot create network namespace $ns"; exit 1; }
-{ in_ns ip link set lo up &&
-  in_ns ip tuntap add dev "$tap" mode tap &&
-  in_ns ip addr add 10.0.2.2/24 dev "$tap" &&
-  in_ns ip link set "$tap" up; } || { echo "FAIL: cannot set up tap $tap in $ns"; exit 1; }
+mac=52:54:00:12:34:56
+netns_setup
 
 : >"$tmp/leases"
 cat >"$tmp/udhcpd.conf" <<EOF

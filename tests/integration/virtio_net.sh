@@ -22,35 +22,11 @@
 set -u
 run=$1 kvmrun=$2 guest=$3
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (creates a network namespace and a tap device)"
-[ -c /dev/net/tun ] || skip "/dev/net/tun is missing (modprobe tun)"
-command -v ip >/dev/null || skip "ip (iproute2) is not installed"
-{ [ -r /dev/kvm ] && [ -w /dev/kvm ]; } || skip "/dev/kvm is missing or not accessible"
-
-ns=kvmrun-test-$$ tap=kvmtap0 mac=52:54:00:12:34:56
-tmp=$(mktemp -d)
-mon_pid="" run_pid=""
-# shellcheck disable=SC2317  # called from the EXIT trap
-cleanup() {
-	# What still runs in the namespace was started here: kvmrun, ip monitor.
-	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	[ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null
-	wait 2>/dev/null
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-in_ns() { ip netns exec "$ns" "$@"; }
-ip netns add "$ns" || { echo "FAIL: cannot create network namespace $ns"; exit 1; }
-{ in_ns ip link set lo up &&
-  in_ns ip tuntap add dev "$tap" mode tap &&
-  in_ns ip addr add 10.0.2.2/24 dev "$tap" &&
-  in_ns ip link set "$tap" up; } || { echo "FAIL: cannot set up tap $tap in $ns"; exit 1; }
+# shellcheck source=tests/integration/netns.sh
+. "$(dirname "$0")/netns.sh"
+netns_require
+mac=52:54:00:12:34:56
+netns_setup
 tap_mac=$(in_ns cat "/sys/class/net/$tap/address")
 [ -n "$tap_mac" ] || { echo "FAIL: no MAC address for $tap"; exit 1; }
 
