@@ -20,6 +20,7 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 		       const struct guest_mem *mem)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
 
 	if (nr_queues == 0 || nr_queues > VIRTIO_MAX_QUEUES)
 		return -EINVAL;
@@ -40,19 +41,23 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->epfd < 0 || d->stop_fd < 0)
-		return -errno;
+		goto fail;
 	ev.data.fd = d->stop_fd;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->stop_fd, &ev) < 0)
-		return -errno;
+		goto fail;
 	for (unsigned q = 0; q < nr_queues; q++) {
 		d->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (d->notify_fd[q] < 0)
-			return -errno;
 		ev.data.fd = d->notify_fd[q];
-		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->notify_fd[q], &ev) < 0)
-			return -errno;
+		if (d->notify_fd[q] < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->notify_fd[q], &ev) < 0)
+			goto fail;
 	}
 	return 0;
+fail:
+	/* The caller frees priv itself on failure: release only what was opened here. */
+	r = -errno;
+	d->ops = NULL;
+	virtio_device_destroy(d);
+	return r;
 }
 
 int virtio_watch_fd(struct virtio_device *d, int fd)
