@@ -6,7 +6,7 @@
 #include "guest.h"
 
 #define NO_PORT		0x1234
-#define HOLE_MMIO	0xd0000000ULL	/* in the 32-bit hole, no device */
+#define HOLE_MMIO	0xe8000000ULL	/* in the 32-bit hole, past the PCI window: no device */
 #define PAST_RAM	0x1f0000000ULL	/* mapped by the guest, not RAM for small guests */
 
 void test_main(void)

@@ -11,8 +11,13 @@
  *   past the end must end in IOERR, an unknown request type in UNSUPP; GET_ID
  *   prints the serial (compared with blk_serial=STR when given).
  * blk=bench: iters=N (default 1000) random 4 KiB reads, then sequential 64 KiB
- *   reads over the disk (or its first seq_mb=N MiB); qd=N requests in flight
- *   (default 1, at most 32); seed=N for the random offsets.  Prints counts only.
+ *   reads over the disk (or its first seq_mb=N MiB), then with seq_write=1 the
+ *   same sequential range written (no flush); qd=N requests in flight
+ *   (default 1, at most 32); seed=N for the random offsets.  Each phase is
+ *   timed with rdtsc at tsc_khz=N (from the host; else the CPUID guess of
+ *   guests/lib/virtio.c, flagged "guessed") and reported in one line:
+ *     virtio-blk bench: PHASE reqs=N bytes=N qd=N ticks=N us=N tsc_khz=N
+ *   PHASE is rand4k, seqread or seqwrite; us is the phase's wall time.
  *
  * Also: virtio_mmio.device=... (one per transport), blk_index=N (use the N-th
  * block device, from 0), virtio_timeout=MS, cpl=0.
@@ -271,17 +276,17 @@ static uint64_t xorshift(void)
 
 static uint8_t head_slot[VIRTQ_MAX_SIZE];
 
-static void slot_submit(unsigned i, uint64_t sector, uint32_t len)
+static void slot_submit(unsigned i, uint32_t type, uint64_t sector, uint32_t len)
 {
 	struct slot *s = &slots[i];
 	struct virtq_buf b[3] = {
 		{ &s->hdr, sizeof(s->hdr), false },
-		{ s->buf, len, true },
+		{ s->buf, len, type != VIRTIO_BLK_T_OUT },
 		{ &s->status, 1, true },
 	};
 	int head;
 
-	s->hdr = (struct blk_hdr){ .type = VIRTIO_BLK_T_IN, .sector = sector };
+	s->hdr = (struct blk_hdr){ .type = type, .sector = sector };
 	s->status = 0xff;
 	head = virtq_add(&vq, b, 3, false);
 	check(head >= 0, "virtio-blk: ring full");
@@ -292,17 +297,19 @@ static unsigned slot_complete(uint32_t id)
 {
 	unsigned i = head_slot[id];
 
-	expect_status(slots[i].status, VIRTIO_BLK_S_OK, "bench read");
+	expect_status(slots[i].status, VIRTIO_BLK_S_OK, "bench request");
 	requests++;
 	return i;
 }
 
 /*
- * count reads with up to qd in flight: 4 KiB at random 4 KiB-aligned offsets,
- * or 64 KiB requests one after another from sector 0 (the last one shorter).
+ * count requests with up to qd in flight: 4 KiB reads at random 4 KiB-aligned
+ * offsets, or 64 KiB reads or writes (type) one after another from sector 0
+ * (the last one shorter).  Returns the TSC ticks it took.
  */
-static void bench_phase(uint64_t count, unsigned qd, bool random, uint64_t seq_sectors)
+static uint64_t bench_phase(uint64_t count, unsigned qd, bool random, uint32_t type, uint64_t seq_sectors)
 {
+	uint64_t t0 = rdtsc();
 	unsigned free_slots[MAX_QD], nfree = 0;
 	uint64_t submitted = 0, done = 0, next_sector = 0;
 
@@ -315,13 +322,13 @@ static void bench_phase(uint64_t count, unsigned qd, bool random, uint64_t seq_s
 			unsigned slot = free_slots[--nfree];
 
 			if (random) {
-				slot_submit(slot, xorshift() % (capacity / 8) * 8, 4096);
+				slot_submit(slot, VIRTIO_BLK_T_IN, xorshift() % (capacity / 8) * 8, 4096);
 			} else {
 				uint64_t n = seq_sectors - next_sector;
 
 				if (n > BENCH_BYTES / SECTOR)
 					n = BENCH_BYTES / SECTOR;
-				slot_submit(slot, next_sector, (uint32_t)n * SECTOR);
+				slot_submit(slot, type, next_sector, (uint32_t)n * SECTOR);
 				next_sector += n;
 			}
 			submitted++;
@@ -336,13 +343,26 @@ static void bench_phase(uint64_t count, unsigned qd, bool random, uint64_t seq_s
 			done++;
 		}
 	}
+	return rdtsc() - t0;
+}
+
+static void bench_report(const char *phase, uint64_t reqs, uint64_t bytes, uint64_t qd, uint64_t ticks,
+			 uint64_t tsc_khz, bool guessed)
+{
+	printf("virtio-blk bench: %s reqs=%lu bytes=%lu qd=%lu ticks=%lu us=%lu tsc_khz=%lu%s\n", phase, reqs,
+	       bytes, qd, ticks, ticks * 1000 / tsc_khz, tsc_khz, guessed ? " (guessed)" : "");
 }
 
 static void bench(void)
 {
-	uint64_t iters = 1000, qd = 1, seq_mb = 0, seq_sectors = capacity, seq_reqs;
+	uint64_t iters = 1000, qd = 1, seq_mb = 0, seq_sectors = capacity, seq_reqs, seq_write = 0;
+	uint64_t tsc_khz = 0, ticks;
+	bool guessed = !cmdline_u64("tsc_khz", &tsc_khz) || !tsc_khz;
 
+	if (guessed)
+		tsc_khz = virtio_tsc_per_ms();
 	cmdline_u64("iters", &iters);
+	cmdline_u64("seq_write", &seq_write);
 	cmdline_u64("qd", &qd);
 	cmdline_u64("seed", &rng_state);
 	if (!rng_state)
@@ -355,12 +375,19 @@ static void bench(void)
 	for (unsigned i = 0; i < MAX_QD; i++)
 		slots[i].buf = bench_bufs[i];
 
-	bench_phase(iters, (unsigned)qd, true, 0);
+	ticks = bench_phase(iters, (unsigned)qd, true, VIRTIO_BLK_T_IN, 0);
 	printf("virtio-blk bench: %lu random 4 KiB reads (qd %lu)\n", iters, qd);
+	bench_report("rand4k", iters, iters * 4096, qd, ticks, tsc_khz, guessed);
 	seq_reqs = (seq_sectors + BENCH_BYTES / SECTOR - 1) / (BENCH_BYTES / SECTOR);
-	bench_phase(seq_reqs, (unsigned)qd, false, seq_sectors);
+	ticks = bench_phase(seq_reqs, (unsigned)qd, false, VIRTIO_BLK_T_IN, seq_sectors);
 	printf("virtio-blk bench: %lu sequential reads of up to 64 KiB (%lu KiB, qd %lu)\n", seq_reqs,
 	       seq_sectors / 2, qd);
+	bench_report("seqread", seq_reqs, seq_sectors * SECTOR, qd, ticks, tsc_khz, guessed);
+	if (seq_write) {
+		check(!virtio_has(&dev, VIRTIO_BLK_F_RO), "virtio-blk: seq_write=1 on a read-only device");
+		ticks = bench_phase(seq_reqs, (unsigned)qd, false, VIRTIO_BLK_T_OUT, seq_sectors);
+		bench_report("seqwrite", seq_reqs, seq_sectors * SECTOR, qd, ticks, tsc_khz, guessed);
+	}
 	printf("virtio-blk bench: %u requests, %lu notifies (%lu skipped)\n", requests, vq.notifies, vq.kicks_skipped);
 }
 
@@ -394,8 +421,10 @@ static long run(long arg)
 		seg_max = virtio_config32(&dev, BLK_CFG_SEG_MAX);
 		check(seg_max >= 1, "virtio-blk: seg_max is 0");
 	}
-	printf("virtio-blk: device at 0x%lx irq %u, features offered 0x%lx negotiated 0x%lx, queue size %d\n",
-	       dev.base, dev.irq, dev.offered, dev.features, qs);
+	printf("virtio-blk: device on ");
+	virtio_print_where(&dev);
+	printf(", features offered 0x%lx negotiated 0x%lx, queue size %d\n",
+	       dev.offered, dev.features, qs);
 	printf("virtio-blk: capacity %lu sectors (%lu KiB)%s%s", capacity, capacity / 2,
 	       virtio_has(&dev, VIRTIO_BLK_F_RO) ? ", read-only" : "",
 	       virtio_has(&dev, VIRTIO_BLK_F_FLUSH) ? ", flush" : "");

@@ -96,8 +96,10 @@ static long run(long arg)
 	ts = virtq_setup(&dev, &txq, 1, 64);
 	check(rs > 0 && ts > 0, "virtio-console: queue setup failed");
 	virtio_driver_ok(&dev);
-	printf("virtio-console: device at 0x%lx irq %u, features offered 0x%lx negotiated 0x%lx, queues %d/%d\n",
-	       dev.base, dev.irq, dev.offered, dev.features, rs, ts);
+	printf("virtio-console: device on ");
+	virtio_print_where(&dev);
+	printf(", features offered 0x%lx negotiated 0x%lx, queues %d/%d\n",
+	       dev.offered, dev.features, rs, ts);
 	if (virtio_has(&dev, VIRTIO_CONSOLE_F_SIZE))
 		printf("virtio-console: %u columns, %u rows\n", virtio_config16(&dev, 0), virtio_config16(&dev, 2));
 

@@ -249,8 +249,10 @@ static long run(long arg)
 		rx_post(i);
 	virtio_driver_ok(&dev);
 	virtq_kick(&rxq);
-	printf("virtio-net: device at 0x%lx irq %u, features offered 0x%lx negotiated 0x%lx, queues %d/%d\n",
-	       dev.base, dev.irq, dev.offered, dev.features, rs, ts);
+	printf("virtio-net: device on ");
+	virtio_print_where(&dev);
+	printf(", features offered 0x%lx negotiated 0x%lx, queues %d/%d\n",
+	       dev.offered, dev.features, rs, ts);
 	printf("virtio-net: mac %02x:%02x:%02x:%02x:%02x:%02x%s\n", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 	       virtio_has(&dev, VIRTIO_NET_F_MAC) ? "" : " (our own: no VIRTIO_NET_F_MAC)");
 	if (virtio_has(&dev, VIRTIO_NET_F_STATUS)) {

@@ -111,8 +111,10 @@ static long run(long arg)
 	qs = virtq_setup(&dev, &vq, 0, 64);
 	check(qs > 0, "virtio-rng: request queue setup failed");
 	virtio_driver_ok(&dev);
-	printf("virtio-rng: device at 0x%lx irq %u, features offered 0x%lx negotiated 0x%lx, queue size %d\n",
-	       dev.base, dev.irq, dev.offered, dev.features, qs);
+	printf("virtio-rng: device on ");
+	virtio_print_where(&dev);
+	printf(", features offered 0x%lx negotiated 0x%lx, queue size %d\n",
+	       dev.offered, dev.features, qs);
 
 	memset(data, 0, sizeof(data));
 	read_serial(data[0], total);

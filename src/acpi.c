@@ -6,6 +6,7 @@
 
 #include "kvmrun/acpi.h"
 #include "kvmrun/config.h"
+#include "kvmrun/pci.h"
 
 #define OEM_ID		"KVMRUN"
 #define OEM_TABLE_ID	"KVMRUNVM"
@@ -69,17 +70,156 @@ static void gas_io(struct tbuf *t, size_t off, uint16_t port, uint8_t bits)
 	put64(t, off + 4, port);
 }
 
-static void build_dsdt(struct tbuf *t)
+/* ---- AML (ACPI 6.4, 20.2), just what the DSDT below needs ---- */
+
+struct aml {
+	uint8_t b[512];
+	size_t len;
+};
+
+static void aml_bytes(struct aml *a, const void *p, size_t n)
+{
+	if (a->len + n <= sizeof(a->b))
+		memcpy(a->b + a->len, p, n);
+	a->len += n;	/* past the end: caught by aml_ok() */
+}
+
+static void aml_byte(struct aml *a, uint8_t v) { aml_bytes(a, &v, 1); }
+
+static void aml_le(struct aml *a, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		aml_byte(a, (uint8_t)(v >> (8 * i)));
+}
+
+static bool aml_ok(const struct aml *a) { return a->len <= sizeof(a->b); }
+
+/* Appends op, a PkgLength covering what follows it, and body (20.2.4). */
+static void aml_package(struct aml *a, const uint8_t *op, size_t oplen, const struct aml *body)
+{
+	size_t n = body->len + 1;
+
+	aml_bytes(a, op, oplen);
+	if (n < 64) {
+		aml_byte(a, (uint8_t)n);
+	} else {
+		n = body->len + 2;	/* two PkgLength bytes cover up to 4095 */
+		aml_byte(a, (uint8_t)(0x40 | (n & 0xf)));
+		aml_byte(a, (uint8_t)(n >> 4));
+	}
+	aml_bytes(a, body->b, body->len);
+}
+
+static void aml_integer(struct aml *a, uint32_t v)
+{
+	if (v <= 1) {
+		aml_byte(a, (uint8_t)v);	/* ZeroOp, OneOp */
+	} else if (v <= 0xff) {
+		aml_byte(a, 0x0a);
+		aml_byte(a, (uint8_t)v);
+	} else {
+		aml_byte(a, 0x0c);
+		aml_le(a, v, 4);
+	}
+}
+
+/* Name (NAME, integer) */
+static void aml_name_int(struct aml *a, const char name[4], uint32_t v)
+{
+	aml_byte(a, 0x08);
+	aml_bytes(a, name, 4);
+	aml_integer(a, v);
+}
+
+/* "PNP0A03" as the 32-bit compressed EISA id the _HID integer holds. */
+static uint32_t eisa_id(const char id[7])
+{
+	uint16_t vendor = (uint16_t)(((id[0] - 0x40) & 0x1f) << 10 |
+				     ((id[1] - 0x40) & 0x1f) << 5 | ((id[2] - 0x40) & 0x1f));
+	uint32_t product = 0;
+
+	for (int i = 3; i < 7; i++)
+		product = product << 4 | (uint32_t)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
+	/* Stored big-endian: vendor bytes, then product bytes. */
+	return (uint32_t)(vendor >> 8) | (uint32_t)(vendor & 0xff) << 8 |
+	       (product >> 8 & 0xff) << 16 | (product & 0xff) << 24;
+}
+
+/* Word (0x88) or DWord (0x87) address space descriptor: a producer, min and max fixed. */
+static void res_addr(struct aml *a, bool dword, uint8_t type, uint8_t tflags, uint32_t min,
+		     uint32_t max)
+{
+	unsigned w = dword ? 4 : 2;
+
+	aml_byte(a, dword ? 0x87 : 0x88);
+	aml_le(a, 3 + 5 * w, 2);
+	aml_byte(a, type);		/* 0 memory, 1 I/O, 2 bus numbers */
+	aml_byte(a, 0x0c);		/* producer, positive decode, min and max fixed */
+	aml_byte(a, tflags);
+	aml_le(a, 0, w);		/* granularity */
+	aml_le(a, min, w);
+	aml_le(a, max, w);
+	aml_le(a, 0, w);		/* translation offset */
+	aml_le(a, (uint64_t)max - min + 1, w);
+}
+
+/*
+ * Device (\_SB.PCI0): the host bridge of bus 0, its configuration ports and
+ * the windows it forwards: all I/O ports but its own, and the BAR window.
+ */
+static void aml_pci_root(struct aml *a)
+{
+	static const uint8_t scope_op = 0x10, device_op[2] = { 0x5b, 0x82 }, buffer_op = 0x11;
+	struct aml res = { .len = 0 }, buf = { .len = 0 }, dev = { .len = 0 };
+	struct aml device = { .len = 0 }, scope = { .len = 0 };
+
+	res_addr(&res, false, 2, 0, 0, 0);				/* bus 0 */
+	aml_bytes(&res, (const uint8_t[]){ 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 }, 8);
+	res_addr(&res, false, 1, 3, 0x0000, 0x0cf7);
+	res_addr(&res, false, 1, 3, 0x0d00, 0xffff);
+	res_addr(&res, true, 0, 0x01, (uint32_t)PCI_WINDOW_BASE,	/* read-write, uncached */
+		 (uint32_t)(PCI_WINDOW_BASE + PCI_WINDOW_SIZE - 1));
+	aml_bytes(&res, (const uint8_t[]){ 0x79, 0x00 }, 2);		/* end tag */
+
+	/* Buffer (size) { descriptors } */
+	aml_integer(&buf, (uint32_t)res.len);
+	aml_bytes(&buf, res.b, res.len);
+
+	/* Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) ... Name (_CRS, Buffer) } */
+	aml_bytes(&dev, "PCI0", 4);
+	aml_name_int(&dev, "_HID", eisa_id("PNP0A03"));
+	aml_name_int(&dev, "_UID", 0);
+	aml_name_int(&dev, "_SEG", 0);
+	aml_name_int(&dev, "_BBN", 0);
+	aml_byte(&dev, 0x08);
+	aml_bytes(&dev, "_CRS", 4);
+	aml_package(&dev, &buffer_op, 1, &buf);
+	aml_package(&device, device_op, 2, &dev);
+
+	/* Scope (\_SB) { the device } */
+	aml_bytes(&scope, "\\_SB_", 5);
+	aml_bytes(&scope, device.b, device.len);
+	aml_package(a, &scope_op, 1, &scope);
+}
+
+static int build_dsdt(struct tbuf *t, bool pci)
 {
 	/* Name (_S5, Package (4) { 5, 5, 0, 0 }): the SLP_TYP values for soft-off. */
 	static const uint8_t s5[] = {
 		0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 		0x0a, ACPI_S5_TYPE, 0x0a, ACPI_S5_TYPE, 0x00, 0x00,
 	};
+	struct aml a = { .len = 0 };
 
 	header(t, "DSDT", 2);
-	put(t, 36, s5, sizeof(s5));
+	aml_bytes(&a, s5, sizeof(s5));
+	if (pci)
+		aml_pci_root(&a);
+	if (!aml_ok(&a) || 36 + a.len > sizeof(t->b))
+		return -1;
+	put(t, 36, a.b, a.len);
 	finish(t);
+	return 0;
 }
 
 static void build_facs(struct tbuf *t)
@@ -196,14 +336,13 @@ static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, ui
 	return 0;
 }
 
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs)
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci)
 {
 	static struct tbuf t;	/* 4 KiB: keep it off the stack */
 	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, xsdt;
 	uint8_t rsdp[36];
 
-	build_dsdt(&t);
-	if (place(mem, &next, &t, &dsdt))
+	if (build_dsdt(&t, pci) || place(mem, &next, &t, &dsdt))
 		return 0;
 	build_facs(&t);
 	next = (next + 63) & ~63ULL;	/* the FACS is 64-byte aligned */

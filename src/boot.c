@@ -178,7 +178,8 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 	if (r)
 		return r;
 	x.cmdline = plain_args;
-	x.rsdp = acpi_build(mem, cfg->cpus, virtio_level_irqs(cfg));
+	x.rsdp = acpi_build(mem, cfg->cpus, virtio_level_irqs(cfg),
+			    cfg->transport == TRANSPORT_PCI);
 	if (!x.rsdp)
 		log_warn("ACPI tables do not fit; the guest gets none");
 

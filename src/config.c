@@ -39,7 +39,8 @@ const char config_usage_text[] =
 "      --net tap=NAME[,mac=MAC]  virtio-net on a tap device (created when run as root)\n"
 "      --virtio-console     a virtio console (hvc0 in Linux) on stdin/stdout;\n"
 "                           it takes the console input instead of COM1\n"
-"      --transport mmio     how virtio devices attach (virtio-mmio; PCI: not yet)\n"
+"      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
+"                           host bridge (default) or virtio-mmio windows\n"
 "  -v, --verbose            more log lines (repeat for debug)\n"
 "  -q, --quiet              errors only\n"
 "\n"
@@ -297,8 +298,7 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		if (!strcmp(arg, "mmio"))
 			cfg->transport = TRANSPORT_MMIO;
 		else if (!strcmp(arg, "pci"))
-			return fail(err, errlen, "--transport pci: the virtio-pci transport is not "
-				    "implemented yet; use mmio");
+			cfg->transport = TRANSPORT_PCI;
 		else
 			return fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
 		return 0;
@@ -330,6 +330,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	cfg->mem_size = 256ULL << 20;
 	cfg->serial = SERIAL_STDIO;
 	cfg->pvm = TRI_AUTO;
+	cfg->transport = TRANSPORT_PCI;
 
 	if (argc < 2)
 		return fail(err, errlen, "missing command: try 'kvmrun --help'");

@@ -1,7 +1,10 @@
 /*
  * Builds the VM's virtio devices from the configuration and binds each to
- * its transport: a virtio-mmio window, an IRQ, and one KVM ioeventfd per
- * queue so that a queue notification goes straight to the device's worker.
+ * its transport.  virtio-pci (the default): a PCI host bridge on ports
+ * 0xCF8-0xCFF with one function per device, BARs in the PCI window, MSI-X
+ * vectors as irqfds.  virtio-mmio: a 4 KiB window and an IRQ per device.
+ * Either way each queue has a KVM ioeventfd, so that a queue notification
+ * goes straight to the device's worker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,13 +16,15 @@
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_mmio.h"
+#include "kvmrun/virtio_pci.h"
 #include "kvmrun/virtio_setup.h"
 #include "kvmrun/vm.h"
 
 struct virtio_slot {
 	struct virtio_device dev;
 	struct virtio_mmio mmio;
-	bool initialised;
+	struct virtio_pci pci;
+	bool initialised, pci_bound;
 };
 
 /* Slot order: disks, rng, net, console. */
@@ -39,6 +44,8 @@ int virtio_cmdline(const struct vm_config *cfg, char *buf, size_t len)
 	size_t used = 0;
 
 	buf[0] = 0;
+	if (cfg->transport != TRANSPORT_MMIO)
+		return 0;
 	for (unsigned i = 0; i < virtio_count(cfg); i++) {
 		int n = snprintf(buf + used, len - used, " virtio_mmio.device=4K@0x%llx:%u",
 				 (unsigned long long)slot_base(i), virtio_mmio_irqs[i]);
@@ -54,6 +61,8 @@ uint32_t virtio_level_irqs(const struct vm_config *cfg)
 {
 	uint32_t mask = 0;
 
+	if (cfg->transport != TRANSPORT_MMIO)
+		return 0;
 	for (unsigned i = 0; i < virtio_count(cfg) && i < VIRTIO_MMIO_MAX; i++)
 		mask |= 1u << virtio_mmio_irqs[i];
 	return mask;
@@ -78,22 +87,79 @@ static void add_ioeventfds(struct vm *vm, struct virtio_slot *s)
 	}
 }
 
+/* The host bridge and its window: every VM with --transport pci has them, devices or not. */
+static int create_pci_bus(struct vm *vm)
+{
+	int r;
+
+	vm->pci = malloc(sizeof(*vm->pci));
+	if (!vm->pci)
+		return -ENOMEM;
+	pci_bus_init(vm->pci);
+	r = bus_register(&vm->pio, PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, pci_config_io, vm->pci,
+			 "pci-config");
+	if (!r)
+		r = bus_register(&vm->mmio, PCI_WINDOW_BASE, PCI_WINDOW_SIZE, pci_window_io, vm->pci,
+				 "pci-window");
+	if (r)
+		log_err("PCI host bridge: %s", strerror(-r));
+	return r;
+}
+
+static int bind_mmio(struct vm *vm, struct virtio_slot *s, unsigned i)
+{
+	struct irq_line irq = { vm_irq_line, vm, virtio_mmio_irqs[i] };
+	int r;
+
+	virtio_mmio_init(&s->mmio, &s->dev, slot_base(i), irq);
+	r = bus_register(&vm->mmio, slot_base(i), VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio,
+			 s->dev.name);
+	if (r) {
+		log_err("%s: cannot place it at 0x%llx: %s", s->dev.name,
+			(unsigned long long)slot_base(i), strerror(-r));
+		return r;
+	}
+	add_ioeventfds(vm, s);
+	log_info("%s at 0x%llx, IRQ %u", s->dev.name, (unsigned long long)slot_base(i),
+		 virtio_mmio_irqs[i]);
+	return 0;
+}
+
+static int bind_pci(struct vm *vm, struct virtio_slot *s)
+{
+	int r = virtio_pci_init(&s->pci, &s->dev, vm->fd, &vm->routing);
+
+	s->pci_bound = true;
+	if (!r)
+		r = pci_bus_add(vm->pci, &s->pci.pci);
+	if (r < 0) {
+		log_err("%s: cannot attach it to the PCI bus: %s", s->dev.name, strerror(-r));
+		return r;
+	}
+	log_info("%s at PCI 00:%02x.0, BAR 0x%llx, %u MSI-X vectors", s->dev.name, (unsigned)r,
+		 (unsigned long long)s->pci.pci.bar_decoded[0], s->pci.nr_vectors);
+	return 0;
+}
+
 int vm_create_virtio(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	unsigned n = virtio_count(cfg);
+	bool pci = cfg->transport == TRANSPORT_PCI;
 	int r = 0;
 
-	if (n > VIRTIO_MMIO_MAX) {
-		log_err("too many virtio devices: %u, at most %d", n, VIRTIO_MMIO_MAX);
+	if (!pci && n > VIRTIO_MMIO_MAX) {
+		log_err("too many virtio devices: %u, at most %d with --transport mmio", n,
+			VIRTIO_MMIO_MAX);
 		return -EINVAL;
 	}
+	if (pci && (r = create_pci_bus(vm)))
+		return r;
 	vm->virtio = calloc(n ? n : 1, sizeof(*vm->virtio));
 	if (!vm->virtio)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n && !r; i++) {
 		struct virtio_slot *s = calloc(1, sizeof(*s));
-		struct irq_line irq = { vm_irq_line, vm, virtio_mmio_irqs[i] };
 
 		if (!s)
 			return -ENOMEM;
@@ -114,18 +180,9 @@ int vm_create_virtio(struct vm *vm)
 		if (r)
 			break;
 		s->initialised = true;
-		virtio_mmio_init(&s->mmio, &s->dev, slot_base(i), irq);
-		r = bus_register(&vm->mmio, slot_base(i), VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio,
-				 s->dev.name);
-		if (r) {
-			log_err("%s: cannot place it at 0x%llx: %s", s->dev.name,
-				(unsigned long long)slot_base(i), strerror(-r));
-			break;
-		}
-		add_ioeventfds(vm, s);
-		r = virtio_device_start(&s->dev);
-		log_info("%s at 0x%llx, IRQ %u", s->dev.name, (unsigned long long)slot_base(i),
-			 virtio_mmio_irqs[i]);
+		r = pci ? bind_pci(vm, s) : bind_mmio(vm, s, i);
+		if (!r)
+			r = virtio_device_start(&s->dev);
 	}
 	return r;
 }
@@ -135,9 +192,16 @@ void vm_destroy_virtio(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
 		if (vm->virtio[i]->initialised)
 			virtio_device_destroy(&vm->virtio[i]->dev);
+		if (vm->virtio[i]->pci_bound)
+			virtio_pci_destroy(&vm->virtio[i]->pci);
 		free(vm->virtio[i]);
 	}
 	free(vm->virtio);
 	vm->virtio = NULL;
 	vm->nr_virtio = 0;
+	if (vm->pci) {
+		pci_bus_destroy(vm->pci);
+		free(vm->pci);
+		vm->pci = NULL;
+	}
 }

@@ -1,4 +1,7 @@
-/* Guest-side virtio: virtio-mmio v2 transport and polled split virtqueues (virtio 1.2). */
+/*
+ * Guest-side virtio: the virtio-mmio v2 and virtio-pci (modern) transports and
+ * polled split virtqueues (virtio 1.2).
+ */
 #include "virtio.h"
 
 #define MAX_TRANSPORTS	64
@@ -11,6 +14,18 @@ static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
 
 static inline uint8_t mmio_read8(uint64_t a) { return *(volatile uint8_t *)a; }
 static inline uint16_t mmio_read16(uint64_t a) { return *(volatile uint16_t *)a; }
+static inline void mmio_write8(uint64_t a, uint8_t v) { *(volatile uint8_t *)a = v; }
+static inline void mmio_write16(uint64_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
+
+/* virtio-mmio registers of d */
+static inline uint32_t reg_read(const struct virtio_dev *d, uint32_t off)
+{
+	return mmio_read32(d->base + off);
+}
+static inline void reg_write(const struct virtio_dev *d, uint32_t off, uint32_t v)
+{
+	mmio_write32(d->base + off, v);
+}
 
 /* ---- numbers and time ---- */
 
@@ -182,6 +197,142 @@ void virtio_mmio_list(void)
 	}
 }
 
+/* ---- PCI (configuration mechanism #1, bus 0) ---- */
+
+#define PCI_ADDR(slot, off)	(0x80000000u | (slot) << 11 | ((off) & 0xfc))
+
+uint32_t pci_cfg_read32(unsigned slot, unsigned off)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	return inl(0xcfc);
+}
+
+uint16_t pci_cfg_read16(unsigned slot, unsigned off)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	return inw((uint16_t)(0xcfc + (off & 2)));
+}
+
+uint8_t pci_cfg_read8(unsigned slot, unsigned off)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	return inb((uint16_t)(0xcfc + (off & 3)));
+}
+
+void pci_cfg_write32(unsigned slot, unsigned off, uint32_t v)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	outl(0xcfc, v);
+}
+
+void pci_cfg_write16(unsigned slot, unsigned off, uint16_t v)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	outw((uint16_t)(0xcfc + (off & 2)), v);
+}
+
+void pci_cfg_write8(unsigned slot, unsigned off, uint8_t v)
+{
+	outl(0xcf8, PCI_ADDR(slot, off));
+	outb((uint16_t)(0xcfc + (off & 3)), v);
+}
+
+/* Memory BAR bar of slot (32- or 64-bit), 0 when it is not one. */
+static uint64_t pci_bar(unsigned slot, unsigned bar)
+{
+	uint32_t lo = pci_cfg_read32(slot, 0x10 + 4 * bar);
+
+	if (lo & 1)
+		return 0;	/* I/O BAR */
+	if (((lo >> 1) & 3) == 2 && bar < 5)
+		return (uint64_t)pci_cfg_read32(slot, 0x14 + 4 * bar) << 32 | (lo & ~0xfu);
+	return lo & ~0xfu;
+}
+
+/* Reads the virtio capabilities of slot into *d.  Returns 0, or -1 when one is missing. */
+static int pci_virtio_caps(unsigned slot, struct virtio_dev *d)
+{
+	unsigned found = 0, guard = 0;
+
+	if (!(pci_cfg_read16(slot, 0x06) & 0x10))
+		return -1;	/* no capability list */
+	for (unsigned c = pci_cfg_read8(slot, 0x34) & 0xfc; c && guard < 48; guard++) {
+		if (pci_cfg_read8(slot, c) == 0x09) {	/* vendor specific: virtio_pci_cap */
+			unsigned type = pci_cfg_read8(slot, c + 3), bar = pci_cfg_read8(slot, c + 4);
+			uint64_t addr = bar < 6 ? pci_bar(slot, bar) : 0;
+
+			if (addr)
+				addr += pci_cfg_read32(slot, c + 8);
+			/* The first capability of each type is the preferred one (4.1.4). */
+			if (addr && !(found & (1u << type))) {
+				found |= 1u << type;
+				switch (type) {
+				case VIRTIO_PCI_CAP_COMMON_CFG: d->common = addr; break;
+				case VIRTIO_PCI_CAP_ISR_CFG: d->isr = addr; break;
+				case VIRTIO_PCI_CAP_DEVICE_CFG: d->devcfg = addr; break;
+				case VIRTIO_PCI_CAP_NOTIFY_CFG:
+					d->notify = addr;
+					d->notify_mult = pci_cfg_read32(slot, c + 16);
+					break;
+				default: break;
+				}
+			}
+		}
+		c = pci_cfg_read8(slot, c + 1) & 0xfc;
+	}
+	return d->common && d->isr && d->notify ? 0 : -1;
+}
+
+void virtio_print_where(const struct virtio_dev *d)
+{
+	if (d->pci)
+		printf("virtio-pci 00:%02x.0 (common config at 0x%lx)", d->slot, d->common);
+	else
+		printf("virtio-mmio 0x%lx irq %u", d->base, d->irq);
+}
+
+void virtio_pci_list(void)
+{
+	printf("virtio: PCI bus 0:\n");
+	for (unsigned slot = 0; slot < 32; slot++) {
+		uint32_t id = pci_cfg_read32(slot, 0);
+
+		if ((id & 0xffff) == 0xffff)
+			continue;
+		printf("  00:%02x.0 %04x:%04x class %06x BAR0 0x%lx\n", slot, id & 0xffff, id >> 16,
+		       pci_cfg_read32(slot, 8) >> 8, pci_bar(slot, 0));
+	}
+}
+
+static int pci_find(uint32_t device_id, unsigned *index, struct virtio_dev *dev)
+{
+	for (unsigned slot = 0; slot < 32; slot++) {
+		uint32_t id = pci_cfg_read32(slot, 0);
+		uint16_t vendor = (uint16_t)id, device = (uint16_t)(id >> 16);
+
+		if (vendor != VIRTIO_PCI_VENDOR)
+			continue;
+		if (device < VIRTIO_PCI_DEVICE_BASE) {
+			printf("virtio: PCI 00:%02x.0 is a transitional device (%04x): skipped\n", slot,
+			       device);
+			continue;
+		}
+		if ((uint32_t)(device - VIRTIO_PCI_DEVICE_BASE) != device_id || (*index)--)
+			continue;
+		*dev = (struct virtio_dev){ .device_id = device_id, .vendor_id = VIRTIO_PCI_VENDOR,
+					    .pci = true, .slot = slot };
+		if (pci_virtio_caps(slot, dev)) {
+			printf("virtio: PCI 00:%02x.0 lacks a virtio capability\n", slot);
+			return -1;
+		}
+		dev->base = dev->common;
+		/* Memory decoding and bus mastering (DMA) on. */
+		pci_cfg_write16(slot, 0x04, (uint16_t)(pci_cfg_read16(slot, 0x04) | 0x6));
+		return 0;
+	}
+	return -1;
+}
+
 int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev)
 {
 	struct virtio_mmio_info m[MAX_TRANSPORTS];
@@ -209,22 +360,53 @@ int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev)
 		*dev = (struct virtio_dev){
 			.base = b, .device_id = device_id, .irq = m[i].irq,
 			.vendor_id = mmio_read32(b + VIRTIO_MMIO_VENDOR_ID),
+			.devcfg = b + VIRTIO_MMIO_CONFIG,
 		};
 		return 0;
 	}
-	return -1;
+	return pci_find(device_id, &index, dev);
 }
 
 /* ---- initialization ---- */
 
 uint32_t virtio_status(const struct virtio_dev *d)
 {
-	return virtio_read32(d, VIRTIO_MMIO_STATUS);
+	return d->pci ? mmio_read8(d->common + VPCI_STATUS) : reg_read(d, VIRTIO_MMIO_STATUS);
+}
+
+static void status_write(struct virtio_dev *d, uint32_t v)
+{
+	if (d->pci)
+		mmio_write8(d->common + VPCI_STATUS, (uint8_t)v);
+	else
+		reg_write(d, VIRTIO_MMIO_STATUS, v);
 }
 
 static void status_set(struct virtio_dev *d, uint32_t bits)
 {
-	virtio_write32(d, VIRTIO_MMIO_STATUS, virtio_status(d) | bits);
+	status_write(d, virtio_status(d) | bits);
+}
+
+/* Feature words: which 0 or 1, device's (offered) or driver's. */
+static uint32_t features_read(struct virtio_dev *d, unsigned which)
+{
+	if (d->pci) {
+		mmio_write32(d->common + VPCI_DFSELECT, which);
+		return mmio_read32(d->common + VPCI_DF);
+	}
+	reg_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, which);
+	return reg_read(d, VIRTIO_MMIO_DEVICE_FEATURES);
+}
+
+static void features_write(struct virtio_dev *d, unsigned which, uint32_t v)
+{
+	if (d->pci) {
+		mmio_write32(d->common + VPCI_GFSELECT, which);
+		mmio_write32(d->common + VPCI_GF, v);
+		return;
+	}
+	reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, which);
+	reg_write(d, VIRTIO_MMIO_DRIVER_FEATURES, v);
 }
 
 void virtio_fail_device(struct virtio_dev *d)
@@ -234,7 +416,7 @@ void virtio_fail_device(struct virtio_dev *d)
 
 int virtio_reset(struct virtio_dev *d)
 {
-	virtio_write32(d, VIRTIO_MMIO_STATUS, 0);
+	status_write(d, 0);
 	/* The reset is done when Status reads 0 again (2.1.2). */
 	for (unsigned i = 0; i < 100000; i++) {
 		if (virtio_status(d) == 0)
@@ -254,10 +436,8 @@ int virtio_init(struct virtio_dev *d, uint64_t want)
 	status_set(d, VIRTIO_STATUS_ACKNOWLEDGE);
 	status_set(d, VIRTIO_STATUS_DRIVER);
 
-	virtio_write32(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	offered = (uint64_t)virtio_read32(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-	virtio_write32(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	offered |= virtio_read32(d, VIRTIO_MMIO_DEVICE_FEATURES);
+	offered = (uint64_t)features_read(d, 1) << 32;
+	offered |= features_read(d, 0);
 	d->offered = offered;
 	if (!(offered & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
 		printf("virtio: device %u at 0x%lx does not offer VIRTIO_F_VERSION_1 (features 0x%lx)\n",
@@ -269,10 +449,8 @@ int virtio_init(struct virtio_dev *d, uint64_t want)
 	want &= ~(VIRTIO_BIT(VIRTIO_F_RING_PACKED) | VIRTIO_BIT(VIRTIO_F_ACCESS_PLATFORM));
 	d->features = (want | VIRTIO_BIT(VIRTIO_F_VERSION_1)) & offered;
 
-	virtio_write32(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	virtio_write32(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)d->features);
-	virtio_write32(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	virtio_write32(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(d->features >> 32));
+	features_write(d, 0, (uint32_t)d->features);
+	features_write(d, 1, (uint32_t)(d->features >> 32));
 	status_set(d, VIRTIO_STATUS_FEATURES_OK);
 	if (!(virtio_status(d) & VIRTIO_STATUS_FEATURES_OK)) {
 		printf("virtio: device %u at 0x%lx refused features 0x%lx\n", d->device_id, d->base, d->features);
@@ -289,10 +467,13 @@ void virtio_driver_ok(struct virtio_dev *d)
 
 uint32_t virtio_irq_ack(struct virtio_dev *d)
 {
-	uint32_t isr = virtio_read32(d, VIRTIO_MMIO_INTERRUPT_STATUS);
+	uint32_t isr;
 
+	if (d->pci)
+		return mmio_read8(d->isr);	/* reading acknowledges */
+	isr = reg_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
 	if (isr)
-		virtio_write32(d, VIRTIO_MMIO_INTERRUPT_ACK, isr);
+		reg_write(d, VIRTIO_MMIO_INTERRUPT_ACK, isr);
 	return isr;
 }
 
@@ -300,22 +481,24 @@ uint32_t virtio_irq_ack(struct virtio_dev *d)
 
 static uint32_t config_gen(const struct virtio_dev *d)
 {
-	return virtio_read32(d, VIRTIO_MMIO_CONFIG_GENERATION);
+	if (d->pci)
+		return mmio_read8(d->common + VPCI_CFG_GENERATION);
+	return reg_read(d, VIRTIO_MMIO_CONFIG_GENERATION);
 }
 
 uint8_t virtio_config8(const struct virtio_dev *d, uint32_t off)
 {
-	return mmio_read8(d->base + VIRTIO_MMIO_CONFIG + off);
+	return mmio_read8(d->devcfg + off);
 }
 
 uint16_t virtio_config16(const struct virtio_dev *d, uint32_t off)
 {
-	return mmio_read16(d->base + VIRTIO_MMIO_CONFIG + off);
+	return mmio_read16(d->devcfg + off);
 }
 
 uint32_t virtio_config32(const struct virtio_dev *d, uint32_t off)
 {
-	return mmio_read32(d->base + VIRTIO_MMIO_CONFIG + off);
+	return mmio_read32(d->devcfg + off);
 }
 
 /* Fields wider than 32 bits: retry until ConfigGeneration did not change under us (2.5.1). */
@@ -345,17 +528,28 @@ void virtio_config_read(const struct virtio_dev *d, uint32_t off, void *buf, uin
 
 /* ---- split virtqueues ---- */
 
+/* The selected queue's ready (mmio) or enable (pci) register. */
+static uint32_t queue_ready(const struct virtio_dev *d)
+{
+	return d->pci ? mmio_read16(d->common + VPCI_Q_ENABLE) : reg_read(d, VIRTIO_MMIO_QUEUE_READY);
+}
+
 int virtq_setup(struct virtio_dev *d, struct virtq *vq, unsigned index, unsigned size)
 {
 	uint32_t max;
 	unsigned n;
 
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_SEL, index);
-	if (virtio_read32(d, VIRTIO_MMIO_QUEUE_READY)) {
+	if (d->pci) {
+		mmio_write16(d->common + VPCI_Q_SELECT, (uint16_t)index);
+		max = mmio_read16(d->common + VPCI_Q_SIZE);	/* reads the maximum after a reset */
+	} else {
+		reg_write(d, VIRTIO_MMIO_QUEUE_SEL, index);
+		max = reg_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+	}
+	if (queue_ready(d)) {
 		printf("virtio: queue %u of device %u already ready after reset\n", index, d->device_id);
 		return -1;
 	}
-	max = virtio_read32(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
 	if (!max) {
 		printf("virtio: device %u has no queue %u\n", d->device_id, index);
 		return -1;
@@ -391,15 +585,30 @@ int virtq_setup(struct virtio_dev *d, struct virtq *vq, unsigned index, unsigned
 	else
 		*vq->avail_flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_NUM, n);
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(uint64_t)vq->desc);
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)((uint64_t)vq->desc >> 32));
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(uint64_t)vq->avail_mem);
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)((uint64_t)vq->avail_mem >> 32));
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(uint64_t)vq->used_mem);
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)((uint64_t)vq->used_mem >> 32));
-	virtio_write32(d, VIRTIO_MMIO_QUEUE_READY, 1);
-	if (virtio_read32(d, VIRTIO_MMIO_QUEUE_READY) != 1) {
+	if (d->pci) {
+		uint64_t c = d->common;
+
+		mmio_write16(c + VPCI_Q_SIZE, (uint16_t)n);
+		mmio_write16(c + VPCI_Q_MSIX, 0xffff);	/* no vector: we poll */
+		mmio_write32(c + VPCI_Q_DESC, (uint32_t)(uint64_t)vq->desc);
+		mmio_write32(c + VPCI_Q_DESC + 4, (uint32_t)((uint64_t)vq->desc >> 32));
+		mmio_write32(c + VPCI_Q_DRIVER, (uint32_t)(uint64_t)vq->avail_mem);
+		mmio_write32(c + VPCI_Q_DRIVER + 4, (uint32_t)((uint64_t)vq->avail_mem >> 32));
+		mmio_write32(c + VPCI_Q_DEVICE, (uint32_t)(uint64_t)vq->used_mem);
+		mmio_write32(c + VPCI_Q_DEVICE + 4, (uint32_t)((uint64_t)vq->used_mem >> 32));
+		vq->notify_addr = d->notify + (uint64_t)mmio_read16(c + VPCI_Q_NOTIFY_OFF) * d->notify_mult;
+		mmio_write16(c + VPCI_Q_ENABLE, 1);
+	} else {
+		reg_write(d, VIRTIO_MMIO_QUEUE_NUM, n);
+		reg_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(uint64_t)vq->desc);
+		reg_write(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)((uint64_t)vq->desc >> 32));
+		reg_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(uint64_t)vq->avail_mem);
+		reg_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)((uint64_t)vq->avail_mem >> 32));
+		reg_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(uint64_t)vq->used_mem);
+		reg_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)((uint64_t)vq->used_mem >> 32));
+		reg_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	}
+	if (queue_ready(d) != 1) {
 		printf("virtio: queue %u of device %u did not become ready\n", index, d->device_id);
 		return -1;
 	}
@@ -480,7 +689,10 @@ void virtq_kick(struct virtq *vq)
 		need = !(*vq->used_flags & VIRTQ_USED_F_NO_NOTIFY);
 	}
 	if (need) {
-		virtio_write32(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+		if (vq->dev->pci)
+			mmio_write16(vq->notify_addr, vq->index);
+		else
+			reg_write(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
 		vq->notifies++;
 	} else {
 		vq->kicks_skipped++;

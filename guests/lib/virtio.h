@@ -1,6 +1,7 @@
 /*
  * Guest-side virtio for the test guests: virtio-mmio (version 2) devices found
- * on the kernel command line, modern devices only (VIRTIO_F_VERSION_1), split
+ * on the kernel command line and virtio-pci (modern layout) functions found on
+ * PCI bus 0 through ports 0xCF8/0xCFC, modern devices only (VIRTIO_F_VERSION_1), split
  * virtqueues in static guest memory, polled (no interrupts).  Everything here
  * runs in CPL0 and in CPL3 (inside user_call()); memory is identity mapped, so
  * a pointer is its guest-physical address.
@@ -88,11 +89,48 @@ struct virtio_mmio_info {
 	unsigned irq;
 };
 
+/* virtio-pci: PCI ids and the modern common configuration (virtio 1.2, 4.1.4.3). */
+#define VIRTIO_PCI_VENDOR		0x1af4
+#define VIRTIO_PCI_DEVICE_BASE		0x1040
+#define VIRTIO_PCI_CAP_COMMON_CFG	1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG	2
+#define VIRTIO_PCI_CAP_ISR_CFG		3
+#define VIRTIO_PCI_CAP_DEVICE_CFG	4
+#define VIRTIO_PCI_CAP_PCI_CFG		5
+#define VPCI_DFSELECT			0x00
+#define VPCI_DF				0x04
+#define VPCI_GFSELECT			0x08
+#define VPCI_GF				0x0c
+#define VPCI_MSIX_CONFIG		0x10
+#define VPCI_NUM_QUEUES			0x12
+#define VPCI_STATUS			0x14
+#define VPCI_CFG_GENERATION		0x15
+#define VPCI_Q_SELECT			0x16
+#define VPCI_Q_SIZE			0x18
+#define VPCI_Q_MSIX			0x1a
+#define VPCI_Q_ENABLE			0x1c
+#define VPCI_Q_NOTIFY_OFF		0x1e
+#define VPCI_Q_DESC			0x20
+#define VPCI_Q_DRIVER			0x28
+#define VPCI_Q_DEVICE			0x30
+
+/* PCI configuration mechanism #1, bus 0, function 0 of slot. */
+uint32_t pci_cfg_read32(unsigned slot, unsigned off);
+uint16_t pci_cfg_read16(unsigned slot, unsigned off);
+uint8_t pci_cfg_read8(unsigned slot, unsigned off);
+void pci_cfg_write32(unsigned slot, unsigned off, uint32_t v);
+void pci_cfg_write16(unsigned slot, unsigned off, uint16_t v);
+void pci_cfg_write8(unsigned slot, unsigned off, uint8_t v);
+
 struct virtio_dev {
-	uint64_t base;
+	uint64_t base;		/* mmio: the register window; pci: BAR of the common config */
 	uint32_t device_id;
 	uint32_t vendor_id;
-	unsigned irq;
+	unsigned irq;		/* mmio only */
+	bool pci;
+	unsigned slot;		/* pci: the device's slot on bus 0 */
+	uint64_t common, isr, notify, devcfg;	/* pci: region addresses; devcfg: both */
+	uint32_t notify_mult;
 	uint64_t offered;	/* device features */
 	uint64_t features;	/* negotiated */
 };
@@ -121,6 +159,7 @@ struct virtq {
 	volatile uint16_t *used_flags, *used_idx, *avail_event;
 	volatile struct virtq_used_elem *used_ring;
 	uint16_t index, size;
+	uint64_t notify_addr;		/* pci: where this queue's notifications go */
 	uint16_t free_head, num_free;
 	uint16_t next_avail;	/* our copy of avail->idx */
 	uint16_t kicked_avail;	/* avail->idx at the last kick */
@@ -137,22 +176,20 @@ unsigned virtio_mmio_scan(struct virtio_mmio_info *out, unsigned max);
 /* Prints the transports and what sits behind each (magic, version, device id). */
 void virtio_mmio_list(void);
 /*
- * Finds the index-th (from 0) version-2 transport with this device id and fills
- * *dev.  Returns 0, -1 when there is none.  Legacy (version 1) transports are
- * reported on the serial port and skipped.
+ * Finds the index-th (from 0) device with this device id and fills *dev: the
+ * virtio-mmio transports of the command line first, then the virtio-pci
+ * functions of bus 0.  Returns 0, -1 when there is none.  Legacy devices
+ * (mmio version 1, transitional PCI ids) are reported on the serial port and
+ * skipped.
  */
 int virtio_find(uint32_t device_id, unsigned index, struct virtio_dev *dev);
 
-/* ---- device initialization (3.1) ---- */
+/* Prints where d sits: "virtio-pci 00:01.0 (common config 0x...)" or "virtio-mmio 0x... irq N". */
+void virtio_print_where(const struct virtio_dev *d);
+/* Lists the virtio-pci functions of bus 0 (slot, ids, BAR 0). */
+void virtio_pci_list(void);
 
-static inline uint32_t virtio_read32(const struct virtio_dev *d, uint32_t off)
-{
-	return mmio_read32(d->base + off);
-}
-static inline void virtio_write32(const struct virtio_dev *d, uint32_t off, uint32_t v)
-{
-	mmio_write32(d->base + off, v);
-}
+/* ---- device initialization (3.1) ---- */
 
 /* Writes 0 to Status and waits until it reads 0.  Returns 0 or -1. */
 int virtio_reset(struct virtio_dev *d);
@@ -173,7 +210,7 @@ void virtio_fail_device(struct virtio_dev *d);
 uint32_t virtio_irq_ack(struct virtio_dev *d);
 uint32_t virtio_status(const struct virtio_dev *d);
 
-/* Device-specific configuration space (at 0x100), read consistently. */
+/* Device-specific configuration space (mmio: at 0x100; pci: its capability), read consistently. */
 uint8_t virtio_config8(const struct virtio_dev *d, uint32_t off);
 uint16_t virtio_config16(const struct virtio_dev *d, uint32_t off);
 uint32_t virtio_config32(const struct virtio_dev *d, uint32_t off);

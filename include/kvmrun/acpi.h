@@ -1,11 +1,13 @@
 /*
  * ACPI tables built by the VMM: RSDP, XSDT, FADT (with PM1a power-off and a
- * reset register), FACS, DSDT (just the \_S5 sleep state) and MADT (one
- * LAPIC per vCPU, the IOAPIC, the SCI override and LINT1 NMIs).
+ * reset register), FACS, DSDT (the \_S5 sleep state and, with virtio-pci, the
+ * PCI root bridge) and MADT (one LAPIC per vCPU, the IOAPIC, the SCI override
+ * and LINT1 NMIs).
  */
 #ifndef KVMRUN_ACPI_H
 #define KVMRUN_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvmrun/mem.h"
@@ -30,10 +32,11 @@
 
 /*
  * Writes all tables for nr_cpus vCPUs; bit n of level_irqs makes ISA IRQ n
- * level triggered, active high (virtio-mmio).  Returns the RSDP address, or
+ * level triggered, active high (virtio-mmio); pci adds the PCI host bridge
+ * (\_SB.PCI0, bus 0, the BAR window) to the DSDT.  Returns the RSDP address, or
  * 0 when they do not fit.
  */
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs);
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci);
 
 /* Sum of len bytes, for checksums (exposed for tests). */
 uint8_t acpi_sum(const void *p, size_t len);

@@ -11,6 +11,7 @@
 
 #include "kvmrun/bus.h"
 #include "kvmrun/config.h"
+#include "kvmrun/irq_routing.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
 #include "kvmrun/stop.h"
@@ -38,6 +39,7 @@ struct debug_exit;
 struct acpi_pm;
 struct rtc_cmos;
 struct virtio_slot;
+struct pci_bus;
 
 struct vm {
 	const struct vm_config *cfg;
@@ -57,6 +59,8 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct acpi_pm *acpi_pm;
 	struct rtc_cmos *rtc;
+	struct irq_routing routing;	/* GSI routes: defaults plus MSI */
+	struct pci_bus *pci;		/* with --transport pci */
 	struct virtio_slot **virtio;
 	unsigned nr_virtio;
 	struct virtio_device *vconsole;	/* gets console input when present */

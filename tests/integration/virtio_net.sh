@@ -2,11 +2,12 @@
 # virtio-net through a real tap device: the virtio_net test guest resolves the
 # host's address with ARP and pings it; the frames cross the tap both ways.
 #
-#   virtio_net.sh RUN_GUEST KVMRUN GUEST
+#   virtio_net.sh RUN_GUEST KVMRUN GUEST TRANSPORT
 #
 #   RUN_GUEST  tests/integration/run_guest.sh (checks the status and the output)
 #   KVMRUN     the kvmrun binary
 #   GUEST      build/guests/virtio_net.elf
+#   TRANSPORT  pci or mmio (the guest must find the device there)
 #
 # Needs root, /dev/net/tun and ip (iproute2); otherwise it reports SKIP and
 # exits 77.  Everything happens in a network namespace of its own
@@ -20,7 +21,7 @@
 # forgets that entry as soon as kvmrun closes the tap (carrier down), so the
 # table is read while the guest runs, and `ip monitor neigh` records it too.
 set -u
-run=$1 kvmrun=$2 guest=$3
+run=$1 kvmrun=$2 guest=$3 transport=$4
 
 # shellcheck source=tests/integration/netns.sh
 . "$(dirname "$0")/netns.sh"
@@ -34,12 +35,12 @@ in_ns ip -o monitor neigh >"$tmp/monitor" 2>&1 &
 mon_pid=$!
 sleep 0.2	# let the monitor subscribe before the guest talks
 
-"$run" --needs-kvm --status 33 \
+"$run" --needs-kvm --status 33 --out "^virtio-net: device on virtio-$transport " \
 	--out "^virtio-net: mac $mac\$" --out "^virtio-net: link up" \
 	--out "^virtio-net: 10\\.0\\.2\\.2 is at $tap_mac\$" \
 	--out "^virtio-net: 4 ICMP echo replies from 10\\.0\\.2\\.2\$" --out "^PASS" -- \
 	ip netns exec "$ns" "$kvmrun" run --kernel "$guest" --timeout 60 \
-	--net "tap=$tap,mac=$mac" \
+	--transport "$transport" --net "tap=$tap,mac=$mac" \
 	--append "net_ip=10.0.2.15 net_gw=10.0.2.2 net_ping=1" >"$tmp/run" 2>&1 &
 run_pid=$!
 

@@ -50,7 +50,7 @@ static const uint8_t *find(const uint8_t *xsdt, const char *sig)
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
-	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10));
+	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true);
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
 	unsigned lapics = 0, ioapics = 0, level = 0;
 

@@ -1,0 +1,255 @@
+/*
+ * PCI bus 0: configuration mechanism #1 and the BAR window (see pci.h).
+ * Everything a guest can write is masked by wmask, so no configuration
+ * write can change an id, a BAR's size or flags, or a capability's layout;
+ * out-of-range and unclaimed accesses read as all-ones, as on real buses.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/pci.h"
+
+/* The host bridge at 00:00.0 (a vendor id Linux knows no quirks for). */
+#define HOST_BRIDGE_VENDOR	0x1b36
+#define HOST_BRIDGE_DEVICE	0x0008
+#define CLASS_HOST_BRIDGE	0x060000
+
+void pci_cfg_write32(struct pci_function *f, uint32_t off, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		f->cfg[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+void pci_cfg_write16(struct pci_function *f, uint32_t off, uint16_t v)
+{
+	f->cfg[off] = (uint8_t)v;
+	f->cfg[off + 1] = (uint8_t)(v >> 8);
+}
+
+void pci_function_wmask(struct pci_function *f, uint32_t off, uint32_t len, uint32_t mask)
+{
+	for (uint32_t i = 0; i < len && off + i < PCI_CFG_SIZE; i++)
+		f->wmask[off + i] = (uint8_t)(mask >> (8 * (i & 3)));
+}
+
+void pci_function_init(struct pci_function *f, uint16_t vendor, uint16_t device,
+		       uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id,
+		       const struct pci_function_ops *ops, void *opaque)
+{
+	memset(f, 0, sizeof(*f));
+	pci_cfg_write16(f, PCI_CFG_VENDOR_ID, vendor);
+	pci_cfg_write16(f, PCI_CFG_DEVICE_ID, device);
+	f->cfg[PCI_CFG_REVISION] = 1;
+	f->cfg[PCI_CFG_CLASS_PROG] = (uint8_t)class_code;
+	f->cfg[PCI_CFG_CLASS] = (uint8_t)(class_code >> 8);
+	f->cfg[PCI_CFG_CLASS + 1] = (uint8_t)(class_code >> 16);
+	pci_cfg_write16(f, PCI_CFG_SUBSYS_VENDOR, subsys_vendor);
+	pci_cfg_write16(f, PCI_CFG_SUBSYS_ID, subsys_id);
+	/* What firmware would have done: memory decoding on. */
+	pci_cfg_write16(f, PCI_CFG_COMMAND, PCI_CMD_MEMORY);
+	pci_function_wmask(f, PCI_CFG_COMMAND, 2,
+			   PCI_CMD_MEMORY | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE);
+	pci_function_wmask(f, PCI_CFG_INT_LINE, 1, 0xff);
+	f->next_cap = PCI_CFG_CAPS;
+	f->ops = ops;
+	f->opaque = opaque;
+}
+
+void pci_function_add_bar(struct pci_function *f, unsigned bar, uint32_t size)
+{
+	if (bar >= PCI_NR_BARS || size < 16 || (size & (size - 1)))
+		return;
+	f->bar_size[bar] = size;
+	/* Memory, 32-bit, not prefetchable: the flag bits stay 0. */
+	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * bar, 4, ~(size - 1) & ~0xfu);
+}
+
+uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len)
+{
+	uint8_t off = f->next_cap;
+
+	if (len < 2 || off == 0 || off + len > PCI_CFG_SIZE)
+		return 0;
+	f->cfg[off] = id;
+	f->cfg[off + 1] = 0;
+	if (f->last_cap_next)
+		*f->last_cap_next = off;
+	else
+		f->cfg[PCI_CFG_CAP_PTR] = off;
+	f->last_cap_next = &f->cfg[off + 1];
+	f->cfg[PCI_CFG_STATUS] |= PCI_STATUS_CAP_LIST;
+	unsigned next = (off + len + 3u) & ~3u;
+
+	f->next_cap = next < PCI_CFG_SIZE ? (uint8_t)next : 0;	/* 0: the space is used up */
+	return off;
+}
+
+void pci_bus_init(struct pci_bus *bus)
+{
+	memset(bus, 0, sizeof(*bus));
+	pthread_mutex_init(&bus->lock, NULL);
+	pci_function_init(&bus->host_bridge, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
+			  CLASS_HOST_BRIDGE, 0, 0, NULL, NULL);
+	bus->fn[0] = &bus->host_bridge;
+	bus->next_bar = PCI_WINDOW_BASE;
+}
+
+void pci_bus_destroy(struct pci_bus *bus)
+{
+	pthread_mutex_destroy(&bus->lock);
+}
+
+/* Recomputes where each BAR decodes after a command or BAR write (bus lock held). */
+static void update_decoding(struct pci_function *f)
+{
+	bool mem_on = pci_cfg_read16(f, PCI_CFG_COMMAND) & PCI_CMD_MEMORY;
+
+	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
+		uint64_t size = f->bar_size[b], addr, now;
+
+		if (!size)
+			continue;
+		addr = pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * b) & ~0xfULL;
+		now = mem_on && addr >= PCI_WINDOW_BASE &&
+		      addr + size <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE ? addr : 0;
+		if (now != f->bar_decoded[b]) {
+			uint64_t old = f->bar_decoded[b];
+
+			f->bar_decoded[b] = now;
+			if (f->ops && f->ops->bar_moved)
+				f->ops->bar_moved(f, b, old, now);
+		}
+	}
+}
+
+int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
+{
+	unsigned slot;
+	uint64_t next = bus->next_bar;
+
+	for (slot = 1; slot < PCI_MAX_SLOTS && bus->fn[slot]; slot++)
+		;
+	if (slot == PCI_MAX_SLOTS)
+		return -ENOSPC;
+	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
+		uint64_t size = f->bar_size[b];
+
+		if (!size)
+			continue;
+		next = (next + size - 1) & ~(size - 1);
+		if (next + size > PCI_WINDOW_BASE + PCI_WINDOW_SIZE)
+			return -ENOSPC;
+		pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * b, (uint32_t)next);
+		next += size;
+	}
+	bus->next_bar = next;
+	f->slot = slot;
+	bus->fn[slot] = f;
+	pthread_mutex_lock(&bus->lock);
+	update_decoding(f);
+	pthread_mutex_unlock(&bus->lock);
+	return (int)slot;
+}
+
+static bool overlaps(uint32_t off, uint32_t len, uint32_t start, uint32_t n)
+{
+	return off < start + n && start < off + len;
+}
+
+void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
+		       uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_function *f = slot < PCI_MAX_SLOTS && fn == 0 ? bus->fn[slot] : NULL;
+	uint32_t n = off < PCI_CFG_SIZE ? PCI_CFG_SIZE - off : 0;
+
+	if (n > len)
+		n = len;
+	if (!is_write)
+		memset(data, 0xff, len);
+	if (!f || !n)
+		return;
+	pthread_mutex_lock(&bus->lock);
+	if (is_write) {
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t m = f->wmask[off + i];
+
+			f->cfg[off + i] = (uint8_t)((f->cfg[off + i] & ~m) | (data[i] & m));
+		}
+		if (overlaps(off, n, PCI_CFG_COMMAND, 2) ||
+		    overlaps(off, n, PCI_CFG_BAR0, 4 * PCI_NR_BARS))
+			update_decoding(f);
+		if (f->ops && f->ops->config_write)
+			f->ops->config_write(f, off, n);
+	} else {
+		if (f->ops && f->ops->config_read)
+			f->ops->config_read(f, off, n);
+		memcpy(data, f->cfg + off, n);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = opaque;
+
+	if (offset < 4) {
+		/* The address latch: whole 32-bit accesses only (others are ignored). */
+		if (offset != 0 || len != 4) {
+			if (!is_write)
+				memset(data, 0xff, len);
+			return;
+		}
+		pthread_mutex_lock(&bus->lock);
+		if (is_write)
+			memcpy(&bus->address, data, 4);
+		else
+			memcpy(data, &bus->address, 4);
+		pthread_mutex_unlock(&bus->lock);
+		return;
+	}
+
+	pthread_mutex_lock(&bus->lock);
+	uint32_t a = bus->address;
+
+	pthread_mutex_unlock(&bus->lock);
+	uint32_t byte = (uint32_t)offset - 4;
+
+	if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0 || byte + len > 4) {
+		/* Disabled, another bus (there is none), or past the data port. */
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pci_config_access(bus, (a >> 11) & 0x1f, (a >> 8) & 7, (a & 0xfc) + byte, data, len,
+			  is_write);
+}
+
+void pci_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = opaque;
+	uint64_t addr = PCI_WINDOW_BASE + offset;
+	struct pci_function *hit = NULL;
+	unsigned bar = 0;
+	uint64_t off = 0;
+
+	pthread_mutex_lock(&bus->lock);
+	for (unsigned s = 1; s < PCI_MAX_SLOTS && !hit; s++) {
+		struct pci_function *f = bus->fn[s];
+
+		for (unsigned b = 0; f && b < PCI_NR_BARS && !hit; b++) {
+			uint64_t base = f->bar_decoded[b];
+
+			if (base && addr >= base && addr + len <= base + f->bar_size[b]) {
+				hit = f;
+				bar = b;
+				off = addr - base;
+			}
+		}
+	}
+	pthread_mutex_unlock(&bus->lock);
+	if (hit && hit->ops && hit->ops->bar_io)
+		hit->ops->bar_io(hit, bar, off, data, len, is_write);
+	else if (!is_write)
+		memset(data, 0xff, len);
+}

@@ -1,0 +1,135 @@
+/*
+ * A conventional PCI bus 0 behind a host bridge: configuration mechanism #1
+ * (ports 0xCF8 address, 0xCFC-0xCFF data), 256-byte configuration spaces,
+ * 32-bit memory BARs placed by the VMM inside one MMIO window in the 32-bit
+ * hole, and a dispatcher that routes accesses in that window to whichever BAR
+ * currently decodes them.  The guest may move BARs and toggle decoding; a
+ * BAR decodes only while memory space is enabled and the BAR lies wholly
+ * inside the window.
+ */
+#ifndef KVMRUN_PCI_H
+#define KVMRUN_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PCI_CONFIG_ADDRESS	0xcf8	/* 4 bytes */
+#define PCI_CONFIG_DATA		0xcfc	/* 4 bytes */
+#define PCI_CONFIG_PORTS	8
+
+#define PCI_WINDOW_BASE		0xc0000000ULL	/* where BARs may live */
+#define PCI_WINDOW_SIZE		0x20000000ULL	/* 512 MiB */
+
+#define PCI_MAX_SLOTS		32	/* slot 0 is the host bridge */
+#define PCI_CFG_SIZE		256
+#define PCI_NR_BARS		6
+
+/* Configuration space offsets and bits (PCI Local Bus 3.0, 6.1/6.2). */
+#define PCI_CFG_VENDOR_ID	0x00
+#define PCI_CFG_DEVICE_ID	0x02
+#define PCI_CFG_COMMAND		0x04
+#define PCI_CFG_STATUS		0x06
+#define PCI_CFG_REVISION	0x08
+#define PCI_CFG_CLASS_PROG	0x09
+#define PCI_CFG_CLASS		0x0a	/* subclass, then base class at 0x0b */
+#define PCI_CFG_HEADER_TYPE	0x0e
+#define PCI_CFG_BAR0		0x10
+#define PCI_CFG_SUBSYS_VENDOR	0x2c
+#define PCI_CFG_SUBSYS_ID	0x2e
+#define PCI_CFG_CAP_PTR		0x34
+#define PCI_CFG_INT_LINE	0x3c
+#define PCI_CFG_INT_PIN		0x3d
+#define PCI_CFG_CAPS		0x40	/* first byte devices may use for capabilities */
+
+#define PCI_CMD_IO		0x0001
+#define PCI_CMD_MEMORY		0x0002
+#define PCI_CMD_MASTER		0x0004
+#define PCI_CMD_INTX_DISABLE	0x0400
+#define PCI_STATUS_CAP_LIST	0x0010
+
+#define PCI_CAP_ID_VNDR		0x09
+#define PCI_CAP_ID_MSIX		0x11
+
+struct pci_function;
+
+struct pci_function_ops {
+	/* An access to BAR bar at offset off (within its size). */
+	void (*bar_io)(struct pci_function *f, unsigned bar, uint64_t off, uint8_t *data,
+		       uint32_t len, bool is_write);
+	/* After the generic handling of a config write at off (capabilities live here). */
+	void (*config_write)(struct pci_function *f, uint32_t off, uint32_t len);
+	/* Before a config read is answered: refresh dynamic bytes of cfg. */
+	void (*config_read)(struct pci_function *f, uint32_t off, uint32_t len);
+	/* BAR bar now decodes at addr (0: it stopped decoding); old is where it did. */
+	void (*bar_moved)(struct pci_function *f, unsigned bar, uint64_t old, uint64_t addr);
+};
+
+struct pci_function {
+	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may change */
+	uint32_t bar_size[PCI_NR_BARS];	/* 0: no BAR; else a power of two >= 16 */
+	uint64_t bar_decoded[PCI_NR_BARS];	/* where it decodes now, 0 if not */
+	uint8_t next_cap;		/* where the next capability goes */
+	uint8_t *last_cap_next;		/* the previous capability's next pointer */
+	unsigned slot;
+	const struct pci_function_ops *ops;
+	void *opaque;
+};
+
+struct pci_bus {
+	pthread_mutex_t lock;		/* config accesses and BAR decoding */
+	uint32_t address;		/* the 0xCF8 latch */
+	struct pci_function host_bridge;
+	struct pci_function *fn[PCI_MAX_SLOTS];
+	uint64_t next_bar;		/* allocator inside the window */
+};
+
+void pci_bus_init(struct pci_bus *bus);
+void pci_bus_destroy(struct pci_bus *bus);
+
+/*
+ * Sets up a type-0 header: ids, class (base << 16 | sub << 8 | prog-if),
+ * subsystem ids.  Interrupt pin 0 (no INTx): devices signal through MSI-X.
+ */
+void pci_function_init(struct pci_function *f, uint16_t vendor, uint16_t device,
+		       uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id,
+		       const struct pci_function_ops *ops, void *opaque);
+/* Declares 32-bit memory BAR bar of size bytes (a power of two, >= 16). */
+void pci_function_add_bar(struct pci_function *f, unsigned bar, uint32_t size);
+/*
+ * Appends a capability of len bytes (id at +0, next at +1 filled in) and
+ * returns its offset, or 0 when the space is full.  Bytes of it the guest may
+ * write are opened with pci_function_wmask().
+ */
+uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len);
+void pci_function_wmask(struct pci_function *f, uint32_t off, uint32_t len, uint32_t mask);
+
+/*
+ * Plugs f into the next free slot and places its BARs (naturally aligned)
+ * in the window, decoding disabled until the guest sets memory space enable.
+ * Returns the slot, or -ENOSPC.
+ */
+int pci_bus_add(struct pci_bus *bus, struct pci_function *f);
+
+/* Bus handlers: ports 0xCF8-0xCFF, and the MMIO window. */
+void pci_config_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pci_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* One configuration access, as mechanism #1 would make it (exposed for tests). */
+void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
+		       uint8_t *data, uint32_t len, bool is_write);
+
+static inline uint32_t pci_cfg_read32(const struct pci_function *f, uint32_t off)
+{
+	return (uint32_t)f->cfg[off] | (uint32_t)f->cfg[off + 1] << 8 |
+	       (uint32_t)f->cfg[off + 2] << 16 | (uint32_t)f->cfg[off + 3] << 24;
+}
+static inline uint16_t pci_cfg_read16(const struct pci_function *f, uint32_t off)
+{
+	return (uint16_t)(f->cfg[off] | f->cfg[off + 1] << 8);
+}
+void pci_cfg_write32(struct pci_function *f, uint32_t off, uint32_t v);
+void pci_cfg_write16(struct pci_function *f, uint32_t off, uint16_t v);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * virtio-pci, modern layout only (virtio 1.2, 4.1): a PCI function with
+ * vendor 0x1af4 and device 0x1040 + the virtio device id, whose BAR 0 holds
+ * the common configuration, ISR, device configuration and notification
+ * regions plus the MSI-X table and PBA.  Queue notifications reach the
+ * device's eventfds through KVM ioeventfds; every MSI-X vector is an irqfd
+ * bound to its own GSI, routed when the guest programs the vector.  No INTx
+ * (interrupt pin 0): a driver must use MSI-X to get interrupts.
+ */
+#ifndef KVMRUN_VIRTIO_PCI_H
+#define KVMRUN_VIRTIO_PCI_H
+
+#include "kvmrun/irq_routing.h"
+#include "kvmrun/pci.h"
+#include "kvmrun/virtio.h"
+
+/* BAR 0 layout. */
+#define VPCI_BAR_SIZE		0x8000
+#define VPCI_COMMON_OFF		0x0000
+#define VPCI_COMMON_LEN		0x38
+#define VPCI_ISR_OFF		0x1000
+#define VPCI_ISR_LEN		4
+#define VPCI_DEVCFG_OFF		0x2000
+#define VPCI_DEVCFG_LEN		0x1000
+#define VPCI_NOTIFY_OFF		0x3000
+#define VPCI_NOTIFY_MULT	4
+#define VPCI_MSIX_TABLE_OFF	0x4000
+#define VPCI_MSIX_PBA_OFF	0x5000
+#define VPCI_MAX_VECTORS	(VIRTIO_MAX_QUEUES + 1)	/* one per queue, one for config */
+#define VPCI_NO_VECTOR		0xffff
+
+struct vpci_msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct virtio_pci {
+	struct pci_function pci;
+	struct virtio_device *dev;
+	struct irq_routing *routing;
+	int vm_fd;
+	/* Common configuration state (the device lock guards all of the below). */
+	uint32_t dfselect, gfselect;
+	uint16_t queue_select;
+	uint16_t config_vector;
+	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
+	uint8_t isr;
+	/* MSI-X */
+	unsigned nr_vectors;
+	bool msix_enabled, msix_masked;	/* mirrors of the capability's control bits */
+	struct vpci_msix_entry table[VPCI_MAX_VECTORS];
+	uint32_t pending;		/* PBA bits */
+	int irqfd[VPCI_MAX_VECTORS];
+	unsigned gsi[VPCI_MAX_VECTORS];
+	bool routed[VPCI_MAX_VECTORS];
+	uint64_t routed_addr[VPCI_MAX_VECTORS];
+	uint32_t routed_data[VPCI_MAX_VECTORS];
+	uint8_t msix_cap, cfg_cap;	/* capability offsets in config space */
+	/* Host side. */
+	bool ioeventfds;		/* registered at the BAR's current address */
+};
+
+/*
+ * Binds dev to a new virtio-pci function: capabilities, MSI-X vectors with
+ * their GSIs and irqfds.  routing == NULL (unit tests): vectors are counted
+ * as pending instead.  0 or -errno.
+ */
+int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, int vm_fd,
+		    struct irq_routing *routing);
+void virtio_pci_destroy(struct virtio_pci *p);
+
+#endif
