@@ -24,7 +24,7 @@ struct virtio_slot {
 	struct virtio_device dev;
 	struct virtio_mmio mmio;
 	struct virtio_pci pci;
-	bool initialised, pci_bound;
+	bool initialised, mmio_bound, pci_bound;
 };
 
 /* Slot order: disks, rng, net, console. */
@@ -112,6 +112,11 @@ static int bind_mmio(struct vm *vm, struct virtio_slot *s, unsigned i)
 	int r;
 
 	virtio_mmio_init(&s->mmio, &s->dev, slot_base(i), irq);
+	s->mmio_bound = true;
+	r = virtio_mmio_use_irqfd(&s->mmio, vm->fd);
+	if (r)
+		log_debug("%s: no irqfd for IRQ %u (%s): KVM_IRQ_LINE instead", s->dev.name,
+			  irq.gsi, strerror(-r));
 	r = bus_register(&vm->mmio, slot_base(i), VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio,
 			 s->dev.name);
 	if (r) {
@@ -194,6 +199,8 @@ void vm_destroy_virtio(struct vm *vm)
 			virtio_device_destroy(&vm->virtio[i]->dev);
 		if (vm->virtio[i]->pci_bound)
 			virtio_pci_destroy(&vm->virtio[i]->pci);
+		if (vm->virtio[i]->mmio_bound)
+			virtio_mmio_destroy(&vm->virtio[i]->mmio);
 		free(vm->virtio[i]);
 	}
 	free(vm->virtio);

@@ -33,7 +33,7 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 	d->ops = ops;
 	d->priv = priv;
 	d->mem = mem;
-	d->epfd = d->stop_fd = -1;
+	d->epfd = d->stop_fd = d->transport_fd = -1;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		d->notify_fd[q] = -1;
 	pthread_mutex_init(&d->lock, NULL);
@@ -65,6 +65,15 @@ int virtio_watch_fd(struct virtio_device *d, int fd)
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int virtio_watch_transport_fd(struct virtio_device *d, int fd)
+{
+	int r = virtio_watch_fd(d, fd);
+
+	if (!r)
+		d->transport_fd = fd;
+	return r;
 }
 
 static void drain(int fd)
@@ -127,6 +136,9 @@ static void *worker(void *arg)
 			if (q < d->nr_queues) {
 				drain(fd);
 				serve_queue(d, q);
+			} else if (fd == d->transport_fd) {
+				drain(fd);
+				d->transport->fd_ready(d);
 			} else if (d->ops->fd_ready) {
 				d->ops->fd_ready(d, fd);
 			}

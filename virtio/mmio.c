@@ -1,12 +1,18 @@
 /*
  * virtio-mmio, version 2 (virtio 1.2, 4.2.2): the register file, feature
  * and queue set-up, and a level-triggered interrupt line that stays up while
- * InterruptStatus has bits the driver has not acknowledged.  Queue
+ * InterruptStatus has bits the driver has not acknowledged: a KVM irqfd with
+ * a resample fd (no ioctl on the interrupt path), or KVM_IRQ_LINE.  Queue
  * notifications normally bypass this code: KVM signals the device's eventfd
  * directly (ioeventfd); a write that reaches us is forwarded the same way.
  */
+#include <errno.h>
+#include <linux/kvm.h>
 #include <linux/virtio_mmio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_mmio.h"
@@ -17,10 +23,24 @@
 
 const unsigned virtio_mmio_irqs[VIRTIO_MMIO_MAX] = { 5, 6, 7, 10, 11, 14, 15 };
 
+static void raise_irqfd(struct virtio_mmio *m)
+{
+	uint64_t one = 1;
+
+	if (write(m->irqfd, &one, sizeof(one)) < 0)
+		log_debug("%s: irqfd: %s", m->dev->name, strerror(errno));
+}
+
 static void update_irq(struct virtio_mmio *m)
 {
 	bool level = m->isr != 0;
 
+	if (m->irqfd >= 0) {
+		/* KVM lowers the line itself at the EOI; only raising is ours. */
+		if (level)
+			raise_irqfd(m);
+		return;
+	}
 	if (level != m->irq_level) {
 		m->irq_level = level;
 		irq_line_set(&m->irq, level);
@@ -37,7 +57,19 @@ static void mmio_interrupt(struct virtio_device *d, unsigned q, bool config)
 	update_irq(m);
 }
 
-static const struct virtio_transport_ops mmio_transport = { .interrupt = mmio_interrupt };
+/* The guest's EOI lowered the line: raise it again if something is still unacknowledged. */
+static void mmio_resample(struct virtio_device *d)
+{
+	struct virtio_mmio *m = d->transport_priv;
+
+	if (m->isr)
+		raise_irqfd(m);
+}
+
+static const struct virtio_transport_ops mmio_transport = {
+	.interrupt = mmio_interrupt,
+	.fd_ready = mmio_resample,
+};
 
 void virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
 		      struct irq_line irq)
@@ -46,8 +78,57 @@ void virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t
 	m->dev = dev;
 	m->base = base;
 	m->irq = irq;
+	m->irqfd = m->resamplefd = m->vm_fd = -1;
 	dev->transport = &mmio_transport;
 	dev->transport_priv = m;
+}
+
+int virtio_mmio_use_irqfd(struct virtio_mmio *m, int vm_fd)
+{
+	struct kvm_irqfd irqfd = { .gsi = m->irq.gsi, .flags = KVM_IRQFD_FLAG_RESAMPLE };
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int r = 0;
+
+	if (fd < 0 || rfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	irqfd.fd = (uint32_t)fd;
+	irqfd.resamplefd = (uint32_t)rfd;
+	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = virtio_watch_transport_fd(m->dev, rfd);
+	if (r) {
+		irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+		ioctl(vm_fd, KVM_IRQFD, &irqfd);
+		goto fail;
+	}
+	m->irqfd = fd;
+	m->resamplefd = rfd;
+	m->vm_fd = vm_fd;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (rfd >= 0)
+		close(rfd);
+	return r;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *m)
+{
+	if (m->irqfd < 0)
+		return;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)m->irqfd, .gsi = m->irq.gsi,
+				   .flags = KVM_IRQFD_FLAG_DEASSIGN };
+
+	ioctl(m->vm_fd, KVM_IRQFD, &irqfd);
+	close(m->irqfd);
+	close(m->resamplefd);
+	m->irqfd = m->resamplefd = -1;
 }
 
 static struct virtq *cur_queue(struct virtio_mmio *m)

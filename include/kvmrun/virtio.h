@@ -100,6 +100,8 @@ struct virtio_device_ops {
 struct virtio_transport_ops {
 	/* Raise the used-buffer (config = false) or config-change interrupt for queue q. */
 	void (*interrupt)(struct virtio_device *d, unsigned q, bool config);
+	/* d->transport_fd became readable (worker thread, lock held). */
+	void (*fd_ready)(struct virtio_device *d);
 };
 
 struct virtio_device {
@@ -124,6 +126,7 @@ struct virtio_device {
 	void *transport_priv;
 	int notify_fd[VIRTIO_MAX_QUEUES];	/* eventfds, signalled by ioeventfd or the transport */
 	int epfd, stop_fd;
+	int transport_fd;	/* watched for the transport when >= 0 (virtio_watch_transport_fd) */
 	pthread_t thread;
 	bool thread_started;
 	bool reported_broken;
@@ -137,6 +140,8 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 int virtio_device_start(struct virtio_device *d);
 void virtio_device_destroy(struct virtio_device *d);
 int virtio_watch_fd(struct virtio_device *d, int fd);
+/* Has the worker call d->transport->fd_ready when fd becomes readable. */
+int virtio_watch_transport_fd(struct virtio_device *d, int fd);
 
 /* Transport side: status register writes, queue notifications. */
 void virtio_set_status(struct virtio_device *d, uint8_t status);

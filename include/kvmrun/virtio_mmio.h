@@ -20,10 +20,21 @@ struct virtio_mmio {
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
 	uint32_t isr;
 	bool irq_level;
+	/* With KVM: a level-triggered irqfd and its resample eventfd (-1: use irq). */
+	int irqfd, resamplefd;
+	int vm_fd;
 };
 
 void virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
 		      struct irq_line irq);
+/*
+ * Delivers the interrupt through a KVM irqfd on irq.gsi with a resample fd:
+ * KVM lowers the line at the guest's EOI and tells the device's worker, which
+ * raises it again while InterruptStatus is not 0.  Before virtio_device_start.
+ * 0 or -errno (then the KVM_IRQ_LINE path stays in use).
+ */
+int virtio_mmio_use_irqfd(struct virtio_mmio *m, int vm_fd);
+void virtio_mmio_destroy(struct virtio_mmio *m);
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

@@ -188,6 +188,8 @@ foreach(t pci mmio)
     --out "virtio-console got: ping from the host" --wait-for "hello from the guest"
     --out "^virtio-console: device on virtio-${t} "
     --input "ping from the host\\n" ARGS --virtio-console --timeout 60 --transport ${t})
+  kvmrun_virtio_test(virtio.${t}.irq virtio_irq.elf ${PASS} --out "^virtio-irq: device on virtio-${t} "
+    ARGS --rng --transport ${t} --timeout 60 --append transport=${t})
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh
     ${RUN} ${KVMRUN} ${G}/virtio_net.elf ${t})
   set_tests_properties(virtio.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
