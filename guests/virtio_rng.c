@@ -4,8 +4,12 @@
  * table when negotiated), then with the whole ring in flight; checks the data
  * looks random and that the two reads differ.  Runs in CPL3 (cpl=0: in CPL0).
  *
+ * reinit=N then resets the device N times right after posting requests and
+ * initializes it again (features and queue size alternate): the device must
+ * come back empty (no stale completions) and serve the new rings.
+ *
  * Command line: virtio_mmio.device=... (one per transport), optional
- * bytes=N (<= 16384), chunk=N (bytes per request, default 256),
+ * bytes=N (<= 16384), chunk=N (bytes per request, default 256), reinit=N,
  * virtio_timeout=MS.
  */
 #include "virtio.h"
@@ -16,7 +20,7 @@ static struct virtio_dev dev;
 static struct virtq vq;
 static uint8_t data[2][MAX_BYTES];
 static uint8_t user_stack[65536] __attribute__((aligned(16)));
-static uint64_t total = 4096, chunk = 256;
+static uint64_t total = 4096, chunk = 256, reinit;
 static unsigned requests;
 
 /* One request at a time; a device may fill less than it was given. */
@@ -98,6 +102,35 @@ static void check_random(const uint8_t *p, uint64_t n, const char *what)
 	printf("virtio-rng: %s: %lu bytes, %u distinct values, %u zeros\n", what, n, distinct, zeros);
 }
 
+/* Reset right after posting requests, then a fresh start with other features and another ring size. */
+static void reset_and_reinit(unsigned round)
+{
+	uint64_t feats = round & 1 ? 0 : VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+					  VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX);
+	unsigned size = round & 1 ? 16 : 64;
+	uint32_t id, len;
+	int qs;
+
+	for (unsigned i = 0; i < 8 && vq.num_free; i++) {
+		struct virtq_buf b = { data[0] + 64 * i, 64, true };
+
+		check(virtq_add(&vq, &b, 1, false) >= 0, "virtio-rng: ring full");
+	}
+	virtq_kick(&vq);
+	check(virtio_reset(&dev) == 0, "virtio-rng: reset %u did not complete", round);
+	check(virtio_status(&dev) == 0, "virtio-rng: status 0x%x after reset", virtio_status(&dev));
+	check(virtio_init(&dev, feats) == 0, "virtio-rng: re-initialization %u failed", round);
+	qs = virtq_setup(&dev, &vq, 0, size);	/* also checks the queue is not live after the reset */
+	check(qs == (int)size, "virtio-rng: queue size %d after reset, wanted %u", qs, size);
+	virtio_driver_ok(&dev);
+	check(!virtq_poll(&vq, &id, &len), "virtio-rng: a completion on a fresh ring after reset");
+	memset(data[1], 0, total);
+	read_serial(data[1], total);
+	check_random(data[1], total, "after reset");
+	printf("virtio-rng: reset %u right after posting requests, re-initialized (features 0x%lx, queue size %d)\n",
+	       round, dev.features, qs);
+}
+
 static long run(long arg)
 {
 	int qs;
@@ -130,6 +163,8 @@ static long run(long arg)
 	       vq.indirect ? ", indirect" : "", vq.event_idx ? ", event-idx" : "");
 	check(virtio_status(&dev) & VIRTIO_STATUS_DRIVER_OK, "virtio-rng: device status 0x%x", virtio_status(&dev));
 	check(!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET), "virtio-rng: device needs reset");
+	for (uint64_t i = 0; i < reinit; i++)
+		reset_and_reinit((unsigned)i);
 	return 0;
 }
 
@@ -137,6 +172,7 @@ void test_main(void)
 {
 	cmdline_u64("bytes", &total);
 	cmdline_u64("chunk", &chunk);
+	cmdline_u64("reinit", &reinit);
 	check(total > 0 && total <= MAX_BYTES, "bytes= must be 1..%u", MAX_BYTES);
 	check(chunk > 0 && chunk <= 65536, "chunk= must be 1..65536");
 	virtio_run(run, 0, user_stack + sizeof(user_stack));

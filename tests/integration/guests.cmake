@@ -180,7 +180,8 @@ function(virtio_blk_test name guest mode transport)
 endfunction()
 foreach(t pci mmio)
   kvmrun_virtio_test(virtio.${t}.rng virtio_rng.elf ${PASS} --out "virtio-rng: 8192 bytes"
-    --out "^virtio-rng: device on virtio-${t} " ARGS --rng --transport ${t})
+    --out "^virtio-rng: device on virtio-${t} " --out "^virtio-rng: reset 3 right after posting requests"
+    ARGS --rng --transport ${t} --append reinit=4)
   virtio_blk_test(virtio.${t}.blk.rw virtio_blk.elf rw ${t})
   virtio_blk_test(virtio.${t}.blk.readonly virtio_blk.elf readonly ${t})
   virtio_blk_test(virtio.${t}.blk.direct-mq virtio_blk.elf direct-mq ${t})
