@@ -3,7 +3,9 @@
 #
 # Run by hand from a built tree (not part of the test suite):
 #	cmake -S . -B build && cmake --build build
-#	tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc]
+#	tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
+#	               [--blk | --blk-only] [--blk-runs N] [--blk-iters N] [--blk-mb N]
+#	               [--blk-qd "1 16"] [--blk-cache "writeback none"]
 #
 # Measures (every process timed by build/tools/benchrun: wall time from fork
 # to wait4, peak RSS from wait4's rusage):
@@ -21,9 +23,21 @@
 #             as init process" line and, where userspace runs, to its first
 #             userspace line; bzImage and vmlinux (PVH) under kvmrun, bzImage
 #             under QEMU (on PVM hosts QEMU dies in the emulator: recorded).
+#   --blk     also (--blk-only: only) virtio-blk throughput from the CPL3
+#             virtio_blk test guest in its bench mode (polling driver, no
+#             interrupts): 4 KiB random reads per second, 64 KiB sequential
+#             reads and writes in MiB/s, timed inside the guest with rdtsc at
+#             the host's TSC rate (benchrun -t).  kvmrun --disk IMG,cache=C
+#             against QEMU -M microvm with virtio-blk-device on
+#             -drive cache=C,aio=threads, on one raw image of --blk-mb MiB of
+#             random data (in $BLK_DIR, default /var/tmp), read once before
+#             the runs (warm host page cache for cache=writeback); runs of the
+#             two alternate, medians of --blk-runs each; the image is synced
+#             after every run so that one run's dirty pages do not slow the next,
+#             and every run waits (up to 20 s) for the host to be 90 % idle.
 # Progress goes to stderr, the table (and a few lines on how it was made) to
 # stdout.  QEMU is taken from $QEMU (default qemu-system-x86_64); without it
-# the QEMU columns read n/a.
+# the QEMU columns read n/a.  The build tree is $BUILD (default build).
 set -uo pipefail
 
 prog=bench.sh
@@ -32,6 +46,13 @@ iters=20000
 pio_runs=5
 do_pc=1
 do_linux=0
+do_base=1
+do_blk=0
+blk_runs=5
+blk_iters=20000
+blk_mb=256
+blk_qds="1 16"
+blk_caches="writeback none"
 
 usage() {
 	cat <<EOF
@@ -41,8 +62,17 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --pio-runs N  runs per PIO-rate measurement (default $pio_runs)
   --no-pc       skip the QEMU -M pc reference column (about 1.3 s per run on PVM)
   --linux       add Linux boot times (tools/build-linux-guest.sh; minutes on PVM)
+  --blk         add virtio-blk throughput (a few minutes with the defaults)
+  --blk-only    measure only virtio-blk throughput
+  --blk-runs N  runs per virtio-blk configuration and VMM (default $blk_runs)
+  --blk-iters N random 4 KiB reads per run (default $blk_iters)
+  --blk-mb N    image size in MiB, read and written sequentially (default $blk_mb)
+  --blk-qd L    queue depths, a quoted list (default "$blk_qds"; 1..32)
+  --blk-cache L cache modes, a quoted list of writeback and none (default "$blk_caches")
 Run from a built tree (cmake -S . -B build && cmake --build build).
-Environment: QEMU=path of qemu-system-x86_64 (default: from PATH).
+Environment: QEMU=path of qemu-system-x86_64 (default: from PATH);
+BUILD=build tree (default: build); BLK_DIR=directory for the disk image
+(default /var/tmp; cache=none needs a file system with O_DIRECT).
 EOF
 }
 
@@ -64,6 +94,24 @@ while [ $# -gt 0 ]; do
 	--pio-runs) [ $# -ge 2 ] || die "--pio-runs needs a value"; posint --pio-runs "$2"; pio_runs=$2; shift 2 ;;
 	--no-pc) do_pc=0; shift ;;
 	--linux) do_linux=1; shift ;;
+	--blk) do_blk=1; shift ;;
+	--blk-only) do_blk=1; do_base=0; shift ;;
+	--blk-runs) [ $# -ge 2 ] || die "--blk-runs needs a value"; posint --blk-runs "$2"; blk_runs=$2; shift 2 ;;
+	--blk-iters) [ $# -ge 2 ] || die "--blk-iters needs a value"; posint --blk-iters "$2"; blk_iters=$2; shift 2 ;;
+	--blk-mb) [ $# -ge 2 ] || die "--blk-mb needs a value"; posint --blk-mb "$2"; blk_mb=$2; shift 2 ;;
+	--blk-qd)
+		[ $# -ge 2 ] || die "--blk-qd needs a value"
+		for q in $2; do
+			posint --blk-qd "$q"
+			[ "$q" -le 32 ] || die "--blk-qd: $q is more than 32 (the guest's limit)"
+		done
+		blk_qds=$2; shift 2 ;;
+	--blk-cache)
+		[ $# -ge 2 ] || die "--blk-cache needs a value"
+		for c in $2; do
+			[ "$c" = writeback ] || [ "$c" = none ] || die "--blk-cache: '$c' is not writeback or none"
+		done
+		blk_caches=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -71,7 +119,7 @@ done
 
 cd "$(dirname "$0")/.." || die "cannot cd to the repository root"
 
-B=build
+B=${BUILD:-build}
 KVMRUN=$B/kvmrun
 BENCHRUN=$B/tools/benchrun
 BARELOOP=$B/tools/bench_bareloop
@@ -79,6 +127,8 @@ EXIT_PVH=$B/guests/exit.elf
 EXIT_MB=$B/guests/exit.mb.elf
 PIO_PVH=$B/guests/bench_pio.elf
 PIO_MB=$B/guests/bench_pio.mb.elf
+BLK_PVH=$B/guests/virtio_blk.elf
+BLK_MB=$B/guests/virtio_blk.mb.elf
 
 missing=0
 for f in "$KVMRUN" "$BENCHRUN" "$BARELOOP"; do
@@ -87,13 +137,15 @@ for f in "$KVMRUN" "$BENCHRUN" "$BARELOOP"; do
 		missing=1
 	fi
 done
-for f in "$EXIT_PVH" "$PIO_PVH"; do
+guests=("$EXIT_PVH" "$PIO_PVH")
+[ $do_blk = 1 ] && guests+=("$BLK_PVH")
+for f in "${guests[@]}"; do
 	if [ ! -f "$f" ]; then
 		echo "$prog: test guest $f is missing" >&2
 		missing=1
 	fi
 done
-[ $missing = 0 ] || die "build first, from the repository root: cmake -S . -B build && cmake --build build"
+[ $missing = 0 ] || die "build first, from the repository root: cmake -S . -B $B && cmake --build $B"
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	die "/dev/kvm is missing or not read/writable by $(id -un)"
 fi
@@ -104,7 +156,9 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
 	echo "$prog: $QEMU not found: the QEMU columns will read n/a" >&2
 	have_qemu=0
 else
-	for f in "$EXIT_MB" "$PIO_MB"; do
+	qguests=("$EXIT_MB" "$PIO_MB")
+	[ $do_blk = 1 ] && qguests+=("$BLK_MB")
+	for f in "${qguests[@]}"; do
 		if [ ! -f "$f" ]; then
 			echo "$prog: multiboot test guest $f is missing: the QEMU columns will read n/a" >&2
 			have_qemu=0
@@ -186,6 +240,203 @@ kvmrun_cmd=("$KVMRUN" run --memory 256M --serial none)
 qemu_base=("$QEMU" -enable-kvm -cpu host,-arch-capabilities -m 256M -nodefaults
 	-no-user-config -nographic -display none
 	-device isa-debug-exit,iobase=0xf4,iosize=4)
+
+if [ -d /sys/module/kvm_pvm ]; then
+	backend="PVM (no hardware virtualization; guest kernel code emulated)"
+elif grep -qw -e vmx -e svm /proc/cpuinfo; then
+	backend="hardware KVM"
+else
+	backend="KVM"
+fi
+
+# ---- virtio-blk throughput --------------------------------------------------
+
+# blk_parse: the guest's output on stdin -> "IOPS SEQREAD_MIBS SEQWRITE_MIBS",
+# from its "virtio-blk bench: PHASE reqs=N bytes=N ... us=N" lines; fails
+# unless all three phases reported.
+blk_parse() {
+	tr -d '\r' | awk '
+	/^virtio-blk bench: (rand4k|seqread|seqwrite) / {
+		for (i = 4; i <= NF; i++) {
+			split($i, kv, "=")
+			v[$3, kv[1]] = kv[2]
+		}
+	}
+	END {
+		if (v["rand4k", "us"] < 1 || v["seqread", "us"] < 1 || v["seqwrite", "us"] < 1)
+			exit 1
+		printf "%.1f %.1f %.1f\n", v["rand4k", "reqs"] * 1e6 / v["rand4k", "us"],
+			v["seqread", "bytes"] / 1.048576 / v["seqread", "us"],
+			v["seqwrite", "bytes"] / 1.048576 / v["seqwrite", "us"]
+	}'
+}
+
+# The microvm transport QEMU puts its first virtio-mmio device on, as the
+# guest's virtio_mmio.device= word: the guest lists 8 candidate slots
+# (0xfeb00000 + 0x200 * i, IRQ 5 + i) and says where the block device is.
+blk_qemu_mmio() {
+	local dev="" i
+	for ((i = 0; i < 8; i++)); do
+		dev+=" virtio_mmio.device=512@$(printf '0x%x' $((0xfeb00000 + 0x200 * i))):$((5 + i))"
+	done
+	timeout 60 "${qemu_blk[@]}" -drive "file=$blk_img,format=raw,if=none,id=d0,cache=writeback,aio=threads" \
+		-device virtio-blk-device,drive=d0 -append "blk=bench iters=1 seq_mb=1$dev" 2>&1 | tr -d '\r' |
+		sed -n 's/^virtio-blk: device \(at\|on virtio-mmio\) \(0x[0-9a-f]*\) irq \([0-9]*\),.*/virtio_mmio.device=512@\2:\3/p'
+}
+
+# cpu_idle_pct: percentage of CPU time idle over the next half second.
+cpu_idle_pct() {
+	local a b
+	a=$(head -n 1 /proc/stat)
+	sleep 0.5
+	b=$(head -n 1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {
+		n = split(a, x); split(b, y); t = 0
+		for (i = 2; i <= n; i++) t += y[i] - x[i]
+		idle = (y[5] - x[5]) + (y[6] - x[6])
+		printf "%.0f", (t > 0 ? 100 * idle / t : 100) }'
+}
+
+# wait_idle: waits (up to 20 s) until the host is at least 90 % idle, so that
+# other work on a shared machine does not take the CPU the VMMs spin on;
+# counts the runs that had to start anyway in blk_busy_runs.
+wait_idle() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		[ "$(cpu_idle_pct)" -ge 90 ] && return 0
+	done
+	blk_busy_runs=$((blk_busy_runs + 1))
+}
+
+# blk_once kvmrun|qemu CACHE QD: one run; its blk_parse line, or a message on
+# stderr and status 1.
+blk_once() {
+	local vmm=$1 cache=$2 qd=$3 out rc
+	local args="blk=bench iters=$blk_iters seq_mb=$blk_mb seq_write=1 qd=$qd tsc_khz=$tsc_khz"
+
+	if [ "$vmm" = kvmrun ]; then
+		out=$(timeout 600 "$KVMRUN" run --memory 256M --transport mmio --kernel "$BLK_PVH" \
+			--disk "$blk_img,cache=$cache" --append "$args" 2>&1)
+	else
+		out=$(timeout 600 "${qemu_blk[@]}" \
+			-drive "file=$blk_img,format=raw,if=none,id=d0,cache=$cache,aio=threads" \
+			-device virtio-blk-device,drive=d0 -append "$args $qemu_mmio" 2>&1)
+	fi
+	rc=$?
+	sync "$blk_img"
+	if [ $rc -ne 33 ] || ! printf '%s\n' "$out" | blk_parse; then
+		echo "$prog: $vmm, virtio-blk bench, cache=$cache qd=$qd: exit status $rc; last lines:" >&2
+		printf '%s\n' "$out" | tail -n 3 >&2
+		return 1
+	fi
+}
+
+# range: "median (min-max)" of the numbers on stdin, formatted by $1 (fmt_iops or fmt_mibs).
+range() {
+	local v m
+	v=$(sort -g)
+	[ -n "$v" ] || { echo " n/a"; return; }
+	m=$(printf '%s\n' "$v" | median)
+	echo "$m $($1 "$m") ($($1 "$(printf '%s\n' "$v" | head -n 1)")-$($1 "$(printf '%s\n' "$v" | tail -n 1)"))"
+}
+
+fmt_iops() {	# requests/s, rounded to 100, with thousands separators
+	awk -v v="$1" 'BEGIN {
+		s = sprintf("%.0f", int(v / 100 + 0.5) * 100); o = ""
+		while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) }
+		printf "%s%s", s, o }'
+}
+
+fmt_mibs() {
+	awk -v v="$1" 'BEGIN { printf "%.0f", v }'
+}
+
+blk_bench() {
+	local cache qd i vmm line rows=() cell_kv cell_q k a b c bqcol blk_load
+	local -A vals
+
+	blk_load=$(cut -d' ' -f1-3 /proc/loadavg)
+	blk_busy_runs=0
+	blk_total_runs=0
+	bqcol="QEMU (not run)"
+
+	blk_img=$(mktemp -p "${BLK_DIR:-/var/tmp}" kvmrun-bench.XXXXXX) || die "cannot create the disk image in ${BLK_DIR:-/var/tmp}"
+	trap 'rm -f "$blk_img"' EXIT
+	step "virtio-blk: $blk_mb MiB image of random data: $blk_img"
+	dd if=/dev/urandom of="$blk_img" bs=1M count="$blk_mb" status=none conv=fsync ||
+		die "cannot write $blk_img"
+	cat "$blk_img" >/dev/null	# warm host page cache
+	tsc_khz=$(field tsc_khz "$("$BENCHRUN" -t)")
+	[ -n "$tsc_khz" ] || die "benchrun -t did not report the TSC rate"
+
+	qemu_mmio=""
+	if [ $have_qemu = 1 ]; then
+		# shellcheck disable=SC2054
+		qemu_blk=("${qemu_base[@]}" -M microvm,acpi=off -serial stdio
+			-global virtio-mmio.force-legacy=false -kernel "$BLK_MB")
+		step "virtio-blk: where QEMU -M microvm puts the device"
+		qemu_mmio=$(blk_qemu_mmio)
+		if [ -n "$qemu_mmio" ]; then
+			bqcol="QEMU $("$QEMU" -version | sed -n '1s/.*version \([0-9.]*\).*/\1/p') -M microvm"
+		else
+			echo "$prog: QEMU -M microvm did not run the virtio_blk guest: QEMU column n/a" >&2
+		fi
+	fi
+
+	for cache in $blk_caches; do
+		for qd in $blk_qds; do
+			step "virtio-blk: cache=$cache qd=$qd, $blk_runs runs each of kvmrun and QEMU, alternating"
+			for ((i = 0; i < blk_runs; i++)); do
+				for vmm in kvmrun qemu; do
+					[ $vmm = qemu ] && [ -z "$qemu_mmio" ] && continue
+					wait_idle
+					blk_total_runs=$((blk_total_runs + 1))
+					line=$(blk_once $vmm "$cache" "$qd") || continue
+					read -r a b c <<<"$line"
+					vals[$vmm,$cache,$qd,0]+="$a"$'\n'
+					vals[$vmm,$cache,$qd,1]+="$b"$'\n'
+					vals[$vmm,$cache,$qd,2]+="$c"$'\n'
+				done
+			done
+			for k in 0 1 2; do
+				local f=fmt_mibs what
+				case $k in
+				0) f=fmt_iops; what="4 KiB random reads/s" ;;
+				1) what="64 KiB sequential reads, MiB/s" ;;
+				2) what="64 KiB sequential writes, MiB/s" ;;
+				esac
+				cell_kv=$(printf '%s' "${vals[kvmrun,$cache,$qd,$k]:-}" | range $f)
+				cell_q=$(printf '%s' "${vals[qemu,$cache,$qd,$k]:-}" | range $f)
+				rows+=("| $what | $cache | $qd | ${cell_kv#* } | ${cell_q#* } | $(ratio "${cell_kv%% *}" "${cell_q%% *}") |")
+			done
+		done
+	done
+	rm -f "$blk_img"
+	trap - EXIT
+
+	echo
+	echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d); load average before: $blk_load."
+	echo
+	echo "| virtio-blk, $blk_mb MiB raw image | cache | queue depth | kvmrun | $bqcol | kvmrun/QEMU |"
+	echo "| --- | --- | ---: | ---: | ---: | --- |"
+	printf '%s\n' "${rows[@]}"
+	echo
+	echo "Median (min-max) of $blk_runs runs per cell, kvmrun and QEMU runs alternating. Guest: virtio_blk"
+	echo "test guest, blk=bench iters=$blk_iters seq_mb=$blk_mb seq_write=1 qd=N: one queue, driver in CPL3"
+	echo "polling the used ring (no interrupts), EVENT_IDX; each phase timed in the guest with rdtsc"
+	echo "at the host's TSC rate ($tsc_khz kHz, benchrun -t); MiB/s = 2^20 bytes per second."
+	echo "kvmrun: --transport mmio --disk IMG,cache=C (one worker thread, synchronous preadv/pwritev;"
+	echo "cache=none: O_DIRECT). QEMU: -M microvm,acpi=off, -drive cache=C,aio=threads, virtio-blk-device"
+	echo "(${qemu_mmio:-not run}). The image was read once before the runs (warm host page cache:"
+	echo "cache=writeback reads are memory copies); cache=none goes to the host's disk; writes are"
+	echo "not flushed inside the timing, the image is synced between runs. Each run waited for the"
+	echo "host to be >= 90 % idle (up to 20 s); $blk_busy_runs of $blk_total_runs runs started on a busier host."
+}
+
+if [ $do_base = 0 ]; then
+	blk_bench
+	exit 0
+fi
 
 # ---- start-up and peak RSS ------------------------------------------------
 
@@ -284,13 +535,6 @@ if [ $do_pc = 0 ]; then
 	pc_ms=""
 	pc_rss=""
 fi
-if [ -d /sys/module/kvm_pvm ]; then
-	backend="PVM (no hardware virtualization; guest kernel code emulated)"
-elif grep -qw -e vmx -e svm /proc/cpuinfo; then
-	backend="hardware KVM"
-else
-	backend="KVM"
-fi
 
 echo
 echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d)."
@@ -309,6 +553,7 @@ echo "PIO: bench_pio guest, rate = $iters / (t(iters=$iters) - t(iters=0)) on me
 echo "QEMU with -serial null so that its UART handles port 0x3ff; bare loop: tools/bench_bareloop $iters"
 echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from the start-up runs."
 
+[ $do_blk = 1 ] && blk_bench
 [ $do_linux = 1 ] || exit 0
 
 # ---- Linux boot time --------------------------------------------------------

@@ -2,6 +2,7 @@
  * benchrun: run a command several times and report its wall time and peak RSS.
  *
  *	benchrun [-n RUNS] [-q] [-f] [--] CMD ARGS...
+ *	benchrun -t
  *
  * Each run is a fork + execvp of CMD.  The wall time of a run goes from just
  * before fork() to the return of wait4() (CLOCK_MONOTONIC); the peak resident
@@ -16,6 +17,10 @@
  * same status, status is the first one that differs from the first run's, a
  * note goes to stderr, and benchrun exits with 1.  Failing to start CMD at all
  * is reported on stderr with exit status 127.
+ *
+ * benchrun -t prints the host's TSC rate, 'tsc_khz=N', from rdtsc against
+ * CLOCK_MONOTONIC_RAW over 200 ms: the rate a test guest's rdtsc counts at on
+ * KVM without TSC scaling (tools/bench.sh passes it to the guests).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +34,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 static const char *prog = "benchrun";
 
@@ -40,8 +48,39 @@ static void usage(FILE *f)
 		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S'.\n"
 		"  -q  send the command's stdout and stderr to /dev/null\n"
 		"  -f  also time the first byte the command writes to stdout\n"
-		"      (first_median_ms: for a VMM, the guest's first port write)\n",
-		prog);
+		"      (first_median_ms: for a VMM, the guest's first port write)\n"
+		"       %s -t\n"
+		"  Prints the host's TSC rate as 'tsc_khz=N' (x86 only).\n",
+		prog, prog);
+}
+
+static double raw_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int tsc_khz(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	double t0, t1;
+	unsigned long long c0, c1;
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+	t0 = raw_ms();
+	c0 = __rdtsc();
+	while (nanosleep(&pause, &pause) && errno == EINTR)
+		;
+	c1 = __rdtsc();
+	t1 = raw_ms();
+	printf("tsc_khz=%.0f\n", (double)(c1 - c0) / (t1 - t0));
+	return 0;
+#else
+	fprintf(stderr, "%s: -t: no TSC on this architecture\n", prog);
+	return 1;
+#endif
 }
 
 static double now_ms(void)
@@ -167,8 +206,10 @@ int main(int argc, char **argv)
 	char *end;
 	long i;
 
-	while ((opt = getopt(argc, argv, "+n:qfh")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:qfht")) != -1) {
 		switch (opt) {
+		case 't':
+			return tsc_khz();
 		case 'n':
 			errno = 0;
 			runs = strtol(optarg, &end, 10);
