@@ -2,32 +2,49 @@
 # Builds kvmrun's Linux test guest: a small 6.12 kernel (bzImage and ELF
 # vmlinux) from Debian's linux-source-6.12 with guests/linux/kernel.config,
 # and an uncompressed busybox initramfs with guests/linux/init (unpacking is
-# three times faster than gunzip where kernel code is emulated).  The result is cached
-# outside the clone, keyed by the recipe and the package versions, so it is
-# built once per machine.  Prints the directory holding bzImage, vmlinux and
-# initramfs.cpio on its last line.
+# three times faster than gunzip where kernel code is emulated).  Prints the
+# directory holding bzImage, vmlinux and initramfs.cpio on its last line.
 #
-# Cache: $KVMRUN_CACHE (default ~/.cache/kvmrun).  About 5 minutes on 2 cores.
+# Cache: $KVMRUN_CACHE (default ~/.cache/kvmrun), three kinds of entries, each
+# built in a temporary directory and renamed into place when complete:
+#   kernel-KKEY/     bzImage, vmlinux, .config, gen_init_cpio; KKEY hashes
+#                    kernel.config, KERNEL_RECIPE and the linux-source-6.12 and
+#                    gcc versions.  About 5-8 minutes on 2 cores.
+#   initramfs-IKEY/  initramfs.cpio; IKEY hashes init, INITRAMFS_RECIPE and the
+#                    busybox-static version.  Seconds.
+#   linux-KKEY-IKEY/ hard links (or copies) of the five files above: the
+#                    directory this script prints and the tests use.
+# So editing guests/linux/init rebuilds only the initramfs.  Any entry can be
+# deleted at any time; the next run rebuilds what is missing.
+#
 # --cached: only print the directory when it is already built (exit 1 if not).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-recipe=("$here/guests/linux/kernel.config" "$here/guests/linux/init")
+config=$here/guests/linux/kernel.config
+init=$here/guests/linux/init
 # Bump when the build steps below change what they produce.
-RECIPE_VERSION=2
+KERNEL_RECIPE=3
+INITRAMFS_RECIPE=1
 cached_only=0
 [ "${1:-}" = --cached ] && cached_only=1
 cache=${KVMRUN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/tmp}/.cache}/kvmrun}
 
-recipe_key() {
-	local versions
-	versions=$(dpkg-query -W -f='${Package}=${Version}\n' linux-source-6.12 busybox-static gcc) || return 1
-	{ cat "${recipe[@]}"; echo "recipe $RECIPE_VERSION"; echo "$versions"; } | sha256sum | cut -c1-16
+versions() { dpkg-query -W -f='${Package}=${Version}\n' "$@"; }
+kernel_key() {
+	local v
+	v=$(versions linux-source-6.12 gcc) || return 1
+	{ cat "$config"; echo "kernel recipe $KERNEL_RECIPE"; echo "$v"; } | sha256sum | cut -c1-16
+}
+initramfs_key() {
+	local v
+	v=$(versions busybox-static) || return 1
+	{ cat "$init"; echo "initramfs recipe $INITRAMFS_RECIPE"; echo "$v"; } | sha256sum | cut -c1-16
 }
 
 if [ $cached_only = 1 ]; then
-	key=$(recipe_key 2>/dev/null) || exit 1
-	[ -f "$cache/linux-$key/done" ] || exit 1
-	echo "$cache/linux-$key"
+	kkey=$(kernel_key 2>/dev/null) && ikey=$(initramfs_key 2>/dev/null) || exit 1
+	[ -f "$cache/linux-$kkey-$ikey/done" ] || exit 1
+	echo "$cache/linux-$kkey-$ikey"
 	exit 0
 fi
 
@@ -44,60 +61,86 @@ if [ ${#missing[@]} -gt 0 ]; then
 		"${missing[@]}" >&2
 fi
 
-versions=$(dpkg-query -W -f='${Package}=${Version}\n' linux-source-6.12 busybox-static gcc)
-key=$(recipe_key)
-out=$cache/linux-$key
-if [ -f "$out/done" ]; then
-	echo "$out"
-	exit 0
+kkey=$(kernel_key)
+ikey=$(initramfs_key)
+kdir=$cache/kernel-$kkey
+idir=$cache/initramfs-$ikey
+out=$cache/linux-$kkey-$ikey
+mkdir -p "$cache"
+work=""
+trap 'rm -rf "$work"' EXIT
+
+# publish DIR: the finished $work/out becomes DIR in one rename (a concurrent
+# build that got there first wins; its result is the same).
+publish() {
+	touch "$work/out/done"
+	mv -T "$work/out" "$1" 2>/dev/null || [ -f "$1/done" ] ||
+		{ echo "build-linux-guest: cannot create $1" >&2; exit 1; }
+	rm -rf "$work"
+	work=""
+}
+
+if [ ! -f "$kdir/done" ]; then
+	work=$(mktemp -d "$cache/build.XXXXXX")
+	echo "build-linux-guest: building kernel $kkey in $work (several minutes)" >&2
+	tar -C "$work" -xf /usr/src/linux-source-6.12.tar.xz
+	src=$work/linux-source-6.12
+	(
+		cd "$src"
+		make -s tinyconfig >&2
+		scripts/kconfig/merge_config.sh -m .config "$config" >/dev/null
+		make -s olddefconfig >&2
+		# Every option the fragment asks for must have survived olddefconfig.
+		bad=0
+		while IFS= read -r line; do
+			case "$line" in ''|'#'*) continue ;; esac
+			opt=${line%%=*} val=${line#*=}
+			if [ "$val" = n ]; then
+				grep -q "^$opt=" .config && { echo "build-linux-guest: $opt is set, wanted off" >&2; bad=1; }
+			else
+				grep -qx "$line" .config || { echo "build-linux-guest: $line did not stick" >&2; bad=1; }
+			fi
+		done <"$config"
+		[ $bad = 0 ] || exit 1
+		make -s -j"$(nproc)" bzImage vmlinux >&2
+	)
+	mkdir "$work/out"
+	cp "$src/arch/x86/boot/bzImage" "$src/vmlinux" "$src/.config" "$src/usr/gen_init_cpio" "$work/out/"
+	versions linux-source-6.12 gcc >"$work/out/versions"
+	publish "$kdir"
+	echo "build-linux-guest: kernel done: $(du -sh "$kdir" | cut -f1)" >&2
 fi
 
-mkdir -p "$cache"
-work=$(mktemp -d "$cache/build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-echo "build-linux-guest: building kernel $key in $work (several minutes)" >&2
-tar -C "$work" -xf /usr/src/linux-source-6.12.tar.xz
-src=$(echo "$work"/linux-source-6.12)
-cd "$src"
-make -s tinyconfig >&2
-scripts/kconfig/merge_config.sh -m .config "$here/guests/linux/kernel.config" >/dev/null
-make -s olddefconfig >&2
-# Every option the fragment asks for must have survived olddefconfig.
-bad=0
-while IFS= read -r line; do
-	case "$line" in ''|'#'*) continue ;; esac
-	opt=${line%%=*} val=${line#*=}
-	if [ "$val" = n ]; then
-		grep -q "^$opt=" .config && { echo "build-linux-guest: $opt is set, wanted off" >&2; bad=1; }
-	else
-		grep -qx "$line" .config || { echo "build-linux-guest: $line did not stick" >&2; bad=1; }
-	fi
-done <"$here/guests/linux/kernel.config"
-[ $bad = 0 ] || exit 1
-make -s -j"$(nproc)" bzImage vmlinux >&2
-
-# initramfs: busybox and our init, with /dev/console for the first process.
-mkdir -p "$work/root/bin"
-cp /bin/busybox "$work/root/bin/busybox"
-cp "$here/guests/linux/init" "$work/root/init"
-cat >"$work/list" <<LIST
+if [ ! -f "$idir/done" ]; then
+	work=$(mktemp -d "$cache/build.XXXXXX")
+	echo "build-linux-guest: building initramfs $ikey" >&2
+	# busybox and our init, with /dev/console for the first process.
+	cp /bin/busybox "$work/busybox"
+	cp "$init" "$work/init"
+	cat >"$work/list" <<LIST
 dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
 dir /bin 0755 0 0
 dir /proc 0755 0 0
 dir /sys 0755 0 0
 dir /tmp 1777 0 0
-file /bin/busybox $work/root/bin/busybox 0755 0 0
+file /bin/busybox $work/busybox 0755 0 0
 slink /bin/sh busybox 0777 0 0
-file /init $work/root/init 0755 0 0
+file /init $work/init 0755 0 0
 LIST
-usr/gen_init_cpio "$work/list" >"$work/initramfs.cpio"
+	mkdir "$work/out"
+	"$kdir/gen_init_cpio" "$work/list" >"$work/out/initramfs.cpio"
+	versions busybox-static >"$work/out/versions"
+	publish "$idir"
+fi
 
-mkdir -p "$out.tmp"
-cp arch/x86/boot/bzImage vmlinux .config "$work/initramfs.cpio" "$out.tmp/"
-echo "$versions" >"$out.tmp/versions"
-rm -rf "$out"
-mv "$out.tmp" "$out"
-touch "$out/done"
-echo "build-linux-guest: done: $(du -sh "$out" | cut -f1)" >&2
+if [ ! -f "$out/done" ]; then
+	work=$(mktemp -d "$cache/build.XXXXXX")
+	mkdir "$work/out"
+	for f in "$kdir/bzImage" "$kdir/vmlinux" "$kdir/.config" "$idir/initramfs.cpio"; do
+		ln "$f" "$work/out/" 2>/dev/null || cp "$f" "$work/out/"
+	done
+	cat "$kdir/versions" "$idir/versions" >"$work/out/versions"
+	publish "$out"
+fi
 echo "$out"
