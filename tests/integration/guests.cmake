@@ -210,3 +210,17 @@ kvmrun_cmd_test(cli.transport_bad ${ONE_ERROR} --err "--transport 'isa': expecte
 # virtio-net through a tap in a network namespace the test creates (root only).
 add_test(NAME linux.dhcp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh ${RUN} ${KVMRUN})
 set_tests_properties(linux.dhcp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)
+
+# Linux's own virtio drivers on kvmrun's devices (tests/integration/linux_virtio.sh TRANSPORT
+# MODE): ext4 root on virtio-blk, hvc0 on virtio-console, virtio-rng seeding the crng, all
+# from the kernel log and the image; the userspace variant needs VT-x/AMD-V.  The script
+# takes pci as well: `foreach(transport mmio pci)` registers linux.virtio-pci too.
+foreach(transport mmio)
+  add_test(NAME linux.virtio-${transport} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_virtio.sh
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${transport} kernel)
+  add_test(NAME linux.virtio-${transport}.userspace
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_virtio.sh
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${transport} userspace)
+  set_tests_properties(linux.virtio-${transport} linux.virtio-${transport}.userspace PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux)
+endforeach()
