@@ -9,6 +9,15 @@
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_devices.h"
 
+/*
+ * Entropy per request, at most.  The device may fill less than the buffer
+ * (virtio 1.2, 5.4.6.2), and a chain may reach 256 segments of up to all of
+ * guest RAM each: filled in full, one request kept the worker busy (holding
+ * the device lock, so vCPUs touching the device and kvmrun's shutdown waited
+ * too) for as long as the guest liked, a minute per 32 GiB.
+ */
+#define RNG_MAX_PER_REQUEST	(64 * 1024)
+
 static void rng_notify(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
@@ -20,9 +29,12 @@ static void rng_notify(struct virtio_device *d, unsigned q)
 		uint32_t written = 0;
 
 		/* Only writable buffers take entropy; readable ones are ignored. */
-		for (unsigned i = c->n_out; i < c->n_out + c->n_in; i++) {
+		for (unsigned i = c->n_out; i < c->n_out + c->n_in && written < RNG_MAX_PER_REQUEST; i++) {
 			uint8_t *p = c->iov[i].iov_base;
 			size_t left = c->iov[i].iov_len;
+
+			if (left > RNG_MAX_PER_REQUEST - written)
+				left = RNG_MAX_PER_REQUEST - written;
 
 			while (left) {
 				ssize_t n = getrandom(p, left, 0);
