@@ -31,6 +31,8 @@ const char config_usage_text[] =
 "      --pvm auto|on|off    PVM host workarounds (default auto: detected)\n"
 "      --reboot exit|restart  on a guest reset: end with status 0 (default)\n"
 "                           or boot the guest again\n"
+"      --seccomp on|off     per-thread system-call allow-lists (default on;\n"
+"                           off is for debugging)\n"
 "\n"
 "virtio devices:\n"
 "      --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]\n"
@@ -127,6 +129,7 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_PVM,
 	OPT_REBOOT,
+	OPT_SECCOMP,
 	OPT_DISK,
 	OPT_RNG,
 	OPT_TRANSPORT,
@@ -146,6 +149,7 @@ static const struct option run_options[] = {
 	{ "serial",	required_argument, NULL, 's' },
 	{ "pvm",	required_argument, NULL, OPT_PVM },
 	{ "reboot",	required_argument, NULL, OPT_REBOOT },
+	{ "seccomp",	required_argument, NULL, OPT_SECCOMP },
 	{ "disk",	required_argument, NULL, OPT_DISK },
 	{ "rng",	no_argument,	   NULL, OPT_RNG },
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
@@ -266,6 +270,14 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else
 			return fail(err, errlen, "--reboot '%s': expected exit or restart", arg);
 		return 0;
+	case OPT_SECCOMP:
+		if (!strcmp(arg, "on"))
+			cfg->seccomp = true;
+		else if (!strcmp(arg, "off"))
+			cfg->seccomp = false;
+		else
+			return fail(err, errlen, "--seccomp '%s': expected on or off", arg);
+		return 0;
 	case OPT_DISK:
 		if (cfg->nr_disks == MAX_DISKS)
 			return fail(err, errlen, "--disk: at most %d disks", MAX_DISKS);
@@ -331,6 +343,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	cfg->serial = SERIAL_STDIO;
 	cfg->pvm = TRI_AUTO;
 	cfg->transport = TRANSPORT_PCI;
+	cfg->seccomp = true;
 
 	if (argc < 2)
 		return fail(err, errlen, "missing command: try 'kvmrun --help'");

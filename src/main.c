@@ -8,6 +8,7 @@
 #include "kvmrun/config.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
+#include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
 
 static int cmd_info(void)
@@ -29,7 +30,16 @@ static int cmd_info(void)
 	printf("capabilities used:");
 	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
 		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));
-	printf("\n");
+	printf("\nseccomp allow-lists (system calls, ioctl requests):\n");
+	for (int r = 0; r < SANDBOX_NR_ROLES; r++) {
+		const int *nrs;
+		const unsigned long *reqs;
+		size_t n = sandbox_syscalls(r, &nrs), m = sandbox_ioctls(r, &reqs);
+
+		printf("  %-7s %zu, %zu%s\n", sandbox_role_name(r), n, m,
+		       r == SANDBOX_MAIN && !SANDBOX_MAIN_FILTERED ?
+		       " (not applied: sanitizer build)" : "");
+	}
 	kvm_host_close(&host);
 	return 0;
 }
@@ -54,6 +64,9 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		 (unsigned long long)(cfg->mem_size >> 20));
 	if (vm_create_vcpus(&vm, &entry))
 		goto out;
+	/* Only another boot would need /dev/kvm itself again: drop it. */
+	if (!cfg->reboot_restart)
+		kvm_host_close(host);
 	vm.deadline = *deadline;
 	status = vm_run(&vm);
 	*reset = vm.stop.reason == STOP_RESET;
@@ -78,6 +91,9 @@ static int cmd_run(const struct vm_config *cfg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 	}
+	/* Before any thread exists, so that all of them inherit no_new_privs. */
+	if (sandbox_setup(cfg->seccomp))
+		return EXIT_VMM_ERROR;
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */

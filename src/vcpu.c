@@ -10,6 +10,7 @@
 
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
+#include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
 
 #define BOOT_CS		0x10
@@ -313,6 +314,10 @@ void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sandbox_enter(SANDBOX_VCPU, name)) {
+		stop_error(vcpu);
+		return NULL;
+	}
 
 	while (!vm_stop_requested(&vcpu->vm->stop)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {

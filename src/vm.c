@@ -20,6 +20,7 @@
 #include "kvmrun/cpuid.h"
 #include "kvmrun/devices.h"
 #include "kvmrun/log.h"
+#include "kvmrun/sandbox.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_setup.h"
 #include "kvmrun/vm.h"
@@ -516,6 +517,13 @@ int vm_run(struct vm *vm)
 		}
 		vm->vcpus[i].thread_started = true;
 	}
+	/*
+	 * Every thread is up: the main thread's own filter.  Under --reboot
+	 * restart it must build the next VM, so it stays unfiltered there (and
+	 * in sanitizer builds, see sandbox.h).
+	 */
+	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
+		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
 	main_loop(vm, sfd, tfd, rx_efd, &con);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kvmrun/log.h"
+#include "kvmrun/sandbox.h"
 #include "kvmrun/virtio.h"
 
 int virtio_device_init(struct virtio_device *d, const char *name, uint32_t device_id,
@@ -115,6 +116,11 @@ static void *worker(void *arg)
 	struct virtio_device *d = arg;
 	struct epoll_event ev[8];
 
+	if (sandbox_enter(SANDBOX_DEVICE, d->name)) {
+		/* Running unfiltered is not an option: nothing gets served, the guest sees a dead device. */
+		log_err("%s: its worker stops", d->name);
+		return NULL;
+	}
 	for (;;) {
 		int n = epoll_wait(d->epfd, ev, 8, -1);
 

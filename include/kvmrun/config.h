@@ -44,6 +44,7 @@ struct vm_config {
 	const char *serial_path;	/* SERIAL_FILE */
 	enum tristate pvm;		/* PVM host workarounds */
 	bool reboot_restart;		/* --reboot restart: a guest reset boots it again */
+	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
 	unsigned nr_disks;

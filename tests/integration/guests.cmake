@@ -207,15 +207,22 @@ kvmrun_cmd_test(cli.disk_bad_option ${ONE_ERROR} --err "--disk: unknown option '
 kvmrun_cmd_test(cli.transport_bad ${ONE_ERROR} --err "--transport 'isa': expected mmio or pci"
   CMD ${KVMRUN} run --kernel x --transport isa)
 
+# The seccomp sandbox: a forbidden system call from each kind of thread kills kvmrun.
+add_test(NAME guest.seccomp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/seccomp.sh ${RUN}
+  ${KVMRUN} ${G}/virtio_rng.elf)
+set_tests_properties(guest.seccomp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS guest)
+kvmrun_cmd_test(cli.seccomp_bad ${ONE_ERROR} --err "--seccomp 'maybe': expected on or off"
+  CMD ${KVMRUN} run --kernel x --seccomp maybe)
+
 # virtio-net through a tap in a network namespace the test creates (root only).
 add_test(NAME linux.dhcp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh ${RUN} ${KVMRUN})
 set_tests_properties(linux.dhcp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)
 
 # Linux's own virtio drivers on kvmrun's devices (tests/integration/linux_virtio.sh TRANSPORT
 # MODE): ext4 root on virtio-blk, hvc0 on virtio-console, virtio-rng seeding the crng, all
-# from the kernel log and the image; the userspace variant needs VT-x/AMD-V.  The script
-# takes pci as well: `foreach(transport mmio pci)` registers linux.virtio-pci too.
-foreach(transport mmio)
+# from the kernel log and the image, once per transport; the userspace variants need
+# VT-x/AMD-V.
+foreach(transport pci mmio)
   add_test(NAME linux.virtio-${transport} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_virtio.sh
     ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${transport} kernel)
   add_test(NAME linux.virtio-${transport}.userspace
