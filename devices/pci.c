@@ -73,11 +73,11 @@ uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len)
 		return 0;
 	f->cfg[off] = id;
 	f->cfg[off + 1] = 0;
-	if (f->last_cap_next)
-		*f->last_cap_next = off;
+	if (f->last_cap)
+		f->cfg[f->last_cap + 1] = off;
 	else
 		f->cfg[PCI_CFG_CAP_PTR] = off;
-	f->last_cap_next = &f->cfg[off + 1];
+	f->last_cap = off;
 	f->cfg[PCI_CFG_STATUS] |= PCI_STATUS_CAP_LIST;
 	unsigned next = (off + len + 3u) & ~3u;
 

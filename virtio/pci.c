@@ -522,7 +522,9 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, int vm_fd,
 	dev->transport_priv = p;
 
 	pci_function_init(f, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + dev->device_id),
-			  class_of(dev->device_id), VIRTIO_PCI_VENDOR, (uint16_t)dev->device_id,
+			  class_of(dev->device_id), VIRTIO_PCI_VENDOR,
+			  /* 4.1.2.1: at least 0x40 for non-transitional devices */
+			  (uint16_t)(VIRTIO_PCI_DEVICE_BASE + dev->device_id),
 			  &vpci_ops, p);
 	pci_function_add_bar(f, 0, VPCI_BAR_SIZE);
 

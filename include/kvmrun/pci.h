@@ -71,7 +71,7 @@ struct pci_function {
 	uint32_t bar_size[PCI_NR_BARS];	/* 0: no BAR; else a power of two >= 16 */
 	uint64_t bar_decoded[PCI_NR_BARS];	/* where it decodes now, 0 if not */
 	uint8_t next_cap;		/* where the next capability goes */
-	uint8_t *last_cap_next;		/* the previous capability's next pointer */
+	uint8_t last_cap;		/* offset of the last capability, 0: none yet */
 	unsigned slot;
 	const struct pci_function_ops *ops;
 	void *opaque;

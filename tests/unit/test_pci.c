@@ -1240,7 +1240,7 @@ START_TEST(test_vpci_ids)
 	ck_assert_uint_ge(cfg_rd(vslot, PCI_CFG_REVISION, 1), 1);	/* non-transitional */
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BASECLASS, 1), 0xff);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_VENDOR, 2), 0x1af4);
-	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_ID, 2), FAKE_ID);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_ID, 2), 0x1040 + FAKE_ID);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_HEADER_TYPE, 1), 0);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_PIN, 1), 0);	/* MSI-X only */
 	ck_assert(cfg_rd(vslot, PCI_CFG_STATUS, 2) & PCI_STATUS_CAP_LIST);
@@ -1280,7 +1280,7 @@ START_TEST(test_vpci_class_per_device)
 		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_VENDOR_ID), 0x1af4);
 		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_DEVICE_ID), 0x1040 + want[i].id);
 		ck_assert_uint_eq(pci_cfg_read32(&p.pci, PCI_CFG_REVISION) >> 8, want[i].cls);
-		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_SUBSYS_ID), want[i].id);
+		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_SUBSYS_ID), 0x1040 + want[i].id);
 		ck_assert_uint_eq(p.nr_vectors, 2);
 		virtio_pci_destroy(&p);
 		virtio_device_destroy(&d);
