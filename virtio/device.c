@@ -253,6 +253,19 @@ void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used)
 		d->transport->interrupt(d, q, false);
 }
 
+void virtio_config_access(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len,
+			  bool is_write)
+{
+	if (is_write) {
+		if (d->ops->config_write)
+			d->ops->config_write(d, off, data, len);
+	} else if (d->ops->config_read) {
+		d->ops->config_read(d, off, data, len);
+	} else {
+		memset(data, 0, len);
+	}
+}
+
 void virtio_config_copy(const void *cfg, size_t cfg_len, uint32_t off, uint8_t *data,
 			uint32_t len)
 {

@@ -259,16 +259,7 @@ void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, 
 
 	pthread_mutex_lock(&d->lock);
 	if (offset >= VIRTIO_MMIO_CONFIG) {
-		uint32_t off = (uint32_t)(offset - VIRTIO_MMIO_CONFIG);
-
-		if (is_write) {
-			if (d->ops->config_write)
-				d->ops->config_write(d, off, data, len);
-		} else if (d->ops->config_read) {
-			d->ops->config_read(d, off, data, len);
-		} else {
-			memset(data, 0, len);
-		}
+		virtio_config_access(d, (uint32_t)(offset - VIRTIO_MMIO_CONFIG), data, len, is_write);
 	} else if (len != 4 || (offset & 3)) {
 		/* The spec allows only aligned 32-bit accesses to the registers. */
 		if (!is_write)

@@ -342,16 +342,7 @@ static void bar0_io_locked(struct virtio_pci *p, uint64_t off, uint8_t *data, ui
 			}
 		}
 	} else if (off >= VPCI_DEVCFG_OFF && off + len <= VPCI_DEVCFG_OFF + VPCI_DEVCFG_LEN) {
-		uint32_t o = (uint32_t)(off - VPCI_DEVCFG_OFF);
-
-		if (is_write) {
-			if (d->ops->config_write)
-				d->ops->config_write(d, o, data, len);
-		} else if (d->ops->config_read) {
-			d->ops->config_read(d, o, data, len);
-		} else {
-			memset(data, 0, len);
-		}
+		virtio_config_access(d, (uint32_t)(off - VPCI_DEVCFG_OFF), data, len, is_write);
 	} else if (off >= VPCI_NOTIFY_OFF &&
 		   off + len <= VPCI_NOTIFY_OFF + (uint64_t)VPCI_NOTIFY_MULT * d->nr_queues) {
 		/* Reaches us only when the ioeventfd did not match (width, or none). */

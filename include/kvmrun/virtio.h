@@ -157,6 +157,10 @@ static inline bool virtio_has_feature(const struct virtio_device *d, unsigned bi
 	return d->guest_features & (1ULL << bit);
 }
 
+/* A transport's access to the device-specific configuration (d->lock held); reads 0 without ops. */
+void virtio_config_access(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len,
+			  bool is_write);
+
 /* Reads a little-endian config field from a struct into data (offset/len from the guest). */
 void virtio_config_copy(const void *cfg, size_t cfg_len, uint32_t off, uint8_t *data,
 			uint32_t len);
