@@ -688,15 +688,33 @@ void virtq_kick(struct virtq *vq)
 	} else {
 		need = !(*vq->used_flags & VIRTQ_USED_F_NO_NOTIFY);
 	}
-	if (need) {
-		if (vq->dev->pci)
-			mmio_write16(vq->notify_addr, vq->index);
-		else
-			reg_write(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
-		vq->notifies++;
-	} else {
+	if (need)
+		virtq_notify(vq);
+	else
 		vq->kicks_skipped++;
+}
+
+void virtq_notify(struct virtq *vq)
+{
+	if (vq->dev->pci)
+		mmio_write16(vq->notify_addr, vq->index);
+	else
+		reg_write(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+	vq->notifies++;
+}
+
+bool virtio_wait_status(const struct virtio_dev *d, uint32_t bits, uint64_t ms)
+{
+	uint64_t start = rdtsc(), limit = ms * virtio_tsc_per_ms();
+
+	/* One exit per look: poll about every 20 us of TSC, not in a tight loop. */
+	while ((virtio_status(d) & bits) != bits) {
+		if (rdtsc() - start > limit)
+			return false;
+		for (uint64_t t = rdtsc(); rdtsc() - t < virtio_tsc_per_ms() / 50;)
+			pause();
 	}
+	return true;
 }
 
 bool virtq_poll(struct virtq *vq, uint32_t *id, uint32_t *len)

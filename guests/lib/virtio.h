@@ -235,6 +235,10 @@ int virtq_add(struct virtq *vq, const struct virtq_buf *bufs, unsigned n, bool u
 void virtq_kick(struct virtq *vq);
 /* Takes one used element if there is one (and frees its descriptors). */
 bool virtq_poll(struct virtq *vq, uint32_t *id, uint32_t *len);
+/* Notifies the device of vq's queue unconditionally (no flags or event-idx check), e.g. after writing raw descriptors. */
+void virtq_notify(struct virtq *vq);
+/* Waits until Status has all of bits set; false after ms milliseconds. */
+bool virtio_wait_status(const struct virtio_dev *d, uint32_t bits, uint64_t ms);
 /* Waits for one used element, polling the used ring; false after the timeout or when the device sets NEEDS_RESET. */
 bool virtq_wait(struct virtq *vq, uint32_t *id, uint32_t *len);
 /* add + kick + wait for that request; fail()s on a full ring, timeout or stray id. Returns the used length. */
