@@ -214,6 +214,38 @@ set_tests_properties(guest.seccomp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LA
 kvmrun_cmd_test(cli.seccomp_bad ${ONE_ERROR} --err "--seccomp 'maybe': expected on or off"
   CMD ${KVMRUN} run --kernel x --seccomp maybe)
 
+# Hostile guests (issue 5): attacks on kvmrun from inside (guests/hostile*.c).  Each must
+# leave kvmrun running and correct, the attacked disk working after a reset, another vCPU
+# and the entropy device working throughout; kvmrun logs each broken device once (the
+# counts below: one line per attack that leaves the disk needing a reset, nothing else).
+# The disk is a 256 KiB image of "kvmrun-hostile!\n" lines, one per test.
+string(REPEAT "kvmrun-hostile!\n" 16384 hostile_disk)
+function(hostile_test name guest transport)
+  cmake_parse_arguments(H "" "APPEND" "" ${ARGN})
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${name}.img "${hostile_disk}")
+  kvmrun_guest_test(${name} ${guest} ${PASS} --no-out "FAIL"
+    --out "^hostile: [a-z]+: disk on virtio-${transport} " ${H_UNPARSED_ARGUMENTS}
+    ARGS --rng --disk ${CMAKE_CURRENT_BINARY_DIR}/${name}.img --cpus 2 --transport ${transport} --timeout 60
+    --append "transport=${transport} ${H_APPEND}")
+  set_tests_properties(${name} PROPERTIES LABELS hostile)
+endfunction()
+set(NEEDS_RESET ". the device needs a reset$")  # "." for the ";" (a CMake list separator)
+foreach(t pci mmio)
+  hostile_test(hostile.${t}.ring hostile_ring.elf ${t} --out "^hostile: ring: 48 scenarios passed"
+    --err-count "malformed descriptor chain${NEEDS_RESET}" 30
+    --err-count "request without header or status byte${NEEDS_RESET}" 3
+    --err-count "impossible ring addresses or size${NEEDS_RESET}" 8 --err-lines 41)
+  hostile_test(hostile.${t}.ports hostile_io.elf ${t} --out "^hostile: ports: 2 scenarios passed"
+    --err-lines 0 APPEND only=ports)
+endforeach()
+hostile_test(hostile.pci.io hostile_io.elf pci --out "^hostile: io: 16 scenarios passed"
+  --err-count "impossible ring addresses or size${NEEDS_RESET}" 2
+  --err-count "DRIVER_OK without FEATURES_OK${NEEDS_RESET}" 3
+  --err-count "malformed descriptor chain${NEEDS_RESET}" 2 --err-lines 7)
+hostile_test(hostile.mmio.io hostile_io.elf mmio --out "^hostile: io: 9 scenarios passed"
+  --err-count "impossible ring addresses or size${NEEDS_RESET}" 1
+  --err-count "DRIVER_OK without FEATURES_OK${NEEDS_RESET}" 1 --err-lines 2)
+
 # virtio-net through a tap in a network namespace the test creates (root only).
 add_test(NAME linux.dhcp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh ${RUN} ${KVMRUN})
 set_tests_properties(linux.dhcp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)
