@@ -1,5 +1,6 @@
 /*
- * What the hostile test guests share (hostile_ring.c, hostile_io.c): guests
+ * What the hostile test guests share (hostile_ring.c, hostile_io.c,
+ * hostile_msix.c): guests
  * that attack kvmrun from inside and check that it survives, reports each
  * problem the way the virtio spec asks, and recovers after a reset.
  *
@@ -38,6 +39,8 @@
 #define SCRATCH_SECTOR		400
 
 #define POST_PORT		0x80
+#define PCI_CAP_VNDR		0x09
+#define PCI_CAP_MSIX		0x11
 #define AP_TICK_VEC		0x30
 #define ISR_CONFIG		2	/* configuration change, in ISR / InterruptStatus */
 
@@ -242,6 +245,24 @@ HOSTILE void blk_works(void)
 	hcheck(blk_read(7, good_buf + SECTOR, 1, true) == VIRTIO_BLK_S_OK,
 	       "after re-initialization an indirect read failed (status %u)", good_status);
 	hcheck(disk_text_ok(good_buf, sizeof(good_buf)), "after re-initialization the disk reads wrong data");
+}
+
+/* Sector 0 into good_buf through the library's driver; returns the status byte. */
+HOSTILE uint8_t disk_read_sector0(void)
+{
+	memset(good_buf, 0, SECTOR);
+	return blk_read(0, good_buf, 1, false);
+}
+
+/* The capability id (of vendor-specific ones: cfg_type vndr_type) in slot's list, or 0. */
+HOSTILE uint8_t find_cap(unsigned slot, uint8_t id, uint8_t vndr_type)
+{
+	unsigned c = pci_cfg_read8(slot, 0x34) & 0xfc;
+
+	for (unsigned guard = 0; c && guard < 48; guard++, c = pci_cfg_read8(slot, c + 1) & 0xfc)
+		if (pci_cfg_read8(slot, c) == id && (id != PCI_CAP_VNDR || pci_cfg_read8(slot, c + 3) == vndr_type))
+			return (uint8_t)c;
+	return 0;
 }
 
 /* Puts queue index into DEVICE_NEEDS_RESET by enabling it with size 3 (not a power of two). */

@@ -3,8 +3,8 @@
  * width at every offset of PCI configuration space, of the virtio registers
  * (BAR 0, virtio-mmio windows) and of kvmrun's ports; queue notifications
  * for queues that do not exist; Status and feature garbage; BARs moved onto
- * each other, off the window and over RAM; MSI-X vectors aimed at garbage
- * while interrupts flow.  Devices and the AP as in hostile.h.
+ * each other, off the window and over RAM.  Devices and the AP as in
+ * hostile.h; MSI-X attacks are in hostile_msix.c.
  *
  * So that kvmrun's log is predictable (the test counts "needs a reset"
  * lines), storms over a device's registers never write its Status byte,
@@ -29,10 +29,6 @@
  */
 #include "hostile.h"
 
-#define MSIX_VEC	0x50
-#define CFG_VEC		0x51
-#define PCI_CAP_MSIX	0x11
-#define PCI_CAP_VNDR	0x09
 
 static uint8_t user_stack[65536] __attribute__((aligned(16)));
 static bool all_ports;
@@ -77,13 +73,6 @@ static uint32_t queue_max(const struct virtio_dev *d)
 static uint32_t queue_enabled(const struct virtio_dev *d)
 {
 	return (uint32_t)(d->pci ? mmio_rd(d->common + VPCI_Q_ENABLE, 2) : mmio_rd(d->base + VIRTIO_MMIO_QUEUE_READY, 4));
-}
-
-/* A disk request the library's driver posts; returns after it completed. */
-static uint8_t disk_read_sector0(void)
-{
-	memset(good_buf, 0, SECTOR);
-	return blk_read(0, good_buf, 1, false);
 }
 
 /* ---- Status and features ---- */
@@ -265,16 +254,6 @@ static struct slot_info slots[32];
 static void cfg_addr(unsigned bus, unsigned slot, unsigned fn, unsigned off)
 {
 	outl(0xcf8, 0x80000000u | bus << 16 | slot << 11 | fn << 8 | (off & 0xfc));
-}
-
-static uint8_t find_cap(unsigned slot, uint8_t id, uint8_t vndr_type)
-{
-	unsigned c = pci_cfg_read8(slot, 0x34) & 0xfc;
-
-	for (unsigned guard = 0; c && guard < 48; guard++, c = pci_cfg_read8(slot, c + 1) & 0xfc)
-		if (pci_cfg_read8(slot, c) == id && (id != PCI_CAP_VNDR || pci_cfg_read8(slot, c + 3) == vndr_type))
-			return (uint8_t)c;
-	return 0;
 }
 
 /* Bytes whose reads are not plain state: the PCI_CFG window's data (a BAR read). */
@@ -780,210 +759,6 @@ static void s_string_io(void)
 		 "0xcfc, 0x1234 (all-ones), CMOS");
 }
 
-/* ---- MSI-X (virtio-pci, CPL0: interrupts) ---- */
-
-static volatile unsigned q_irqs, cfg_irqs, stray_irqs;
-static uint64_t msix_table;
-static uint8_t msix_cap;
-static uint32_t bsp_msi_addr;
-
-static void q_handler(struct frame *f) { (void)f; q_irqs++; lapic_eoi(); }
-static void cfg_handler(struct frame *f) { (void)f; cfg_irqs++; lapic_eoi(); }
-static void stray_handler(struct frame *f) { (void)f; stray_irqs++; lapic_eoi(); }
-
-static void msix_entry(unsigned v, uint64_t addr, uint32_t data)
-{
-	uint64_t e = msix_table + 16 * v;
-
-	mmio_write32(e + 12, 1);
-	mmio_write32(e, (uint32_t)addr);
-	mmio_write32(e + 4, (uint32_t)(addr >> 32));
-	mmio_write32(e + 8, data);
-	mmio_write32(e + 12, 0);
-}
-
-/* Waits with interrupts on for ms milliseconds, or until q_irqs reaches want. */
-static void irq_window(unsigned want, uint64_t ms)
-{
-	uint64_t t = rdtsc();
-
-	sti();
-	while (q_irqs < want && ms_since(t) < ms)
-		pause();
-	cli();
-}
-
-/*
- * One disk read, then interrupts on for up to ms until want interrupts came
- * (one at a time: the LAPIC merges pending interrupts of one vector).
- */
-static void request_irq(unsigned want, uint64_t ms)
-{
-	unsigned before = q_irqs;
-
-	hcheck(disk_read_sector0() == VIRTIO_BLK_S_OK, "a read failed (status %u)", good_status);
-	irq_window(before + (want ? want : 1), ms);
-}
-
-/* The disk with queue 0 on vector 1 and configuration changes on vector 0, interrupts for every used buffer. */
-static void msix_disk(void)
-{
-	/* No event-idx: the available ring's flags decide about interrupts. */
-	hcheck(virtio_init(&blk, VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC)) == 0, "initialization failed");
-	hcheck(virtq_setup(&blk, &bvq, 0, VIRTQ_MAX_SIZE) > 0, "queue setup failed");
-	mmio_wr(blk.common + VPCI_Q_SELECT, 2, 0);
-	mmio_wr(blk.common + VPCI_Q_MSIX, 2, 1);
-	mmio_wr(blk.common + VPCI_MSIX_CONFIG, 2, 0);
-	hcheck(mmio_rd(blk.common + VPCI_Q_MSIX, 2) == 1 && mmio_rd(blk.common + VPCI_MSIX_CONFIG, 2) == 0,
-	       "the device did not take vectors 0 and 1");
-	virtio_driver_ok(&blk);
-	*bvq.avail_flags = 0;
-	msix_entry(0, bsp_msi_addr, CFG_VEC);
-	msix_entry(1, bsp_msi_addr, MSIX_VEC);
-	pci_cfg_write16(blk.slot, msix_cap + 2, 0x8000);
-}
-
-static void msix_setup(void)
-{
-	uint32_t table;
-
-	msix_cap = find_cap(blk.slot, PCI_CAP_MSIX, 0);
-	hcheck(msix_cap, "no MSI-X capability");
-	table = pci_cfg_read32(blk.slot, msix_cap + 4);
-	hcheck((table & 7) == 0 && (pci_cfg_read16(blk.slot, msix_cap + 2) & 0x7ff) == 1,
-	       "expected 2 MSI-X vectors in BAR 0");
-	msix_table = blk.common + (table & ~7u);
-	bsp_msi_addr = 0xfee00000u | lapic_id() << 12;
-	for (unsigned v = 0x20; v < 0xff; v++)
-		if (v != AP_TICK_VEC)
-			idt_set(v, stray_handler);
-	idt_set(MSIX_VEC, q_handler);
-	idt_set(CFG_VEC, cfg_handler);
-}
-
-static void s_msix_vector_numbers(void)
-{
-	static const uint16_t bad[] = { 2, 3, 16, 0x7fff, 0xfffe };
-
-	blk_fresh(blk_feats);
-	mmio_wr(blk.common + VPCI_Q_SELECT, 2, 0);
-	for (unsigned i = 0; i < 5; i++) {
-		mmio_wr(blk.common + VPCI_Q_MSIX, 2, bad[i]);
-		hcheck(mmio_rd(blk.common + VPCI_Q_MSIX, 2) == 0xffff, "queue vector %u (of 2) reads 0x%lx, not "
-		       "NO_VECTOR", bad[i], mmio_rd(blk.common + VPCI_Q_MSIX, 2));
-		mmio_wr(blk.common + VPCI_MSIX_CONFIG, 2, bad[i]);
-		hcheck(mmio_rd(blk.common + VPCI_MSIX_CONFIG, 2) == 0xffff, "config vector %u (of 2) is taken", bad[i]);
-	}
-	blk_works();
-	scen_end("vectors 2, 3, 16, 0x7fff, 0xfffe (of 2) read back as NO_VECTOR");
-}
-
-static void s_msix_garbage(void)
-{
-	static const struct { uint64_t addr; uint32_t data; } junk[] = {
-		{ 0, 0 }, { 0x12345000, MSIX_VEC }, { 0xfeb00000, MSIX_VEC }, { 0xc0000000, MSIX_VEC },
-		{ 0x1fee00000ULL, MSIX_VEC }, { 0xfee7f000, MSIX_VEC }, { 0xffffffffffffff00ULL, 0xffffffffu & ~0x700u },
-	};
-	const unsigned per = 4;
-
-	msix_disk();
-	q_irqs = cfg_irqs = stray_irqs = 0;
-	for (unsigned i = 0; i < per; i++)
-		request_irq(1, 200);
-	hcheck(q_irqs == per && !stray_irqs, "%u interrupts (%u stray) for %u requests before the garbage", q_irqs,
-	       stray_irqs, per);
-	for (unsigned j = 0; j < sizeof(junk) / sizeof(junk[0]); j++) {
-		unsigned before = q_irqs;
-
-		msix_entry(0, junk[j].addr, junk[j].data);
-		msix_entry(1, junk[j].addr, junk[j].data);
-		for (unsigned i = 0; i < per; i++)
-			request_irq(0, 5);
-		hcheck(q_irqs == before && !stray_irqs && !cfg_irqs, "vectors aimed at 0x%lx (data 0x%x) delivered "
-		       "%u interrupts (%u stray)", junk[j].addr, junk[j].data, q_irqs - before, stray_irqs);
-		msix_entry(1, bsp_msi_addr, MSIX_VEC);
-		request_irq(1, 200);
-		hcheck(q_irqs == before + 1, "after vectors at 0x%lx, the repaired vector delivered %u interrupts",
-		       junk[j].addr, q_irqs - before);
-	}
-	pci_cfg_write16(blk.slot, msix_cap + 2, 0);
-	blk_works();
-	scen_end("%u garbage targets for both vectors (0, 0x12345000, the mmio windows, the PCI window, above "
-		 "4 GiB, a missing APIC, all-ones), %u requests each: nothing delivered; repaired, one interrupt "
-		 "each", (unsigned)(sizeof(junk) / sizeof(junk[0])), per);
-}
-
-static void s_msix_churn(void)
-{
-	unsigned rewrites = 0, requests = 0;
-
-	msix_disk();
-	q_irqs = stray_irqs = 0;
-	for (unsigned round = 0; round < 40; round++) {
-		bool good = round & 1;
-		unsigned before = q_irqs;
-
-		for (unsigned i = 0; i < 5; i++, rewrites++)
-			msix_entry(1, good || i < 4 ? bsp_msi_addr : 0xabcd0000u + 0x1000 * round,
-				   good || i < 4 ? MSIX_VEC : round);
-		request_irq(good, good ? 200 : 5);
-		requests++;
-		hcheck(q_irqs == before + good && !stray_irqs, "round %u: %u interrupts (%u stray), expected %u", round,
-		       q_irqs - before, stray_irqs, good);
-	}
-	pci_cfg_write16(blk.slot, msix_cap + 2, 0);
-	blk_works();
-	scen_end("%u table rewrites between %u requests, alternately ending on garbage and on the BSP: "
-		 "interrupts exactly when aimed right", rewrites, requests);
-}
-
-static void s_msix_needs_reset(void)
-{
-	struct virtq_buf b[3] = {
-		{ &good_hdr, sizeof(good_hdr), false }, { (void *)(ram_end + 0x100000), SECTOR, true },
-		{ &good_status, 1, true },
-	};
-
-	for (unsigned round = 0; round < 2; round++) {
-		msix_disk();
-		cfg_irqs = stray_irqs = 0;
-		if (!round)
-			msix_entry(0, 0x12345000, CFG_VEC);
-		good_hdr = (struct blk_hdr){ .type = VIRTIO_BLK_T_IN };
-		hcheck(virtq_add(&bvq, b, 3, false) >= 0, "ring full");
-		virtq_notify(&bvq);
-		hcheck(virtio_wait_status(&blk, VIRTIO_STATUS_NEEDS_RESET, 3000), "a buffer outside RAM did not set "
-		       "NEEDS_RESET");
-		scen_needs_reset++;
-		sti();
-		delay_ms(50);
-		cli();
-		hcheck(cfg_irqs == (round ? 1u : 0u) && !stray_irqs, "config vector %s: %u configuration interrupts "
-		       "(%u stray) for NEEDS_RESET", round ? "on the BSP" : "at 0x12345000", cfg_irqs, stray_irqs);
-	}
-	pci_cfg_write16(blk.slot, msix_cap + 2, 0);
-	blk_works();
-	scen_end("NEEDS_RESET: nothing through a config vector aimed at garbage, exactly one interrupt once aimed "
-		 "at the BSP");
-}
-
-/* PCI 3.0 6.8.2 lets software use aligned QWORD accesses on the table: reported, not (yet) required. */
-static void s_msix_qword(void)
-{
-	uint64_t e = msix_table + 16, want = (uint64_t)0x12345678 << 32 | bsp_msi_addr;
-	uint64_t got, pba, pba_addr = blk.common + (pci_cfg_read32(blk.slot, msix_cap + 8) & ~7u);
-
-	blk_fresh(blk_feats);
-	mmio_write32(e + 12, 1);
-	*(volatile uint64_t *)e = want;
-	got = (uint64_t)mmio_read32(e + 4) << 32 | mmio_read32(e);
-	pba = *(volatile uint64_t *)pba_addr;
-	msix_entry(1, bsp_msi_addr, MSIX_VEC);
-	blk_works();
-	scen_end("NOTE: a QWORD write to the MSI-X table was %s (read back 0x%lx); a QWORD PBA read gives 0x%lx",
-		 got == want ? "taken" : "IGNORED", got, pba);
-}
-
 /* ---- the run ---- */
 
 static const struct { const char *name; void (*run)(void); bool pci_only, port; } cpl3_scenarios[] = {
@@ -998,14 +773,6 @@ static const struct { const char *name; void (*run)(void); bool pci_only, port; 
 	{ "windows without a device", s_empty_windows, false, false },
 	{ "port storm", s_port_storm, false, true },
 	{ "string I/O storm", s_string_io, false, true },
-};
-
-static const struct { const char *name; void (*run)(void); } msix_scenarios[] = {
-	{ "MSI-X vector numbers beyond the table", s_msix_vector_numbers },
-	{ "MSI-X vectors aimed at garbage", s_msix_garbage },
-	{ "MSI-X table rewritten while interrupts flow", s_msix_churn },
-	{ "MSI-X config vector and NEEDS_RESET", s_msix_needs_reset },
-	{ "MSI-X QWORD access", s_msix_qword },
 };
 
 static long run(long arg)
@@ -1028,13 +795,5 @@ void test_main(void)
 	all_ports = !strcmp(only, "ports");
 	hostile_start(all_ports ? "ports" : "io");
 	virtio_run(run, 0, user_stack + sizeof(user_stack));
-	if (blk.pci && !all_ports) {
-		scen_name = "MSI-X set-up";
-		msix_setup();
-		for (unsigned i = 0; i < sizeof(msix_scenarios) / sizeof(msix_scenarios[0]); i++) {
-			scen_begin(msix_scenarios[i].name);
-			msix_scenarios[i].run();
-		}
-	}
 	hostile_done(all_ports ? "ports" : "io");
 }
