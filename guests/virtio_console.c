@@ -6,9 +6,14 @@
  * "virtio-console echo: <line>\n" back (through an indirect table when
  * negotiated).  Runs in CPL3 (cpl=0: in CPL0).
  *
+ * huge_tx=1 then sends one buffer of 256 MiB (two descriptors over RAM from
+ * 256 MiB up, filled with lines of dots; needs --memory 512M or more): the
+ * device writes only a bounded part of it, returns it, and the line after
+ * it ("virtio-console: after the huge buffer") still comes out.
+ *
  * Command line: virtio_mmio.device=... (one per transport), optional
- * console_expect=WORD (the line must equal it), virtio_timeout=MS (how long
- * to wait for the host's line, default 10000).
+ * console_expect=WORD (the line must equal it), huge_tx=1, virtio_timeout=MS
+ * (how long to wait for the host's line, default 10000).
  */
 #include "virtio.h"
 
@@ -44,6 +49,24 @@ static void send(const char *a, const char *b, bool indirect)
 	};
 
 	virtq_xfer(&txq, bufs, b[0] ? 2 : 1, indirect);
+}
+
+#define HUGE_BASE	0x10000000ULL	/* 256 MiB */
+#define HUGE_HALF	0x08000000U	/* 128 MiB per descriptor */
+
+static void huge_tx(void)
+{
+	uint8_t *p = (uint8_t *)HUGE_BASE;
+	struct virtq_buf bufs[2] = {
+		{ p, HUGE_HALF, false },
+		{ p + HUGE_HALF, HUGE_HALF, false },
+	};
+
+	for (uint64_t i = 0; i < 2ULL * HUGE_HALF; i++)
+		p[i] = (i & 63) == 63 ? '\n' : '.';
+	virtq_xfer(&txq, bufs, 2, false);
+	send("virtio-console: after the huge buffer\n", "", false);
+	printf("virtio-console: a 256 MiB transmit buffer came back\n");
 }
 
 /* Collects bytes from the receive queue until a newline; returns the line's length. */
@@ -115,6 +138,8 @@ static long run(long arg)
 	send(tx, "", true);
 	if (cmdline_get("console_expect", expect, sizeof(expect)))
 		check(!strcmp(line, expect), "virtio-console: got '%s', expected '%s'", line, expect);
+	if (cmdline_get("huge_tx", expect, sizeof(expect)) && !strcmp(expect, "1"))
+		huge_tx();
 	check(!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET), "virtio-console: device needs reset");
 	return 0;
 }

@@ -18,10 +18,17 @@ enum { RXQ, TXQ, NR_QUEUES };
 struct vconsole {
 	int out_fd;
 	bool out_broken;
+	bool tx_truncated;		/* an oversized transmit buffer was cut (logged once) */
 	void (*rx_space)(void *);
 	void *opaque;
 	struct virtq_chain chain;
 };
+
+/*
+ * Output per buffer: a console line is short, but a hostile chain may name
+ * all of guest RAM 256 times over, and the device lock is held meanwhile.
+ */
+#define TX_CHAIN_MAX	(1u << 20)
 
 static void transmit(struct virtio_device *d)
 {
@@ -31,9 +38,18 @@ static void transmit(struct virtio_device *d)
 	int r;
 
 	while ((r = virtq_pop(vq, d->mem, &c->chain)) > 0) {
-		for (unsigned i = 0; i < c->chain.n_out && !c->out_broken; i++) {
+		size_t budget = TX_CHAIN_MAX;
+
+		if (c->chain.out_len > TX_CHAIN_MAX && !c->tx_truncated) {
+			c->tx_truncated = true;
+			log_warn("virtio-console: a %zu-byte transmit buffer: only its first %u bytes "
+				 "are written (reported once)", c->chain.out_len, TX_CHAIN_MAX);
+		}
+		for (unsigned i = 0; i < c->chain.n_out && !c->out_broken && budget; i++) {
 			const uint8_t *p = c->chain.iov[i].iov_base;
-			size_t left = c->chain.iov[i].iov_len;
+			size_t left = c->chain.iov[i].iov_len < budget ? c->chain.iov[i].iov_len : budget;
+
+			budget -= left;
 
 			while (left) {
 				ssize_t n = write(c->out_fd, p, left);

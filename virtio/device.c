@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvmrun/log.h"
@@ -187,10 +188,34 @@ void virtio_device_destroy(struct virtio_device *d)
 	pthread_mutex_destroy(&d->lock);
 }
 
+/*
+ * Whether a device error may be logged: the first VIRTIO_LOG_BURST of them,
+ * then at most one a second, each saying how many were left out.
+ */
+static bool may_log_error(struct virtio_device *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (d->broken_logged < VIRTIO_LOG_BURST || now.tv_sec > d->broken_last_log) {
+		d->broken_logged++;
+		d->broken_last_log = now.tv_sec;
+		return true;
+	}
+	d->broken_suppressed++;
+	return false;
+}
+
 void virtio_needs_reset(struct virtio_device *d, const char *why)
 {
-	if (!d->reported_broken)
-		log_warn("%s: %s; the device needs a reset", d->name, why);
+	if (!d->reported_broken && may_log_error(d)) {
+		if (d->broken_suppressed)
+			log_warn("%s: %s; the device needs a reset (%u more such reports left out)",
+				 d->name, why, d->broken_suppressed);
+		else
+			log_warn("%s: %s; the device needs a reset", d->name, why);
+		d->broken_suppressed = 0;
+	}
 	d->reported_broken = true;
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	d->config_generation++;

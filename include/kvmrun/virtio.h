@@ -19,6 +19,7 @@
 #define VIRTQ_MAX_SIZE		256	/* queue size we offer */
 #define VIRTQ_MAX_SEGS		256	/* segments in one chain, indirect ones included */
 #define VIRTQ_MAX_INDIRECT	1024	/* entries in one indirect table */
+#define VIRTIO_LOG_BURST	64	/* device errors logged before rate limiting (1/s) */
 
 /* ---- split virtqueue ---- */
 
@@ -129,7 +130,10 @@ struct virtio_device {
 	int transport_fd;	/* watched for the transport when >= 0 (virtio_watch_transport_fd) */
 	pthread_t thread;
 	bool thread_started;
-	bool reported_broken;
+	bool reported_broken;		/* since the last reset */
+	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
+	unsigned broken_logged, broken_suppressed;
+	int64_t broken_last_log;	/* CLOCK_MONOTONIC seconds */
 };
 
 int virtio_device_init(struct virtio_device *d, const char *name, uint32_t device_id,

@@ -189,6 +189,11 @@ foreach(t pci mmio)
     --out "virtio-console got: ping from the host" --wait-for "hello from the guest"
     --out "^virtio-console: device on virtio-${t} "
     --input "ping from the host\\n" ARGS --virtio-console --timeout 60 --transport ${t})
+  kvmrun_virtio_test(virtio.${t}.console-huge virtio_console.elf ${PASS}
+    --out "^virtio-console: after the huge buffer" --wait-for "hello from the guest"
+    --err "a 268435456-byte transmit buffer: only its first 1048576 bytes are written"
+    --input "ping\\n" ARGS --virtio-console --memory 512M --timeout 60 --transport ${t}
+    --append huge_tx=1)
   kvmrun_virtio_test(virtio.${t}.irq virtio_irq.elf ${PASS} --out "^virtio-irq: device on virtio-${t} "
     ARGS --rng --transport ${t} --timeout 60 --append transport=${t})
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh

@@ -724,6 +724,21 @@ START_TEST(test_needs_reset_sticky)
 }
 END_TEST
 
+/* A guest that breaks and resets its device in a loop cannot flood the log. */
+START_TEST(test_needs_reset_log_budget)
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);	/* without FEATURES_OK */
+		ck_assert(rd(VIRTIO_MMIO_STATUS) & S_NEEDS_RESET);
+		wr(VIRTIO_MMIO_STATUS, 0);
+	}
+	/* The burst, plus at most one a second for however long this took. */
+	ck_assert_uint_ge(dev.broken_logged, VIRTIO_LOG_BURST);
+	ck_assert_uint_le(dev.broken_logged, VIRTIO_LOG_BURST + 5);
+	ck_assert_uint_ge(dev.broken_suppressed, 1000 - VIRTIO_LOG_BURST - 5);
+}
+END_TEST
+
 /* ---- access widths and alignment ---- */
 
 START_TEST(test_bad_width_and_alignment)
@@ -881,6 +896,7 @@ static Suite *virtio_mmio_suite(void)
 	tcase_add_test(tc, test_driver_ok_without_features_ok);
 	tcase_add_test(tc, test_driver_ok_after_refused_features);
 	tcase_add_test(tc, test_needs_reset_sticky);
+	tcase_add_test(tc, test_needs_reset_log_budget);
 	tcase_add_test(tc, test_bad_width_and_alignment);
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_config_space_without_handlers);
