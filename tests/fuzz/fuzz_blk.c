@@ -1,0 +1,177 @@
+/*
+ * virtio-blk's request handling (virtio/blk.c) as the device's worker runs
+ * it, without the worker thread: the fuzz input is the guest (its RAM, the
+ * queue layout, the negotiated features) plus a script of queue
+ * notifications, guest writes, config reads and resets; the disk is a small
+ * memfd image.
+ *
+ * Input: u8 flags (1: readonly disk, 2: EVENT_IDX, 4: INDIRECT_DESC,
+ * 0x18: queues - 1), u16 image size in 8-byte units, 20 bytes of serial,
+ * u16 queue size, u32 desc, avail and used addresses, 16 ops of 4 bytes
+ * (op, a, u16 b), then the contents of RAM (64 KiB).
+ */
+#include <errno.h>
+#include <linux/virtio_blk.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fuzz_common.h"
+#include "kvmrun/virtio_devices.h"
+
+#define RAM0		0x10000ULL
+#define NR_OPS		16
+#define SERVE_ROUNDS	64
+
+enum { OP_END, OP_NOTIFY, OP_POKE, OP_CONFIG, OP_RESET, OP_COUNT };
+
+static struct guest_mem mem;
+static int image_fd = -1;
+static char image_path[64];
+static unsigned interrupts;
+
+static void fake_interrupt(struct virtio_device *d, unsigned q, bool config)
+{
+	FUZZ_CHECK(config || q < d->nr_queues, "interrupt for queue %u", q);
+	interrupts++;
+}
+
+static const struct virtio_transport_ops fake_transport = { .interrupt = fake_interrupt };
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_log_everything();
+	fuzz_mem_init(&mem, RAM0, 0, 0);
+	image_fd = memfd_create("fuzz-blk-image", MFD_CLOEXEC);
+	if (image_fd < 0) {
+		perror("memfd_create");
+		abort();
+	}
+	snprintf(image_path, sizeof(image_path), "/proc/self/fd/%d", image_fd);
+	return 0;
+}
+
+struct queue_layout {
+	uint16_t num;
+	uint32_t desc, avail, used;
+};
+
+/* What a driver does: features, FEATURES_OK, queue 0, DRIVER_OK (as virtio/pci.c applies it). */
+static void driver_init(struct virtio_device *d, uint8_t flags, const struct queue_layout *l)
+{
+	struct virtq *vq = &d->vq[0];
+	uint64_t drop = 0;
+
+	if (!(flags & 2))
+		drop |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (!(flags & 4))
+		drop |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	d->guest_features = d->host_features & ~drop;
+	virtio_set_status(d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			     VIRTIO_CONFIG_S_FEATURES_OK);
+	vq->num = l->num;
+	vq->desc_gpa = l->desc;
+	vq->avail_gpa = l->avail;
+	vq->used_gpa = l->used;
+	if (!virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
+			  virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC)))
+		vq->ready = true;
+	virtio_set_status(d, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+			     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+/* The worker's serve_queue() (virtio/device.c), with a bound on the rounds. */
+static void serve(struct virtio_device *d, unsigned q)
+{
+	struct virtq *vq = &d->vq[q];
+
+	for (unsigned round = 0; round < SERVE_ROUNDS; round++) {
+		uint16_t before = vq->last_avail, used_before = vq->used_idx;
+
+		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
+			return;
+		pthread_mutex_lock(&d->lock);
+		d->ops->queue_notify(d, q);
+		pthread_mutex_unlock(&d->lock);
+		/* One used element per chain popped, never more. */
+		FUZZ_CHECK((uint16_t)(vq->used_idx - used_before) <=
+			   (uint16_t)(vq->last_avail - before), "used %u, popped %u",
+			   (uint16_t)(vq->used_idx - used_before),
+			   (uint16_t)(vq->last_avail - before));
+		if (!vq->ready || vq->broken)
+			return;
+		virtq_set_notification(vq, true);
+		if (vq->last_avail == before || !virtq_has_avail(vq))
+			return;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = { data, size };
+	struct disk_config dc;
+	struct queue_layout l;
+	struct virtio_device d;
+	uint8_t ops[NR_OPS][4];
+	uint8_t flags = in_u8(&in);
+	uint64_t image_size = (uint64_t)in_u16(&in) * 8;
+
+	memset(&dc, 0, sizeof(dc));
+	snprintf(dc.path, sizeof(dc.path), "%s", image_path);
+	dc.readonly = flags & 1;
+	dc.num_queues = 1 + ((flags >> 3) & 3);
+	in_bytes(&in, dc.serial, sizeof(dc.serial) - 1);
+	l.num = in_u16(&in);
+	l.desc = in_u32(&in);
+	l.avail = in_u32(&in);
+	l.used = in_u32(&in);
+	in_bytes(&in, ops, sizeof(ops));
+	in_bytes(&in, mem.region[0].host, RAM0);
+
+	/* A fresh image of the asked size: all zeroes. */
+	if (ftruncate(image_fd, 0) || ftruncate(image_fd, (off_t)image_size))
+		abort();
+	if (virtio_blk_init(&d, &dc, &mem))
+		return 0;
+	d.transport = &fake_transport;
+	interrupts = 0;
+	driver_init(&d, flags, &l);
+	for (unsigned i = 0; i < NR_OPS; i++) {
+		uint8_t op = ops[i][0] % OP_COUNT, arg = ops[i][1];
+		uint16_t b = (uint16_t)(ops[i][2] | ops[i][3] << 8);
+
+		if (op == OP_END)
+			break;
+		switch (op) {
+		case OP_NOTIFY:
+			serve(&d, arg % d.nr_queues);
+			break;
+		case OP_POKE:
+			((uint8_t *)mem.region[0].host)[b % RAM0] = arg;
+			break;
+		case OP_CONFIG: {
+			/* Exact-size buffer: a config read must fill len bytes, no more. */
+			uint32_t len = 1 + arg % 8;
+			uint8_t *buf = malloc(len);
+
+			if (!buf)
+				abort();
+			d.ops->config_read(&d, b, buf, len);
+			free(buf);
+			break;
+		}
+		case OP_RESET:
+			pthread_mutex_lock(&d.lock);
+			virtio_set_status(&d, 0);
+			pthread_mutex_unlock(&d.lock);
+			driver_init(&d, flags, &l);
+			break;
+		}
+	}
+	virtio_device_destroy(&d);
+	return 0;
+}

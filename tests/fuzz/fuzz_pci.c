@@ -1,0 +1,269 @@
+/*
+ * The PCI host bridge (devices/pci.c) and the virtio-pci transport
+ * (virtio/pci.c), driven as a guest's port I/O and MMIO exits would drive
+ * them: configuration mechanism #1 on 0xCF8-0xCFF, the BAR window, and in
+ * between the device side (a worker that serves notified queues, device
+ * interrupts, NEEDS_RESET).  Without /dev/kvm: vm_fd -1, no GSI routing, so
+ * MSI-X vectors end up as pending bits.
+ *
+ * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id),
+ * then a stream of operations until the input ends.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz_common.h"
+#include "kvmrun/pci.h"
+#include "kvmrun/virtio.h"
+#include "kvmrun/virtio_pci.h"
+
+#define RAM0		0x10000ULL
+#define MAX_FN		2
+#define MAX_OPS		512
+#define SERVE_ROUNDS	16
+
+enum { OP_PORT_WRITE, OP_PORT_READ, OP_LATCH, OP_WIN_WRITE, OP_WIN_READ, OP_CFG_ACCESS,
+       OP_WORKER, OP_INTERRUPT, OP_POKE, OP_NEEDS_RESET, OP_COUNT };
+
+struct fake {
+	uint8_t cfg[24];
+};
+
+static struct guest_mem mem;
+static struct pci_bus bus;
+static struct fake fake[MAX_FN];
+static struct virtio_device dev[MAX_FN];
+static struct virtio_pci vp[MAX_FN];
+static unsigned nr_fn;
+
+/* The transport's promise to a device: config accesses of 1-8 bytes inside its region. */
+static void check_cfg_access(uint32_t off, uint32_t len)
+{
+	FUZZ_CHECK(len >= 1 && len <= 8 && off < VPCI_DEVCFG_LEN && len <= VPCI_DEVCFG_LEN - off,
+		   "device config access of %u bytes at 0x%x", len, off);
+}
+
+static void fake_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct fake *f = d->priv;
+
+	check_cfg_access(off, len);
+	virtio_config_copy(f->cfg, sizeof(f->cfg), off, data, len);
+}
+
+static void fake_config_write(struct virtio_device *d, uint32_t off, const uint8_t *data,
+			      uint32_t len)
+{
+	struct fake *f = d->priv;
+
+	check_cfg_access(off, len);
+	if (off < sizeof(f->cfg))
+		memcpy(f->cfg + off, data, len < sizeof(f->cfg) - off ? len : sizeof(f->cfg) - off);
+}
+
+/* Like virtio-rng without the entropy: every chain comes back with its writable part filled. */
+static void fake_notify(struct virtio_device *d, unsigned q)
+{
+	static const uint8_t fill[64];
+	struct virtq *vq = &d->vq[q];
+	static struct virtq_chain c;
+	uint16_t old = vq->used_idx;
+	int r;
+
+	while ((r = virtq_pop(vq, d->mem, &c)) > 0)
+		virtq_push(vq, c.head, (uint32_t)buf_to_iov(c.iov + c.n_out, c.n_in, 0, fill,
+							    sizeof(fill)));
+	if (r < 0)
+		virtio_needs_reset(d, "malformed descriptor chain");
+	virtio_signal_used(d, q, old);
+}
+
+static const struct virtio_device_ops fake_ops = {
+	.config_read = fake_config_read,
+	.config_write = fake_config_write,
+	.queue_notify = fake_notify,
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_log_everything();
+	fuzz_mem_init(&mem, RAM0, 0, 0);
+	return 0;
+}
+
+/* The worker (virtio/device.c): drain each notified queue's eventfd, then serve it. */
+static void worker(struct virtio_device *d)
+{
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		struct virtq *vq = &d->vq[q];
+		uint64_t v;
+
+		if (read(d->notify_fd[q], &v, sizeof(v)) != sizeof(v))
+			continue;
+		pthread_mutex_lock(&d->lock);
+		for (unsigned round = 0; round < SERVE_ROUNDS; round++) {
+			uint16_t before = vq->last_avail;
+
+			if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
+				break;
+			FUZZ_CHECK(guest_mem_ptr(d->mem, vq->desc_gpa, 16ULL * vq->num) &&
+				   vq->num && vq->num <= VIRTQ_MAX_SIZE,
+				   "queue %u live with num %u at 0x%llx", q, vq->num,
+				   (unsigned long long)vq->desc_gpa);
+			d->ops->queue_notify(d, q);
+			if (!vq->ready || vq->broken)
+				break;
+			virtq_set_notification(vq, true);
+			if (vq->last_avail == before || !virtq_has_avail(vq))
+				break;
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+/* What no sequence of guest accesses may change. */
+static void check_functions(void)
+{
+	FUZZ_CHECK(pci_cfg_read16(&bus.host_bridge, PCI_CFG_VENDOR_ID) == 0x1b36, "bridge vendor");
+	for (unsigned i = 0; i < nr_fn; i++) {
+		struct pci_function *f = &vp[i].pci;
+		uint64_t bar = pci_cfg_read32(f, PCI_CFG_BAR0);
+
+		FUZZ_CHECK(pci_cfg_read16(f, PCI_CFG_VENDOR_ID) == 0x1af4 &&
+			   pci_cfg_read16(f, PCI_CFG_DEVICE_ID) == 0x1040 + dev[i].device_id,
+			   "ids of function %u changed", i);
+		FUZZ_CHECK(!(bar & 0xf) && !(bar & (VPCI_BAR_SIZE - 1)), "BAR 0 reads 0x%llx",
+			   (unsigned long long)bar);
+		for (unsigned b = 1; b < PCI_NR_BARS; b++)
+			FUZZ_CHECK(!pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * b), "BAR %u appeared", b);
+		FUZZ_CHECK(!f->bar_decoded[0] || (f->bar_decoded[0] == bar &&
+			   bar >= PCI_WINDOW_BASE &&
+			   bar + VPCI_BAR_SIZE <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE),
+			   "BAR 0 decodes at 0x%llx, reads 0x%llx",
+			   (unsigned long long)f->bar_decoded[0], (unsigned long long)bar);
+		FUZZ_CHECK(!(vp[i].pending >> vp[i].nr_vectors), "pending 0x%x with %u vectors",
+			   vp[i].pending, vp[i].nr_vectors);
+	}
+}
+
+/* An access through an exact-size buffer (ASan sees a handler that writes past len). */
+static void io(void (*fn)(void *, uint64_t, uint8_t *, uint32_t, bool), uint64_t off,
+	       uint32_t len, uint64_t val, bool is_write)
+{
+	uint8_t *b = malloc(len);
+
+	if (!b)
+		abort();
+	memcpy(b, &val, len);
+	fn(&bus, off, b, len, is_write);
+	free(b);
+}
+
+static const uint32_t widths[] = { 1, 2, 4, 8 };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = { data, size };
+	uint8_t flags = in_u8(&in);
+	unsigned nq = 1 + ((flags >> 1) & 3), id = 1 + ((flags >> 3) & 3);
+
+	fuzz_mem_clear(&mem);
+	pci_bus_init(&bus);
+	nr_fn = 0;
+	for (unsigned i = 0; i < 1 + (flags & 1); i++) {
+		memset(&fake[i], 0, sizeof(fake[i]));
+		if (virtio_device_init(&dev[i], "fuzz", id, nq,
+				       (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+				       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << 3),
+				       &fake_ops, &fake[i], &mem))
+			abort();
+		nr_fn++;
+		if (virtio_pci_init(&vp[i], &dev[i], -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
+			abort();
+	}
+
+	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
+		uint8_t op = in_u8(&in) % OP_COUNT;
+		struct virtio_device *d;
+		uint8_t a;
+
+		switch (op) {
+		case OP_PORT_WRITE:
+		case OP_PORT_READ: {
+			uint64_t off = in_u8(&in) % PCI_CONFIG_PORTS;
+			uint32_t len = widths[in_u8(&in) % 3];
+			uint32_t v = in_u32(&in);
+
+			/* The PIO bus hands over only accesses inside the 8 ports. */
+			if (off + len <= PCI_CONFIG_PORTS)
+				io(pci_config_io, off, len, v, op == OP_PORT_WRITE);
+			break;
+		}
+		case OP_LATCH: {
+			uint32_t slot = in_u8(&in) % PCI_MAX_SLOTS, fn = in_u8(&in) & 7u;
+
+			io(pci_config_io, 0, 4, 0x80000000u | slot << 11 | fn << 8 | in_u8(&in), true);
+			break;
+		}
+		case OP_WIN_WRITE:
+		case OP_WIN_READ: {
+			uint64_t off = in_u32(&in) % PCI_WINDOW_SIZE;
+			uint32_t len = widths[in_u8(&in) % 4];
+			uint64_t v = in_u64(&in);
+
+			if (off + len <= PCI_WINDOW_SIZE)
+				io(pci_window_io, off, len, v, op == OP_WIN_WRITE);
+			break;
+		}
+		case OP_CFG_ACCESS: {
+			unsigned slot = in_u8(&in), fn = in_u8(&in);
+			uint32_t off = in_u16(&in), len = 1 + in_u8(&in) % 8;
+			uint64_t v = in_u64(&in);
+			bool w = in_u8(&in) & 1;
+			uint8_t *b = malloc(len);
+
+			if (!b)
+				abort();
+			memcpy(b, &v, len);
+			pci_config_access(&bus, slot, fn, off, b, len, w);
+			free(b);
+			break;
+		}
+		case OP_WORKER:
+			for (unsigned i = 0; i < nr_fn; i++)
+				worker(&dev[i]);
+			break;
+		case OP_INTERRUPT:
+			a = in_u8(&in);
+			d = &dev[(a >> 4) % nr_fn];
+			pthread_mutex_lock(&d->lock);
+			d->transport->interrupt(d, a % d->nr_queues, a & 0x80);
+			pthread_mutex_unlock(&d->lock);
+			break;
+		case OP_POKE: {
+			uint16_t off = in_u16(&in);
+
+			((uint8_t *)mem.region[0].host)[off % RAM0] = in_u8(&in);
+			break;
+		}
+		case OP_NEEDS_RESET:
+			d = &dev[in_u8(&in) % nr_fn];
+			pthread_mutex_lock(&d->lock);
+			virtio_needs_reset(d, "fuzz");
+			pthread_mutex_unlock(&d->lock);
+			break;
+		}
+		check_functions();
+	}
+
+	for (unsigned i = 0; i < nr_fn; i++) {
+		virtio_pci_destroy(&vp[i]);
+		virtio_device_destroy(&dev[i]);
+	}
+	pci_bus_destroy(&bus);
+	return 0;
+}
