@@ -162,6 +162,21 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const char short_options[] = ":k:i:a:c:m:t:s:vqhV";
+
+/*
+ * Was getopt_long's '?' about a short option character?  A long option
+ * leaves optopt 0 (unknown, ambiguous) or its val (given a value it does
+ * not take): 256 and up, or a valid short letter.  A byte above 0x7f in a
+ * short group comes back negative.
+ */
+static bool short_option_error(int opt)
+{
+	if (opt == 0 || opt >= 256)
+		return false;
+	return opt < 0 || opt == ':' || !strchr(short_options, opt);
+}
+
 /* A long option given a value it does not take ("--quiet=1"), or an unknown one. */
 static int bad_option(const char *arg, char *err, size_t errlen)
 {
@@ -369,22 +384,28 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	for (;;) {
 		int longindex = -1;
 
-		c = getopt_long(argc - first + 1, argv + first - 1, ":k:i:a:c:m:t:s:vqhV",
-				run_options, &longindex);
+		c = getopt_long(argc - first + 1, argv + first - 1, short_options, run_options,
+				&longindex);
 		if (c == -1)
 			break;
+		/*
+		 * After a long option getopt has stepped past its word.  A short one
+		 * may sit inside a group ("-xv"), where optind has not moved: name it
+		 * by its character.
+		 */
 		if (c == '?') {
+			if (short_option_error(optopt))
+				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'",
+					    (char)optopt);
+			return bad_option(argv[first - 1 + optind - 1], err, errlen);
+		}
+		if (c == ':') {
 			const char *arg = argv[first - 1 + optind - 1];
 
-			/* A bad short option inside a group ("-vx") is not the whole word. */
-			if (optopt > 0 && optopt < 128 && arg[0] == '-' && arg[1] != '-')
-				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'",
-					    optopt);
-			return bad_option(arg, err, errlen);
+			if (!strncmp(arg, "--", 2))
+				return fail(err, errlen, "option '%s' needs a value", arg);
+			return fail(err, errlen, "option '-%c' needs a value", (char)optopt);
 		}
-		if (c == ':')
-			return fail(err, errlen, "option '%s' needs a value",
-				    argv[first - 1 + optind - 1]);
 		r = parse_run_option(cfg, c, optarg, err, errlen);
 		if (r)
 			return r;

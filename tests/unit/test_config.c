@@ -458,6 +458,28 @@ START_TEST(test_unknown_option)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_config: a bad letter before the end of a group named the previous word. */
+START_TEST(test_unknown_option_in_group)
+{
+	struct vm_config cfg;
+
+	assert_err_contains(PARSE(&cfg, "kvmrun", "-xv"), "unknown option '-x'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "-xv"), "'-x'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "file", "-vxq"), "'-x'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--rng", "-xk", "k"), "'-x'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "-:v"), "'-:'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "-\xe9v"), "'-\xe9'");
+	/* Long options still name their word. */
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "--bogus", "-v"), "'--bogus'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "--rng=1"),
+			    "option '--rng' takes no value");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "f", "--verbose=1"),
+			    "option '--verbose' takes no value");
+	/* A missing value inside a group names the option, not the group. */
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-vk"), "option '-k' needs a value");
+}
+END_TEST
+
 START_TEST(test_option_without_value)
 {
 	struct vm_config cfg;
@@ -662,6 +684,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_pvm);
 	tcase_add_test(tc, test_reboot);
 	tcase_add_test(tc, test_unknown_option);
+	tcase_add_test(tc, test_unknown_option_in_group);
 	tcase_add_test(tc, test_option_without_value);
 	tcase_add_test(tc, test_flag_with_value);
 	tcase_add_test(tc, test_flag_with_value_message);
