@@ -37,9 +37,17 @@ static int memfd(const char *name, char *path, size_t len)
 	return fd;
 }
 
+#define INITRD_SIZE	0x1800	/* not a multiple of pages: the tail matters too */
+
+static void initrd_pattern(uint8_t *p)
+{
+	for (unsigned i = 0; i < INITRD_SIZE; i++)
+		p[i] = (uint8_t)(i * 7 + (i >> 8) + 1);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const uint8_t initrd[4096] = { 0x30, 0x37, 0x30, 0x37, 0x30, 0x31 };
+	uint8_t initrd[INITRD_SIZE];
 
 	(void)argc;
 	(void)argv;
@@ -48,6 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_mem_init(&small, SMALL_RAM, 0, 0);
 	kernel_fd = memfd("fuzz-kernel", kernel_path, sizeof(kernel_path));
 	initrd_fd = memfd("fuzz-initrd", initrd_path, sizeof(initrd_path));
+	initrd_pattern(initrd);
 	if (write(initrd_fd, initrd, sizeof(initrd)) != sizeof(initrd))
 		abort();
 	return 0;
@@ -90,6 +99,66 @@ static void pieces(const uint8_t *img, size_t size)
 	}
 }
 
+/* Where the kernel's image and its bss / init_size lie, as its own header says. */
+static void kernel_span(const uint8_t *img, size_t size, const struct boot_entry *e,
+			uint64_t *start, uint64_t *end)
+{
+	struct bzimage_info bi;
+	struct elf_info info;
+	struct mb_header mb;
+
+	*start = *end = 0;
+	if (!strncmp(e->protocol, "Linux", 5)) {
+		FUZZ_CHECK(!bzimage_parse(img, size, &mem, &bi), "loaded bzImage does not parse");
+		*start = bi.load_addr;
+		*end = bi.load_addr + (bi.init_size > size - bi.setup_size ? bi.init_size :
+				       size - bi.setup_size);
+	} else if (!strcmp(e->protocol, "multiboot") && multiboot_find(img, size, &mb) == 1 &&
+		   (mb.flags & MB_FLAG_AOUT_KLUDGE)) {
+		uint64_t file_off = mb.offset - (mb.header_addr - mb.load_addr);
+
+		*start = mb.load_addr;
+		*end = mb.load_end_addr ? mb.load_end_addr : mb.load_addr + (size - file_off);
+		if (mb.bss_end_addr > *end)
+			*end = mb.bss_end_addr;
+	} else if (!elf_probe(img, size, &info)) {
+		*start = info.load_start;
+		*end = info.load_end;
+	}
+}
+
+/* The initrd the protocol told the kernel about: in RAM, intact, clear of the kernel. */
+static void check_initrd(const uint8_t *img, size_t size, const struct boot_entry *e)
+{
+	uint8_t want[INITRD_SIZE];
+	uint64_t addr = 0, kstart, kend;
+	const uint8_t *p;
+
+	if (!strncmp(e->protocol, "Linux", 5)) {
+		uint32_t lo, hi;
+
+		guest_mem_read(&mem, BOOT_ZERO_PAGE_ADDR + 0x218, &lo, 4);
+		guest_mem_read(&mem, BOOT_ZERO_PAGE_ADDR + 0xc0, &hi, 4);
+		addr = (uint64_t)hi << 32 | lo;
+	} else {
+		/* PVH's module list and multiboot's module 0 both start with the address. */
+		uint32_t lo;
+
+		guest_mem_read(&mem, BOOT_MODLIST_ADDR, &lo, 4);
+		addr = lo;
+	}
+	p = guest_mem_ptr(&mem, addr, INITRD_SIZE);
+	FUZZ_CHECK(p, "initrd at 0x%llx is not in RAM", (unsigned long long)addr);
+	initrd_pattern(want);
+	FUZZ_CHECK(!memcmp(p, want, INITRD_SIZE), "initrd at 0x%llx was overwritten (%s)",
+		   (unsigned long long)addr, e->protocol);
+	kernel_span(img, size, e, &kstart, &kend);
+	FUZZ_CHECK(addr >= kend || addr + INITRD_SIZE <= kstart,
+		   "initrd [0x%llx, 0x%llx) overlaps the kernel [0x%llx, 0x%llx) (%s)",
+		   (unsigned long long)addr, (unsigned long long)addr + INITRD_SIZE,
+		   (unsigned long long)kstart, (unsigned long long)kend, e->protocol);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config cfg;
@@ -107,14 +176,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Both with and without an initrd and the PVM arguments, picked by the size. */
 	cfg.initrd = (size & 1) ? initrd_path : NULL;
 	cfg.append = (size & 2) ? NULL : "console=ttyS0 panic=-1";
-	if (!boot_load(&cfg, &mem, size & 4, &e))
-		check_entry(&e);
-
 	/* A private copy: libelf and the loaders get a writable image, as from mmap(). */
 	img = malloc(size ? size : 1);
 	if (!img)
 		abort();
 	memcpy(img, data, size);
+	if (!boot_load(&cfg, &mem, size & 4, &e)) {
+		check_entry(&e);
+		if (cfg.initrd)
+			check_initrd(img, size, &e);
+	}
 	pieces(img, size);
 	free(img);
 	return 0;
