@@ -189,8 +189,9 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 			return r;
 		x.cmdline = linux_args;
 		r = bzimage_parse(img, size, mem, &bi);
+		/* Above the kernel's file size too: a header may claim an init_size below it. */
 		if (!r && cfg->initrd)
-			r = initrd_load(cfg->initrd, mem, bi.load_addr + bi.init_size,
+			r = initrd_load(cfg->initrd, mem, bi.load_end,
 					(uint64_t)bi.initrd_addr_max + 1, &x);
 		return r ? r : bzimage_load(img, size, &bi, mem, &x, entry);
 	}

@@ -124,6 +124,7 @@ int bzimage_parse(const uint8_t *img, size_t size, const struct guest_mem *mem,
 			"give more --memory", (unsigned long long)(bi->load_addr + need));
 		return -ENOEXEC;
 	}
+	bi->load_end = end;
 	return 0;
 }
 

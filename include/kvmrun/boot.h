@@ -54,6 +54,7 @@ struct bzimage_info {
 	size_t setup_size;		/* boot sector + setup code: the kernel follows */
 	size_t hdr_end;			/* end of the setup header in the file */
 	uint64_t load_addr;		/* where the protected-mode kernel goes */
+	uint64_t load_end;		/* load_addr + the larger of init_size and the kernel */
 };
 
 /* What was found in an ELF kernel. */

@@ -282,6 +282,12 @@ def loader():
     struct.pack_into("<Q", setup, 0x258, 0x1000000)           # pref_address
     struct.pack_into("<I", setup, 0x260, 0x4000)              # init_size
     put("bzimage", "loader", bytes(setup) + code * 32)
+    # Linked near the top of the 32 MiB RAM, init_size 0, odd size (so with an initrd):
+    # the initrd once went on top of the kernel.
+    struct.pack_into("<I", setup, 0x230, 0)
+    struct.pack_into("<Q", setup, 0x258, (32 << 20) - 0x3000)
+    struct.pack_into("<I", setup, 0x260, 0)
+    put("bzimage-low-init-size", "loader", bytes(setup) + code * 0x200 + b"\xf4")
     # Two real test guests, stripped, when they are built.
     for g in ("hello.elf", "hello.mb.elf"):
         src = os.path.join(ROOT, "build", "guests", g)

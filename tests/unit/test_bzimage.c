@@ -1,6 +1,7 @@
 /* The bzImage loader (64-bit boot protocol), its zero page, and initrd placement. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define SETUP_SIZE	((SETUP_SECTS + 1) * 512)
 #define PAYLOAD		8192
 #define IMG_SIZE	(SETUP_SIZE + PAYLOAD)
+#define BP_SIZE_FOR_TEST	0x1000	/* the zero page */
 
 static struct guest_mem mem;
 static uint8_t img[IMG_SIZE];
@@ -204,6 +206,67 @@ START_TEST(initrd_placement)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_loader: the initrd went above load_addr + init_size,
+ * and a header whose init_size is below the kernel's own size got its initrd
+ * placed on the kernel, which bzimage_load() then copied over it.
+ */
+START_TEST(initrd_clear_of_kernel_larger_than_init_size)
+{
+	char kpath[] = "/tmp/kvmrun-bzimage-XXXXXX";
+	char *ipath = temp_file(5000);
+	struct bzimage_info bi;
+	struct vm_config cfg;
+	struct boot_entry e;
+	const uint8_t *p;
+	int fd;
+
+	w32(0x230, 0);				/* any load address */
+	w64(0x258, 0x2000000);			/* pref_address: 32 MiB */
+	w32(0x260, 0);				/* init_size below the 8 KiB kernel */
+	ck_assert_int_eq(bzimage_parse(img, IMG_SIZE, &mem, &bi), 0);
+	ck_assert_uint_eq(bi.load_end, 0x2000000 + PAYLOAD);
+	fd = mkstemp(kpath);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, img, IMG_SIZE), IMG_SIZE);
+	close(fd);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cmd = CMD_RUN;
+	cfg.kernel = kpath;
+	cfg.initrd = ipath;
+	cfg.cpus = 1;
+	cfg.mem_size = MEM_SIZE;
+	cfg.transport = TRANSPORT_PCI;
+
+	/* Room for it only below the kernel's end: refused, not overlapped. */
+	w32(0x22c, 0x2002000 - 1);		/* initrd_addr_max */
+	fd = open(kpath, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, img, IMG_SIZE, 0), IMG_SIZE);
+	close(fd);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, &e), -EFBIG);
+
+	/* Room above it: the initrd is there, intact, clear of the kernel. */
+	w32(0x22c, 0x2004000 - 1);
+	fd = open(kpath, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, img, IMG_SIZE, 0), IMG_SIZE);
+	close(fd);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, &e), 0);
+	p = guest_mem_ptr(&mem, BOOT_ZERO_PAGE_ADDR, BP_SIZE_FOR_TEST);
+	ck_assert_uint_ge(r32(p, 0x218), 0x2000000 + PAYLOAD);
+	ck_assert_uint_eq(r32(p, 0x21c), 5000);
+	p = guest_mem_ptr(&mem, r32(p, 0x218), 5000);
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < 5000; i++)
+		ck_assert_uint_eq(p[i], (uint8_t)(i ^ 0x5a));
+	p = guest_mem_ptr(&mem, 0x2000000, PAYLOAD);
+	ck_assert_mem_eq(p, img + SETUP_SIZE, PAYLOAD);
+	unlink(kpath);
+	unlink(ipath);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("bzimage");
@@ -217,6 +280,7 @@ int main(void)
 	tcase_add_test(tc, load_address);
 	tcase_add_test(tc, cmdline_limit);
 	tcase_add_test(tc, initrd_placement);
+	tcase_add_test(tc, initrd_clear_of_kernel_larger_than_init_size);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
