@@ -6,7 +6,7 @@
  * memfd image.
  *
  * Input: u8 flags (1: readonly disk, 2: EVENT_IDX, 4: INDIRECT_DESC,
- * 0x18: queues - 1), u16 image size in 8-byte units, 20 bytes of serial,
+ * 0x18: queues - 1, 0x20: cache=none), u16 image size in 8-byte units, 20 bytes of serial,
  * u16 queue size, u32 desc, avail and used addresses, 16 ops of 4 bytes
  * (op, a, u16 b), then the contents of RAM (64 KiB).
  */
@@ -23,7 +23,7 @@
 
 #define RAM0		0x10000ULL
 #define NR_OPS		16
-#define SERVE_ROUNDS	64
+#define SERVE_ROUNDS	1024	/* a device that keeps feeding itself (it cannot stop) */
 
 enum { OP_END, OP_NOTIFY, OP_POKE, OP_CONFIG, OP_RESET, OP_COUNT };
 
@@ -84,12 +84,18 @@ static void driver_init(struct virtio_device *d, uint8_t flags, const struct que
 			     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
-/* The worker's serve_queue() (virtio/device.c), with a bound on the rounds. */
+/*
+ * The worker's serve_queue() (virtio/device.c).  Nobody adds buffers while
+ * it runs here, so it must come to an end: a queue that still has work after
+ * SERVE_ROUNDS rounds feeds itself (the device's own writes into guest RAM
+ * make new buffers available), and the worker would never see its stop_fd.
+ */
 static void serve(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
 
-	for (unsigned round = 0; round < SERVE_ROUNDS; round++) {
+	for (unsigned round = 0;; round++) {
+		FUZZ_CHECK(round < SERVE_ROUNDS, "queue %u still busy after %u rounds", q, round);
 		uint16_t before = vq->last_avail, used_before = vq->used_idx;
 
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
@@ -124,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(dc.path, sizeof(dc.path), "%s", image_path);
 	dc.readonly = flags & 1;
 	dc.num_queues = 1 + ((flags >> 3) & 3);
+	dc.cache_none = flags & 0x20;	/* O_DIRECT: tmpfs takes it since Linux 6.6 */
 	in_bytes(&in, dc.serial, sizeof(dc.serial) - 1);
 	l.num = in_u16(&in);
 	l.desc = in_u32(&in);

@@ -22,7 +22,7 @@
 #define RAM0		0x10000ULL
 #define MAX_FN		2
 #define MAX_OPS		512
-#define SERVE_ROUNDS	16
+#define SERVE_ROUNDS	1024	/* a device that keeps feeding itself (it cannot stop) */
 
 enum { OP_PORT_WRITE, OP_PORT_READ, OP_LATCH, OP_WIN_WRITE, OP_WIN_READ, OP_CFG_ACCESS,
        OP_WORKER, OP_INTERRUPT, OP_POKE, OP_NEEDS_RESET, OP_COUNT };
@@ -105,8 +105,12 @@ static void worker(struct virtio_device *d)
 		if (read(d->notify_fd[q], &v, sizeof(v)) != sizeof(v))
 			continue;
 		pthread_mutex_lock(&d->lock);
-		for (unsigned round = 0; round < SERVE_ROUNDS; round++) {
+		/* Nobody adds buffers meanwhile: the device must not keep feeding itself. */
+		for (unsigned round = 0;; round++) {
 			uint16_t before = vq->last_avail;
+
+			FUZZ_CHECK(round < SERVE_ROUNDS, "queue %u still busy after %u rounds", q,
+				   round);
 
 			if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
 				break;

@@ -83,7 +83,7 @@ def virtqueue():
                                 (NOTIFY, 1, 0), (RESET, 0, 0), (POP, 0, 0)])
 
 
-# ---- blk: u8 flags, u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
+# ---- blk: u8 flags (0x20: cache=none), u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 B_NOTIFY, B_POKE, B_CONFIG, B_RESET = 1, 2, 3, 4
 
@@ -137,6 +137,8 @@ def blk():
     blk_seed("mixed-indirect", [(T_OUT, 0, bytes(512), 0), (T_IN, 0, b"", 512),
                                 (99, 0, b"", 0)], indirect=True)
     blk_seed("readonly-write", [(T_OUT, 0, bytes(512), 0)], flags=0x7)
+    blk_seed("cache-none", [(T_OUT, 3, bytes(range(256)) * 2, 0), (T_IN, 3, b"", 512)],
+             flags=0x26)
 
 
 # ---- pci: u8 flags, then ops ----
