@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "fuzz_vdev.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_pci.h"
@@ -22,69 +23,15 @@
 #define RAM0		0x10000ULL
 #define MAX_FN		2
 #define MAX_OPS		512
-#define SERVE_ROUNDS	1024	/* a device that keeps feeding itself (it cannot stop) */
 
 enum { OP_PORT_WRITE, OP_PORT_READ, OP_LATCH, OP_WIN_WRITE, OP_WIN_READ, OP_CFG_ACCESS,
        OP_WORKER, OP_INTERRUPT, OP_POKE, OP_NEEDS_RESET, OP_COUNT };
 
-struct fake {
-	uint8_t cfg[24];
-};
-
 static struct guest_mem mem;
 static struct pci_bus bus;
-static struct fake fake[MAX_FN];
-static struct virtio_device dev[MAX_FN];
+static struct fuzz_vdev vdev[MAX_FN];
 static struct virtio_pci vp[MAX_FN];
 static unsigned nr_fn;
-
-/* The transport's promise to a device: config accesses of 1-8 bytes inside its region. */
-static void check_cfg_access(uint32_t off, uint32_t len)
-{
-	FUZZ_CHECK(len >= 1 && len <= 8 && off < VPCI_DEVCFG_LEN && len <= VPCI_DEVCFG_LEN - off,
-		   "device config access of %u bytes at 0x%x", len, off);
-}
-
-static void fake_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	check_cfg_access(off, len);
-	virtio_config_copy(f->cfg, sizeof(f->cfg), off, data, len);
-}
-
-static void fake_config_write(struct virtio_device *d, uint32_t off, const uint8_t *data,
-			      uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	check_cfg_access(off, len);
-	if (off < sizeof(f->cfg))
-		memcpy(f->cfg + off, data, len < sizeof(f->cfg) - off ? len : sizeof(f->cfg) - off);
-}
-
-/* Like virtio-rng without the entropy: every chain comes back with its writable part filled. */
-static void fake_notify(struct virtio_device *d, unsigned q)
-{
-	static const uint8_t fill[64];
-	struct virtq *vq = &d->vq[q];
-	static struct virtq_chain c;
-	uint16_t old = vq->used_idx;
-	int r;
-
-	while ((r = virtq_pop(vq, d->mem, &c)) > 0)
-		virtq_push(vq, c.head, (uint32_t)buf_to_iov(c.iov + c.n_out, c.n_in, 0, fill,
-							    sizeof(fill)));
-	if (r < 0)
-		virtio_needs_reset(d, "malformed descriptor chain");
-	virtio_signal_used(d, q, old);
-}
-
-static const struct virtio_device_ops fake_ops = {
-	.config_read = fake_config_read,
-	.config_write = fake_config_write,
-	.queue_notify = fake_notify,
-};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -93,40 +40,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_log_everything();
 	fuzz_mem_init(&mem, RAM0, 0, 0);
 	return 0;
-}
-
-/* The worker (virtio/device.c): drain each notified queue's eventfd, then serve it. */
-static void worker(struct virtio_device *d)
-{
-	for (unsigned q = 0; q < d->nr_queues; q++) {
-		struct virtq *vq = &d->vq[q];
-		uint64_t v;
-
-		if (read(d->notify_fd[q], &v, sizeof(v)) != sizeof(v))
-			continue;
-		pthread_mutex_lock(&d->lock);
-		/* Nobody adds buffers meanwhile: the device must not keep feeding itself. */
-		for (unsigned round = 0;; round++) {
-			uint16_t before = vq->last_avail;
-
-			FUZZ_CHECK(round < SERVE_ROUNDS, "queue %u still busy after %u rounds", q,
-				   round);
-
-			if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
-				break;
-			FUZZ_CHECK(guest_mem_ptr(d->mem, vq->desc_gpa, 16ULL * vq->num) &&
-				   vq->num && vq->num <= VIRTQ_MAX_SIZE,
-				   "queue %u live with num %u at 0x%llx", q, vq->num,
-				   (unsigned long long)vq->desc_gpa);
-			d->ops->queue_notify(d, q);
-			if (!vq->ready || vq->broken)
-				break;
-			virtq_set_notification(vq, true);
-			if (vq->last_avail == before || !virtq_has_avail(vq))
-				break;
-		}
-		pthread_mutex_unlock(&d->lock);
-	}
 }
 
 /* What no sequence of guest accesses may change. */
@@ -138,7 +51,7 @@ static void check_functions(void)
 		uint64_t bar = pci_cfg_read32(f, PCI_CFG_BAR0);
 
 		FUZZ_CHECK(pci_cfg_read16(f, PCI_CFG_VENDOR_ID) == 0x1af4 &&
-			   pci_cfg_read16(f, PCI_CFG_DEVICE_ID) == 0x1040 + dev[i].device_id,
+			   pci_cfg_read16(f, PCI_CFG_DEVICE_ID) == 0x1040 + vdev[i].dev.device_id,
 			   "ids of function %u changed", i);
 		FUZZ_CHECK(!(bar & 0xf) && !(bar & (VPCI_BAR_SIZE - 1)), "BAR 0 reads 0x%llx",
 			   (unsigned long long)bar);
@@ -179,14 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_bus_init(&bus);
 	nr_fn = 0;
 	for (unsigned i = 0; i < 1 + (flags & 1); i++) {
-		memset(&fake[i], 0, sizeof(fake[i]));
-		if (virtio_device_init(&dev[i], "fuzz", id, nq,
-				       (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-				       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << 3),
-				       &fake_ops, &fake[i], &mem))
-			abort();
+		fuzz_vdev_init(&vdev[i], id, nq, VPCI_DEVCFG_LEN, &mem);
 		nr_fn++;
-		if (virtio_pci_init(&vp[i], &dev[i], -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
+		if (virtio_pci_init(&vp[i], &vdev[i].dev, -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
 			abort();
 	}
 
@@ -239,11 +147,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case OP_WORKER:
 			for (unsigned i = 0; i < nr_fn; i++)
-				worker(&dev[i]);
+				fuzz_vdev_worker(&vdev[i]);
 			break;
 		case OP_INTERRUPT:
 			a = in_u8(&in);
-			d = &dev[(a >> 4) % nr_fn];
+			d = &vdev[(a >> 4) % nr_fn].dev;
 			pthread_mutex_lock(&d->lock);
 			d->transport->interrupt(d, a % d->nr_queues, a & 0x80);
 			pthread_mutex_unlock(&d->lock);
@@ -255,7 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case OP_NEEDS_RESET:
-			d = &dev[in_u8(&in) % nr_fn];
+			d = &vdev[in_u8(&in) % nr_fn].dev;
 			pthread_mutex_lock(&d->lock);
 			virtio_needs_reset(d, "fuzz");
 			pthread_mutex_unlock(&d->lock);
@@ -266,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (unsigned i = 0; i < nr_fn; i++) {
 		virtio_pci_destroy(&vp[i]);
-		virtio_device_destroy(&dev[i]);
+		virtio_device_destroy(&vdev[i].dev);
 	}
 	pci_bus_destroy(&bus);
 	return 0;

@@ -200,6 +200,35 @@ def pci():
     put("two-functions", "pci", bytes([0x1f]) + two)
 
 
+# ---- mmio: u8 flags, then ops ----
+M_W, M_R, M_RW, M_RR, M_WORK, M_INT, M_POKE, M_NR = range(8)
+
+
+def mmio():
+    def rw(off, val):
+        return struct.pack("<BBI", M_RW, off // 4, val)
+
+    def rr(off):
+        return struct.pack("<BBI", M_RR, off // 4, 0)
+
+    def mpoke(off, data):
+        return b"".join(struct.pack("<BHB", M_POKE, off + i, c) for i, c in enumerate(data))
+
+    drv = rr(0) + rr(4) + rr(8) + rr(0xc) + rw(0x70, 0) + rw(0x70, 1) + rw(0x70, 3)
+    drv += rw(0x14, 1) + rr(0x10) + rw(0x24, 1) + rw(0x20, 1) + rw(0x24, 0)
+    drv += rw(0x20, (1 << 28) | (1 << 29)) + rw(0x70, 0xb) + rr(0x70)
+    drv += rw(0x30, 0) + rr(0x34) + rw(0x38, 8) + rw(0x80, 0x1000) + rw(0x84, 0)
+    drv += rw(0x90, 0x2000) + rw(0x94, 0) + rw(0xa0, 0x3000) + rw(0xa4, 0) + rw(0x44, 1)
+    drv += rw(0x70, 0xf)
+    drv += mpoke(0x1000, struct.pack("<QIHH", 0x4000, 64, F_WRITE, 0))
+    drv += mpoke(0x2000, struct.pack("<HHH", 0, 1, 0))
+    drv += rw(0x50, 0) + bytes([M_WORK]) + rr(0x60) + rw(0x64, 1) + rr(0xfc)
+    drv += struct.pack("<BHBQ", M_R, 0x100, 2, 0) + struct.pack("<BHBQ", M_W, 0x104, 1, 0xabcd)
+    drv += struct.pack("<BHBQ", M_R, 0xffc, 2, 0) + bytes([M_INT, 0x80]) + rr(0x60)
+    drv += rw(0x64, 2) + bytes([M_NR]) + rr(0x70) + rw(0x70, 0) + rr(0x60)
+    put("driver", "mmio", bytes([0x01]) + drv)
+
+
 # ---- serial: u8 flags, then ops (kind<<6 | width<<4 | far<<3 | reg) ----
 def s_w(reg, val, width=1):
     return struct.pack("<BQ", (W[width] << 4) | reg, val)
@@ -316,7 +345,7 @@ def config():
 
 
 if __name__ == "__main__":
-    for fn in (virtqueue, blk, pci, serial, loader, config):
+    for fn in (virtqueue, blk, pci, mmio, serial, loader, config):
         fn()
     total = sum(os.path.getsize(os.path.join(dp, f))
                 for dp, _, fs in os.walk(CORPUS) for f in fs)
