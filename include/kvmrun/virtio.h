@@ -20,6 +20,7 @@
 #define VIRTQ_MAX_SEGS		256	/* segments in one chain, indirect ones included */
 #define VIRTQ_MAX_INDIRECT	1024	/* entries in one indirect table */
 #define VIRTIO_LOG_BURST	64	/* device errors logged before rate limiting (1/s) */
+#define VIRTIO_POLL_NS		32000	/* a busy queue is watched this long before notifications */
 
 /* ---- split virtqueue ---- */
 
@@ -131,6 +132,8 @@ struct virtio_device {
 	pthread_t thread;
 	bool thread_started;
 	bool reported_broken;		/* since the last reset */
+	/* Adaptive polling of busy queues (worker thread only). */
+	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
 	int64_t broken_last_log;	/* CLOCK_MONOTONIC seconds */
