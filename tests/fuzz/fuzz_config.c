@@ -61,6 +61,37 @@ static void check_config(const struct vm_config *c)
 	}
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A MAC that --net took was written as six pairs of hex digits, and means what they say. */
+static void check_mac(const char *arg, const struct net_config *nc)
+{
+	const char *m = NULL;
+
+	for (const char *p = arg; (p = strstr(p, "mac=")); p++)
+		if (p == arg || p[-1] == ',')
+			m = p + 4;
+	FUZZ_CHECK(m, "MAC taken from '%s' without mac=", arg);
+	for (unsigned i = 0; i < 6; i++) {
+		int hi = hexval(m[3 * i]), lo = hi < 0 ? -1 : hexval(m[3 * i + 1]);
+
+		FUZZ_CHECK(hi >= 0 && lo >= 0 && (i == 5 ? (m[17] == 0 || m[17] == ',') :
+						 m[3 * i + 2] == ':'),
+			   "MAC '%.20s' is not xx:xx:xx:xx:xx:xx", m);
+		FUZZ_CHECK(nc->mac[i] == (hi << 4 | lo), "MAC '%.17s' byte %u read as 0x%02x", m, i,
+			   nc->mac[i]);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size + 1), *argv[MAX_ARGS + 2], *err = malloc(ERRLEN);
@@ -88,6 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(err[0] && strnlen(err, ERRLEN) < ERRLEN, "disk message");
 		if (net_config_parse(argv[i], &nc, err, ERRLEN))
 			FUZZ_CHECK(err[0] && strnlen(err, ERRLEN) < ERRLEN, "net message");
+		else if (nc.mac_given)
+			check_mac(argv[i], &nc);
 		parse_size(argv[i], &sz);
 	}
 
