@@ -480,6 +480,27 @@ START_TEST(test_unknown_option_in_group)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_config: sscanf's %2x took signs, spaces and newlines in a MAC. */
+START_TEST(test_net_mac)
+{
+	static const char *const bad[] = {
+		"tap=t,mac=-2:-2:-2:-2:-2:-2", "tap=t,mac= 2: 2: 2: 2: 2: 2",
+		"tap=t,mac=+2:+2:+2:+2:+2:+2", "tap=t,mac=52:53:00:\n2:34:56",
+		"tap=t,mac=52:54:00:12:34:5", "tap=t,mac=52:54:00:12:34:567",
+		"tap=t,mac=52-54-00-12-34-56", "tap=t,mac=52:54:00:12:34:5g",
+		"tap=t,mac=0x:54:00:12:34:56", "tap=t,mac=01:54:00:12:34:56",
+	};
+	static const uint8_t want[6] = { 0x52, 0x54, 0x00, 0xab, 0xCD, 0xef };
+	struct vm_config cfg;
+
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "-k", "k", "--net", "tap=t,mac=52:54:00:ab:CD:ef"));
+	ck_assert(cfg.has_net && cfg.net.mac_given);
+	ck_assert_mem_eq(cfg.net.mac, want, 6);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_err_contains(PARSE(&cfg, "kvmrun", "run", "-k", "k", "--net", bad[i]), "mac");
+}
+END_TEST
+
 START_TEST(test_option_without_value)
 {
 	struct vm_config cfg;
@@ -685,6 +706,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_reboot);
 	tcase_add_test(tc, test_unknown_option);
 	tcase_add_test(tc, test_unknown_option_in_group);
+	tcase_add_test(tc, test_net_mac);
 	tcase_add_test(tc, test_option_without_value);
 	tcase_add_test(tc, test_flag_with_value);
 	tcase_add_test(tc, test_flag_with_value_message);
