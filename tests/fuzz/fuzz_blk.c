@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzz_common.h"
@@ -116,6 +117,20 @@ static void serve(struct virtio_device *d, unsigned q)
 	}
 }
 
+/* The guest reaches only the sectors it was given, and none of a read-only disk. */
+static void check_image(uint64_t image_size, bool readonly)
+{
+	struct stat st;
+
+	FUZZ_CHECK(!fstat(image_fd, &st) && (uint64_t)st.st_size == image_size,
+		   "image of %llu bytes is now %lld", (unsigned long long)image_size,
+		   (long long)st.st_size);
+	/* Nothing was ever written to it: no page of the memfd holds data. */
+	if (readonly && image_size)
+		FUZZ_CHECK(lseek(image_fd, 0, SEEK_DATA) < 0 && errno == ENXIO,
+			   "read-only image was written");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
@@ -180,5 +195,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	virtio_device_destroy(&d);
+	check_image(image_size, dc.readonly);
 	return 0;
 }
