@@ -226,11 +226,11 @@ kvmrun_cmd_test(cli.seccomp_bad ${ONE_ERROR} --err "--seccomp 'maybe': expected 
 # The disk is a 256 KiB image of "kvmrun-hostile!\n" lines, one per test.
 string(REPEAT "kvmrun-hostile!\n" 16384 hostile_disk)
 function(hostile_test name guest transport)
-  cmake_parse_arguments(H "" "APPEND" "" ${ARGN})
+  cmake_parse_arguments(H "" "APPEND;DISKOPT" "" ${ARGN})
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${name}.img "${hostile_disk}")
   kvmrun_guest_test(${name} ${guest} ${PASS} --no-out "FAIL"
     --out "^hostile: [a-z]+: disk on virtio-${transport} " ${H_UNPARSED_ARGUMENTS}
-    ARGS --rng --disk ${CMAKE_CURRENT_BINARY_DIR}/${name}.img --cpus 2 --transport ${transport} --timeout 60
+    ARGS --rng --disk ${CMAKE_CURRENT_BINARY_DIR}/${name}.img${H_DISKOPT} --cpus 2 --transport ${transport} --timeout 60
     --append "transport=${transport} ${H_APPEND}")
   set_tests_properties(${name} PROPERTIES LABELS hostile)
 endfunction()
@@ -240,6 +240,12 @@ foreach(t pci mmio)
     --err-count "malformed descriptor chain${NEEDS_RESET}" 30
     --err-count "request without header or status byte${NEEDS_RESET}" 3
     --err-count "impossible ring addresses or size${NEEDS_RESET}" 8 --err-lines 41)
+  # The same attacks on a cache=none disk, whose reads and writes run on I/O threads.
+  hostile_test(hostile.${t}.ring-direct hostile_ring.elf ${t} --out "^hostile: ring: 48 scenarios passed"
+    --err-count "malformed descriptor chain${NEEDS_RESET}" 30
+    --err-count "request without header or status byte${NEEDS_RESET}" 3
+    --err-count "impossible ring addresses or size${NEEDS_RESET}" 8 --err-lines 41
+    DISKOPT ",cache=none")
   hostile_test(hostile.${t}.ports hostile_io.elf ${t} --out "^hostile: ports: 2 scenarios passed"
     --err-lines 0 APPEND only=ports)
 endforeach()
