@@ -260,8 +260,11 @@ hostile_test(hostile.pci.msix hostile_msix.elf pci --out "^hostile: msix: 5 scen
   --err-count "malformed descriptor chain${NEEDS_RESET}" 2 --err-lines 2)
 
 # virtio-net through a tap in a network namespace the test creates (root only).
-add_test(NAME linux.dhcp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh ${RUN} ${KVMRUN})
-set_tests_properties(linux.dhcp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)
+foreach(t pci mmio)
+  add_test(NAME linux.dhcp-${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh
+    ${RUN} ${KVMRUN} ${t})
+  set_tests_properties(linux.dhcp-${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux)
+endforeach()
 
 # Linux's own virtio drivers on kvmrun's devices (tests/integration/linux_virtio.sh TRANSPORT
 # MODE): ext4 root on virtio-blk, hvc0 on virtio-console, virtio-rng seeding the crng, all

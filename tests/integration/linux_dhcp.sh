@@ -3,7 +3,7 @@
 # kernel IP autoconfiguration) through virtio-net and a real tap device,
 # against busybox udhcpd on the host side.
 #
-#   linux_dhcp.sh RUN_GUEST KVMRUN
+#   linux_dhcp.sh RUN_GUEST KVMRUN [TRANSPORT]   (pci, the default, or mmio)
 #
 #   RUN_GUEST  tests/integration/run_guest.sh (checks the status and the output)
 #   KVMRUN     the kvmrun binary
@@ -25,7 +25,12 @@
 # finds no terminal input and powers off: status 0 either way.  About 35 s
 # on a PVM host.
 set -u
-run=$1 kvmrun=$2
+run=$1 kvmrun=$2 transport=${3:-pci}
+case $transport in
+pci) where="pci 0000:00:01\\.0: \\[1af4:1041\\]" ;;	# the kernel's PCI scan found it
+mmio) where="virtio-mmio: Registering device virtio-mmio\\.0 at 0xfeb00000" ;;
+*) echo "linux_dhcp.sh: transport pci or mmio, not '$transport'"; exit 1 ;;
+esac
 here=$(cd "$(dirname "$0")/../.." && pwd)
 
 # shellcheck source=tests/integration/netns.sh
@@ -69,9 +74,9 @@ fi
 	--out "IP-Config: Complete:" \
 	--out "device=eth0, hwaddr=$mac, ipaddr=10\\.0\\.2\\.15, mask=255\\.255\\.255\\.0," \
 	--out "gw=10\\.0\\.2\\.2" \
-	--no-out "virtio_net.*(failed|error)" -- \
+	--out "$where" --no-out "virtio_net.*(failed|error)" -- \
 	ip netns exec "$ns" "$kvmrun" run --kernel "$dir/bzImage" --initrd "$dir/initramfs.cpio" \
-	--memory 256M --timeout 300 --net "tap=$tap,mac=$mac" \
+	--memory 256M --timeout 300 --net "tap=$tap,mac=$mac" --transport "$transport" \
 	--append "console=ttyS0 ip=dhcp panic=-1" &
 # In the background so that a signal runs the trap now, not when the guest ends.
 if ! wait $!; then
