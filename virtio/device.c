@@ -135,20 +135,29 @@ static void poll_adapt(struct virtio_device *d, unsigned q)
  * Serves queue q until it is empty (and stays empty for VIRTIO_POLL_NS),
  * then asks the driver for the next notification and looks once more: a
  * buffer added in between would otherwise wait for a notification the
- * driver thinks it need not send.
+ * driver thinks it need not send.  Each round pops at most a ring's worth,
+ * and a queue still busy after VIRTIO_SERVE_ROUNDS is left for the next pass
+ * of the worker (see virtio.h).
  */
-static void serve_queue(struct virtio_device *d, unsigned q)
+void virtio_serve_queue(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
 
 	if (!d->ops->queue_notify)
 		return;
-	for (;;) {
+	for (unsigned round = 0;; round++) {
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
 			return;
+		if (round == VIRTIO_SERVE_ROUNDS) {
+			virtio_notify_queue(d, q);
+			return;
+		}
 		uint16_t before = vq->last_avail;
 
+		vq->budgeted = true;
+		vq->budget = vq->num;
 		d->ops->queue_notify(d, q);
+		vq->budgeted = false;
 		if (!vq->ready || vq->broken)
 			return;
 		/* Only a queue the device just consumed from is worth watching. */
@@ -192,7 +201,7 @@ static void *worker(void *arg)
 			if (q < d->nr_queues) {
 				drain(fd);
 				poll_adapt(d, q);
-				serve_queue(d, q);
+				virtio_serve_queue(d, q);
 			} else if (fd == d->transport_fd) {
 				drain(fd);
 				d->transport->fd_ready(d);

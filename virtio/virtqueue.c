@@ -125,7 +125,7 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	uint16_t avail_idx, head, i;
 	unsigned seen = 0;
 
-	if (!vq->ready || vq->broken)
+	if (!vq->ready || vq->broken || (vq->budgeted && !vq->budget))
 		return 0;
 	avail_idx = load16(&vq->avail->idx);
 	if (avail_idx == vq->last_avail)
@@ -136,6 +136,8 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	if (head >= vq->num)
 		return bad(vq, "head index out of range");
 	vq->last_avail++;
+	if (vq->budgeted)
+		vq->budget--;
 	memset(c, 0, offsetof(struct virtq_chain, iov));
 	c->head = head;
 	i = head;
@@ -183,7 +185,9 @@ bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used)
 
 bool virtq_has_avail(struct virtq *vq)
 {
-	return vq->ready && !vq->broken && load16(&vq->avail->idx) != vq->last_avail;
+	/* What virtq_pop() would look at: a spent allowance means nothing for now. */
+	return vq->ready && !vq->broken && !(vq->budgeted && !vq->budget) &&
+	       load16(&vq->avail->idx) != vq->last_avail;
 }
 
 void virtq_set_notification(struct virtq *vq, bool enable)

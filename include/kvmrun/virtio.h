@@ -39,6 +39,14 @@ struct virtq {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	/*
+	 * The worker's allowance for one round (virtio_serve_queue): while
+	 * budgeted, virtq_pop() hands out at most budget more chains, and once
+	 * it is spent virtq_has_avail() says there are none, so that a device
+	 * loop of the form "while has_avail: pop" ends too.
+	 */
+	bool budgeted;
+	uint16_t budget;
 };
 
 /* One chain popped from the available ring: readable segments, then writable ones. */
@@ -69,7 +77,7 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 /* After pushes: does the driver want an interrupt (flags or used_event)? old = used idx before. */
 bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used);
 
-/* Are there chains the device has not popped yet? */
+/* Are there chains the device has not popped yet (and may pop now: see budget)? */
 bool virtq_has_avail(struct virtq *vq);
 
 /* Asks the driver for (or spares it) notifications of new buffers. */
@@ -153,6 +161,17 @@ int virtio_watch_transport_fd(struct virtio_device *d, int fd);
 /* Transport side: status register writes, queue notifications. */
 void virtio_set_status(struct virtio_device *d, uint8_t status);
 void virtio_notify_queue(struct virtio_device *d, unsigned q);
+
+/*
+ * What the worker does when queue q was notified (d->lock held): has the
+ * device take what the driver made available, in rounds of at most a ring's
+ * worth, then re-arms notifications.  A queue still busy after
+ * VIRTIO_SERVE_ROUNDS rounds is notified again and left for the next pass, so
+ * that the worker sees its stop_fd and the lock is released: the device's own
+ * writes into guest RAM may keep refilling a hostile ring forever.
+ */
+#define VIRTIO_SERVE_ROUNDS	16
+void virtio_serve_queue(struct virtio_device *d, unsigned q);
 
 /* Device side, worker thread: after pushing used buffers of queue q. */
 void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used);
