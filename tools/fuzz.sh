@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
-# TARGET: virtqueue blk pci mmio serial loader config (default: all of them, one
+# TARGET: virtqueue blk blk_direct pci mmio serial loader config (default: all of them, one
 # after the other, one fuzzer process at a time).  --time: seconds per target
 # (default 60).  --merge: afterwards, add the inputs that cover something new
 # to tests/fuzz/corpus/TARGET (to commit); otherwise what a run finds stays in
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk pci mmio serial loader config)
+all=(virtqueue blk blk_direct pci mmio serial loader config)
 secs=60
 merge=0
 targets=()
@@ -66,7 +66,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >"$build/bu
 # Inputs larger than these are cut: ring layouts and RAM pages for the devices, kernels up to 128 KiB.
 max_len() {
 	case $1 in
-	virtqueue|blk) echo 8192 ;;
+	virtqueue|blk|blk_direct) echo 8192 ;;
 	pci|mmio|config) echo 4096 ;;
 	serial) echo 1024 ;;
 	loader) echo 131072 ;;

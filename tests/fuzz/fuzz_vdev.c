@@ -5,8 +5,6 @@
 #include "fuzz_common.h"
 #include "fuzz_vdev.h"
 
-#define SERVE_ROUNDS	1024	/* a device that keeps feeding itself (it cannot stop) */
-
 /* The transport's promise to a device: config accesses of 1-8 bytes inside its window. */
 static void check_cfg_access(const struct fuzz_vdev *v, uint32_t off, uint32_t len)
 {
@@ -74,30 +72,22 @@ void fuzz_vdev_worker(struct fuzz_vdev *v)
 
 	for (unsigned q = 0; q < d->nr_queues; q++) {
 		struct virtq *vq = &d->vq[q];
+		uint16_t before = vq->last_avail;
 		uint64_t n;
 
 		if (read(d->notify_fd[q], &n, sizeof(n)) != sizeof(n))
 			continue;
+		FUZZ_CHECK(!vq->ready || (vq->num && vq->num <= VIRTQ_MAX_SIZE &&
+			   guest_mem_ptr(d->mem, vq->desc_gpa, 16ULL * vq->num)),
+			   "queue %u live with num %u at 0x%llx", q, vq->num,
+			   (unsigned long long)vq->desc_gpa);
 		pthread_mutex_lock(&d->lock);
-		/* Nobody adds buffers meanwhile: the device must not keep feeding itself. */
-		for (unsigned round = 0;; round++) {
-			uint16_t before = vq->last_avail;
-
-			FUZZ_CHECK(round < SERVE_ROUNDS, "queue %u still busy after %u rounds", q,
-				   round);
-			if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
-				break;
-			FUZZ_CHECK(vq->num && vq->num <= VIRTQ_MAX_SIZE &&
-				   guest_mem_ptr(d->mem, vq->desc_gpa, 16ULL * vq->num),
-				   "queue %u live with num %u at 0x%llx", q, vq->num,
-				   (unsigned long long)vq->desc_gpa);
-			d->ops->queue_notify(d, q);
-			if (!vq->ready || vq->broken)
-				break;
-			virtq_set_notification(vq, true);
-			if (vq->last_avail == before || !virtq_has_avail(vq))
-				break;
-		}
+		virtio_serve_queue(d, q);
 		pthread_mutex_unlock(&d->lock);
+		/* It returns, after at most a ring's worth per round. */
+		FUZZ_CHECK(!vq->budgeted && (uint16_t)(vq->last_avail - before) <=
+			   VIRTIO_SERVE_ROUNDS * (unsigned)vq->num,
+			   "popped %u in one pass of a %u ring", (uint16_t)(vq->last_avail - before),
+			   vq->num);
 	}
 }

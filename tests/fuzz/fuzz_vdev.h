@@ -18,7 +18,7 @@ struct fuzz_vdev {
 /* Features offered: EVENT_IDX, INDIRECT_DESC and one device bit. 0 or aborts. */
 void fuzz_vdev_init(struct fuzz_vdev *v, uint32_t device_id, unsigned nr_queues,
 		    uint32_t cfg_window, const struct guest_mem *mem);
-/* Drains each notified queue's eventfd and serves the queue, as the worker would. */
+/* Drains each notified queue's eventfd and serves the queue (virtio_serve_queue), as the worker would. */
 void fuzz_vdev_worker(struct fuzz_vdev *v);
 
 #endif

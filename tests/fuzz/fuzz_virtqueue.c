@@ -3,7 +3,8 @@
  * every byte comes from the input: ring addresses and size, descriptors,
  * indirect tables, and a script of device operations (pop, push, interrupt
  * and notification checks, copies through the popped chains) interleaved
- * with the guest rewriting its memory.
+ * with the guest rewriting its memory, under the worker's per-round allowance
+ * or not.
  *
  * Input: u16 num, u8 flags (1: EVENT_IDX, 2: INDIRECT_DESC), u64 desc, avail
  * and used addresses; 32 ops of 4 bytes (op, a, u16 b); then the contents
@@ -22,7 +23,7 @@
 #define MAX_PENDING	512
 
 enum { OP_END, OP_POP, OP_PUSH, OP_INTERRUPT, OP_NOTIFY, OP_HAS_AVAIL, OP_POKE, OP_COPY,
-       OP_RESET, OP_COUNT };
+       OP_RESET, OP_BUDGET, OP_COUNT };
 
 static struct guest_mem mem;
 
@@ -106,8 +107,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op) {
 		case OP_END:
 			return 0;
-		case OP_POP:
+		case OP_POP: {
+			bool had = virtq_has_avail(&vq), spent = vq.budgeted && !vq.budget;
+			uint16_t budget = vq.budget;
+
 			r = virtq_pop(&vq, &mem, &chain);
+			/* has_avail false: nothing to pop; a spent allowance: nothing either. */
+			FUZZ_CHECK(r == 0 || (had && !spent), "pop returned %d (has_avail %d, spent %d)",
+				   r, had, spent);
+			if (r == 1 && vq.budgeted)
+				FUZZ_CHECK(vq.budget == budget - 1, "allowance %u -> %u", budget, vq.budget);
 			if (r == 1) {
 				check_chain(&vq, &chain);
 				FUZZ_CHECK((uint16_t)(vq.last_avail - before) == 1, "last_avail moved %u",
@@ -123,6 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				FUZZ_CHECK(r == 0 && vq.last_avail == before, "pop returned %d", r);
 			}
+			break;
+		}
+		case OP_BUDGET:	/* the worker's per-round allowance (virtio_serve_queue) */
+			vq.budgeted = arg & 1;
+			vq.budget = b % (VIRTQ_MAX_SIZE + 1);
 			break;
 		case OP_PUSH:
 			/* Devices return what they popped, in any order: oldest first here. */

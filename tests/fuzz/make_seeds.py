@@ -49,7 +49,7 @@ def ops(lst, n):
 
 # ---- virtqueue: u16 num, u8 flags, u64 desc/avail/used, 32 ops, RAM ----
 DESC, AVAIL, USED, BUF, IND = 0x100, 0x200, 0x300, 0x400, 0x800
-POP, PUSH, INTR, NOTIFY, HAS, POKE, COPY, RESET = range(1, 9)
+POP, PUSH, INTR, NOTIFY, HAS, POKE, COPY, RESET, BUDGET = range(1, 10)
 
 
 def vq_seed(name, flags, ram, oplist, num=8):
@@ -78,17 +78,18 @@ def virtqueue():
         r.desc(DESC, i, BUF + 0x40 * i, 0x40, F_WRITE if i & 1 else 0)
     r.avail(AVAIL, [3, 2, 1, 0])
     r.w(AVAIL + 4 + 2 * 8, struct.pack("<H", 2))        # used_event
-    vq_seed("event-idx", 1, r, [(POP, 0, 0), (POP, 0, 0), (PUSH, 0, 0), (INTR, 0, 0),
+    vq_seed("event-idx", 1, r, [(BUDGET, 1, 2), (POP, 0, 0), (POP, 0, 0), (POP, 0, 0),
+                                (HAS, 0, 0), (BUDGET, 0, 0), (PUSH, 0, 0), (INTR, 0, 0),
                                 (POKE, 5, AVAIL + 2), (POP, 0, 0), (PUSH, 0, 0),
                                 (NOTIFY, 1, 0), (RESET, 0, 0), (POP, 0, 0)])
 
 
-# ---- blk: u8 flags (0x20: cache=none), u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
+# ---- blk and blk_direct: u8 flags, u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 B_NOTIFY, B_POKE, B_CONFIG, B_RESET = 1, 2, 3, 4
 
 
-def blk_seed(name, reqs, flags=0x6, indirect=False):
+def blk_seed(name, reqs, flags=0x6, indirect=False, serial=b"fuzz-serial", targets=("blk", "blk_direct")):
     """reqs: (type, sector, out_payload_len or bytes, in_len) per request."""
     r = Ram(0x2000)
     heads, d, buf = [], 0, 0x800
@@ -121,10 +122,11 @@ def blk_seed(name, reqs, flags=0x6, indirect=False):
                 r.desc(DESC, d, a, l, f | (0 if last else F_NEXT), d + 1)
                 d += 1
     r.avail(AVAIL, heads)
-    hdr = struct.pack("<BH", flags, 8192) + b"fuzz-serial".ljust(20, b"\0")
+    hdr = struct.pack("<BH", flags, 8192) + serial.ljust(20, b"\0")
     hdr += struct.pack("<HIII", 16, DESC, AVAIL, USED)
     oplist = [(B_NOTIFY, 0, 0), (B_CONFIG, 7, 0), (B_CONFIG, 3, 0x14)]
-    put(name, "blk", hdr + ops(oplist, 16) + r.trimmed())
+    for t in targets:
+        put(name, t, hdr + ops(oplist, 16) + r.trimmed())
 
 
 def blk():
@@ -137,8 +139,7 @@ def blk():
     blk_seed("mixed-indirect", [(T_OUT, 0, bytes(512), 0), (T_IN, 0, b"", 512),
                                 (99, 0, b"", 0)], indirect=True)
     blk_seed("readonly-write", [(T_OUT, 0, bytes(512), 0)], flags=0x7)
-    blk_seed("cache-none", [(T_OUT, 3, bytes(range(256)) * 2, 0), (T_IN, 3, b"", 512)],
-             flags=0x26)
+    blk_seed("write-read", [(T_OUT, 3, bytes(range(256)) * 2, 0), (T_IN, 3, b"", 512)])
 
 
 # ---- pci: u8 flags, then ops ----
