@@ -209,6 +209,30 @@ kvmrun_cmd_test(cli.disk_missing --needs-kvm ${ONE_ERROR} --err "--disk /nonexis
   CMD ${KVMRUN} run --kernel ${G}/hello.elf --disk /nonexistent.img)
 kvmrun_cmd_test(cli.disk_bad_option ${ONE_ERROR} --err "--disk: unknown option 'bogus'"
   CMD ${KVMRUN} run --kernel x --disk img,bogus)
+# Bad disk, initrd and network arguments: one line each, status 1, nothing run.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/empty.img "")
+kvmrun_cmd_test(cli.disk_directory --needs-kvm ${ONE_ERROR} --err "--disk /: Is a directory"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --disk /)
+kvmrun_cmd_test(cli.disk_empty --needs-kvm ${ONE_ERROR}
+  --err "the image is smaller than one 512-byte sector"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --disk ${CMAKE_CURRENT_BINARY_DIR}/empty.img)
+kvmrun_cmd_test(cli.disk_not_a_file --needs-kvm ${ONE_ERROR}
+  --err "--disk /dev/null: not a regular file or block device"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --disk /dev/null)
+kvmrun_cmd_test(cli.disk_too_many ${ONE_ERROR} --err "--disk: at most 4 disks"
+  CMD ${KVMRUN} run --kernel x --disk a --disk b --disk c --disk d --disk e)
+kvmrun_cmd_test(cli.disk_bad_queues ${ONE_ERROR} --err "num-queues '99': expected 1 to 16"
+  CMD ${KVMRUN} run --kernel x --disk a,num-queues=99)
+kvmrun_cmd_test(cli.initrd_missing --needs-kvm ${ONE_ERROR} --err "cannot open initrd"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --initrd /nonexistent.cpio)
+kvmrun_cmd_test(cli.initrd_empty --needs-kvm ${ONE_ERROR} --err "initrd is not a regular, non-empty file"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --initrd ${CMAKE_CURRENT_BINARY_DIR}/empty.img)
+kvmrun_cmd_test(cli.initrd_too_big --needs-kvm ${ONE_ERROR} --err "does not fit in low RAM"
+  CMD sh -c "truncate -s 64M ${CMAKE_CURRENT_BINARY_DIR}/big.initrd && exec ${KVMRUN} run --kernel ${G}/hello.elf --memory 16M --initrd ${CMAKE_CURRENT_BINARY_DIR}/big.initrd")
+kvmrun_cmd_test(cli.net_bad_mac ${ONE_ERROR} --err "--net: mac 'zz': expected a unicast address"
+  CMD ${KVMRUN} run --kernel x --net tap=t0,mac=zz)
+kvmrun_cmd_test(cli.net_bad_option ${ONE_ERROR} --err "--net: unknown option 'bogus=1'"
+  CMD ${KVMRUN} run --kernel x --net bogus=1)
 kvmrun_cmd_test(cli.transport_bad ${ONE_ERROR} --err "--transport 'isa': expected mmio or pci"
   CMD ${KVMRUN} run --kernel x --transport isa)
 
