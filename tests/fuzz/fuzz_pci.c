@@ -6,7 +6,8 @@
  * interrupts, NEEDS_RESET).  Without /dev/kvm: vm_fd -1, no GSI routing, so
  * MSI-X vectors end up as pending bits.
  *
- * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id),
+ * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id;
+ * 0x20: a GSI routing table, whose updates fail without KVM),
  * then a stream of operations until the input ends.
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "fuzz_common.h"
 #include "fuzz_vdev.h"
+#include "kvmrun/irq_routing.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_pci.h"
@@ -32,6 +34,7 @@ static struct pci_bus bus;
 static struct fuzz_vdev vdev[MAX_FN];
 static struct virtio_pci vp[MAX_FN];
 static unsigned nr_fn;
+static struct irq_routing routing;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -65,6 +68,18 @@ static void check_functions(void)
 		FUZZ_CHECK(!(vp[i].pending >> vp[i].nr_vectors), "pending 0x%x with %u vectors",
 			   vp[i].pending, vp[i].nr_vectors);
 	}
+	/* One MSI route per GSI at most, all of them for x86 interrupt addresses. */
+	for (unsigned e = 0; e < routing.table->nr; e++) {
+		const struct kvm_irq_routing_entry *r = &routing.table->entries[e];
+
+		if (r->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		FUZZ_CHECK(irq_msi_address_valid((uint64_t)r->u.msi.address_hi << 32 |
+						 r->u.msi.address_lo), "route to 0x%x", r->u.msi.address_lo);
+		for (unsigned f = e + 1; f < routing.table->nr; f++)
+			FUZZ_CHECK(routing.table->entries[f].gsi != r->gsi, "GSI %u routed twice",
+				   r->gsi);
+	}
 }
 
 /* An access through an exact-size buffer (ASan sees a handler that writes past len). */
@@ -90,12 +105,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_mem_clear(&mem);
 	pci_bus_init(&bus);
+	if (irq_routing_init(&routing, -1))
+		abort();
 	nr_fn = 0;
 	for (unsigned i = 0; i < 1 + (flags & 1); i++) {
 		fuzz_vdev_init(&vdev[i], id, nq, VPCI_DEVCFG_LEN, &mem);
 		nr_fn++;
 		if (virtio_pci_init(&vp[i], &vdev[i].dev, -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
 			abort();
+		/* A GSI routing table without KVM: routes are kept, KVM_SET_GSI_ROUTING fails. */
+		if (flags & 0x20) {
+			vp[i].routing = &routing;
+			for (unsigned v = 0; v < vp[i].nr_vectors; v++)
+				vp[i].gsi[v] = (unsigned)irq_routing_alloc(&routing);
+		}
 	}
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
@@ -177,5 +200,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtio_device_destroy(&vdev[i].dev);
 	}
 	pci_bus_destroy(&bus);
+	irq_routing_destroy(&routing);
 	return 0;
 }

@@ -196,6 +196,7 @@ def pci():
     drv += cfg(1, 0x94, 4, 0, 0) + bytes([P_INT, 0x80, P_NR, 0]) + wr(0x2000, 4)
     drv += ww(20, 1, 0) + wr(0x5000, 8)
     put("driver", "pci", bytes([0x02]) + drv)
+    put("driver-routing", "pci", bytes([0x23]) + drv)
     two = latch(2, 0x10) + pw(4, 4, 0xc0000000) + cfg(2, 4, 2, 2, 1) + wr(0x14, 1)
     two += latch(1, 4) + pw(4, 2, 0) + wr(0x14, 1)
     put("two-functions", "pci", bytes([0x1f]) + two)
