@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
-# TARGET: virtqueue blk blk_direct pci mmio serial loader config (default:
+# TARGET: virtqueue blk blk_direct pci mmio serial pio loader config (default:
 # all of them, one after the other, one fuzzer process at a time).
 # --time: seconds per target (default 60).
 # --merge: afterwards, add the inputs that cover something new to
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct pci mmio serial loader config)
+all=(virtqueue blk blk_direct pci mmio serial pio loader config)
 secs=60
 merge=0
 targets=()
@@ -70,7 +70,7 @@ max_len() {
 	case $1 in
 	virtqueue|blk|blk_direct) echo 8192 ;;
 	pci|mmio|config) echo 4096 ;;
-	serial) echo 1024 ;;
+	serial|pio) echo 1024 ;;
 	loader) echo 131072 ;;
 	esac
 }

@@ -251,6 +251,38 @@ def serial():
     put("loopback", "serial", bytes([0]) + loop)
 
 
+# ---- pio: u32 clock, then (op, port selector, u32 value) ----
+PIO_BASES = [0x3f8, 0x60, 0x64, 0xf4, 0x80, 0x600, 0x70, 0xcf8]
+
+
+def pio():
+    def acc(write, base, off, val, width=1):
+        i = PIO_BASES.index(base) | (off << 5)
+        return struct.pack("<BBI", (0x80 if write else 0) | {1: 0, 2: 1, 4: 2}[width], i, val)
+
+    def raw(write, port, val, width=1):
+        return struct.pack("<BHI", (0x80 if write else 0) | 0x40 | {1: 0, 2: 1, 4: 2}[width],
+                           port, val)
+
+    clock = struct.pack("<I", 1764115200 // 4)             # 2025-11-26
+    kbd = acc(1, 0x64, 0, 0xaa) + acc(0, 0x60, 0, 0) + acc(1, 0x64, 0, 0x20) + acc(0, 0x60, 0, 0)
+    kbd += acc(1, 0x64, 0, 0x60) + acc(1, 0x60, 0, 0x47) + acc(1, 0x60, 0, 0xff)
+    kbd += acc(0, 0x64, 0, 0) + acc(0, 0x60, 0, 0) + acc(0, 0x60, 0, 0) + acc(1, 0x64, 0, 0xd1)
+    kbd += acc(1, 0x60, 0, 0xdf) + acc(1, 0x64, 0, 0xa7) + acc(1, 0x64, 0, 0xfe)
+    put("i8042", "pio", clock + kbd)
+    rtc = b"".join(acc(1, 0x70, 0, r) + acc(0, 0x70, 1, 0) for r in (0, 2, 4, 6, 7, 8, 9, 0x32, 0xa, 0xb, 0xc, 0xd))
+    rtc += acc(1, 0x70, 0, 0xb) + acc(1, 0x70, 1, 0x82) + acc(1, 0x70, 0, 9) + acc(1, 0x70, 1, 0x99)
+    rtc += acc(1, 0x70, 0, 0xb) + acc(1, 0x70, 1, 0x06) + acc(1, 0x70, 0, 9) + acc(0, 0x70, 1, 0)
+    rtc += acc(1, 0x70, 0, 0x40) + acc(1, 0x70, 1, 0x5a) + acc(0, 0x70, 1, 0)
+    put("rtc", "pio", clock + rtc)
+    misc = acc(1, 0x3f8, 3, 0x80) + acc(1, 0x3f8, 0, 1) + acc(1, 0x3f8, 3, 3) + acc(0, 0x3f8, 5, 0)
+    misc += acc(0, 0x600, 0, 0, 4) + acc(1, 0x600, 2, 0x0100, 2) + acc(1, 0x600, 0, 0xffff, 2)
+    misc += acc(0, 0x600, 4, 0, 2) + acc(1, 0x80, 0, 0x12) + raw(0, 0x3fe, 0, 4) + raw(0, 0x1234, 0, 2)
+    misc += acc(1, 0xcf8, 0, 0x80000000, 4) + acc(0, 0xcf8, 4, 0, 4) + acc(0, 0xcf8, 6, 0, 2)
+    misc += acc(1, 0x600, 6, 1) + acc(1, 0x600, 4, 0x3400, 2) + acc(1, 0xf4, 0, 0x31, 4)
+    put("platform", "pio", clock + misc)
+
+
 # ---- loader: the kernel file itself ----
 def elf64(segs, entry, notes=b""):
     """segs: (paddr, data, memsz); one PT_NOTE when notes are given."""
@@ -347,7 +379,7 @@ def config():
 
 
 if __name__ == "__main__":
-    for fn in (virtqueue, blk, pci, mmio, serial, loader, config):
+    for fn in (virtqueue, blk, pci, mmio, serial, pio, loader, config):
         fn()
     total = sum(os.path.getsize(os.path.join(dp, f))
                 for dp, _, fs in os.walk(CORPUS) for f in fs)
