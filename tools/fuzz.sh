@@ -4,8 +4,8 @@
 #
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
-# TARGET: virtqueue blk blk_direct pci mmio serial pio loader config (default:
-# all of them, one after the other, one fuzzer process at a time).
+# TARGET: virtqueue blk blk_direct console pci mmio serial pio loader config
+# (default: all of them, one after the other, one fuzzer process at a time).
 # --time: seconds per target (default 60).
 # --merge: afterwards, add the inputs that cover something new to
 # tests/fuzz/corpus/TARGET (to commit: a few hundred KiB a target after a long
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct pci mmio serial pio loader config)
+all=(virtqueue blk blk_direct console pci mmio serial pio loader config)
 secs=60
 merge=0
 targets=()
@@ -68,7 +68,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >"$build/bu
 # Inputs larger than these are cut: ring layouts and RAM pages for the devices, kernels up to 128 KiB.
 max_len() {
 	case $1 in
-	virtqueue|blk|blk_direct) echo 8192 ;;
+	virtqueue|blk|blk_direct|console) echo 8192 ;;
 	pci|mmio|config) echo 4096 ;;
 	serial|pio) echo 1024 ;;
 	loader) echo 131072 ;;

@@ -142,6 +142,28 @@ def blk():
     blk_seed("write-read", [(T_OUT, 3, bytes(range(256)) * 2, 0), (T_IN, 3, b"", 512)])
 
 
+# ---- console: u8 flags, 2 x (u16 num, u32 desc/avail/used), 16 ops, RAM ----
+C_NOTIFY, C_POKE, C_INPUT, C_RESET = 1, 2, 3, 4
+
+
+def console():
+    r = Ram(0x2000)
+    r.desc(0x100, 0, 0x1000, 64, F_WRITE)
+    r.desc(0x100, 1, 0x1040, 64, F_WRITE)
+    r.avail(0x200, [0, 1])
+    r.desc(0x400, 0, 0x1100, 6, F_NEXT, 1)
+    r.desc(0x400, 1, 0x1106, 7, 0)
+    r.w(0x1100, b"hello, world\n")
+    r.avail(0x500, [0])
+    r.w(0x0, b"typed input\r")
+    hdr = struct.pack("<B", 6) + struct.pack("<HIII", 8, 0x100, 0x200, 0x300)
+    hdr += struct.pack("<HIII", 8, 0x400, 0x500, 0x600)
+    oplist = [(C_NOTIFY, 1, 0), (C_INPUT, 0, 12), (C_NOTIFY, 0, 0), (C_INPUT, 0, 100),
+              (C_RESET, 0, 0), (C_NOTIFY, 1, 0)]
+    put("echo", "console", hdr + ops(oplist, 16) + r.trimmed())
+    put("echo-plain", "console", bytes([0]) + hdr[1:] + ops(oplist, 16) + r.trimmed())
+
+
 # ---- pci: u8 flags, then ops ----
 P_PW, P_PR, P_LATCH, P_WW, P_WR, P_CFG, P_WORK, P_INT, P_POKE, P_NR = range(10)
 W = {1: 0, 2: 1, 4: 2, 8: 3}
@@ -379,7 +401,7 @@ def config():
 
 
 if __name__ == "__main__":
-    for fn in (virtqueue, blk, pci, mmio, serial, pio, loader, config):
+    for fn in (virtqueue, blk, console, pci, mmio, serial, pio, loader, config):
         fn()
     total = sum(os.path.getsize(os.path.join(dp, f))
                 for dp, _, fs in os.walk(CORPUS) for f in fs)
