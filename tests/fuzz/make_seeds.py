@@ -375,11 +375,11 @@ def loader():
     struct.pack_into("<Q", setup, 0x258, (32 << 20) - 0x3000)
     struct.pack_into("<I", setup, 0x260, 0)
     put("bzimage-low-init-size", "loader", bytes(setup) + code * 0x200 + b"\xf4")
-    # Two real test guests, stripped, when they are built.
+    # Two real test guests, stripped, when they are built (kept once there: rebuilt guests differ).
     for g in ("hello.elf", "hello.mb.elf"):
         src = os.path.join(ROOT, "build", "guests", g)
-        if os.path.exists(src):
-            dst = os.path.join(CORPUS, "loader", "seed-guest-" + g)
+        dst = os.path.join(CORPUS, "loader", "seed-guest-" + g)
+        if os.path.exists(src) and not os.path.exists(dst):
             subprocess.run(["strip", "-o", dst, src], check=True)
 
 
