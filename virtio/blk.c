@@ -635,6 +635,8 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		r = pool_create(b);
 		if (!r)
 			r = virtio_watch_fd(d, b->pool->done_fd);
+		/* The I/O threads need the CPUs more than a spinning worker does. */
+		d->no_poll = true;
 		if (r)
 			virtio_device_destroy(d);	/* the caller only cleans up after success */
 	}

@@ -161,7 +161,7 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		if (!vq->ready || vq->broken)
 			return;
 		/* Only a queue the device just consumed from is worth watching. */
-		if (vq->last_avail != before && poll_avail(d, q))
+		if (vq->last_avail != before && !d->no_poll && poll_avail(d, q))
 			continue;
 		virtq_set_notification(vq, true);
 		/* A device waiting for host data (receive queues) leaves buffers posted: no spin. */

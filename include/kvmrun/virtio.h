@@ -142,6 +142,7 @@ struct virtio_device {
 	bool reported_broken;		/* since the last reset */
 	/* Adaptive polling of busy queues (worker thread only). */
 	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
+	bool no_poll;			/* the device's work is elsewhere (I/O threads): never spin */
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
 	int64_t broken_last_log;	/* CLOCK_MONOTONIC seconds */
