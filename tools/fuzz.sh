@@ -119,7 +119,7 @@ for t in "${targets[@]}"; do
 			>"$build/logs/$t.merge.log" 2>&1 ||
 			{ echo "fuzz.sh: merge for $t failed (see $build/logs/$t.merge.log)" >&2; failed=1; }
 		echo "   merged into $seeds: $before -> $(find "$seeds" -type f | wc -l) files," \
-			"$(du -sk "$seeds" | cut -f1) KiB"
+			"$(( $(du -sb "$seeds" | cut -f1) / 1024 )) KiB"
 	fi
 done
 echo "== summary"
