@@ -1,13 +1,19 @@
 #!/bin/bash
 # Installs the Debian 12 packages kvmrun needs: `tools/deps.sh build` for
-# building and running, `tools/deps.sh test` for the test suite too.
+# building and running, `tools/deps.sh test` for the test suite too,
+# `tools/deps.sh fuzz` for the fuzz targets (clang 14; libFuzzer is in
+# libclang-rt-14-dev).
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libelf-dev)
 test_pkgs=(check e2fsprogs)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
-[ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
+case "${1:-build}" in
+test) want+=("${test_pkgs[@]}") ;;
+fuzz) want+=("${fuzz_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -38,23 +38,7 @@ for t in "${targets[@]}"; do
 	[[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (${all[*]})" >&2; exit 2; }
 done
 
-# Debian 12: clang 14 and its runtimes (libFuzzer is in libclang-rt-14-dev).
-tools/deps.sh build
-missing=()
-for p in clang libclang-rt-14-dev; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	sudo=""
-	if [ "$(id -u)" != 0 ]; then
-		command -v sudo >/dev/null || { echo "fuzz.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-		sudo=sudo
-	fi
-	echo "fuzz.sh: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+tools/deps.sh fuzz
 
 build=build-fuzz
 mkdir -p "$build"
