@@ -8,6 +8,9 @@
 #include "kvmrun/log.h"
 
 #define PIC_PINS	8
+#define ISA_IRQS	16
+/* Entries irq_routing_init() sets up: ISA IRQs on a PIC and the IOAPIC, the other pins on the IOAPIC. */
+#define DEFAULT_ROUTES	(2 * ISA_IRQS + IRQ_ROUTING_FIRST_MSI - ISA_IRQS)
 
 static void add_irqchip(struct kvm_irq_routing *t, unsigned gsi, unsigned chip, unsigned pin)
 {
@@ -28,12 +31,12 @@ int irq_routing_init(struct irq_routing *r, int vm_fd)
 	pthread_mutex_init(&r->lock, NULL);
 	r->vm_fd = vm_fd;
 	/* As KVM sets them up: GSIs 0-15 on both PICs and the IOAPIC, 16-23 on the IOAPIC. */
-	for (unsigned gsi = 0; gsi < 16; gsi++) {
+	for (unsigned gsi = 0; gsi < ISA_IRQS; gsi++) {
 		add_irqchip(r->table, gsi, gsi < PIC_PINS ? KVM_IRQCHIP_PIC_MASTER :
 							 KVM_IRQCHIP_PIC_SLAVE, gsi % PIC_PINS);
 		add_irqchip(r->table, gsi, KVM_IRQCHIP_IOAPIC, gsi);
 	}
-	for (unsigned gsi = 16; gsi < IRQ_ROUTING_FIRST_MSI; gsi++)
+	for (unsigned gsi = ISA_IRQS; gsi < IRQ_ROUTING_FIRST_MSI; gsi++)
 		add_irqchip(r->table, gsi, KVM_IRQCHIP_IOAPIC, gsi);
 	r->next_gsi = IRQ_ROUTING_FIRST_MSI;
 	return 0;
@@ -54,7 +57,7 @@ int irq_routing_alloc(struct irq_routing *r)
 
 	pthread_mutex_lock(&r->lock);
 	/* Every GSI may need an entry, next to the defaults. */
-	if (r->next_gsi - IRQ_ROUTING_FIRST_MSI + 40 < IRQ_ROUTING_MAX)
+	if (r->next_gsi - IRQ_ROUTING_FIRST_MSI + DEFAULT_ROUTES < IRQ_ROUTING_MAX)
 		gsi = (int)r->next_gsi++;
 	pthread_mutex_unlock(&r->lock);
 	return gsi;
