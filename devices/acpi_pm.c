@@ -5,7 +5,6 @@
  */
 #include <string.h>
 
-#include "kvmrun/acpi.h"
 #include "kvmrun/devices.h"
 
 #define PM1_CNT_SCI_EN		0x0001

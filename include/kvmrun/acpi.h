@@ -10,22 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvmrun/devices.h"
 #include "kvmrun/mem.h"
 
 /* The tables live in the BIOS area, where legacy scans for the RSDP look too. */
 #define ACPI_TABLES_ADDR	0xe0000ULL
 #define ACPI_TABLES_END		0x100000ULL
 #define ACPI_RSDP_ADDR		ACPI_TABLES_ADDR
-
-/* The PM register block the FADT points at (devices/acpi_pm.c). */
-#define ACPI_PM_BASE		0x600
-#define ACPI_PM1_EVT		(ACPI_PM_BASE + 0)	/* status (2) + enable (2) */
-#define ACPI_PM1_CNT		(ACPI_PM_BASE + 4)	/* 2 bytes */
-#define ACPI_RESET_PORT		(ACPI_PM_BASE + 6)	/* 1 byte */
-#define ACPI_PM_LEN		8
-#define ACPI_RESET_VALUE	0x01
-#define ACPI_SCI_IRQ		9
-#define ACPI_S5_TYPE		5	/* SLP_TYP for soft-off, as \_S5 says */
 
 #define IOAPIC_ADDR		0xfec00000ULL
 #define LAPIC_ADDR		0xfee00000ULL

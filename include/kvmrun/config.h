@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kvmrun/disk_config.h"
+#include "kvmrun/mem.h"
 #include "kvmrun/net_config.h"
 
 #define KVMRUN_VERSION "0.1.0"
@@ -23,8 +24,6 @@
 enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION };
 
 enum serial_sink { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
-
-enum hugepages { HUGEPAGES_NONE, HUGEPAGES_THP, HUGEPAGES_HUGETLB };
 
 enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 

@@ -7,20 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmrun/irq.h"
 #include "kvmrun/stop.h"
-
-/* An interrupt line into the irqchip; tests plug in their own set(). */
-struct irq_line {
-	void (*set)(void *opaque, unsigned gsi, int level);
-	void *opaque;
-	unsigned gsi;
-};
-
-static inline void irq_line_set(const struct irq_line *l, int level)
-{
-	if (l->set)
-		l->set(l->opaque, l->gsi, level);
-}
 
 /* ---- 8250/16550A UART ---- */
 
@@ -105,6 +93,17 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		  bool is_write);
 
 /* ---- ACPI PM1a event/control block and reset register ---- */
+
+/* The PM register block the FADT points at. */
+#define ACPI_PM_BASE		0x600
+#define ACPI_PM1_EVT		(ACPI_PM_BASE + 0)	/* status (2) + enable (2) */
+#define ACPI_PM1_CNT		(ACPI_PM_BASE + 4)	/* 2 bytes */
+#define ACPI_RESET_PORT		(ACPI_PM_BASE + 6)	/* 1 byte */
+#define ACPI_PM_LEN		8
+#define ACPI_RESET_VALUE	0x01
+#define ACPI_SCI_IRQ		9
+#define ACPI_S5_TYPE		5	/* SLP_TYP for soft-off, as \_S5 says */
+
 
 struct acpi_pm_regs {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;

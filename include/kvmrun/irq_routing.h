@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvmrun/irq.h"
+
 #define IRQ_ROUTING_FIRST_MSI	24	/* after the IOAPIC's pins */
 #define IRQ_ROUTING_MAX		1024	/* entries, KVM allows 4096 */
 
@@ -35,11 +37,5 @@ int irq_routing_alloc(struct irq_routing *r);
  * programs garbage gets no interrupt rather than a stray one.  0 or -errno.
  */
 int irq_routing_set_msi(struct irq_routing *r, unsigned gsi, uint64_t addr, uint32_t data);
-
-/* Is addr where x86 MSI writes go? */
-static inline bool irq_msi_address_valid(uint64_t addr)
-{
-	return (addr >> 20) == 0xfee;
-}
 
 #endif

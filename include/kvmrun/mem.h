@@ -10,13 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvmrun/config.h"
 
 /* x86 layout: RAM up to the 32-bit MMIO hole, the rest from 4 GiB up. */
 #define MEM_HOLE_START	0xc0000000ULL
 #define MEM_HOLE_END	0x100000000ULL
 
 #define MEM_MAX_REGIONS	2
+
+enum hugepages { HUGEPAGES_NONE, HUGEPAGES_THP, HUGEPAGES_HUGETLB };
 
 struct mem_region {
 	uint64_t gpa;
