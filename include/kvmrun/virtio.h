@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "kvmrun/mem.h"
+#include "kvmrun/state.h"
 
 #define VIRTIO_MAX_QUEUES	16
 #define VIRTQ_MAX_SIZE		256	/* queue size we offer */
@@ -104,6 +105,13 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *d);
 	/* Frees the device's own state (after the worker stopped). */
 	void (*destroy)(struct virtio_device *d);
+	/*
+	 * The device type's own guest-visible state (config fields the
+	 * driver can change, requests it holds), after the common virtio
+	 * state; optional when it has none.  Quiesced device, lock held.
+	 */
+	int (*save)(struct virtio_device *d, struct state_writer *w);
+	int (*restore)(struct virtio_device *d, struct state_reader *r);
 };
 
 /* What a transport does for the device model. */
