@@ -18,7 +18,6 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
 #include "kvmrun/multiboot.h"
-#include "kvmrun/virtio_setup.h"
 
 int boot_write_cmdline(struct guest_mem *mem, const char *cmdline)
 {
@@ -125,14 +124,12 @@ static uint64_t mb_kernel_end(const uint8_t *img, size_t size, const struct mb_h
 	return mb->load_addr + (size - file_off);
 }
 
-/* Appends the virtio-mmio device list to a command line in buf. */
-static int add_devices(const struct vm_config *cfg, char *buf, size_t len)
+/* Appends what the devices put on the kernel command line to buf. */
+static int add_devices(const struct machine_desc *desc, char *buf, size_t len)
 {
-	char dev[512];
 	size_t used = strlen(buf);
 
-	if (virtio_cmdline(cfg, dev, sizeof(dev)) ||
-	    (size_t)snprintf(buf + used, len - used, "%s", dev) >= len - used) {
+	if (desc && (size_t)snprintf(buf + used, len - used, "%s", desc->cmdline) >= len - used) {
 		log_err("kernel: command line with the virtio devices exceeds %d bytes",
 			CMDLINE_MAX - 1);
 		return -E2BIG;
@@ -144,24 +141,26 @@ static int add_devices(const struct vm_config *cfg, char *buf, size_t len)
  * The command line a Linux kernel gets: PVM workarounds first, so that the
  * user's arguments win; without --append, the serial console.
  */
-static int linux_cmdline(const struct vm_config *cfg, bool pvm, char *buf, size_t len)
+static int linux_cmdline(const struct vm_config *cfg, const struct machine_desc *desc, bool pvm,
+			 char *buf, size_t len)
 {
 	const char *append = cfg->append ? cfg->append : "console=ttyS0";
 
 	if (!pvm) {
 		snprintf(buf, len, "%s", append);
-		return add_devices(cfg, buf, len);
+		return add_devices(desc, buf, len);
 	}
 	if ((size_t)snprintf(buf, len, "%s%s%s", PVM_LINUX_ARGS, *append ? " " : "", append) >= len) {
 		log_err("kernel: command line with the PVM arguments (%zu bytes) exceeds %d bytes",
 			strlen(PVM_LINUX_ARGS), CMDLINE_MAX - 1);
 		return -E2BIG;
 	}
-	return add_devices(cfg, buf, len);
+	return add_devices(desc, buf, len);
 }
 
-static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t size,
-		      struct guest_mem *mem, bool pvm, struct boot_entry *entry)
+static int load_image(const struct vm_config *cfg, const struct machine_desc *desc,
+		      const uint8_t *img, size_t size, struct guest_mem *mem, bool pvm,
+		      struct boot_entry *entry)
 {
 	struct boot_extras x = { .cmdline = cfg->append ? cfg->append : "" };
 	char linux_args[CMDLINE_MAX], plain_args[CMDLINE_MAX];
@@ -174,17 +173,16 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 
 	memset(entry, 0, sizeof(*entry));
 	snprintf(plain_args, sizeof(plain_args), "%s", x.cmdline);
-	r = add_devices(cfg, plain_args, sizeof(plain_args));
+	r = add_devices(desc, plain_args, sizeof(plain_args));
 	if (r)
 		return r;
 	x.cmdline = plain_args;
-	x.rsdp = acpi_build(mem, cfg->cpus, virtio_level_irqs(cfg),
-			    cfg->transport == TRANSPORT_PCI);
+	x.rsdp = acpi_build(mem, cfg->cpus, desc ? desc->level_irqs : 0, desc && desc->pci_host);
 	if (!x.rsdp)
 		log_warn("ACPI tables do not fit; the guest gets none");
 
 	if (is_bzimage(img, size)) {
-		r = linux_cmdline(cfg, pvm, linux_args, sizeof(linux_args));
+		r = linux_cmdline(cfg, desc, pvm, linux_args, sizeof(linux_args));
 		if (r)
 			return r;
 		x.cmdline = linux_args;
@@ -210,7 +208,7 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 				return -ENOEXEC;
 			}
 			if (info.is_linux) {
-				r = linux_cmdline(cfg, pvm, linux_args, sizeof(linux_args));
+				r = linux_cmdline(cfg, desc, pvm, linux_args, sizeof(linux_args));
 				if (r)
 					return r;
 				x.cmdline = linux_args;
@@ -259,7 +257,7 @@ static int load_image(const struct vm_config *cfg, const uint8_t *img, size_t si
 }
 
 int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
-	      struct boot_entry *entry)
+	      const struct machine_desc *desc, struct boot_entry *entry)
 {
 	struct stat st;
 	void *img;
@@ -293,7 +291,7 @@ int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
 		log_err("%s: cannot map kernel: %s", cfg->kernel, strerror(-r));
 		goto out_close;
 	}
-	r = load_image(cfg, img, (size_t)st.st_size, mem, pvm, entry);
+	r = load_image(cfg, desc, img, (size_t)st.st_size, mem, pvm, entry);
 	munmap(img, (size_t)st.st_size);
 out_close:
 	close(fd);

@@ -78,6 +78,17 @@ void device_list_destroy(struct device_list *l)
 	device_list_init(l);
 }
 
+int device_list_start(struct device_list *l)
+{
+	for (unsigned i = 0; i < l->nr; i++) {
+		int r = l->v[i].ops->start ? l->v[i].ops->start(l->v[i].dev) : 0;
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 void device_list_reset(struct device_list *l)
 {
 	for (unsigned i = 0; i < l->nr; i++)

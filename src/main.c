@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 
 #include "kvmrun/boot.h"
+#include "kvmrun/builder.h"
 #include "kvmrun/config.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
@@ -48,7 +49,6 @@ static int cmd_info(void)
 static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		     const struct timespec *deadline, bool *reset)
 {
-	struct boot_entry entry;
 	struct vm vm;
 	int status = EXIT_VMM_ERROR;
 
@@ -57,12 +57,7 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		goto out;
 	log_info("backend: %s%s", kvm_backend_name(host->backend),
 		 vm.pvm ? "; PVM workarounds on" : "");
-	if (boot_load(cfg, &vm.mem, vm.pvm, &entry))
-		goto out;
-	log_info("booting %s via %s at 0x%llx, %u vCPU(s), %llu MiB", cfg->kernel,
-		 entry.protocol, (unsigned long long)entry.rip, cfg->cpus,
-		 (unsigned long long)(cfg->mem_size >> 20));
-	if (vm_create_vcpus(&vm, &entry))
+	if (builder_build(&vm))
 		goto out;
 	/* Only another boot would need /dev/kvm itself again: drop it. */
 	if (!cfg->reboot_restart)
@@ -91,9 +86,10 @@ static int cmd_run(const struct vm_config *cfg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 	}
-	/* Before any thread exists, so that all of them inherit no_new_privs. */
+	/* Before any thread exists, so that all of them inherit no_new_privs and the signal mask. */
 	if (sandbox_setup(cfg->seccomp))
 		return EXIT_VMM_ERROR;
+	vm_block_signals();
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */

@@ -261,8 +261,8 @@ static void handle_system_event(struct vcpu *vcpu)
 	}
 }
 
-/* Returns false when the loop must end. */
-static bool handle_exit(struct vcpu *vcpu)
+/* Returns false when the loop must end (vm.h). */
+bool vcpu_handle_exit(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 
@@ -328,7 +328,7 @@ void *vcpu_thread(void *arg)
 			break;
 		}
 		vcpu->nr_exits++;
-		if (!handle_exit(vcpu))
+		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
 	return NULL;

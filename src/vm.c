@@ -19,20 +19,25 @@
 #include "kvmrun/console.h"
 #include "kvmrun/cpuid.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/pci.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/virtio_devices.h"
-#include "kvmrun/virtio_setup.h"
 #include "kvmrun/vm.h"
 
-void vm_irq_line(void *vm_opaque, unsigned gsi, int level)
+/* Interim KVM implementation of struct vm_irq (src/kvm_irq.c takes it over). */
+static void kvm_set_line(void *ctx, unsigned gsi, int level)
 {
-	struct vm *vm = vm_opaque;
+	struct kvm_irq *k = ctx;
 	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
 
-	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+	if (ioctl(k->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
 }
+
+static const struct vm_irq_ops kvm_irq_interim_ops = {
+	.set_line = kvm_set_line,
+};
 
 static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const char *what)
 {
@@ -56,70 +61,6 @@ void vm_console_rx_space(void *opaque)
 	}
 }
 
-static int open_serial_sink(const struct vm_config *cfg)
-{
-	int fd;
-
-	switch (cfg->serial) {
-	case SERIAL_STDIO:
-		return STDOUT_FILENO;
-	case SERIAL_FILE:
-		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			int e = errno;
-
-			log_err("--serial file:%s: %s", cfg->serial_path, strerror(e));
-			return -e;
-		}
-		return fd;
-	case SERIAL_NONE:
-		break;
-	}
-	return -1;
-}
-
-static int create_devices(struct vm *vm, int serial_fd, int *rx_efd)
-{
-	struct irq_line com1 = { vm_irq_line, vm, COM1_IRQ };
-	struct irq_line kbd = { vm_irq_line, vm, I8042_KBD_IRQ };
-	struct irq_line aux = { vm_irq_line, vm, I8042_AUX_IRQ };
-	int r;
-
-	vm->serial = calloc(1, sizeof(*vm->serial));
-	vm->i8042 = calloc(1, sizeof(*vm->i8042));
-	vm->debug_exit = calloc(1, sizeof(*vm->debug_exit));
-	vm->acpi_pm = calloc(1, sizeof(*vm->acpi_pm));
-	vm->rtc = calloc(1, sizeof(*vm->rtc));
-	if (!vm->serial || !vm->i8042 || !vm->debug_exit || !vm->acpi_pm || !vm->rtc)
-		return -ENOMEM;
-	serial8250_init(vm->serial, serial_fd, com1, vm_console_rx_space, rx_efd);
-	i8042_init(vm->i8042, &vm->stop, kbd, aux);
-	vm->debug_exit->stop = &vm->stop;
-	acpi_pm_init(vm->acpi_pm, &vm->stop);
-	rtc_cmos_init(vm->rtc, NULL);
-
-	r = bus_register(&vm->pio, COM1_BASE, SERIAL_NR_REGS, serial8250_io, vm->serial, "serial");
-	if (!r)
-		r = bus_register(&vm->pio, I8042_DATA_PORT, 1, i8042_data_io, vm->i8042, "i8042");
-	if (!r)
-		r = bus_register(&vm->pio, I8042_CMD_PORT, 1, i8042_cmd_io, vm->i8042, "i8042");
-	if (!r)
-		r = bus_register(&vm->pio, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io,
-				 vm->debug_exit, "debug-exit");
-	if (!r)
-		r = bus_register(&vm->pio, POST_PORT, 1, ignore_io, NULL, "post");
-	if (!r)
-		r = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, vm->acpi_pm,
-				 "acpi-pm");
-	if (!r)
-		r = bus_register(&vm->pio, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io, vm->rtc, "rtc");
-	if (r) {
-		log_err("device set-up: %s", strerror(-r));
-		return r;
-	}
-	return vm_create_virtio(vm);
-}
-
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 {
 	int r;
@@ -129,6 +70,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->cfg = cfg;
 	vm->host = host;
 	vm->mem.memfd = -1;
+	vm->rx_efd = -1;
+	device_list_init(&vm->devices);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	r = vm_stop_init(&vm->stop);
@@ -183,6 +126,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		r = irq_routing_init(&vm->routing, vm->fd);
 	if (r)
 		return r;
+	vm->kvm_irq = (struct kvm_irq){ vm->fd, &vm->routing };
+	vm->irq = (struct vm_irq){ &kvm_irq_interim_ops, &vm->kvm_irq };
+	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->rx_efd < 0) {
+		r = -errno;
+		log_err("eventfd: %s", strerror(-r));
+		return r;
+	}
 
 	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
 	if (!vm->cpuid)
@@ -306,26 +257,13 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	/* Device workers stop before the memory and the VM they use go away. */
-	vm_destroy_virtio(vm);
-	if (vm->serial) {
-		if (vm->serial->out_fd > STDERR_FILENO)
-			close(vm->serial->out_fd);
-		serial8250_destroy(vm->serial);
-		free(vm->serial);
-	}
-	if (vm->i8042) {
-		i8042_destroy(vm->i8042);
-		free(vm->i8042);
-	}
-	free(vm->debug_exit);
-	if (vm->acpi_pm) {
-		acpi_pm_destroy(vm->acpi_pm);
-		free(vm->acpi_pm);
-	}
-	if (vm->rtc) {
-		rtc_cmos_destroy(vm->rtc);
-		free(vm->rtc);
-	}
+	device_list_destroy(&vm->devices);
+	vm->serial = NULL;
+	vm->vconsole = NULL;
+	vm->pci = NULL;
+	if (vm->rx_efd >= 0)
+		close(vm->rx_efd);
+	vm->rx_efd = -1;
 	free(vm->cpuid);
 	irq_routing_destroy(&vm->routing);
 	guest_mem_destroy(&vm->mem);
@@ -464,28 +402,36 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 	}
 }
 
-int vm_run(struct vm *vm)
+void vm_block_signals(void)
 {
 	struct sigaction sa = { .sa_handler = noop_handler };
-	struct console con;
-	sigset_t block, old;
-	int sfd = -1, tfd = -1, rx_efd = -1, serial_fd = -1, r;
-	int status = EXIT_VMM_ERROR;
+	sigset_t block;
 
-	/* Signals go to the main loop through a signalfd; vCPU threads inherit the mask. */
+	/* Signals go to the main loop through a signalfd; SIGUSR1 only kicks vCPUs. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sigdelset(&block, SIGUSR1);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct console con;
+	sigset_t block;
+	int sfd = -1, tfd = -1, r;
+	int status = EXIT_VMM_ERROR;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
 	sfd = signalfd(-1, &block, SFD_CLOEXEC);
-	rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd < 0 || rx_efd < 0) {
-		log_err("signalfd/eventfd: %s", strerror(errno));
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
 		goto out;
 	}
 	if (vm->deadline.tv_sec || vm->deadline.tv_nsec) {
@@ -495,15 +441,11 @@ int vm_run(struct vm *vm)
 			goto out;
 		}
 	}
-	serial_fd = open_serial_sink(vm->cfg);
-	if (serial_fd < -1)
+	r = device_list_start(&vm->devices);
+	if (r) {
+		log_err("starting the devices: %s", strerror(-r));
 		goto out;
-	vm->rx_efd = rx_efd;
-	r = create_devices(vm, serial_fd, &vm->rx_efd);
-	if (vm->serial)
-		serial_fd = -1;		/* the serial device owns it now */
-	if (r)
-		goto out;
+	}
 
 	console_init(&con, STDIN_FILENO);
 	if (vm->cfg->serial != SERIAL_STDIO && !vm->vconsole)
@@ -524,7 +466,7 @@ int vm_run(struct vm *vm)
 	 */
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
-	main_loop(vm, sfd, tfd, rx_efd, &con);
+	main_loop(vm, sfd, tfd, vm->rx_efd, &con);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);
@@ -537,15 +479,9 @@ int vm_run(struct vm *vm)
 	status = exit_status(&vm->stop);
 	log_info("%s: exit status %d", stop_reason_name(vm->stop.reason), status);
 out:
-	if (serial_fd > STDERR_FILENO)
-		close(serial_fd);
 	if (tfd >= 0)
 		close(tfd);
 	if (sfd >= 0)
 		close(sfd);
-	if (rx_efd >= 0)
-		close(rx_efd);
-	vm->rx_efd = -1;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return status;
 }

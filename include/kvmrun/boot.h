@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "kvmrun/config.h"
+#include "kvmrun/device.h"
 #include "kvmrun/mem.h"
 
 /* Low memory kvmrun fills with boot data; kernels may not load here. */
@@ -68,10 +69,12 @@ struct elf_info {
 
 /*
  * Loads cfg->kernel into guest memory and writes the boot information its
- * protocol asks for.  Logs one line and returns a negative errno on failure.
+ * protocol asks for: ACPI tables and command-line additions come from desc,
+ * the machine the builder made (NULL: no devices to tell of).  Logs one line
+ * and returns a negative errno on failure.
  */
 int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
-	      struct boot_entry *entry);
+	      const struct machine_desc *desc, struct boot_entry *entry);
 
 /*
  * Prepended to a Linux command line on PVM hosts.  PVM reports the host's

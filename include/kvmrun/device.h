@@ -49,6 +49,8 @@ struct vm_device_ops {
 	 * impossible record (the device is then reset).
 	 */
 	int (*restore)(void *dev, struct state_reader *r, uint16_t version);
+	/* Starts the device's threads once the whole machine is built.  Optional. */
+	int (*start)(void *dev);
 	/* Back to the power-on state, as a machine reset does.  Optional. */
 	void (*reset)(void *dev);
 	/* Adds what the guest must be told about it.  Optional.  0 or -errno. */
@@ -78,6 +80,8 @@ int device_list_add(struct device_list *l, const struct vm_device_ops *ops, void
 struct vm_device *device_list_find(struct device_list *l, const char *name);
 /* Destroys every device, the last added first. */
 void device_list_destroy(struct device_list *l);
+/* Starts every device in list order; 0 or the first error. */
+int device_list_start(struct device_list *l);
 void device_list_reset(struct device_list *l);
 int device_list_describe(struct device_list *l, struct machine_desc *m);
 

@@ -146,4 +146,9 @@ void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	       bool is_write);
 
+/* INTERIM */
+#include "kvmrun/device.h"
+struct post_port { int unused; };
+extern const struct vm_device_ops serial8250_device_ops, i8042_device_ops, debug_exit_device_ops,
+	post_port_device_ops, acpi_pm_device_ops, rtc_cmos_device_ops, pci_host_device_ops;
 #endif

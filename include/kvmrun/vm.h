@@ -11,6 +11,8 @@
 
 #include "kvmrun/bus.h"
 #include "kvmrun/config.h"
+#include "kvmrun/device.h"
+#include "kvmrun/irq.h"
 #include "kvmrun/irq_routing.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
@@ -34,12 +36,14 @@ struct vcpu {
 };
 
 struct serial8250;
-struct i8042;
-struct debug_exit;
-struct acpi_pm;
-struct rtc_cmos;
-struct virtio_slot;
 struct pci_bus;
+struct virtio_device;
+
+/* Interim: the KVM side of struct vm_irq until src/kvm_irq.c takes it over. */
+struct kvm_irq {
+	int vm_fd;
+	struct irq_routing *routing;
+};
 
 struct vm {
 	const struct vm_config *cfg;
@@ -54,16 +58,17 @@ struct vm {
 	struct vcpu *vcpus;
 	size_t run_size;
 
-	struct serial8250 *serial;
-	struct i8042 *i8042;
-	struct debug_exit *debug_exit;
-	struct acpi_pm *acpi_pm;
-	struct rtc_cmos *rtc;
 	struct irq_routing routing;	/* GSI routes: defaults plus MSI */
-	struct pci_bus *pci;		/* with --transport pci */
-	struct virtio_slot **virtio;
-	unsigned nr_virtio;
+	struct kvm_irq kvm_irq;
+	struct vm_irq irq;		/* what devices get: KVM behind ops */
+	/* Every device, in the builder's order (src/builder.c). */
+	struct device_list devices;
+	struct machine_desc desc;	/* what the guest was told, derived from the devices */
+	unsigned next_mmio_slot;	/* builder: virtio-mmio windows handed out */
+	/* Devices the main loop talks to. */
+	struct serial8250 *serial;	/* COM1: console input without a virtio console */
 	struct virtio_device *vconsole;	/* gets console input when present */
+	struct pci_bus *pci;		/* with --transport pci */
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
@@ -74,7 +79,10 @@ struct vm {
 	atomic_uint mmio_logged;
 };
 
-/* Creates the VM: VM fd, memory slots, irqchip, PIT, CPUID model, devices. */
+/*
+ * Creates the VM: VM fd, memory slots, irqchip, PIT, CPUID model.  The
+ * builder (builder.h) then fills it with devices, the kernel and vCPUs.
+ */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host);
 void vm_destroy(struct vm *vm);
 
@@ -82,18 +90,23 @@ void vm_destroy(struct vm *vm);
 struct boot_entry;
 int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
 
-/* Runs until the guest or the host stops it; returns the exit status. */
+/* Starts the devices' threads and the vCPUs, runs until the guest or the host stops it; returns the exit status. */
 int vm_run(struct vm *vm);
 
 /* vCPU thread body and helpers (vcpu.c). */
 void *vcpu_thread(void *arg);
 int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry);
 void vcpu_kick(struct vcpu *vcpu);
+/* Handles the exit in vcpu->run; false when the vCPU loop must end. */
+bool vcpu_handle_exit(struct vcpu *vcpu);
 
 /* Wakes the main loop: the console device can take more input (opaque: &vm->rx_efd). */
 void vm_console_rx_space(void *opaque);
 
-/* Sets an in-kernel irqchip line (GSI) to level. */
-void vm_irq_line(void *vm_opaque, unsigned gsi, int level);
+/*
+ * Blocks the signals the main loop takes through its signalfd, before any
+ * thread exists, so that every thread inherits the mask.
+ */
+void vm_block_signals(void);
 
 #endif

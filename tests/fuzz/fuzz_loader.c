@@ -181,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!img)
 		abort();
 	memcpy(img, data, size);
-	if (!boot_load(&cfg, &mem, size & 4, &e)) {
+	if (!boot_load(&cfg, &mem, size & 4, NULL, &e)) {
 		check_entry(&e);
 		if (cfg.initrd)
 			check_initrd(img, size, &e);

@@ -244,7 +244,7 @@ START_TEST(initrd_clear_of_kernel_larger_than_init_size)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, img, IMG_SIZE, 0), IMG_SIZE);
 	close(fd);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &e), -EFBIG);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &e), -EFBIG);
 
 	/* Room above it: the initrd is there, intact, clear of the kernel. */
 	w32(0x22c, 0x2004000 - 1);
@@ -252,7 +252,7 @@ START_TEST(initrd_clear_of_kernel_larger_than_init_size)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(pwrite(fd, img, IMG_SIZE, 0), IMG_SIZE);
 	close(fd);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &e), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &e), 0);
 	p = guest_mem_ptr(&mem, BOOT_ZERO_PAGE_ADDR, BP_SIZE_FOR_TEST);
 	ck_assert_uint_ge(r32(p, 0x218), 0x2000000 + PAYLOAD);
 	ck_assert_uint_eq(r32(p, 0x21c), 5000);

@@ -1159,7 +1159,7 @@ START_TEST(test_boot_load_mkstemp_text)
 	ck_assert_int_eq(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
 	close(fd);
 	cfg_init(&cfg, path, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	unlink(path);
 }
 END_TEST
@@ -1171,7 +1171,7 @@ START_TEST(test_boot_load_empty)
 
 	write_file(kpath, "", 0);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 
@@ -1181,7 +1181,7 @@ START_TEST(test_boot_load_directory)
 	struct boot_entry entry;
 
 	cfg_init(&cfg, tmpdir, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 
@@ -1191,7 +1191,7 @@ START_TEST(test_boot_load_nonexistent)
 	struct boot_entry entry;
 
 	cfg_init(&cfg, kpath, NULL);	/* not created */
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), -ENOENT);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), -ENOENT);
 }
 END_TEST
 
@@ -1202,9 +1202,9 @@ START_TEST(test_boot_load_short_garbage)
 
 	write_file(kpath, "\x7f" "EL", 3);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	write_file(kpath, "\x7f" "ELF", 4);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 
@@ -1217,7 +1217,7 @@ START_TEST(test_boot_load_pvh)
 
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, "console=ttyS0 earlyprintk");
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_ptr_nonnull(entry.protocol);
 	ck_assert_str_eq(entry.protocol, "PVH");
 	ck_assert_int_eq(entry.mode, BOOT_MODE_PROT32);
@@ -1246,7 +1246,7 @@ START_TEST(test_boot_load_pvh_elf32_no_append)
 
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(entry.protocol, "PVH");
 	ck_assert_int_eq(guest_mem_read(&mem, BOOT_INFO_ADDR, &si, sizeof(si)), 0);
 	ck_assert_uint_eq(*gptr(si.cmdline_paddr, 1), 0);
@@ -1267,7 +1267,7 @@ START_TEST(test_boot_load_pvh_initrd)
 	write_file(ipath, initrd, sizeof(initrd));
 	cfg_init(&cfg, kpath, "");
 	cfg.initrd = ipath;
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_int_eq(guest_mem_read(&mem, BOOT_INFO_ADDR, &si, sizeof(si)), 0);
 	ck_assert_uint_eq(si.nr_modules, 1);
 	ck_assert_int_eq(guest_mem_read(&mem, si.modlist_paddr, &mod, sizeof(mod)), 0);
@@ -1290,11 +1290,11 @@ START_TEST(test_boot_load_bad_initrd)
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, "");
 	cfg.initrd = ipath;		/* missing */
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	write_file(ipath, "", 0);	/* empty */
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	cfg.initrd = tmpdir;		/* a directory */
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 
@@ -1365,15 +1365,15 @@ START_TEST(test_boot_load_linux_default_console)
 
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(entry.protocol, "PVH");
 	ck_assert_str_eq(pvh_cmdline(), "console=ttyS0");
 	/* An explicit --append replaces the default, even when empty. */
 	cfg_init(&cfg, kpath, "quiet");
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), "quiet");
 	cfg_init(&cfg, kpath, "");
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), "");
 }
 END_TEST
@@ -1386,14 +1386,14 @@ START_TEST(test_boot_load_linux_pvm_args)
 
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, "root=/dev/vda");
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	/* The workarounds first, so the user's arguments win. */
 	ck_assert_str_eq(pvh_cmdline(), PVM_LINUX_ARGS " root=/dev/vda");
 	cfg_init(&cfg, kpath, "");
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), PVM_LINUX_ARGS);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), PVM_LINUX_ARGS " console=ttyS0");
 }
 END_TEST
@@ -1411,12 +1411,12 @@ START_TEST(test_boot_load_linux_pvm_args_too_long)
 	append[CMDLINE_MAX - 1] = '\0';
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, append);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_uint_eq(strlen(pvh_cmdline()), CMDLINE_MAX - 1);
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), -E2BIG);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), -E2BIG);
 	/* Exactly at the limit with the arguments and the space. */
 	append[CMDLINE_MAX - 1 - strlen(PVM_LINUX_ARGS) - 1] = '\0';
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	ck_assert_uint_eq(strlen(pvh_cmdline()), CMDLINE_MAX - 1);
 	free(append);
 }
@@ -1431,10 +1431,10 @@ START_TEST(test_boot_load_non_linux_pvm_untouched)
 	/* Only Linux gets the PVM arguments and the default console. */
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, "x=1");
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), "x=1");
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, true, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, true, NULL, &entry), 0);
 	ck_assert_str_eq(pvh_cmdline(), "");
 }
 END_TEST
@@ -1450,7 +1450,7 @@ START_TEST(test_boot_load_pvh_entry_in_hole)
 	memcpy(img + phdr64(1)->p_offset + 16, &bad, 4);
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 
@@ -1466,7 +1466,7 @@ START_TEST(test_boot_load_elf_without_protocol)
 	size = build_elf(&o, s, 1);
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), -ENOEXEC);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), -ENOEXEC);
 }
 END_TEST
 
@@ -1485,7 +1485,7 @@ START_TEST(test_boot_load_multiboot_elf)
 	size = build_elf(&o, s, 1);
 	write_file(kpath, img, size);
 	cfg_init(&cfg, kpath, "quiet");
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(entry.protocol, "multiboot");
 	ck_assert_uint_eq(entry.rip, 0x100020);
 	ck_assert_uint_eq(entry.rax, MB_BOOTLOADER_MAGIC);
@@ -1498,7 +1498,7 @@ START_TEST(test_boot_load_multiboot_elf)
 
 	/* Without arguments: just the name, no trailing space. */
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_int_eq(guest_mem_read(&mem, BOOT_INFO_ADDR, &mbi, sizeof(mbi)), 0);
 	ck_assert_str_eq((const char *)gptr(mbi.cmdline, strlen(kpath) + 1), kpath);
 }
@@ -1513,7 +1513,7 @@ START_TEST(test_boot_load_multiboot_kludge_file)
 
 	write_file(kpath, mbimg, size);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 	ck_assert_str_eq(entry.protocol, "multiboot");
 	ck_assert_uint_eq(entry.rip, MB_LOAD + 0x100);
 	ck_assert_mem_eq(gptr(MB_LOAD, MB_FILE), mbimg, MB_FILE);
@@ -1535,7 +1535,7 @@ START_TEST(test_boot_load_multiboot_cmdline_too_long)
 	append[CMDLINE_MAX - 1] = '\0';
 	write_file(kpath, mbimg, size);
 	cfg_init(&cfg, kpath, append);
-	ck_assert_int_eq(boot_load(&cfg, &mem, false, &entry), -E2BIG);
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), -E2BIG);
 	free(append);
 }
 END_TEST
@@ -1549,7 +1549,7 @@ START_TEST(test_boot_load_multiboot_unknown_flag)
 	put_mb(mbimg, 0, 1u << 4, NULL);
 	write_file(kpath, mbimg, MB_FILE);
 	cfg_init(&cfg, kpath, NULL);
-	ck_assert_int_lt(boot_load(&cfg, &mem, false, &entry), 0);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
 }
 END_TEST
 

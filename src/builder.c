@@ -1,0 +1,395 @@
+/*
+ * The machine builder: from the validated configuration, every device of the
+ * VM is created into vm->devices in the order of the machine table below,
+ * with the platform resources it needs (ports, MMIO windows, IRQs, PCI
+ * slots) allocated here and nowhere else.  What the guest is told about the
+ * machine (ACPI tables, the kernel command line) is then derived from that
+ * list through the devices' describe ops: nothing is predicted.
+ *
+ * Adding a device kind: its file under devices/ or virtio/ with a
+ * vm_device_ops, one line in machine[] and an add function here that turns
+ * the configuration into the device's plain parameters.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvmrun/boot.h"
+#include "kvmrun/builder.h"
+#include "kvmrun/devices.h"
+#include "kvmrun/log.h"
+#include "kvmrun/virtio_devices.h"
+#include "kvmrun/virtio_slot.h"
+#include "kvmrun/vm.h"
+
+/* ISA IRQs nothing else uses, handed to virtio-mmio devices in this order. */
+static const unsigned mmio_irqs[] = { 5, 6, 7, 10, 11, 14, 15 };
+#define MMIO_SLOTS (sizeof(mmio_irqs) / sizeof(mmio_irqs[0]))
+
+/* Plugs a device into the list; on failure the list has already destroyed it. */
+static int add(struct vm *vm, const struct vm_device_ops *ops, void *dev, const char *name)
+{
+	int r = device_list_add(&vm->devices, ops, dev, name);
+
+	if (r)
+		log_err("%s: %s", name, strerror(-r));
+	return r;
+}
+
+static int add_pio(struct vm *vm, uint64_t base, uint64_t len, bus_io_fn fn, void *dev,
+		   const char *name)
+{
+	int r = bus_register(&vm->pio, base, len, fn, dev, name);
+
+	if (r)
+		log_err("%s: ports 0x%llx-0x%llx: %s", name, (unsigned long long)base,
+			(unsigned long long)(base + len - 1), strerror(-r));
+	return r;
+}
+
+static int open_serial_sink(const struct vm_config *cfg)
+{
+	int fd;
+
+	switch (cfg->serial) {
+	case SERIAL_STDIO:
+		return STDOUT_FILENO;
+	case SERIAL_FILE:
+		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			int e = errno;
+
+			log_err("--serial file:%s: %s", cfg->serial_path, strerror(e));
+			return -e;
+		}
+		return fd;
+	case SERIAL_NONE:
+		break;
+	}
+	return -1;
+}
+
+static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
+{
+	return (struct irq_line){ vm->irq.ops->set_line, vm->irq.ctx, gsi };
+}
+
+/* ---- platform devices ---- */
+
+static int add_serial(struct vm *vm, unsigned i, const char *name)
+{
+	struct serial8250 *s = calloc(1, sizeof(*s));
+	int fd, r;
+
+	(void)i;
+	if (!s)
+		return -ENOMEM;
+	fd = open_serial_sink(vm->cfg);
+	if (fd < -1) {
+		free(s);
+		return fd;
+	}
+	serial8250_init(s, fd, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
+	r = add(vm, &serial8250_device_ops, s, name);
+	if (!r)
+		r = add_pio(vm, COM1_BASE, SERIAL_NR_REGS, serial8250_io, s, name);
+	if (!r)
+		vm->serial = s;
+	return r;
+}
+
+static int add_i8042(struct vm *vm, unsigned i, const char *name)
+{
+	struct i8042 *k = calloc(1, sizeof(*k));
+	int r;
+
+	(void)i;
+	if (!k)
+		return -ENOMEM;
+	i8042_init(k, &vm->stop, isa_irq(vm, I8042_KBD_IRQ), isa_irq(vm, I8042_AUX_IRQ));
+	r = add(vm, &i8042_device_ops, k, name);
+	if (!r)
+		r = add_pio(vm, I8042_DATA_PORT, 1, i8042_data_io, k, name);
+	if (!r)
+		r = add_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_io, k, name);
+	return r;
+}
+
+static int add_debug_exit(struct vm *vm, unsigned i, const char *name)
+{
+	struct debug_exit *d = calloc(1, sizeof(*d));
+	int r;
+
+	(void)i;
+	if (!d)
+		return -ENOMEM;
+	d->stop = &vm->stop;
+	r = add(vm, &debug_exit_device_ops, d, name);
+	return r ? r : add_pio(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io, d, name);
+}
+
+static int add_post(struct vm *vm, unsigned i, const char *name)
+{
+	struct post_port *p = calloc(1, sizeof(*p));
+	int r;
+
+	(void)i;
+	if (!p)
+		return -ENOMEM;
+	r = add(vm, &post_port_device_ops, p, name);
+	return r ? r : add_pio(vm, POST_PORT, 1, ignore_io, p, name);
+}
+
+static int add_acpi_pm(struct vm *vm, unsigned i, const char *name)
+{
+	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+	int r;
+
+	(void)i;
+	if (!pm)
+		return -ENOMEM;
+	acpi_pm_init(pm, &vm->stop);
+	r = add(vm, &acpi_pm_device_ops, pm, name);
+	return r ? r : add_pio(vm, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, pm, name);
+}
+
+static int add_rtc(struct vm *vm, unsigned i, const char *name)
+{
+	struct rtc_cmos *rtc = calloc(1, sizeof(*rtc));
+	int r;
+
+	(void)i;
+	if (!rtc)
+		return -ENOMEM;
+	rtc_cmos_init(rtc, NULL);
+	r = add(vm, &rtc_cmos_device_ops, rtc, name);
+	return r ? r : add_pio(vm, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io, rtc, name);
+}
+
+/* The host bridge and its window: every VM with --transport pci has them, devices or not. */
+static int add_pci_host(struct vm *vm, unsigned i, const char *name)
+{
+	struct pci_bus *bus = malloc(sizeof(*bus));
+	int r;
+
+	(void)i;
+	if (!bus)
+		return -ENOMEM;
+	pci_bus_init(bus);
+	r = add(vm, &pci_host_device_ops, bus, name);
+	if (r)
+		return r;
+	vm->pci = bus;
+	r = add_pio(vm, PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, pci_config_io, bus, name);
+	if (!r)
+		r = bus_register(&vm->mmio, PCI_WINDOW_BASE, PCI_WINDOW_SIZE, pci_window_io, bus,
+				 "pci-window");
+	if (r)
+		log_err("PCI host bridge: %s", strerror(-r));
+	return r;
+}
+
+/* ---- virtio devices: the device type in a slot, then the transport ---- */
+
+typedef int (*virtio_type_init)(struct vm *vm, struct virtio_device *d, unsigned i);
+
+static int add_virtio(struct vm *vm, unsigned i, const char *name, virtio_type_init init)
+{
+	struct virtio_slot *s = virtio_slot_alloc();
+	bool pci = vm->cfg->transport == TRANSPORT_PCI;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	r = init(vm, &s->dev, i);
+	if (r) {
+		free(s);
+		return r;
+	}
+	s->initialised = true;
+	r = add(vm, pci ? &virtio_pci_slot_ops : &virtio_mmio_slot_ops, s, name);
+	if (r)
+		return r;
+	if (pci) {
+		r = virtio_slot_attach_pci(s, vm->pci, vm->irq);
+		if (r >= 0)
+			log_info("%s at PCI 00:%02x.0, BAR 0x%llx, %u MSI-X vectors", name,
+				 (unsigned)r, (unsigned long long)s->pci.pci.bar_decoded[0],
+				 s->pci.nr_vectors);
+		return r < 0 ? r : 0;
+	}
+	if (vm->next_mmio_slot >= MMIO_SLOTS) {
+		log_err("too many virtio devices: at most %zu with --transport mmio", MMIO_SLOTS);
+		return -EINVAL;
+	}
+	unsigned slot = vm->next_mmio_slot++;
+	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)slot * VIRTIO_MMIO_SIZE;
+
+	r = virtio_slot_attach_mmio(s, &vm->mmio, base, mmio_irqs[slot], vm->irq);
+	if (!r)
+		log_info("%s at 0x%llx, IRQ %u", name, (unsigned long long)base, mmio_irqs[slot]);
+	return r;
+}
+
+static int blk_init(struct vm *vm, struct virtio_device *d, unsigned i)
+{
+	return virtio_blk_init(d, &vm->cfg->disks[i], &vm->mem);
+}
+
+static int rng_init(struct vm *vm, struct virtio_device *d, unsigned i)
+{
+	(void)i;
+	return virtio_rng_init(d, &vm->mem);
+}
+
+static int net_init(struct vm *vm, struct virtio_device *d, unsigned i)
+{
+	(void)i;
+	return virtio_net_init(d, &vm->cfg->net, &vm->mem);
+}
+
+static int console_init(struct vm *vm, struct virtio_device *d, unsigned i)
+{
+	int r;
+
+	(void)i;
+	r = virtio_console_init(d, STDOUT_FILENO, vm_console_rx_space, &vm->rx_efd, &vm->mem);
+	if (!r)
+		vm->vconsole = d;
+	return r;
+}
+
+static int add_blk(struct vm *vm, unsigned i, const char *name)
+{
+	return add_virtio(vm, i, name, blk_init);
+}
+
+static int add_rng(struct vm *vm, unsigned i, const char *name)
+{
+	return add_virtio(vm, i, name, rng_init);
+}
+
+static int add_net(struct vm *vm, unsigned i, const char *name)
+{
+	return add_virtio(vm, i, name, net_init);
+}
+
+static int add_console(struct vm *vm, unsigned i, const char *name)
+{
+	return add_virtio(vm, i, name, console_init);
+}
+
+/* ---- the machine ---- */
+
+static unsigned one(const struct vm_config *cfg)
+{
+	(void)cfg;
+	return 1;
+}
+
+static unsigned nr_pci_hosts(const struct vm_config *cfg)
+{
+	return cfg->transport == TRANSPORT_PCI;
+}
+
+static unsigned nr_disks(const struct vm_config *cfg)
+{
+	return cfg->nr_disks;
+}
+
+static unsigned nr_rngs(const struct vm_config *cfg)
+{
+	return cfg->rng;
+}
+
+static unsigned nr_nets(const struct vm_config *cfg)
+{
+	return cfg->has_net;
+}
+
+static unsigned nr_consoles(const struct vm_config *cfg)
+{
+	return cfg->virtio_console;
+}
+
+/* Every device kind, in the order devices are created, placed and described. */
+static const struct machine_part {
+	const char *name;		/* instances are name0, name1, ... */
+	unsigned (*count)(const struct vm_config *cfg);
+	int (*add)(struct vm *vm, unsigned i, const char *name);
+} machine[] = {
+	{ "serial", one, add_serial },
+	{ "i8042", one, add_i8042 },
+	{ "debug-exit", one, add_debug_exit },
+	{ "post", one, add_post },
+	{ "acpi-pm", one, add_acpi_pm },
+	{ "rtc", one, add_rtc },
+	{ "pci-host", nr_pci_hosts, add_pci_host },
+	{ "virtio-blk", nr_disks, add_blk },
+	{ "virtio-rng", nr_rngs, add_rng },
+	{ "virtio-net", nr_nets, add_net },
+	{ "virtio-console", nr_consoles, add_console },
+};
+
+/* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */
+static void instance_name(char *buf, size_t len, const char *kind, unsigned i)
+{
+	size_t n = strlen(kind);
+	bool digit = n && isdigit((unsigned char)kind[n - 1]);
+
+	snprintf(buf, len, "%s%s%u", kind, digit ? "-" : "", i);
+}
+
+int builder_create_devices(struct vm *vm)
+{
+	for (size_t p = 0; p < sizeof(machine) / sizeof(machine[0]); p++) {
+		unsigned n = machine[p].count(vm->cfg);
+
+		for (unsigned i = 0; i < n; i++) {
+			char name[DEVICE_NAME_MAX];
+			int r;
+
+			instance_name(name, sizeof(name), machine[p].name, i);
+			r = machine[p].add(vm, i, name);
+			if (r)
+				return r;
+		}
+	}
+	for (unsigned i = 0; i < vm->devices.nr; i++)
+		log_debug("device %s: %s", vm->devices.v[i].name, vm->devices.v[i].ops->kind);
+	return 0;
+}
+
+int builder_describe(struct vm *vm, struct machine_desc *m)
+{
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	r = device_list_describe(&vm->devices, m);
+	if (r)
+		log_err("machine description: %s", strerror(-r));
+	return r;
+}
+
+int builder_build(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct boot_entry entry;
+	int r;
+
+	r = builder_create_devices(vm);
+	if (!r)
+		r = builder_describe(vm, &vm->desc);
+	if (!r)
+		r = boot_load(cfg, &vm->mem, vm->pvm, &vm->desc, &entry);
+	if (r)
+		return r;
+	log_info("booting %s via %s at 0x%llx, %u vCPU(s), %llu MiB", cfg->kernel,
+		 entry.protocol, (unsigned long long)entry.rip, cfg->cpus,
+		 (unsigned long long)(cfg->mem_size >> 20));
+	return vm_create_vcpus(vm, &entry);
+}
