@@ -16,6 +16,7 @@
 
 #include "kvmrun/acpi.h"
 #include "kvmrun/boot.h"
+#include "kvmrun/host_file.h"
 #include "kvmrun/log.h"
 #include "kvmrun/multiboot.h"
 
@@ -64,16 +65,16 @@ int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, ui
 	uint8_t *dst;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		log_err("%s: cannot open initrd: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+	fd = host_file_open(path, O_RDONLY, 0, HOST_FILE_REG, &st);
+	if (fd == EFTYPE_HOST || (fd >= 0 && st.st_size == 0)) {
 		log_err("%s: initrd is not a regular, non-empty file", path);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return -EINVAL;
+	}
+	if (fd < 0) {
+		log_err("%s: cannot open initrd: %s", path, strerror(-fd));
+		return fd;
 	}
 	if (limit && top > limit)
 		top = limit;
@@ -263,21 +264,15 @@ int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
 	void *img;
 	int fd, r;
 
-	fd = open(cfg->kernel, O_RDONLY | O_CLOEXEC);
+	fd = host_file_open(cfg->kernel, O_RDONLY, 0, HOST_FILE_REG, &st);
+	if (fd == EFTYPE_HOST) {
+		log_err("%s: kernel is not a regular file but %s", cfg->kernel,
+			host_file_type(st.st_mode));
+		return -EINVAL;
+	}
 	if (fd < 0) {
-		r = -errno;
-		log_err("%s: cannot open kernel: %s", cfg->kernel, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		log_err("%s: %s", cfg->kernel, strerror(-r));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_err("%s: not a regular file", cfg->kernel);
-		r = -EINVAL;
-		goto out_close;
+		log_err("%s: cannot open kernel: %s", cfg->kernel, strerror(-fd));
+		return fd;
 	}
 	if (st.st_size == 0) {
 		log_err("%s: kernel file is empty", cfg->kernel);

@@ -21,6 +21,7 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/host_file.h"
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_slot.h"
@@ -53,18 +54,28 @@ static int add_pio(struct vm *vm, uint64_t base, uint64_t len, bus_io_fn fn, voi
 
 static int open_serial_sink(const struct vm_config *cfg)
 {
+	struct stat st;
 	int fd;
 
 	switch (cfg->serial) {
 	case SERIAL_STDIO:
 		return STDOUT_FILENO;
 	case SERIAL_FILE:
-		fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* A terminal or a pipe to a reader is a fine sink; a FIFO nobody reads fails (ENXIO). */
+		fd = host_file_open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC, 0644,
+				    HOST_FILE_REG | HOST_FILE_CHR | HOST_FILE_FIFO, &st);
+		if (fd == EFTYPE_HOST) {
+			log_err("--serial file:%s: is %s, not a file, terminal or FIFO",
+				cfg->serial_path, host_file_type(st.st_mode));
+			return -EINVAL;
+		}
+		if (fd == -ENXIO) {
+			log_err("--serial file:%s: no process reads this FIFO", cfg->serial_path);
+			return fd;
+		}
 		if (fd < 0) {
-			int e = errno;
-
-			log_err("--serial file:%s: %s", cfg->serial_path, strerror(e));
-			return -e;
+			log_err("--serial file:%s: %s", cfg->serial_path, strerror(-fd));
+			return fd;
 		}
 		return fd;
 	case SERIAL_NONE:

@@ -1,8 +1,10 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "kvmrun/boot.h"
 #include "kvmrun/builder.h"
@@ -100,10 +102,35 @@ static int cmd_run(const struct vm_config *cfg)
 	return status;
 }
 
+/*
+ * A closed fd 0, 1 or 2 would be the next fd kvmrun opens (its signalfd, an
+ * image), which the console code or a stray message would then take for
+ * stdin or stdout: /dev/null stands in for each missing one.
+ */
+static int std_fds_valid(void)
+{
+	for (int fd = 0; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+
+		if (n < 0)
+			return -errno;
+		if (n != fd) {		/* open() takes the lowest free fd, so this cannot happen */
+			close(n);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	char err[512];
+
+	if (std_fds_valid())
+		return EXIT_VMM_ERROR;
 
 	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "kvmrun: %s\n", err);

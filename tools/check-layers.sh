@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-foundation="bus device irq irq_routing kvm_irq log mem sandbox state stop"
+foundation="bus device host_file irq irq_routing kvm_irq log mem sandbox state stop"
 devices="block devices disk_config net_config pci tap virtio virtio_devices virtio_mmio virtio_pci virtio_slot"
 vmm="acpi boot builder config console cpuid kvm multiboot pvh vm"
 
@@ -17,7 +17,7 @@ rank() {	# layer of a header name, or of a file by its folder
 	echo -1
 }
 
-foundation_src="bus device irq_routing kvm_irq log mem sandbox state stop"
+foundation_src="bus device host_file irq_routing kvm_irq log mem sandbox state stop"
 status=0
 for f in include/kvmrun/*.h src/*.c devices/*.c virtio/*.c block/*.c; do
 	[ -e "$f" ] || continue

@@ -120,6 +120,12 @@ kvmrun_cmd_test(cli.kernel_text --needs-kvm ${ONE_ERROR} --err "not a kernel kvm
 add_test(NAME cli.kernel_truncated COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/truncated.sh
   ${RUN} ${KVMRUN} ${G}/hello.elf)
 set_tests_properties(cli.kernel_truncated PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+add_test(NAME cli.closed_fds COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/closed_fds.sh
+  ${KVMRUN} ${G}/reset.elf)
+set_tests_properties(cli.closed_fds PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+add_test(NAME cli.host_files COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/host_files.sh
+  ${RUN} ${KVMRUN} ${G}/hello.elf)
+set_tests_properties(cli.host_files PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS cli)
 kvmrun_cmd_test(cli.kernel_too_big --needs-kvm ${ONE_ERROR} --err "does not fit in guest RAM"
   CMD ${KVMRUN} run --kernel ${G}/hello.elf --memory 2M)
 kvmrun_cmd_test(cli.no_dev_kvm ${ONE_ERROR} --err "/nonexistent/kvm: no such device"
