@@ -263,7 +263,7 @@ static int net_init(struct vm *vm, struct virtio_device *d, unsigned i)
 	return virtio_net_init(d, &vm->cfg->net, &vm->mem);
 }
 
-static int console_init(struct vm *vm, struct virtio_device *d, unsigned i)
+static int vconsole_init(struct vm *vm, struct virtio_device *d, unsigned i)
 {
 	int r;
 
@@ -291,7 +291,7 @@ static int add_net(struct vm *vm, unsigned i, const char *name)
 
 static int add_console(struct vm *vm, unsigned i, const char *name)
 {
-	return add_virtio(vm, i, name, console_init);
+	return add_virtio(vm, i, name, vconsole_init);
 }
 
 /* ---- the machine ---- */

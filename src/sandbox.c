@@ -97,6 +97,14 @@ static const unsigned long main_ioctls[] = {
 	KVM_IRQFD, KVM_IOEVENTFD,	/* teardown */
 };
 
+/* Waits for the stop, then for teardown; may restore the terminal and end the process. */
+static const int watchdog_syscalls[] = {
+	COMMON_SYSCALLS,
+	SYS_ioctl, SYS_poll, SYS_ppoll,
+	SANITIZER_SYSCALLS
+};
+static const unsigned long watchdog_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF };
+
 static const struct role {
 	const char *name;
 	const int *syscalls;
@@ -110,6 +118,8 @@ static const struct role {
 			     device_ioctls, ARRAY_SIZE(device_ioctls) },
 	[SANDBOX_MAIN] = { "main", main_syscalls, ARRAY_SIZE(main_syscalls),
 			   main_ioctls, ARRAY_SIZE(main_ioctls) },
+	[SANDBOX_WATCHDOG] = { "watchdog", watchdog_syscalls, ARRAY_SIZE(watchdog_syscalls),
+			       watchdog_ioctls, ARRAY_SIZE(watchdog_ioctls) },
 };
 
 const char *sandbox_role_name(enum sandbox_role role)

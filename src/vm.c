@@ -71,6 +71,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->host = host;
 	vm->mem.memfd = -1;
 	vm->rx_efd = -1;
+	vm->sfd = -1;
 	device_list_init(&vm->devices);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -272,6 +273,11 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
+	/* Teardown is over: the watchdog no longer needs to cut it short. */
+	stop_watchdog_finish(&vm->watchdog);
+	if (vm->sfd >= 0)
+		close(vm->sfd);
+	vm->sfd = -1;
 	vm_stop_destroy(&vm->stop);
 }
 
@@ -420,18 +426,25 @@ void vm_block_signals(void)
 
 int vm_run(struct vm *vm)
 {
-	struct console con;
 	sigset_t block;
-	int sfd = -1, tfd = -1, r;
+	int tfd = -1, r;
 	int status = EXIT_VMM_ERROR;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
-	sfd = signalfd(-1, &block, SFD_CLOEXEC);
-	if (sfd < 0) {
+	vm->sfd = signalfd(-1, &block, SFD_CLOEXEC);
+	if (vm->sfd < 0) {
 		log_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	console_init(&vm->con, STDIN_FILENO);
+	if (vm->cfg->serial != SERIAL_STDIO && !vm->vconsole)
+		console_restore(&vm->con);
+	r = stop_watchdog_start(&vm->watchdog, &vm->stop, vm->sfd, &vm->con, exit_status);
+	if (r) {
+		log_err("cannot start the stop watchdog: %s", strerror(-r));
 		goto out;
 	}
 	if (vm->deadline.tv_sec || vm->deadline.tv_nsec) {
@@ -446,10 +459,6 @@ int vm_run(struct vm *vm)
 		log_err("starting the devices: %s", strerror(-r));
 		goto out;
 	}
-
-	console_init(&con, STDIN_FILENO);
-	if (vm->cfg->serial != SERIAL_STDIO && !vm->vconsole)
-		console_restore(&con);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (r) {
@@ -466,7 +475,7 @@ int vm_run(struct vm *vm)
 	 */
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
-	main_loop(vm, sfd, tfd, vm->rx_efd, &con);
+	main_loop(vm, vm->sfd, tfd, vm->rx_efd, &vm->con);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);
@@ -475,13 +484,11 @@ int vm_run(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
 		}
-	console_restore(&con);
+	console_restore(&vm->con);
 	status = exit_status(&vm->stop);
 	log_info("%s: exit status %d", stop_reason_name(vm->stop.reason), status);
 out:
 	if (tfd >= 0)
 		close(tfd);
-	if (sfd >= 0)
-		close(sfd);
 	return status;
 }

@@ -11,12 +11,14 @@
 
 #include "kvmrun/bus.h"
 #include "kvmrun/config.h"
+#include "kvmrun/console.h"
 #include "kvmrun/device.h"
 #include "kvmrun/irq.h"
 #include "kvmrun/irq_routing.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
 #include "kvmrun/stop.h"
+#include "kvmrun/watchdog.h"
 
 /* Fixed guest-physical addresses KVM needs on Intel hosts (below the LAPIC). */
 #define KVM_TSS_ADDR		0xfffbd000ULL
@@ -72,6 +74,9 @@ struct vm {
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
+	int sfd;			/* signalfd: SIGINT, SIGTERM, SIGHUP */
+	struct console con;		/* the host terminal, raw while the guest runs */
+	struct stop_watchdog watchdog;	/* bounds the stop, teardown included */
 	int rx_efd;			/* UART made room for console input */
 
 	/* Unhandled accesses are logged once: per port, and for the first few MMIO addresses. */
