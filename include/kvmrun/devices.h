@@ -1,4 +1,11 @@
-/* Platform devices (devices/).  Each is a bus handler over a plain state struct. */
+/*
+ * Platform devices (devices/).  Each is a bus handler over a plain state
+ * struct, with save/restore/reset over that struct and a registry ops table
+ * (X_device_ops) whose destroy also frees the calloc'ed device.  Records are
+ * state_version 1; restore takes the whole reader as the device's record and
+ * refuses (-EINVAL) one the device could never have saved, leaving the device
+ * in its power-on state.
+ */
 #ifndef KVMRUN_DEVICES_H
 #define KVMRUN_DEVICES_H
 
@@ -7,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmrun/device.h"
 #include "kvmrun/irq.h"
+#include "kvmrun/state.h"
 #include "kvmrun/stop.h"
 
 /* ---- 8250/16550A UART ---- */
@@ -44,6 +53,12 @@ void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
 /* Offers host input; returns how many bytes the RX FIFO took. */
 size_t serial8250_rx_push(struct serial8250 *s, const uint8_t *buf, size_t n);
+int serial8250_save(const struct serial8250 *s, struct state_writer *w);
+/* Drives the IRQ line to the restored level and offers the FIFO's room to rx_space. */
+int serial8250_restore(struct serial8250 *s, struct state_reader *r, uint16_t version);
+void serial8250_reset(struct serial8250 *s);
+/* "serial8250"; its destroy also closes out_fd when it is above stderr. */
+extern const struct vm_device_ops serial8250_device_ops;
 
 /* ---- debug-exit port (QEMU isa-debug-exit compatible) ---- */
 
