@@ -106,6 +106,11 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		  bool is_write);
+int i8042_save(const struct i8042 *k, struct state_writer *w);
+/* Drives both IRQ lines to the levels the restored queue implies. */
+int i8042_restore(struct i8042 *k, struct state_reader *r, uint16_t version);
+void i8042_reset(struct i8042 *k);
+extern const struct vm_device_ops i8042_device_ops;	/* "i8042" */
 
 /* ---- ACPI PM1a event/control block and reset register ---- */
 
