@@ -146,7 +146,7 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 #define CMOS_SIZE	128
 
 struct rtc_regs {
-	uint8_t index;
+	uint8_t index;			/* below CMOS_SIZE: the NMI-mask bit is not kept */
 	uint8_t cmos[CMOS_SIZE];	/* clock fields are computed on read */
 	int64_t offset;			/* guest time minus host time, seconds */
 };
@@ -160,6 +160,11 @@ struct rtc_cmos {
 void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void));
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
 void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w);
+int rtc_cmos_restore(struct rtc_cmos *rtc, struct state_reader *r, uint16_t version);
+/* A machine reset: the battery-backed clock and NVRAM stay, interrupt enables clear. */
+void rtc_cmos_reset(struct rtc_cmos *rtc);
+extern const struct vm_device_ops rtc_cmos_device_ops;	/* "rtc-cmos" */
 
 /* Port 0x80 (POST codes, I/O delays): accepted and ignored. */
 #define POST_PORT	0x80
