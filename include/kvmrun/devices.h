@@ -138,6 +138,10 @@ struct acpi_pm {
 void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
 void acpi_pm_destroy(struct acpi_pm *pm);
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w);
+int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version);
+void acpi_pm_reset(struct acpi_pm *pm);
+extern const struct vm_device_ops acpi_pm_device_ops;	/* "acpi-pm" */
 
 /* ---- MC146818 CMOS RTC and NVRAM ---- */
 
