@@ -3,6 +3,7 @@
  * PM1a control (SLP_TYP + SLP_EN = power off) and the reset register.
  * SCI_EN reads as set: the machine is always in ACPI mode.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmrun/devices.h"
@@ -68,15 +69,100 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 	pthread_mutex_unlock(&pm->lock);
 }
 
+static void regs_power_on(struct acpi_pm_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->pm1_cnt = PM1_CNT_SCI_EN;
+}
+
 void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop)
 {
 	memset(pm, 0, sizeof(*pm));
 	pthread_mutex_init(&pm->lock, NULL);
 	pm->stop = stop;
-	pm->regs.pm1_cnt = PM1_CNT_SCI_EN;
+	regs_power_on(&pm->regs);
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)
 {
 	pthread_mutex_destroy(&pm->lock);
 }
+
+/* ---- save, restore, reset ---- */
+
+#define ACPI_PM_STATE_VERSION	1
+
+int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w)
+{
+	/* The lock guards the registers; taking it does not change the device. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&pm->lock;
+
+	pthread_mutex_lock(lock);
+	state_put_u16(w, pm->regs.pm1_sts);
+	state_put_u16(w, pm->regs.pm1_en);
+	state_put_u16(w, pm->regs.pm1_cnt);
+	pthread_mutex_unlock(lock);
+	return w->err;
+}
+
+int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version)
+{
+	struct acpi_pm_regs n;
+
+	if (version != ACPI_PM_STATE_VERSION)
+		state_reader_fail(r);
+	n.pm1_sts = state_get_u16(r);
+	n.pm1_en = state_get_u16(r);
+	n.pm1_cnt = state_get_u16(r);
+	/* SCI_EN always reads set and SLP_EN is write-only: never stored otherwise. */
+	if ((n.pm1_cnt & (PM1_CNT_SCI_EN | PM1_CNT_SLP_EN)) != PM1_CNT_SCI_EN)
+		state_reader_fail(r);
+	/* The record is this device's alone: bytes left over are corruption too. */
+	if (!r->err && state_reader_finish(r))
+		state_reader_fail(r);
+
+	pthread_mutex_lock(&pm->lock);
+	if (r->err)
+		regs_power_on(&pm->regs);
+	else
+		pm->regs = n;
+	pthread_mutex_unlock(&pm->lock);
+	return r->err;
+}
+
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	regs_power_on(&pm->regs);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static int acpi_pm_ops_save(void *dev, struct state_writer *w)
+{
+	return acpi_pm_save(dev, w);
+}
+
+static int acpi_pm_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return acpi_pm_restore(dev, r, version);
+}
+
+static void acpi_pm_ops_reset(void *dev)
+{
+	acpi_pm_reset(dev);
+}
+
+static void acpi_pm_ops_destroy(void *dev)
+{
+	acpi_pm_destroy(dev);
+	free(dev);
+}
+
+const struct vm_device_ops acpi_pm_device_ops = {
+	.kind = "acpi-pm",
+	.state_version = ACPI_PM_STATE_VERSION,
+	.save = acpi_pm_ops_save,
+	.restore = acpi_pm_ops_restore,
+	.reset = acpi_pm_ops_reset,
+	.destroy = acpi_pm_ops_destroy,
+};

@@ -1,10 +1,21 @@
 /*
  * Debug-exit port, compatible with QEMU's isa-debug-exit: a guest write of V
  * ends kvmrun with exit status (V << 1) | 1.  Test guests report through it.
+ * Also the POST port 0x80, which accepts and ignores everything.  Neither
+ * has guest-visible state: their records are empty.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmrun/devices.h"
+
+#define NO_STATE_VERSION	1
+
+void debug_exit_init(struct debug_exit *d, struct vm_stop *stop)
+{
+	memset(d, 0, sizeof(*d));
+	d->stop = stop;
+}
 
 void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write)
@@ -30,3 +41,74 @@ void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	if (!is_write)
 		memset(data, 0xff, len);
 }
+
+/* ---- save and restore of the empty records ---- */
+
+static int empty_restore(struct state_reader *r, uint16_t version)
+{
+	/* The record is this device's alone: any byte in it is corruption. */
+	if (version != NO_STATE_VERSION || state_reader_finish(r))
+		state_reader_fail(r);
+	return r->err;
+}
+
+int debug_exit_save(const struct debug_exit *d, struct state_writer *w)
+{
+	(void)d;
+	return w->err;
+}
+
+int debug_exit_restore(struct debug_exit *d, struct state_reader *r, uint16_t version)
+{
+	(void)d;
+	return empty_restore(r, version);
+}
+
+int post_port_save(const struct post_port *p, struct state_writer *w)
+{
+	(void)p;
+	return w->err;
+}
+
+int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t version)
+{
+	(void)p;
+	return empty_restore(r, version);
+}
+
+static int debug_exit_ops_save(void *dev, struct state_writer *w)
+{
+	return debug_exit_save(dev, w);
+}
+
+static int debug_exit_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return debug_exit_restore(dev, r, version);
+}
+
+static int post_port_ops_save(void *dev, struct state_writer *w)
+{
+	return post_port_save(dev, w);
+}
+
+static int post_port_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return post_port_restore(dev, r, version);
+}
+
+/* Nothing to reset: no reset op.  Nothing held but the allocation. */
+const struct vm_device_ops debug_exit_device_ops = {
+	.kind = "debug-exit",
+	.state_version = NO_STATE_VERSION,
+	.save = debug_exit_ops_save,
+	.restore = debug_exit_ops_restore,
+	.destroy = free,
+};
+
+const struct vm_device_ops post_port_device_ops = {
+	.kind = "post-port",
+	.state_version = NO_STATE_VERSION,
+	.save = post_port_ops_save,
+	.restore = post_port_ops_restore,
+	.destroy = free,
+};

@@ -3,6 +3,7 @@
  * cleared through command 0xd1) and enough of the controller and keyboard
  * protocol for probes to find a controller with a keyboard and no mouse.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmrun/devices.h"
@@ -40,17 +41,24 @@
 
 #define OUTP_RESET	0x01	/* active low: clearing it resets the CPU */
 
+/* The byte at the head of the queue interrupts on its port's line, if enabled. */
+static void compute_levels(const struct i8042_regs *r, bool *kbd, bool *aux)
+{
+	*kbd = *aux = false;
+	if (r->q_count) {
+		if (r->q_aux[r->q_head])
+			*aux = r->ctr & CTR_AUX_INT;
+		else
+			*kbd = r->ctr & CTR_KBD_INT;
+	}
+}
+
 static void update_irqs(struct i8042 *k)
 {
 	struct i8042_regs *r = &k->regs;
-	bool kbd = false, aux = false;
+	bool kbd, aux;
 
-	if (r->q_count) {
-		if (r->q_aux[r->q_head])
-			aux = r->ctr & CTR_AUX_INT;
-		else
-			kbd = r->ctr & CTR_KBD_INT;
-	}
+	compute_levels(r, &kbd, &aux);
 	if (kbd != r->kbd_level) {
 		r->kbd_level = kbd;
 		irq_line_set(&k->kbd_irq, kbd);
@@ -73,14 +81,16 @@ static void queue_byte(struct i8042_regs *r, uint8_t v, bool aux)
 	r->q_count++;
 }
 
+static uint8_t obf_bits(const struct i8042_regs *r)
+{
+	if (!r->q_count)
+		return 0;
+	return r->q_aux[r->q_head] ? ST_OBF | ST_AUX_OBF : ST_OBF;
+}
+
 static void update_status(struct i8042_regs *r)
 {
-	r->status &= (uint8_t)~(ST_OBF | ST_AUX_OBF);
-	if (r->q_count) {
-		r->status |= ST_OBF;
-		if (r->q_aux[r->q_head])
-			r->status |= ST_AUX_OBF;
-	}
+	r->status = (uint8_t)((r->status & ~(ST_OBF | ST_AUX_OBF)) | obf_bits(r));
 }
 
 static void command(struct i8042 *k, uint8_t cmd)
@@ -227,6 +237,14 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	i8042_access(opaque, true, data, len, is_write);
 }
 
+static void regs_power_on(struct i8042_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = ST_UNLOCKED;
+	r->ctr = CTR_KBD_INT | CTR_XLATE | CTR_AUX_OFF;
+	r->outport = OUTP_RESET | 0x02;	/* A20 enabled */
+}
+
 void i8042_init(struct i8042 *k, struct vm_stop *stop, struct irq_line kbd_irq,
 		struct irq_line aux_irq)
 {
@@ -235,12 +253,133 @@ void i8042_init(struct i8042 *k, struct vm_stop *stop, struct irq_line kbd_irq,
 	k->stop = stop;
 	k->kbd_irq = kbd_irq;
 	k->aux_irq = aux_irq;
-	k->regs.status = ST_UNLOCKED;
-	k->regs.ctr = CTR_KBD_INT | CTR_XLATE | CTR_AUX_OFF;
-	k->regs.outport = OUTP_RESET | 0x02;	/* A20 enabled */
+	regs_power_on(&k->regs);
 }
 
 void i8042_destroy(struct i8042 *k)
 {
 	pthread_mutex_destroy(&k->lock);
 }
+
+/* ---- save, restore, reset ---- */
+
+#define I8042_STATE_VERSION	1
+
+/* Both lines to what the registers imply: a restored irqchip has not seen them yet. */
+static void drive_irqs(struct i8042 *k)
+{
+	compute_levels(&k->regs, &k->regs.kbd_level, &k->regs.aux_level);
+	irq_line_set(&k->kbd_irq, k->regs.kbd_level);
+	irq_line_set(&k->aux_irq, k->regs.aux_level);
+}
+
+/* Only the commands that wait for a data byte can be pending. */
+static bool pending_cmd_valid(uint8_t cmd)
+{
+	switch (cmd) {
+	case 0:
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTP:
+	case CMD_WRITE_KBD:
+	case CMD_WRITE_AUX:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool regs_valid(const struct i8042_regs *r)
+{
+	const uint8_t status_bits = ST_OBF | ST_SYS | ST_CMD | ST_UNLOCKED | ST_AUX_OBF;
+
+	return r->q_head < I8042_QUEUE && r->q_count <= I8042_QUEUE &&
+	       pending_cmd_valid(r->pending_cmd) && !(r->status & ~status_bits) &&
+	       (r->status & (ST_OBF | ST_AUX_OBF)) == obf_bits(r);
+}
+
+int i8042_save(const struct i8042 *k, struct state_writer *w)
+{
+	/* The lock guards the registers; taking it does not change the device. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&k->lock;
+	const struct i8042_regs *r = &k->regs;
+
+	pthread_mutex_lock(lock);
+	state_put_u8(w, r->status);
+	state_put_u8(w, r->ctr);
+	state_put_u8(w, r->pending_cmd);
+	state_put_u8(w, r->outport);
+	state_put_bytes(w, r->queue, I8042_QUEUE);
+	state_put_u8(w, r->q_head);
+	state_put_u8(w, r->q_count);
+	for (unsigned i = 0; i < I8042_QUEUE; i++)
+		state_put_bool(w, r->q_aux[i]);
+	pthread_mutex_unlock(lock);
+	return w->err;
+}
+
+int i8042_restore(struct i8042 *k, struct state_reader *r, uint16_t version)
+{
+	struct i8042_regs n = { 0 };
+
+	if (version != I8042_STATE_VERSION)
+		state_reader_fail(r);
+	n.status = state_get_u8(r);
+	n.ctr = state_get_u8(r);
+	n.pending_cmd = state_get_u8(r);
+	n.outport = state_get_u8(r);
+	state_get_bytes(r, n.queue, I8042_QUEUE);
+	n.q_head = state_get_u8(r);
+	n.q_count = state_get_u8(r);
+	for (unsigned i = 0; i < I8042_QUEUE; i++)
+		n.q_aux[i] = state_get_bool(r);
+	/* The record is this device's alone: bytes left over are corruption too. */
+	if (!r->err && (state_reader_finish(r) || !regs_valid(&n)))
+		state_reader_fail(r);
+
+	pthread_mutex_lock(&k->lock);
+	if (r->err)
+		regs_power_on(&k->regs);
+	else
+		k->regs = n;
+	drive_irqs(k);
+	pthread_mutex_unlock(&k->lock);
+	return r->err;
+}
+
+void i8042_reset(struct i8042 *k)
+{
+	pthread_mutex_lock(&k->lock);
+	regs_power_on(&k->regs);
+	drive_irqs(k);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static int i8042_ops_save(void *dev, struct state_writer *w)
+{
+	return i8042_save(dev, w);
+}
+
+static int i8042_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return i8042_restore(dev, r, version);
+}
+
+static void i8042_ops_reset(void *dev)
+{
+	i8042_reset(dev);
+}
+
+static void i8042_ops_destroy(void *dev)
+{
+	i8042_destroy(dev);
+	free(dev);
+}
+
+const struct vm_device_ops i8042_device_ops = {
+	.kind = "i8042",
+	.state_version = I8042_STATE_VERSION,
+	.save = i8042_ops_save,
+	.restore = i8042_ops_restore,
+	.reset = i8042_ops_reset,
+	.destroy = i8042_ops_destroy,
+};

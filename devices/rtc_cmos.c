@@ -4,6 +4,7 @@
  * offset the guest sets by writing the time with SET held in register B.
  * No periodic, alarm or update interrupts: register C reads as 0.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,10 +25,20 @@
 
 #define A_DIVIDER_32K	0x20
 #define A_RATE_1K	0x06
+#define A_UIP		0x80
 #define B_SET		0x80
+#define B_IRQ_ENABLES	0x78	/* PIE, AIE, UIE, SQWE */
 #define B_BINARY	0x04
 #define B_24H		0x02
 #define D_VRT		0x80
+#define INDEX_NMI_MASK	0x80
+
+/*
+ * Further from the host's time than any date the registers can express
+ * (binary year and century up to 255): a larger saved offset is corrupt, and
+ * host time plus it cannot overflow.
+ */
+#define RTC_OFFSET_MAX	(INT64_C(1) << 40)
 
 static bool is_clock_reg(unsigned r)
 {
@@ -102,14 +113,15 @@ void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 
 	pthread_mutex_lock(&rtc->lock);
 	if (offset == 0) {
+		/* No NMIs come from here, so their mask bit is not kept. */
 		if (is_write)
-			r->index = data[0];
+			r->index = data[0] & (uint8_t)~INDEX_NMI_MASK;
 		else
 			memset(data, 0xff, len);
 		pthread_mutex_unlock(&rtc->lock);
 		return;
 	}
-	idx = r->index & 0x7f;
+	idx = r->index;
 	if (!is_write) {
 		memset(data, 0, len);
 		if (is_clock_reg(idx) && !(r->cmos[REG_B] & B_SET))
@@ -149,17 +161,116 @@ static int64_t host_now(void)
 	return (int64_t)time(NULL);
 }
 
+static void regs_power_on(struct rtc_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cmos[REG_A] = A_DIVIDER_32K | A_RATE_1K;
+	r->cmos[REG_B] = B_24H;
+	r->cmos[REG_D] = D_VRT;
+}
+
 void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void))
 {
 	memset(rtc, 0, sizeof(*rtc));
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = now ? now : host_now;
-	rtc->regs.cmos[REG_A] = A_DIVIDER_32K | A_RATE_1K;
-	rtc->regs.cmos[REG_B] = B_24H;
-	rtc->regs.cmos[REG_D] = D_VRT;
+	regs_power_on(&rtc->regs);
 }
 
 void rtc_cmos_destroy(struct rtc_cmos *rtc)
 {
 	pthread_mutex_destroy(&rtc->lock);
 }
+
+/* ---- save, restore, reset ---- */
+
+#define RTC_STATE_VERSION	1
+
+static bool regs_valid(const struct rtc_regs *r)
+{
+	/* UIP never sets, C has no flags to show, D always reports valid RAM and time. */
+	return r->index < CMOS_SIZE && !(r->cmos[REG_A] & A_UIP) && r->cmos[REG_C] == 0 &&
+	       r->cmos[REG_D] == D_VRT && r->offset >= -RTC_OFFSET_MAX &&
+	       r->offset <= RTC_OFFSET_MAX;
+}
+
+int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w)
+{
+	/* The lock guards the registers; taking it does not change the device. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&rtc->lock;
+	const struct rtc_regs *r = &rtc->regs;
+
+	pthread_mutex_lock(lock);
+	state_put_u8(w, r->index);
+	state_put_bytes(w, r->cmos, CMOS_SIZE);
+	/* The offset, not a time: the restored clock runs on from the host's. */
+	state_put_u64(w, (uint64_t)r->offset);
+	pthread_mutex_unlock(lock);
+	return w->err;
+}
+
+int rtc_cmos_restore(struct rtc_cmos *rtc, struct state_reader *r, uint16_t version)
+{
+	struct rtc_regs n = { 0 };
+
+	if (version != RTC_STATE_VERSION)
+		state_reader_fail(r);
+	n.index = state_get_u8(r);
+	state_get_bytes(r, n.cmos, CMOS_SIZE);
+	n.offset = (int64_t)state_get_u64(r);
+	/* The record is this device's alone: bytes left over are corruption too. */
+	if (!r->err && (state_reader_finish(r) || !regs_valid(&n)))
+		state_reader_fail(r);
+
+	pthread_mutex_lock(&rtc->lock);
+	if (r->err)
+		regs_power_on(&rtc->regs);
+	else
+		rtc->regs = n;
+	pthread_mutex_unlock(&rtc->lock);
+	return r->err;
+}
+
+/*
+ * What the chip's RESET pin does (MC146818 datasheet): the interrupt enables
+ * and flags clear; the battery-backed clock, its format and the RAM stay, as
+ * a guest that set the time and rebooted expects.
+ */
+void rtc_cmos_reset(struct rtc_cmos *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->regs.index = 0;
+	rtc->regs.cmos[REG_B] &= (uint8_t)~B_IRQ_ENABLES;
+	rtc->regs.cmos[REG_C] = 0;
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+static int rtc_ops_save(void *dev, struct state_writer *w)
+{
+	return rtc_cmos_save(dev, w);
+}
+
+static int rtc_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return rtc_cmos_restore(dev, r, version);
+}
+
+static void rtc_ops_reset(void *dev)
+{
+	rtc_cmos_reset(dev);
+}
+
+static void rtc_ops_destroy(void *dev)
+{
+	rtc_cmos_destroy(dev);
+	free(dev);
+}
+
+const struct vm_device_ops rtc_cmos_device_ops = {
+	.kind = "rtc-cmos",
+	.state_version = RTC_STATE_VERSION,
+	.save = rtc_ops_save,
+	.restore = rtc_ops_restore,
+	.reset = rtc_ops_reset,
+	.destroy = rtc_ops_destroy,
+};

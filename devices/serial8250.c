@@ -5,6 +5,7 @@
  * Transmission is instantaneous: THR is always empty again after a write.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,13 +73,17 @@ static uint8_t compute_iir(const struct serial_regs *r)
 	return iir;
 }
 
+static bool compute_irq_level(const struct serial_regs *r)
+{
+	/* OUT2 gates the interrupt onto the bus on PC-compatible boards. */
+	return !(compute_iir(r) & IIR_NO_INT) && (r->mcr & MCR_OUT2) && !(r->mcr & MCR_LOOP);
+}
+
 /* Called with the lock held after every state change. */
 static void update_irq(struct serial8250 *s)
 {
 	struct serial_regs *r = &s->regs;
-	/* OUT2 gates the interrupt onto the bus on PC-compatible boards. */
-	bool level = !(compute_iir(r) & IIR_NO_INT) && (r->mcr & MCR_OUT2) &&
-		     !(r->mcr & MCR_LOOP);
+	bool level = compute_irq_level(r);
 
 	if (level != r->irq_level) {
 		r->irq_level = level;
@@ -132,20 +137,27 @@ static void transmit(struct serial8250 *s, uint8_t c)
 	}
 }
 
-/* In loopback the modem inputs follow the modem outputs. */
-static void loopback_msr(struct serial_regs *r)
+/* The modem inputs MSR shows for an MCR: in loopback they follow the outputs. */
+static uint8_t modem_inputs(uint8_t mcr)
 {
 	uint8_t m = 0;
 
-	if (r->mcr & MCR_RTS)
+	if (!(mcr & MCR_LOOP))
+		return MSR_DCD | MSR_DSR | MSR_CTS;
+	if (mcr & MCR_RTS)
 		m |= MSR_CTS;
-	if (r->mcr & MCR_DTR)
+	if (mcr & MCR_DTR)
 		m |= MSR_DSR;
-	if (r->mcr & MCR_OUT1)
+	if (mcr & MCR_OUT1)
 		m |= MSR_RI;
-	if (r->mcr & MCR_OUT2)
+	if (mcr & MCR_OUT2)
 		m |= MSR_DCD;
-	r->msr = (uint8_t)((r->msr & MSR_DELTAS) | m);
+	return m;
+}
+
+static void loopback_msr(struct serial_regs *r)
+{
+	r->msr = (uint8_t)((r->msr & MSR_DELTAS) | modem_inputs(r->mcr));
 }
 
 static void reg_write(struct serial8250 *s, unsigned reg, uint8_t v)
@@ -280,6 +292,14 @@ size_t serial8250_rx_push(struct serial8250 *s, const uint8_t *buf, size_t n)
 	return taken;
 }
 
+static void regs_power_on(struct serial_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->lsr = LSR_THRE | LSR_TEMT;
+	r->msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	r->dll = 0x0c;	/* 9600 baud, as after a BIOS */
+}
+
 void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
 		     void (*rx_space)(void *), void *rx_space_opaque)
 {
@@ -289,12 +309,141 @@ void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
 	s->irq = irq;
 	s->rx_space = rx_space;
 	s->rx_space_opaque = rx_space_opaque;
-	s->regs.lsr = LSR_THRE | LSR_TEMT;
-	s->regs.msr = MSR_DCD | MSR_DSR | MSR_CTS;
-	s->regs.dll = 0x0c;	/* 9600 baud, as after a BIOS */
+	regs_power_on(&s->regs);
 }
 
 void serial8250_destroy(struct serial8250 *s)
 {
 	pthread_mutex_destroy(&s->lock);
 }
+
+/* ---- save, restore, reset ---- */
+
+#define SERIAL_STATE_VERSION	1
+
+/*
+ * Drives the line to what the registers imply whatever it was before: the
+ * irqchip of a restored machine has not seen this device's line yet.
+ */
+static void drive_irq(struct serial8250 *s)
+{
+	s->regs.irq_level = compute_irq_level(&s->regs);
+	irq_line_set(&s->irq, s->regs.irq_level);
+}
+
+/* Could the model have reached these registers? */
+static bool regs_valid(const struct serial_regs *r)
+{
+	/* THR is always empty again at once; DR says whether the FIFO holds bytes. */
+	uint8_t lsr = LSR_THRE | LSR_TEMT | (r->rx_count ? LSR_DR : 0);
+
+	return !(r->ier & ~0x0f) && !(r->mcr & ~0x1f) && !(r->fcr & ~0xc9) &&
+	       (r->lsr & (uint8_t)~LSR_OE) == lsr &&
+	       (r->msr & (uint8_t)~MSR_DELTAS) == modem_inputs(r->mcr) &&
+	       r->rx_head < SERIAL_FIFO && r->rx_count <= fifo_size(r);
+}
+
+int serial8250_save(const struct serial8250 *s, struct state_writer *w)
+{
+	/* The lock guards the registers; taking it does not change the device. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&s->lock;
+	const struct serial_regs *r = &s->regs;
+
+	pthread_mutex_lock(lock);
+	state_put_u8(w, r->ier);
+	state_put_u8(w, r->lcr);
+	state_put_u8(w, r->mcr);
+	state_put_u8(w, r->lsr);
+	state_put_u8(w, r->msr);
+	state_put_u8(w, r->scr);
+	state_put_u8(w, r->fcr);
+	state_put_u8(w, r->dll);
+	state_put_u8(w, r->dlm);
+	state_put_bool(w, r->thr_ipending);
+	state_put_bytes(w, r->rx, SERIAL_FIFO);
+	state_put_u8(w, r->rx_head);
+	state_put_u8(w, r->rx_count);
+	pthread_mutex_unlock(lock);
+	return w->err;
+}
+
+int serial8250_restore(struct serial8250 *s, struct state_reader *r, uint16_t version)
+{
+	struct serial_regs n = { 0 };
+
+	if (version != SERIAL_STATE_VERSION)
+		state_reader_fail(r);
+	n.ier = state_get_u8(r);
+	n.lcr = state_get_u8(r);
+	n.mcr = state_get_u8(r);
+	n.lsr = state_get_u8(r);
+	n.msr = state_get_u8(r);
+	n.scr = state_get_u8(r);
+	n.fcr = state_get_u8(r);
+	n.dll = state_get_u8(r);
+	n.dlm = state_get_u8(r);
+	n.thr_ipending = state_get_bool(r);
+	state_get_bytes(r, n.rx, SERIAL_FIFO);
+	n.rx_head = state_get_u8(r);
+	n.rx_count = state_get_u8(r);
+	/* The record is this device's alone: bytes left over are corruption too. */
+	if (!r->err && (state_reader_finish(r) || !regs_valid(&n)))
+		state_reader_fail(r);
+
+	pthread_mutex_lock(&s->lock);
+	if (r->err)
+		regs_power_on(&s->regs);
+	else
+		s->regs = n;
+	drive_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	/* The FIFO may have room it did not have before: host input can resume. */
+	if (s->rx_space)
+		s->rx_space(s->rx_space_opaque);
+	return r->err;
+}
+
+void serial8250_reset(struct serial8250 *s)
+{
+	pthread_mutex_lock(&s->lock);
+	regs_power_on(&s->regs);
+	drive_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	if (s->rx_space)
+		s->rx_space(s->rx_space_opaque);
+}
+
+static int serial_ops_save(void *dev, struct state_writer *w)
+{
+	return serial8250_save(dev, w);
+}
+
+static int serial_ops_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	return serial8250_restore(dev, r, version);
+}
+
+static void serial_ops_reset(void *dev)
+{
+	serial8250_reset(dev);
+}
+
+static void serial_ops_destroy(void *dev)
+{
+	struct serial8250 *s = dev;
+
+	/* The device owns its sink; the standard streams stay the process's. */
+	if (s->out_fd > STDERR_FILENO)
+		close(s->out_fd);
+	serial8250_destroy(s);
+	free(s);
+}
+
+const struct vm_device_ops serial8250_device_ops = {
+	.kind = "serial8250",
+	.state_version = SERIAL_STATE_VERSION,
+	.save = serial_ops_save,
+	.restore = serial_ops_restore,
+	.reset = serial_ops_reset,
+	.destroy = serial_ops_destroy,
+};

@@ -1,4 +1,11 @@
-/* Platform devices (devices/).  Each is a bus handler over a plain state struct. */
+/*
+ * Platform devices (devices/).  Each is a bus handler over a plain state
+ * struct, with save/restore/reset over that struct and a registry ops table
+ * (X_device_ops) whose destroy also frees the calloc'ed device.  Records are
+ * state_version 1; restore takes the whole reader as the device's record and
+ * refuses (-EINVAL) one the device could never have saved, leaving the device
+ * in its power-on state.
+ */
 #ifndef KVMRUN_DEVICES_H
 #define KVMRUN_DEVICES_H
 
@@ -7,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmrun/device.h"
 #include "kvmrun/irq.h"
+#include "kvmrun/state.h"
 #include "kvmrun/stop.h"
 
 /* ---- 8250/16550A UART ---- */
@@ -44,6 +53,12 @@ void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
 /* Offers host input; returns how many bytes the RX FIFO took. */
 size_t serial8250_rx_push(struct serial8250 *s, const uint8_t *buf, size_t n);
+int serial8250_save(const struct serial8250 *s, struct state_writer *w);
+/* Drives the IRQ line to the restored level and offers the FIFO's room to rx_space. */
+int serial8250_restore(struct serial8250 *s, struct state_reader *r, uint16_t version);
+void serial8250_reset(struct serial8250 *s);
+/* "serial8250"; its destroy also closes out_fd when it is above stderr. */
+extern const struct vm_device_ops serial8250_device_ops;
 
 /* ---- debug-exit port (QEMU isa-debug-exit compatible) ---- */
 
@@ -54,8 +69,13 @@ struct debug_exit {
 	struct vm_stop *stop;
 };
 
+void debug_exit_init(struct debug_exit *d, struct vm_stop *stop);
 void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
+/* No guest-visible state: an empty record. */
+int debug_exit_save(const struct debug_exit *d, struct state_writer *w);
+int debug_exit_restore(struct debug_exit *d, struct state_reader *r, uint16_t version);
+extern const struct vm_device_ops debug_exit_device_ops;	/* "debug-exit" */
 
 /* ---- i8042 keyboard controller (reset line and probes) ---- */
 
@@ -91,6 +111,11 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		  bool is_write);
+int i8042_save(const struct i8042 *k, struct state_writer *w);
+/* Drives both IRQ lines to the levels the restored queue implies. */
+int i8042_restore(struct i8042 *k, struct state_reader *r, uint16_t version);
+void i8042_reset(struct i8042 *k);
+extern const struct vm_device_ops i8042_device_ops;	/* "i8042" */
 
 /* ---- ACPI PM1a event/control block and reset register ---- */
 
@@ -118,6 +143,10 @@ struct acpi_pm {
 void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
 void acpi_pm_destroy(struct acpi_pm *pm);
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w);
+int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version);
+void acpi_pm_reset(struct acpi_pm *pm);
+extern const struct vm_device_ops acpi_pm_device_ops;	/* "acpi-pm" */
 
 /* ---- MC146818 CMOS RTC and NVRAM ---- */
 
@@ -126,7 +155,7 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 #define CMOS_SIZE	128
 
 struct rtc_regs {
-	uint8_t index;
+	uint8_t index;			/* below CMOS_SIZE: the NMI-mask bit is not kept */
 	uint8_t cmos[CMOS_SIZE];	/* clock fields are computed on read */
 	int64_t offset;			/* guest time minus host time, seconds */
 };
@@ -140,11 +169,25 @@ struct rtc_cmos {
 void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void));
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
 void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w);
+int rtc_cmos_restore(struct rtc_cmos *rtc, struct state_reader *r, uint16_t version);
+/* A machine reset: the battery-backed clock and NVRAM stay, interrupt enables clear. */
+void rtc_cmos_reset(struct rtc_cmos *rtc);
+extern const struct vm_device_ops rtc_cmos_device_ops;	/* "rtc-cmos" */
 
 /* Port 0x80 (POST codes, I/O delays): accepted and ignored. */
 #define POST_PORT	0x80
+
+/* No state; a struct so that the registry has a device to own (bus handler: ignore_io). */
+struct post_port {
+	int unused;
+};
+
 void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	       bool is_write);
+int post_port_save(const struct post_port *p, struct state_writer *w);
+int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t version);
+extern const struct vm_device_ops post_port_device_ops;	/* "post-port" */
 
 /* INTERIM */
 #include "kvmrun/device.h"

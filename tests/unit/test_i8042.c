@@ -1,5 +1,6 @@
 /* Unit tests for the i8042 keyboard controller and the debug-exit port. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #define ST_SYS		0x04
 #define ST_CMD		0x08
 #define ST_AUX_OBF	0x20
+
+#define KBD_ACK		0xfa
 
 struct irq_rec {
 	int level;
@@ -413,6 +416,226 @@ START_TEST(test_stop_reason_names)
 }
 END_TEST
 
+/* ---- save, restore, reset ---- */
+
+/* The record's layout (state_version 1), byte offsets. */
+enum { REC_STATUS = 0, REC_CTR, REC_PENDING, REC_OUTPORT, REC_QUEUE,
+       REC_Q_HEAD = REC_QUEUE + I8042_QUEUE, REC_Q_COUNT, REC_Q_AUX,
+       REC_LEN = REC_Q_AUX + I8042_QUEUE };
+
+static struct vm_stop stop2;
+static struct i8042 kbc2;
+static struct irq_rec kbd_irq2, aux_irq2;
+
+static void init_kbc2(void)
+{
+	struct irq_line k = { .set = irq_set, .opaque = &kbd_irq2, .gsi = 1 };
+	struct irq_line a = { .set = irq_set, .opaque = &aux_irq2, .gsi = 12 };
+
+	memset(&kbd_irq2, 0, sizeof(kbd_irq2));
+	memset(&aux_irq2, 0, sizeof(aux_irq2));
+	ck_assert_int_eq(vm_stop_init(&stop2), 0);
+	i8042_init(&kbc2, &stop2, k, a);
+}
+
+static void destroy_kbc2(void)
+{
+	i8042_destroy(&kbc2);
+	vm_stop_destroy(&stop2);
+}
+
+static void save(struct i8042 *k, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(device_save_one(&i8042_device_ops, k, w), 0);
+}
+
+/* Three bytes queued past a moved head, 0xd1 waiting for its data byte, IRQ 1 up. */
+static void make_busy(void)
+{
+	cmd(0xaa);		/* 0x55 */
+	ck_assert_uint_eq(data_rd(), 0x55);
+	data_wr(0xf2);		/* ACK, 0xab, 0x83 */
+	cmd(0xad);		/* keyboard off: a CTR bit */
+	cmd(0xd1);
+	ck_assert_int_eq(kbd_irq.level, 1);
+	ck_assert_uint_eq(kbc.regs.q_count, 3);
+	ck_assert_uint_eq(kbc.regs.pending_cmd, 0xd1);
+}
+
+/* The same accesses on a controller; what they read, the lines and the stop, into log. */
+static unsigned run_script(struct i8042 *k, const struct irq_rec *ki, const struct irq_rec *ai,
+			   struct vm_stop *st, uint8_t *log)
+{
+	unsigned n = 0;
+	uint8_t v;
+
+	v = 0x03;		/* the data byte of 0xd1: the CPU keeps running */
+	i8042_data_io(k, 0, &v, 1, true);
+	for (unsigned i = 0; i < 5; i++) {
+		i8042_cmd_io(k, 0, &log[n++], 1, false);
+		i8042_data_io(k, 0, &log[n++], 1, false);
+		log[n++] = (uint8_t)ki->level;
+		log[n++] = (uint8_t)ai->level;
+	}
+	v = 0x20;		/* read the configuration byte */
+	i8042_cmd_io(k, 0, &v, 1, true);
+	log[n++] = (uint8_t)ki->level;
+	i8042_data_io(k, 0, &log[n++], 1, false);
+	v = 0xd0;		/* and the output port */
+	i8042_cmd_io(k, 0, &v, 1, true);
+	i8042_data_io(k, 0, &log[n++], 1, false);
+	log[n++] = vm_stop_requested(st);
+	v = 0xd1;
+	i8042_cmd_io(k, 0, &v, 1, true);
+	v = 0x02;		/* reset line low */
+	i8042_data_io(k, 0, &v, 1, true);
+	log[n++] = vm_stop_requested(st);
+	return n;
+}
+
+START_TEST(test_save_restore_round_trip)
+{
+	struct state_writer w1, w2;
+	uint8_t log1[64], log2[64];
+	unsigned n1, n2;
+
+	make_busy();
+	save(&kbc, &w1);
+	ck_assert_uint_eq(w1.len, REC_LEN);
+	ck_assert_uint_eq(w1.data[REC_PENDING], 0xd1);
+	ck_assert_uint_eq(w1.data[REC_Q_COUNT], 3);
+	ck_assert_uint_eq(w1.data[REC_Q_HEAD], 1);
+
+	init_kbc2();
+	ck_assert_int_eq(device_restore_one(&i8042_device_ops, &kbc2, w1.data, w1.len), 0);
+	ck_assert_int_eq(kbd_irq2.level, 1);
+	ck_assert_int_eq(aux_irq2.level, 0);
+	save(&kbc2, &w2);
+	ck_assert_uint_eq(w2.len, w1.len);
+	ck_assert_mem_eq(w2.data, w1.data, w1.len);
+
+	n1 = run_script(&kbc, &kbd_irq, &aux_irq, &stop, log1);
+	n2 = run_script(&kbc2, &kbd_irq2, &aux_irq2, &stop2, log2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(log1, log2, n1);
+	ck_assert_uint_eq(log1[1], KBD_ACK);	/* the queue did come across */
+	ck_assert_uint_eq(log1[n1 - 2], 0);	/* 0x03 went to the output port ... */
+	ck_assert_uint_eq(log1[n1 - 1], 1);	/* ... and 0x02 reset the machine */
+
+	state_writer_free(&w1);
+	state_writer_free(&w2);
+	destroy_kbc2();
+}
+END_TEST
+
+/* A record the model cannot reach by itself: a mouse byte at the head. */
+START_TEST(test_restore_aux_byte)
+{
+	struct state_writer w;
+	uint8_t rec[REC_LEN];
+
+	cmd(0x60);
+	data_wr(0x03);		/* both ports interrupt */
+	cmd(0xaa);
+	save(&kbc, &w);
+	memcpy(rec, w.data, w.len);
+	rec[REC_STATUS] |= ST_AUX_OBF;
+	rec[REC_Q_AUX + rec[REC_Q_HEAD]] = 1;
+	init_kbc2();
+	ck_assert_int_eq(device_restore_one(&i8042_device_ops, &kbc2, rec, w.len), 0);
+	ck_assert_int_eq(kbd_irq2.level, 0);
+	ck_assert_int_eq(aux_irq2.level, 1);
+	state_writer_free(&w);
+	destroy_kbc2();
+}
+END_TEST
+
+static void assert_refused(const uint8_t *rec, size_t len)
+{
+	init_kbc2();
+	kbd_irq2.level = 1;
+	ck_assert_int_eq(device_restore_one(&i8042_device_ops, &kbc2, rec, len), -EINVAL);
+	/* Left at power-on: empty, lines low, nothing pending. */
+	ck_assert_int_eq(kbd_irq2.level, 0);
+	ck_assert_uint_eq(kbc2.regs.q_count, 0);
+	ck_assert_uint_eq(kbc2.regs.pending_cmd, 0);
+	ck_assert_uint_eq(kbc2.regs.outport, 0x03);
+	destroy_kbc2();
+}
+
+START_TEST(test_restore_refuses_corrupt)
+{
+	static const struct { unsigned off; uint8_t v; } bad[] = {
+		{ REC_PENDING, 0x20 },		/* a command that takes no data byte */
+		{ REC_PENDING, 0xfe },
+		{ REC_Q_COUNT, I8042_QUEUE + 1 },
+		{ REC_Q_HEAD, I8042_QUEUE },
+		{ REC_Q_AUX + 5, 2 },		/* not a boolean */
+		{ REC_STATUS, ST_SYS | ST_CMD },	/* OBF clear with bytes queued */
+		{ REC_STATUS, 0x02 | ST_OBF },	/* input buffer never full */
+		{ REC_STATUS, ST_AUX_OBF | ST_OBF },	/* the head byte is the keyboard's */
+	};
+	struct state_writer w;
+	uint8_t rec[REC_LEN + 1];
+	struct state_reader r;
+
+	make_busy();
+	save(&kbc, &w);
+	for (size_t len = 0; len < w.len; len++)
+		assert_refused(w.data, len);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(rec, w.data, w.len);
+		rec[bad[i].off] = bad[i].v;
+		assert_refused(rec, w.len);
+	}
+	memcpy(rec, w.data, w.len);
+	rec[REC_LEN] = 0;
+	assert_refused(rec, REC_LEN + 1);
+	init_kbc2();
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_eq(i8042_restore(&kbc2, &r, 2), -EINVAL);
+	ck_assert_uint_eq(kbc2.regs.q_count, 0);
+	destroy_kbc2();
+	/* Every command that waits for data is a valid pending one. */
+	for (unsigned c = 0; c < 4; c++) {
+		static const uint8_t ok[] = { 0x60, 0xd1, 0xd2, 0xd4 };
+
+		memcpy(rec, w.data, w.len);
+		rec[REC_PENDING] = ok[c];
+		init_kbc2();
+		ck_assert_int_eq(device_restore_one(&i8042_device_ops, &kbc2, rec, w.len), 0);
+		destroy_kbc2();
+	}
+	state_writer_free(&w);
+}
+END_TEST
+
+START_TEST(test_reset_and_ops)
+{
+	struct state_writer w0, w1;
+	struct i8042 *k;
+
+	save(&kbc, &w0);
+	make_busy();
+	i8042_device_ops.reset(&kbc);
+	ck_assert_int_eq(kbd_irq.level, 0);
+	ck_assert(!(status() & ST_OBF));
+	save(&kbc, &w1);
+	ck_assert_uint_eq(w1.len, w0.len);
+	ck_assert_mem_eq(w1.data, w0.data, w0.len);
+	state_writer_free(&w0);
+	state_writer_free(&w1);
+
+	ck_assert_str_eq(i8042_device_ops.kind, "i8042");
+	ck_assert_uint_eq(i8042_device_ops.state_version, 1);
+	k = calloc(1, sizeof(*k));
+	ck_assert_ptr_nonnull(k);
+	i8042_init(k, &stop, (struct irq_line){ 0 }, (struct irq_line){ 0 });
+	i8042_device_ops.destroy(k);	/* frees it: AddressSanitizer checks */
+}
+END_TEST
+
 static Suite *i8042_suite(void)
 {
 	Suite *s = suite_create("i8042");
@@ -445,6 +668,14 @@ static Suite *i8042_suite(void)
 	tcase_add_test(tc, test_empty_output_buffer);
 	tcase_add_test(tc, test_queue_full_drops);
 	tcase_add_test(tc, test_kbd_irq);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_save_restore_round_trip);
+	tcase_add_test(tc, test_restore_aux_byte);
+	tcase_add_test(tc, test_restore_refuses_corrupt);
+	tcase_add_test(tc, test_reset_and_ops);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("debug_exit");

@@ -1,5 +1,11 @@
-/* The MC146818 model: time from the host clock in BCD or binary, 12/24 h, setting it, CMOS RAM. */
+/*
+ * The MC146818 model: time from the host clock in BCD or binary, 12/24 h,
+ * setting it, CMOS RAM; save/restore and reset.
+ */
 #include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmrun/devices.h"
@@ -100,6 +106,177 @@ START_TEST(cmos_ram_and_read_only)
 }
 END_TEST
 
+/* ---- save, restore, reset ---- */
+
+/* The record's layout (state_version 1), byte offsets. */
+enum { REC_INDEX = 0, REC_CMOS, REC_OFFSET = REC_CMOS + CMOS_SIZE, REC_LEN = REC_OFFSET + 8 };
+
+static struct rtc_cmos rtc2;
+
+static void save(struct rtc_cmos *c, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(device_save_one(&rtc_cmos_device_ops, c, w), 0);
+}
+
+static uint8_t rd_on(struct rtc_cmos *c, uint8_t reg)
+{
+	uint8_t v = reg;
+
+	rtc_cmos_io(c, 0, &v, 1, true);
+	rtc_cmos_io(c, 1, &v, 1, false);
+	return v;
+}
+
+/* The guest moved the clock to 2030, wrote NVRAM and left the index at 0x40. */
+static void make_busy(void)
+{
+	wr(0x0b, 0x82);
+	wr(0x09, 0x30);
+	wr(0x0b, 0x02);
+	wr(0x40, 0xa5);
+	wr(0x7f, 0x11);
+	wr(0x0b, 0x06);			/* binary from now on */
+	{
+		uint8_t idx = 0x80 | 0x40;	/* the NMI-mask bit is not kept */
+
+		rtc_cmos_io(&rtc, 0, &idx, 1, true);
+	}
+}
+
+/* Port 0x71 at the current index, then every clock register, into log. */
+static unsigned run_script(struct rtc_cmos *c, uint8_t *log)
+{
+	static const uint8_t regs[] = { 0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32,
+					0x0a, 0x0b, 0x0c, 0x0d, 0x40, 0x7f };
+	unsigned n = 0;
+
+	rtc_cmos_io(c, 1, &log[n++], 1, false);
+	for (unsigned i = 0; i < sizeof(regs); i++)
+		log[n++] = rd_on(c, regs[i]);
+	return n;
+}
+
+START_TEST(save_restore_round_trip)
+{
+	struct state_writer w1, w2;
+	uint8_t log1[32], log2[32];
+	unsigned n1, n2;
+
+	make_busy();
+	save(&rtc, &w1);
+	ck_assert_uint_eq(w1.len, REC_LEN);
+	ck_assert_uint_eq(w1.data[REC_INDEX], 0x40);
+	ck_assert_uint_eq(w1.data[REC_CMOS + 0x40], 0xa5);
+
+	/* Restored later, on a host whose clock moved on: the guest's clock moved too. */
+	now_value += 86400;
+	rtc_cmos_init(&rtc2, fake_now);
+	ck_assert_int_eq(device_restore_one(&rtc_cmos_device_ops, &rtc2, w1.data, w1.len), 0);
+	save(&rtc2, &w2);
+	ck_assert_uint_eq(w2.len, w1.len);
+	ck_assert_mem_eq(w2.data, w1.data, w1.len);
+
+	n1 = run_script(&rtc, log1);
+	n2 = run_script(&rtc2, log2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(log1, log2, n1);
+	ck_assert_uint_eq(log1[0], 0xa5);	/* the index came across */
+	ck_assert_uint_eq(rd_on(&rtc2, 0x09), 30);	/* 2030, binary */
+	ck_assert_uint_eq(rd_on(&rtc2, 0x07), 26);	/* a day after the 25th */
+	state_writer_free(&w1);
+	state_writer_free(&w2);
+	rtc_cmos_destroy(&rtc2);
+}
+END_TEST
+
+static void put_offset(uint8_t *rec, int64_t v)
+{
+	for (unsigned b = 0; b < 8; b++)
+		rec[REC_OFFSET + b] = (uint8_t)((uint64_t)v >> (8 * b));
+}
+
+static void assert_refused(const uint8_t *rec, size_t len)
+{
+	rtc_cmos_init(&rtc2, fake_now);
+	rtc2.regs.cmos[0x40] = 0x77;
+	ck_assert_int_eq(device_restore_one(&rtc_cmos_device_ops, &rtc2, rec, len), -EINVAL);
+	/* Left at power-on. */
+	ck_assert_uint_eq(rtc2.regs.cmos[0x40], 0);
+	ck_assert_int_eq(rtc2.regs.offset, 0);
+	ck_assert_uint_eq(rd_on(&rtc2, 0x0b), 0x02);
+	rtc_cmos_destroy(&rtc2);
+}
+
+START_TEST(restore_refuses_corrupt)
+{
+	static const struct { unsigned off; uint8_t v; } bad[] = {
+		{ REC_INDEX, CMOS_SIZE },
+		{ REC_INDEX, 0xff },
+		{ REC_CMOS + 0x0a, 0xa6 },	/* UIP never sets */
+		{ REC_CMOS + 0x0c, 0x80 },	/* no interrupt flags */
+		{ REC_CMOS + 0x0d, 0x00 },	/* RAM and time always valid */
+	};
+	struct state_writer w;
+	uint8_t rec[REC_LEN + 1];
+	struct state_reader r;
+
+	make_busy();
+	save(&rtc, &w);
+	for (size_t len = 0; len < w.len; len++)
+		assert_refused(w.data, len);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(rec, w.data, w.len);
+		rec[bad[i].off] = bad[i].v;
+		assert_refused(rec, w.len);
+	}
+	/* An offset past any date the registers hold (and where host time would overflow). */
+	memcpy(rec, w.data, w.len);
+	put_offset(rec, INT64_MAX);
+	assert_refused(rec, w.len);
+	put_offset(rec, (INT64_C(1) << 40) + 1);
+	assert_refused(rec, w.len);
+	put_offset(rec, -(INT64_C(1) << 40) - 1);
+	assert_refused(rec, w.len);
+	put_offset(rec, -(INT64_C(1) << 40));
+	rtc_cmos_init(&rtc2, fake_now);
+	ck_assert_int_eq(device_restore_one(&rtc_cmos_device_ops, &rtc2, rec, w.len), 0);
+	rtc_cmos_destroy(&rtc2);
+
+	memcpy(rec, w.data, w.len);
+	rec[REC_LEN] = 0;
+	assert_refused(rec, REC_LEN + 1);
+	rtc_cmos_init(&rtc2, fake_now);
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_eq(rtc_cmos_restore(&rtc2, &r, 2), -EINVAL);
+	ck_assert_uint_eq(rtc2.regs.cmos[0x40], 0);
+	rtc_cmos_destroy(&rtc2);
+	state_writer_free(&w);
+}
+END_TEST
+
+START_TEST(reset_keeps_clock_and_ram)
+{
+	struct rtc_cmos *c;
+
+	make_busy();
+	wr(0x0b, 0x06 | 0x70);			/* periodic, alarm and update interrupts on */
+	rtc_cmos_device_ops.reset(&rtc);
+	ck_assert_uint_eq(rtc.regs.index, 0);
+	ck_assert_uint_eq(rd(0x0b), 0x06);	/* the enables cleared, the format stays */
+	ck_assert_uint_eq(rd(0x40), 0xa5);
+	ck_assert_uint_eq(rd(0x7f), 0x11);
+	ck_assert_uint_eq(rd(0x09), 30);	/* still 2030 */
+
+	ck_assert_str_eq(rtc_cmos_device_ops.kind, "rtc-cmos");
+	ck_assert_uint_eq(rtc_cmos_device_ops.state_version, 1);
+	c = calloc(1, sizeof(*c));
+	ck_assert_ptr_nonnull(c);
+	rtc_cmos_init(c, NULL);
+	rtc_cmos_device_ops.destroy(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rtc");
@@ -112,6 +289,12 @@ int main(void)
 	tcase_add_test(tc, binary_and_12_hour);
 	tcase_add_test(tc, guest_sets_the_clock);
 	tcase_add_test(tc, cmos_ram_and_read_only);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, save_restore_round_trip);
+	tcase_add_test(tc, restore_refuses_corrupt);
+	tcase_add_test(tc, reset_keeps_clock_and_ram);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,4 +1,4 @@
-/* Unit tests for the 8250/16550A UART model. */
+/* Unit tests for the 8250/16550A UART model and its save/restore. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -511,6 +511,265 @@ START_TEST(test_wide_access_first_register_only)
 }
 END_TEST
 
+/* ---- save, restore, reset ---- */
+
+/* The record's layout (state_version 1), byte offsets. */
+enum { REC_IER = 0, REC_LCR, REC_MCR, REC_LSR, REC_MSR, REC_SCR, REC_FCR, REC_DLL, REC_DLM,
+       REC_THR_IPENDING, REC_RX, REC_RX_HEAD = REC_RX + SERIAL_FIFO, REC_RX_COUNT, REC_LEN };
+
+static struct serial8250 uart2;
+static struct irq_rec irq2;
+static unsigned rx_space2_calls;
+
+static void rx_space2(void *opaque)
+{
+	ck_assert_ptr_eq(opaque, &uart2);
+	rx_space2_calls++;
+}
+
+static void init_uart2(void)
+{
+	struct irq_line line = { .set = irq_set, .opaque = &irq2, .gsi = 4 };
+
+	memset(&irq2, 0, sizeof(irq2));
+	rx_space2_calls = 0;
+	serial8250_init(&uart2, -1, line, rx_space2, &uart2);
+}
+
+static uint8_t rd_on(struct serial8250 *s, unsigned reg)
+{
+	uint8_t v = 0x5a;
+
+	serial8250_io(s, reg, &v, 1, false);
+	return v;
+}
+
+static void wr_on(struct serial8250 *s, unsigned reg, uint8_t v)
+{
+	serial8250_io(s, reg, &v, 1, true);
+}
+
+/*
+ * FIFO on with 5 bytes (the head moved on by one read), divisor 0x0201,
+ * received-data and THRE interrupts enabled with OUT2: the line is up.
+ */
+static void make_busy(void)
+{
+	const uint8_t in[6] = { 'a', 'b', 'c', 'd', 'e', 'f' };
+
+	wr(FCR, 0x01);
+	wr(LCR, 0x83);
+	wr(DLL, 0x01);
+	wr(DLM, 0x02);
+	wr(LCR, 0x03);
+	wr(MCR, 0x0b);
+	wr(SCR, 0x42);
+	ck_assert_uint_eq(serial8250_rx_push(&uart, in, sizeof(in)), sizeof(in));
+	ck_assert_uint_eq(rd(RBR), 'a');
+	wr(IER, 0x03);
+	ck_assert_int_eq(irq.level, 1);
+	ck_assert_uint_eq(uart.regs.rx_count, 5);
+}
+
+static void save(struct serial8250 *s, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(device_save_one(&serial8250_device_ops, s, w), 0);
+}
+
+/* The same accesses on a device; what they read and the line after each, into log. */
+static unsigned run_script(struct serial8250 *s, const struct irq_rec *ir, uint8_t *log)
+{
+	static const uint8_t regs[] = { IIR, LSR, IER, LCR, MCR, MSR, SCR };
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sizeof(regs); i++) {
+		log[n++] = rd_on(s, regs[i]);
+		log[n++] = (uint8_t)ir->level;
+	}
+	for (unsigned i = 0; i < SERIAL_FIFO + 1; i++) {	/* drains the FIFO, one more */
+		log[n++] = rd_on(s, IIR);
+		log[n++] = rd_on(s, RBR);
+		log[n++] = rd_on(s, LSR);
+		log[n++] = (uint8_t)ir->level;
+	}
+	log[n++] = rd_on(s, IIR);	/* THRE acknowledged */
+	log[n++] = (uint8_t)ir->level;
+	wr_on(s, LCR, 0x83);
+	log[n++] = rd_on(s, DLL);
+	log[n++] = rd_on(s, DLM);
+	wr_on(s, LCR, 0x03);
+	wr_on(s, MCR, 0x1b);		/* loopback: a byte sent comes back */
+	wr_on(s, THR, 'z');
+	log[n++] = rd_on(s, MSR);
+	log[n++] = rd_on(s, LSR);
+	log[n++] = rd_on(s, RBR);
+	log[n++] = (uint8_t)ir->level;
+	return n;
+}
+
+START_TEST(test_save_restore_round_trip)
+{
+	struct state_writer w1, w2;
+	uint8_t log1[256], log2[256];
+	unsigned n1, n2;
+
+	make_busy();
+	save(&uart, &w1);
+	ck_assert_uint_eq(w1.len, REC_LEN);
+	ck_assert_uint_eq(w1.data[REC_RX_COUNT], 5);
+	ck_assert_uint_eq(w1.data[REC_RX_HEAD], 1);
+
+	init_uart2();
+	ck_assert_int_eq(device_restore_one(&serial8250_device_ops, &uart2, w1.data, w1.len), 0);
+	/* The restored device raised its line again, and offered its FIFO's room. */
+	ck_assert_int_eq(irq2.level, 1);
+	ck_assert_uint_eq(irq2.gsi, 4);
+	ck_assert_uint_eq(rx_space2_calls, 1);
+	save(&uart2, &w2);
+	ck_assert_uint_eq(w2.len, w1.len);
+	ck_assert_mem_eq(w2.data, w1.data, w1.len);
+
+	n1 = run_script(&uart, &irq, log1);
+	n2 = run_script(&uart2, &irq2, log2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(log1, log2, n1);
+	ck_assert_uint_eq(log1[1], 1);		/* the script did see the line up first */
+
+	state_writer_free(&w1);
+	state_writer_free(&w2);
+	serial8250_destroy(&uart2);
+}
+END_TEST
+
+START_TEST(test_restore_power_on_state)
+{
+	struct state_writer w1, w2;
+
+	save(&uart, &w1);
+	make_busy();		/* the restored-into device has state of its own */
+	ck_assert_int_eq(device_restore_one(&serial8250_device_ops, &uart, w1.data, w1.len), 0);
+	ck_assert_int_eq(irq.level, 0);
+	save(&uart, &w2);
+	ck_assert_mem_eq(w2.data, w1.data, w1.len);
+	ck_assert_uint_eq(rd(LSR), LSR_THRE | LSR_TEMT);
+	state_writer_free(&w1);
+	state_writer_free(&w2);
+}
+END_TEST
+
+/* Restoring rec (len bytes) into a fresh UART fails, leaving it at power-on. */
+static void assert_refused(const uint8_t *rec, size_t len)
+{
+	init_uart2();
+	irq2.level = 1;
+	ck_assert_int_eq(device_restore_one(&serial8250_device_ops, &uart2, rec, len), -EINVAL);
+	ck_assert_int_eq(irq2.level, 0);
+	ck_assert_uint_eq(uart2.regs.rx_count, 0);
+	ck_assert_uint_eq(rd_on(&uart2, LSR), LSR_THRE | LSR_TEMT);
+	serial8250_destroy(&uart2);
+}
+
+START_TEST(test_restore_refuses_corrupt)
+{
+	static const struct { unsigned off; uint8_t v; } bad[] = {
+		{ REC_RX_COUNT, 17 },		/* more than the FIFO holds */
+		{ REC_FCR, 0x00 },		/* 5 bytes with the FIFO off (one byte) */
+		{ REC_RX_HEAD, SERIAL_FIFO },
+		{ REC_THR_IPENDING, 2 },	/* not a boolean */
+		{ REC_IER, 0x13 },		/* IER has four bits */
+		{ REC_MCR, 0x2b },		/* MCR has five */
+		{ REC_FCR, 0x07 },		/* the clear bits are never stored */
+		{ REC_LSR, LSR_DR | LSR_TEMT },	/* THR is always empty */
+		{ REC_LSR, LSR_THRE | LSR_TEMT },	/* DR clear with bytes in the FIFO */
+		{ REC_LSR, 0x80 | LSR_DR | LSR_THRE | LSR_TEMT },
+		{ REC_MSR, 0x00 },		/* modem inputs that do not follow MCR */
+	};
+	struct state_writer w;
+	uint8_t rec[REC_LEN + 1];
+	struct state_reader r;
+
+	make_busy();
+	save(&uart, &w);
+	ck_assert_uint_eq(w.len, REC_LEN);
+	for (size_t len = 0; len < w.len; len++)
+		assert_refused(w.data, len);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(rec, w.data, w.len);
+		rec[bad[i].off] = bad[i].v;
+		assert_refused(rec, w.len);
+	}
+	/* A byte too many, and a version this build does not know. */
+	memcpy(rec, w.data, w.len);
+	rec[REC_LEN] = 0;
+	assert_refused(rec, REC_LEN + 1);
+	init_uart2();
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_eq(serial8250_restore(&uart2, &r, 2), -EINVAL);
+	ck_assert_uint_eq(uart2.regs.rx_count, 0);
+	serial8250_destroy(&uart2);
+	/* The unchanged record still restores. */
+	init_uart2();
+	ck_assert_int_eq(device_restore_one(&serial8250_device_ops, &uart2, w.data, w.len), 0);
+	serial8250_destroy(&uart2);
+	state_writer_free(&w);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	struct state_writer w0, w1;
+	struct serial8250 fresh;
+	struct irq_line none = { 0 };
+
+	serial8250_init(&fresh, -1, none, NULL, NULL);
+	save(&fresh, &w0);
+	make_busy();
+	rx_space_calls = 0;
+	serial8250_device_ops.reset(&uart);
+	ck_assert_int_eq(irq.level, 0);
+	ck_assert_uint_eq(rx_space_calls, 1);
+	save(&uart, &w1);
+	ck_assert_uint_eq(w1.len, w0.len);
+	ck_assert_mem_eq(w1.data, w0.data, w0.len);
+	wr(LCR, 0x80);
+	ck_assert_uint_eq(rd(DLL), 0x0c);
+	ck_assert_uint_eq(rd(DLM), 0x00);
+	state_writer_free(&w0);
+	state_writer_free(&w1);
+	serial8250_destroy(&fresh);
+}
+END_TEST
+
+START_TEST(test_device_ops)
+{
+	struct irq_line none = { 0 };
+	struct serial8250 *s;
+	int p[2];
+
+	ck_assert_str_eq(serial8250_device_ops.kind, "serial8250");
+	ck_assert_uint_eq(serial8250_device_ops.state_version, 1);
+	ck_assert_ptr_null(serial8250_device_ops.describe);
+
+	/* destroy frees the device and closes an output it owns ... */
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	s = calloc(1, sizeof(*s));
+	ck_assert_ptr_nonnull(s);
+	serial8250_init(s, p[1], none, NULL, NULL);
+	serial8250_device_ops.destroy(s);
+	ck_assert_int_eq(fcntl(p[1], F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	close(p[0]);
+
+	/* ... but never the process's standard streams. */
+	s = calloc(1, sizeof(*s));
+	ck_assert_ptr_nonnull(s);
+	serial8250_init(s, STDERR_FILENO, none, NULL, NULL);
+	serial8250_device_ops.destroy(s);
+	ck_assert_int_ne(fcntl(STDERR_FILENO, F_GETFD), -1);
+}
+END_TEST
+
 static Suite *serial_suite(void)
 {
 	Suite *s = suite_create("serial8250");
@@ -557,6 +816,15 @@ static Suite *serial_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_offsets_beyond_regs);
 	tcase_add_test(tc, test_wide_access_first_register_only);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_save_restore_round_trip);
+	tcase_add_test(tc, test_restore_power_on_state);
+	tcase_add_test(tc, test_restore_refuses_corrupt);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_device_ops);
 	suite_add_tcase(s, tc);
 	return s;
 }
