@@ -138,7 +138,7 @@ static int add_debug_exit(struct vm *vm, unsigned i, const char *name)
 	(void)i;
 	if (!d)
 		return -ENOMEM;
-	d->stop = &vm->stop;
+	debug_exit_init(d, &vm->stop);
 	r = add(vm, &debug_exit_device_ops, d, name);
 	return r ? r : add_pio(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io, d, name);
 }

@@ -190,8 +190,5 @@ int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t vers
 extern const struct vm_device_ops post_port_device_ops;	/* "post-port" */
 
 /* INTERIM */
-#include "kvmrun/device.h"
-struct post_port { int unused; };
-extern const struct vm_device_ops serial8250_device_ops, i8042_device_ops, debug_exit_device_ops,
-	post_port_device_ops, acpi_pm_device_ops, rtc_cmos_device_ops, pci_host_device_ops;
+extern const struct vm_device_ops pci_host_device_ops;
 #endif
