@@ -118,23 +118,13 @@ static uint8_t rx_get(struct serial_regs *r)
 
 static void transmit(struct serial8250 *s, uint8_t c)
 {
-	ssize_t n;
-
 	s->tx_bytes++;
 	if (s->regs.mcr & MCR_LOOP) {
 		rx_put(&s->regs, c);
 		return;
 	}
-	if (s->out_fd < 0 || s->out_broken)
-		return;
-	do
-		n = write(s->out_fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1) {
-		s->out_broken = true;
-		log_warn("serial: output failed (%s); further guest output is dropped",
-			 n < 0 ? strerror(errno) : "short write");
-	}
+	/* Never blocks: a stalled reader costs dropped bytes, not a stuck vCPU. */
+	out_sink_write(&s->out, &c, 1);
 }
 
 /* The modem inputs MSR shows for an MCR: in loopback they follow the outputs. */
@@ -300,8 +290,8 @@ static void regs_power_on(struct serial_regs *r)
 	r->dll = 0x0c;	/* 9600 baud, as after a BIOS */
 }
 
-void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
-		     void (*rx_space)(void *), void *rx_space_opaque)
+int serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
+		    void (*rx_space)(void *), void *rx_space_opaque)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
@@ -310,10 +300,17 @@ void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
 	s->rx_space = rx_space;
 	s->rx_space_opaque = rx_space_opaque;
 	regs_power_on(&s->regs);
+	return out_sink_init(&s->out, out_fd, SINK_CAPACITY, "serial");
+}
+
+int serial8250_start(struct serial8250 *s)
+{
+	return out_sink_start(&s->out);
 }
 
 void serial8250_destroy(struct serial8250 *s)
 {
+	out_sink_destroy(&s->out);
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -423,6 +420,11 @@ static int serial_ops_restore(void *dev, struct state_reader *r, uint16_t versio
 	return serial8250_restore(dev, r, version);
 }
 
+static int serial_ops_start(void *dev)
+{
+	return serial8250_start(dev);
+}
+
 static void serial_ops_reset(void *dev)
 {
 	serial8250_reset(dev);
@@ -432,10 +434,10 @@ static void serial_ops_destroy(void *dev)
 {
 	struct serial8250 *s = dev;
 
-	/* The device owns its sink; the standard streams stay the process's. */
+	/* The sink flushes first; the fd is the device's, the standard streams the process's. */
+	serial8250_destroy(s);
 	if (s->out_fd > STDERR_FILENO)
 		close(s->out_fd);
-	serial8250_destroy(s);
 	free(s);
 }
 
@@ -444,6 +446,7 @@ const struct vm_device_ops serial8250_device_ops = {
 	.state_version = SERIAL_STATE_VERSION,
 	.save = serial_ops_save,
 	.restore = serial_ops_restore,
+	.start = serial_ops_start,
 	.reset = serial_ops_reset,
 	.destroy = serial_ops_destroy,
 };

@@ -104,7 +104,14 @@ static int add_serial(struct vm *vm, unsigned i, const char *name)
 		free(s);
 		return fd;
 	}
-	serial8250_init(s, fd, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
+	r = serial8250_init(s, fd, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
+	if (r) {
+		serial8250_destroy(s);
+		if (fd > STDERR_FILENO)
+			close(fd);
+		free(s);
+		return r;
+	}
 	r = add(vm, &serial8250_device_ops, s, name);
 	if (!r)
 		r = add_pio(vm, COM1_BASE, SERIAL_NR_REGS, serial8250_io, s, name);

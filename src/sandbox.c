@@ -61,7 +61,6 @@ static const int vcpu_syscalls[] = {
 	COMMON_SYSCALLS,
 	SYS_ioctl,
 	SYS_epoll_ctl,		/* virtio-net starts and stops watching its tap */
-	SYS_pwrite64,		/* --serial file: */
 	SANITIZER_SYSCALLS
 };
 static const unsigned long vcpu_ioctls[] = {
@@ -105,6 +104,13 @@ static const int watchdog_syscalls[] = {
 };
 static const unsigned long watchdog_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF };
 
+/* A guest-output writer (sink.h): waits for room, writes. */
+static const int sink_syscalls[] = {
+	COMMON_SYSCALLS,
+	SYS_poll, SYS_ppoll,
+	SANITIZER_SYSCALLS
+};
+
 static const struct role {
 	const char *name;
 	const int *syscalls;
@@ -118,6 +124,7 @@ static const struct role {
 			     device_ioctls, ARRAY_SIZE(device_ioctls) },
 	[SANDBOX_MAIN] = { "main", main_syscalls, ARRAY_SIZE(main_syscalls),
 			   main_ioctls, ARRAY_SIZE(main_ioctls) },
+	[SANDBOX_SINK] = { "sink", sink_syscalls, ARRAY_SIZE(sink_syscalls), NULL, 0 },
 	[SANDBOX_WATCHDOG] = { "watchdog", watchdog_syscalls, ARRAY_SIZE(watchdog_syscalls),
 			       watchdog_ioctls, ARRAY_SIZE(watchdog_ioctls) },
 };

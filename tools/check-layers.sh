@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 foundation="bus device host_file irq irq_routing kvm_irq log mem sandbox state stop"
-devices="block devices disk_config net_config pci tap virtio virtio_devices virtio_mmio virtio_pci virtio_slot"
+devices="block devices sink disk_config net_config pci tap virtio virtio_devices virtio_mmio virtio_pci virtio_slot"
 vmm="acpi boot builder config console cpuid kvm multiboot pvh vm watchdog"
 
 rank() {	# layer of a header name, or of a file by its folder

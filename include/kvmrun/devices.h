@@ -16,6 +16,7 @@
 
 #include "kvmrun/device.h"
 #include "kvmrun/irq.h"
+#include "kvmrun/sink.h"
 #include "kvmrun/state.h"
 #include "kvmrun/stop.h"
 
@@ -39,15 +40,18 @@ struct serial8250 {
 	struct serial_regs regs;
 	pthread_mutex_t lock;
 	int out_fd;			/* -1: output discarded */
-	bool out_broken;		/* write failed once; logged */
+	struct out_sink out;		/* transmitted bytes on their way to out_fd */
 	struct irq_line irq;
 	void (*rx_space)(void *opaque);	/* the guest made room in the RX FIFO */
 	void *rx_space_opaque;
 	uint64_t tx_bytes;
 };
 
-void serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
-		     void (*rx_space)(void *), void *rx_space_opaque);
+/* 0 or -ENOMEM (the output buffer). */
+int serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
+		    void (*rx_space)(void *), void *rx_space_opaque);
+/* Starts the output's writer thread. */
+int serial8250_start(struct serial8250 *s);
 void serial8250_destroy(struct serial8250 *s);
 void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);

@@ -22,6 +22,7 @@ enum sandbox_role {
 	SANDBOX_VCPU,		/* KVM_RUN loop: exits, device registers */
 	SANDBOX_DEVICE,		/* virtio worker: queue I/O on images, taps, the console */
 	SANDBOX_MAIN,		/* poll loop: console, signals, timeout; then teardown */
+	SANDBOX_SINK,		/* guest output writer (sink.h) */
 	SANDBOX_WATCHDOG,	/* the stop bound (watchdog.h) */
 	SANDBOX_NR_ROLES,
 };

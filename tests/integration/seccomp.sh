@@ -6,7 +6,7 @@
 #   seccomp.sh RUN_GUEST KVMRUN GUEST   (GUEST: build/guests/virtio_rng.elf, which
 #   cannot finish before the device worker has served it)
 #
-# Checked per role (vcpu, device, main, watchdog): kvmrun dies by SIGSYS (status 159)
+# Checked per role (vcpu, device, main, sink, watchdog): kvmrun dies by SIGSYS (status 159)
 # with one line naming the thread and system call 41, and without the
 # guest's output finishing; with --seccomp off the same run ends normally
 # (33).  Sanitizer builds leave the main thread unfiltered (`kvmrun info`
@@ -16,8 +16,9 @@ run=$1 kvmrun=$2 guest=$3
 main_filtered=1
 "$kvmrun" info | grep -q "main .*not applied" && main_filtered=0
 
-for role in vcpu device main watchdog; do
+for role in vcpu device main sink watchdog; do
 	case $role in
+	sink) name=serial ;;
 	watchdog) name=watchdog ;;
 	vcpu) name=vcpu0 ;;
 	device) name=virtio-rng ;;

@@ -1,0 +1,190 @@
+/* Non-blocking guest output to a host fd (see sink.h). */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvmrun/log.h"
+#include "kvmrun/sandbox.h"
+#include "kvmrun/sink.h"
+
+int out_sink_init(struct out_sink *s, int fd, size_t cap, const char *name)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->fd = fd;
+	s->wake_efd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	if (fd < 0)
+		return 0;
+	s->buf = malloc(cap);
+	s->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s->buf || s->wake_efd < 0) {
+		int e = s->buf ? -errno : -ENOMEM;
+
+		free(s->buf);
+		s->buf = NULL;
+		if (s->wake_efd >= 0)
+			close(s->wake_efd);
+		s->wake_efd = -1;
+		return e;
+	}
+	s->cap = cap;
+	return 0;
+}
+
+static void wake(struct out_sink *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: a wake-up is pending anyway. */
+	}
+}
+
+void out_sink_write(struct out_sink *s, const void *p, size_t n)
+{
+	const uint8_t *src = p;
+	size_t room, take;
+	bool was_empty;
+
+	if (s->fd < 0 || !n)
+		return;
+	pthread_mutex_lock(&s->lock);
+	room = s->broken ? 0 : s->cap - s->len;
+	take = n < room ? n : room;
+	was_empty = !s->len;
+	for (size_t done = 0; done < take;) {
+		size_t tail = (s->head + s->len) % s->cap;
+		size_t chunk = s->cap - tail < take - done ? s->cap - tail : take - done;
+
+		memcpy(s->buf + tail, src + done, chunk);
+		s->len += chunk;
+		done += chunk;
+	}
+	s->dropped += n - take;
+	pthread_mutex_unlock(&s->lock);
+	if (take && was_empty)
+		wake(s);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes at most PIPE_BUF bytes once poll() said there is room: that never blocks on a pipe. */
+static void write_some(struct out_sink *s)
+{
+	size_t n;
+	ssize_t w;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->cap - s->head < s->len ? s->cap - s->head : s->len;
+	pthread_mutex_unlock(&s->lock);
+	if (n > PIPE_BUF)
+		n = PIPE_BUF;
+	/* Only this thread removes bytes, so [head, head + n) stays put without the lock. */
+	w = write(s->fd, s->buf + s->head, n);
+	if (w < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (w <= 0) {
+		if (!s->broken)
+			log_warn("%s: output failed (%s); further guest output is dropped", s->name,
+				 w < 0 ? strerror(errno) : "nothing written");
+		s->broken = true;
+		s->dropped += s->len;
+		s->len = 0;
+	} else {
+		s->head = (s->head + (size_t)w) % s->cap;
+		s->len -= (size_t)w;
+		s->written += (uint64_t)w;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *sink_thread(void *arg)
+{
+	struct out_sink *s = arg;
+	int64_t last_progress = now_ms();
+
+	pthread_setname_np(pthread_self(), "sink");
+	if (sandbox_enter(SANDBOX_SINK, s->name))
+		return NULL;
+	for (;;) {
+		struct pollfd pfd[2] = { { s->wake_efd, POLLIN, 0 }, { s->fd, POLLOUT, 0 } };
+		size_t len;
+		bool ending;
+		uint64_t v;
+		int timeout = -1;
+
+		pthread_mutex_lock(&s->lock);
+		len = s->len;
+		ending = s->ending;
+		pthread_mutex_unlock(&s->lock);
+		if (ending && !len)
+			return NULL;
+		if (ending) {
+			int64_t left = last_progress + SINK_FLUSH_MS - now_ms();
+
+			if (left <= 0)
+				return NULL;
+			timeout = (int)left;
+		}
+		if (poll(pfd, len ? 2 : 1, timeout) < 0 && errno != EINTR)
+			return NULL;
+		if (pfd[0].revents & POLLIN && read(s->wake_efd, &v, sizeof(v)) < 0) {
+			/* Raced with another read: nothing to do. */
+		}
+		if (!ending)
+			last_progress = now_ms();
+		if (len && (pfd[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			write_some(s);
+			last_progress = now_ms();
+		}
+	}
+}
+
+int out_sink_start(struct out_sink *s)
+{
+	int r;
+
+	if (s->fd < 0)
+		return 0;
+	r = pthread_create(&s->thread, NULL, sink_thread, s);
+	if (r)
+		return -r;
+	s->started = true;
+	return 0;
+}
+
+void out_sink_destroy(struct out_sink *s)
+{
+	if (s->started) {
+		pthread_mutex_lock(&s->lock);
+		s->ending = true;
+		pthread_mutex_unlock(&s->lock);
+		wake(s);
+		pthread_join(s->thread, NULL);
+		s->started = false;
+	}
+	s->dropped += s->len;
+	s->len = 0;
+	if (s->dropped)
+		log_warn("%s: %llu bytes of guest output dropped: the output did not drain",
+			 s->name, (unsigned long long)s->dropped);
+	free(s->buf);
+	s->buf = NULL;
+	if (s->wake_efd >= 0)
+		close(s->wake_efd);
+	s->wake_efd = -1;
+	pthread_mutex_destroy(&s->lock);
+}
