@@ -193,6 +193,24 @@ int post_port_save(const struct post_port *p, struct state_writer *w);
 int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t version);
 extern const struct vm_device_ops post_port_device_ops;	/* "post-port" */
 
+/* ---- reset control register (PIIX/ICH RST_CNT, Linux's reboot=pci) ---- */
+
+#define RESET_CONTROL_PORT	0xcf9
+
+struct reset_control {
+	pthread_mutex_t lock;
+	uint8_t value;			/* last written SYS_RST/RST_CPU/FULL_RST bits */
+	struct vm_stop *stop;
+};
+
+void reset_control_init(struct reset_control *rc, struct vm_stop *stop);
+void reset_control_destroy(struct reset_control *rc);
+void reset_control_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int reset_control_save(const struct reset_control *rc, struct state_writer *w);
+int reset_control_restore(struct reset_control *rc, struct state_reader *r, uint16_t version);
+void reset_control_reset(struct reset_control *rc);
+extern const struct vm_device_ops reset_control_device_ops;	/* "reset-control" */
+
 /* INTERIM */
 extern const struct vm_device_ops pci_host_device_ops;
 #endif
