@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "kvmrun/log.h"
@@ -68,25 +67,6 @@ uint32_t virtio_level_irqs(const struct vm_config *cfg)
 	return mask;
 }
 
-/* Queue notifications for the device: a write of q to QueueNotify signals notify_fd[q]. */
-static void add_ioeventfds(struct vm *vm, struct virtio_slot *s)
-{
-	for (unsigned q = 0; q < s->dev.nr_queues; q++) {
-		struct kvm_ioeventfd io = {
-			.datamatch = q,
-			.addr = s->mmio.base + 0x50,	/* VIRTIO_MMIO_QUEUE_NOTIFY */
-			.len = 4,
-			.fd = s->dev.notify_fd[q],
-			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-		};
-
-		/* Without it the transport forwards the write itself: slower, same result. */
-		if (ioctl(vm->fd, KVM_IOEVENTFD, &io) < 0)
-			log_debug("%s: no ioeventfd for queue %u (%s)", s->dev.name, q,
-				  strerror(errno));
-	}
-}
-
 /* The host bridge and its window: every VM with --transport pci has them, devices or not. */
 static int create_pci_bus(struct vm *vm)
 {
@@ -108,23 +88,18 @@ static int create_pci_bus(struct vm *vm)
 
 static int bind_mmio(struct vm *vm, struct virtio_slot *s, unsigned i)
 {
-	struct irq_line irq = { vm_irq_line, vm, virtio_mmio_irqs[i] };
-	int r;
+	int r = virtio_mmio_init(&s->mmio, &s->dev, slot_base(i), virtio_mmio_irqs[i],
+				 kvm_irq_ops_for(&vm->irq));
 
-	virtio_mmio_init(&s->mmio, &s->dev, slot_base(i), irq);
 	s->mmio_bound = true;
-	r = virtio_mmio_use_irqfd(&s->mmio, vm->fd);
-	if (r)
-		log_debug("%s: no irqfd for IRQ %u (%s): KVM_IRQ_LINE instead", s->dev.name,
-			  irq.gsi, strerror(-r));
-	r = bus_register(&vm->mmio, slot_base(i), VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio,
-			 s->dev.name);
+	if (!r)
+		r = bus_register(&vm->mmio, slot_base(i), VIRTIO_MMIO_SIZE, virtio_mmio_io,
+				 &s->mmio, s->dev.name);
 	if (r) {
 		log_err("%s: cannot place it at 0x%llx: %s", s->dev.name,
 			(unsigned long long)slot_base(i), strerror(-r));
 		return r;
 	}
-	add_ioeventfds(vm, s);
 	log_info("%s at 0x%llx, IRQ %u", s->dev.name, (unsigned long long)slot_base(i),
 		 virtio_mmio_irqs[i]);
 	return 0;
@@ -132,7 +107,7 @@ static int bind_mmio(struct vm *vm, struct virtio_slot *s, unsigned i)
 
 static int bind_pci(struct vm *vm, struct virtio_slot *s)
 {
-	int r = virtio_pci_init(&s->pci, &s->dev, vm->fd, &vm->routing);
+	int r = virtio_pci_init(&s->pci, &s->dev, kvm_irq_ops_for(&vm->irq));
 
 	s->pci_bound = true;
 	if (!r)

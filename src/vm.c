@@ -180,7 +180,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	}
 	if (!r)
-		r = irq_routing_init(&vm->routing, vm->fd);
+		r = kvm_irq_init(&vm->irq, vm->fd);
 	if (r)
 		return r;
 
@@ -327,7 +327,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->rtc);
 	}
 	free(vm->cpuid);
-	irq_routing_destroy(&vm->routing);
+	kvm_irq_destroy(&vm->irq);
 	guest_mem_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

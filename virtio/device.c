@@ -154,10 +154,10 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		}
 		uint16_t before = vq->last_avail;
 
-		vq->budgeted = true;
-		vq->budget = vq->num;
+		d->serve_budget = vq->num;
+		vq->budget = &d->serve_budget;
 		d->ops->queue_notify(d, q);
-		vq->budgeted = false;
+		vq->budget = NULL;
 		if (!vq->ready || vq->broken)
 			return;
 		/* Only a queue the device just consumed from is worth watching. */
@@ -329,6 +329,18 @@ void virtio_notify_queue(struct virtio_device *d, unsigned q)
 
 	if (q < d->nr_queues && write(d->notify_fd[q], &one, sizeof(one)) < 0)
 		log_debug("%s: queue %u notify: %s", d->name, q, strerror(errno));
+}
+
+void virtio_enable_queue(struct virtio_device *d, struct virtq *vq)
+{
+	if (vq->ready)
+		return;		/* live already: enabling it again would replay or unmap it */
+	if (virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
+			 virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC))) {
+		virtio_needs_reset(d, "driver enabled a queue with impossible ring addresses or size");
+		return;
+	}
+	vq->ready = true;
 }
 
 void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used)

@@ -125,7 +125,7 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	uint16_t avail_idx, head, i;
 	unsigned seen = 0;
 
-	if (!vq->ready || vq->broken || (vq->budgeted && !vq->budget))
+	if (!vq->ready || vq->broken || (vq->budget && !*vq->budget))
 		return 0;
 	avail_idx = load16(&vq->avail->idx);
 	if (avail_idx == vq->last_avail)
@@ -136,8 +136,8 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	if (head >= vq->num)
 		return bad(vq, "head index out of range");
 	vq->last_avail++;
-	if (vq->budgeted)
-		vq->budget--;
+	if (vq->budget)
+		(*vq->budget)--;
 	memset(c, 0, offsetof(struct virtq_chain, iov));
 	c->head = head;
 	i = head;
@@ -186,7 +186,7 @@ bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used)
 bool virtq_has_avail(struct virtq *vq)
 {
 	/* What virtq_pop() would look at: a spent allowance means nothing for now. */
-	return vq->ready && !vq->broken && !(vq->budgeted && !vq->budget) &&
+	return vq->ready && !vq->broken && !(vq->budget && !*vq->budget) &&
 	       load16(&vq->avail->idx) != vq->last_avail;
 }
 

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvmrun/state.h"
+
 #define PCI_CONFIG_ADDRESS	0xcf8	/* 4 bytes */
 #define PCI_CONFIG_DATA		0xcfc	/* 4 bytes */
 #define PCI_CONFIG_PORTS	8

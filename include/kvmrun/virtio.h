@@ -41,13 +41,14 @@ struct virtq {
 	struct vring_used *used;
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	/*
-	 * The worker's allowance for one round (virtio_serve_queue): while
-	 * budgeted, virtq_pop() hands out at most budget more chains, and once
-	 * it is spent virtq_has_avail() says there are none, so that a device
-	 * loop of the form "while has_avail: pop" ends too.
+	 * Host side, not ring state: the worker's allowance for the round it
+	 * is serving (virtio_serve_queue; the count lives in the device), NULL
+	 * outside a round.  While set, virtq_pop() hands out at most *budget
+	 * more chains, and once it is spent virtq_has_avail() says there are
+	 * none, so that a device loop of the form "while has_avail: pop" ends
+	 * too.  Never saved.
 	 */
-	bool budgeted;
-	uint16_t budget;
+	uint16_t *budget;
 };
 
 /* One chain popped from the available ring: readable segments, then writable ones. */
@@ -150,6 +151,7 @@ struct virtio_device {
 	bool reported_broken;		/* since the last reset */
 	/* Adaptive polling of busy queues (worker thread only). */
 	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
+	uint16_t serve_budget;		/* the round's allowance, lent to the queue served (virtq.budget) */
 	bool no_poll;			/* the device's work is elsewhere (I/O threads): never spin */
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
@@ -170,6 +172,12 @@ int virtio_watch_transport_fd(struct virtio_device *d, int fd);
 /* Transport side: status register writes, queue notifications. */
 void virtio_set_status(struct virtio_device *d, uint8_t status);
 void virtio_notify_queue(struct virtio_device *d, unsigned q);
+/*
+ * The driver enabled vq (d->lock held): maps its rings with the negotiated
+ * ring features; a live queue is left alone (enabling it again would replay
+ * or unmap it); impossible addresses or size set DEVICE_NEEDS_RESET.
+ */
+void virtio_enable_queue(struct virtio_device *d, struct virtq *vq);
 
 /*
  * What the worker does when queue q was notified (d->lock held): has the

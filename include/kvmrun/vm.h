@@ -11,7 +11,7 @@
 
 #include "kvmrun/bus.h"
 #include "kvmrun/config.h"
-#include "kvmrun/irq_routing.h"
+#include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
 #include "kvmrun/stop.h"
@@ -59,7 +59,7 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct acpi_pm *acpi_pm;
 	struct rtc_cmos *rtc;
-	struct irq_routing routing;	/* GSI routes: defaults plus MSI */
+	struct kvm_irq irq;		/* KVM plumbing for devices: lines, ioeventfds, irqfds, MSI routes */
 	struct pci_bus *pci;		/* with --transport pci */
 	struct virtio_slot **virtio;
 	unsigned nr_virtio;

@@ -2,11 +2,13 @@
  * The virtio-mmio transport (virtio/mmio.c), as a guest's MMIO exits drive
  * it: the 4 KiB register window at every offset and width, with the device
  * side in between (a worker that serves notified queues, device interrupts,
- * NEEDS_RESET).  Without /dev/kvm: the interrupt is a line the test records.
+ * NEEDS_RESET).  Without /dev/kvm: the interrupt is a line the test records
+ * (irq ops without irqfds or ioeventfds).
  *
  * Input: u8 flags (0x03: queues - 1, 0x0c: device id), then a stream of
  * operations until the input ends.
  */
+#include <errno.h>
 #include <linux/virtio_mmio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +28,30 @@ static struct fuzz_vdev vdev;
 static struct virtio_mmio mm;
 static int line_level;
 
-static void irq_set(void *opaque, unsigned gsi, int level)
+static void irq_set(void *ctx, unsigned gsi, int level)
 {
-	(void)opaque;
+	(void)ctx;
 	FUZZ_CHECK(gsi == virtio_mmio_irqs[0], "irq %u", gsi);
 	FUZZ_CHECK(level != line_level, "line set to %d twice", level);
 	line_level = level;
 }
+
+static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+			int fd, bool assign)
+{
+	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
+	return -ENOSYS;
+}
+
+static int no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
+	return -ENOSYS;
+}
+
+static const struct vm_irq_ops line_only = {
+	.set_line = irq_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -61,7 +80,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t widths[] = { 1, 2, 4, 8 };
 	struct fuzz_in in = { data, size };
-	struct irq_line line = { irq_set, NULL, virtio_mmio_irqs[0] };
 	struct virtio_device *d = &vdev.dev;
 	uint8_t flags = in_u8(&in);
 
@@ -69,7 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	line_level = 0;
 	fuzz_vdev_init(&vdev, 1 + ((flags >> 2) & 3), 1 + (flags & 3),
 		       VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG, &mem);
-	virtio_mmio_init(&mm, d, VIRTIO_MMIO_BASE, line);
+	if (virtio_mmio_init(&mm, d, VIRTIO_MMIO_BASE, virtio_mmio_irqs[0],
+			     (struct vm_irq){ &line_only, NULL }))
+		abort();
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
 		uint8_t op = in_u8(&in) % OP_COUNT;

@@ -3,11 +3,12 @@
  * (virtio/pci.c), driven as a guest's port I/O and MMIO exits would drive
  * them: configuration mechanism #1 on 0xCF8-0xCFF, the BAR window, and in
  * between the device side (a worker that serves notified queues, device
- * interrupts, NEEDS_RESET).  Without /dev/kvm: vm_fd -1, no GSI routing, so
- * MSI-X vectors end up as pending bits.
+ * interrupts, NEEDS_RESET).  Without /dev/kvm: irq ops whose irqfds are
+ * the transport's eventfds alone, no ioeventfds, and MSI routes either
+ * refused or kept in a GSI routing table whose updates fail without KVM.
  *
  * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id;
- * 0x20: a GSI routing table, whose updates fail without KVM),
+ * 0x20: routes kept in the GSI routing table),
  * then a stream of operations until the input ends.
  */
 #include <errno.h>
@@ -35,6 +36,36 @@ static struct fuzz_vdev vdev[MAX_FN];
 static struct virtio_pci vp[MAX_FN];
 static unsigned nr_fn;
 static struct irq_routing routing;
+static bool keep_routes;
+
+static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+			int fd, bool assign)
+{
+	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
+	return -ENOSYS;
+}
+
+/* Accepted: a vector that fires writes its eventfd, which nothing reads. */
+static int any_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
+	return 0;
+}
+
+static int msi_alloc(void *ctx)
+{
+	return irq_routing_alloc(ctx);
+}
+
+static int msi_route(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	return keep_routes ? irq_routing_set_msi(ctx, gsi, addr, data) : -ENOSYS;
+}
+
+static const struct vm_irq_ops fuzz_irq = {
+	.ioeventfd = no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
+	.msi_route = msi_route,
+};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -107,18 +138,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_bus_init(&bus);
 	if (irq_routing_init(&routing, -1))
 		abort();
+	/* A GSI routing table without KVM: routes are kept, KVM_SET_GSI_ROUTING fails. */
+	keep_routes = flags & 0x20;
 	nr_fn = 0;
 	for (unsigned i = 0; i < 1 + (flags & 1); i++) {
 		fuzz_vdev_init(&vdev[i], id, nq, VPCI_DEVCFG_LEN, &mem);
 		nr_fn++;
-		if (virtio_pci_init(&vp[i], &vdev[i].dev, -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
+		if (virtio_pci_init(&vp[i], &vdev[i].dev, (struct vm_irq){ &fuzz_irq, &routing }) ||
+		    pci_bus_add(&bus, &vp[i].pci) < 0)
 			abort();
-		/* A GSI routing table without KVM: routes are kept, KVM_SET_GSI_ROUTING fails. */
-		if (flags & 0x20) {
-			vp[i].routing = &routing;
-			for (unsigned v = 0; v < vp[i].nr_vectors; v++)
-				vp[i].gsi[v] = (unsigned)irq_routing_alloc(&routing);
-		}
 	}
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {

@@ -15,117 +15,34 @@
 #include "kvmrun/mem.h"
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_mmio.h"
+#include "testlib.h"
 
-#define RAM_SIZE	(16ULL << 20)
-#define FAKE_ID		42
-#define FAKE_QUEUES	2
+#define RAM_SIZE	FAKE_RAM_SIZE
 #define FAKE_GSI	5
-#define DESC_GPA	0x10000ULL
-#define AVAIL_GPA	0x20000ULL
-#define USED_GPA	0x30000ULL
-
-/* Offered: feature bit 0, INDIRECT_DESC, EVENT_IDX and (always) VERSION_1. */
-#define FAKE_FEATURES	((1ULL << 0) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
-			 (1ULL << VIRTIO_RING_F_EVENT_IDX))
-#define VERSION_1_HI	(1u << (VIRTIO_F_VERSION_1 - 32))
-
-#define S_ACK		VIRTIO_CONFIG_S_ACKNOWLEDGE
-#define S_DRIVER	VIRTIO_CONFIG_S_DRIVER
-#define S_FEAT_OK	VIRTIO_CONFIG_S_FEATURES_OK
-#define S_DRIVER_OK	VIRTIO_CONFIG_S_DRIVER_OK
-#define S_NEEDS_RESET	VIRTIO_CONFIG_S_NEEDS_RESET
-
-/* ---- the fake device and IRQ line ---- */
-
-struct fake {
-	unsigned notify_calls, reset_calls;
-	unsigned cfg_reads, cfg_writes;
-	uint32_t cfg_off, cfg_len;
-	uint8_t cfg_written[8];
-	uint8_t cfg[16];
-};
-
-static void fake_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	f->cfg_reads++;
-	f->cfg_off = off;
-	f->cfg_len = len;
-	virtio_config_copy(f->cfg, sizeof(f->cfg), off, data, len);
-}
-
-static void fake_config_write(struct virtio_device *d, uint32_t off, const uint8_t *data,
-			      uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	f->cfg_writes++;
-	f->cfg_off = off;
-	f->cfg_len = len;
-	memcpy(f->cfg_written, data, len < sizeof(f->cfg_written) ? len : sizeof(f->cfg_written));
-}
-
-static void fake_queue_notify(struct virtio_device *d, unsigned q)
-{
-	struct fake *f = d->priv;
-
-	(void)q;
-	f->notify_calls++;
-}
-
-static void fake_reset(struct virtio_device *d)
-{
-	struct fake *f = d->priv;
-
-	f->reset_calls++;
-}
-
-static const struct virtio_device_ops fake_ops = {
-	.config_read = fake_config_read,
-	.config_write = fake_config_write,
-	.queue_notify = fake_queue_notify,
-	.reset = fake_reset,
-};
-
-struct irq_rec {
-	unsigned sets;
-	int level;
-	unsigned gsi;
-};
-
-static void irq_set(void *opaque, unsigned gsi, int level)
-{
-	struct irq_rec *r = opaque;
-
-	r->sets++;
-	r->level = level;
-	r->gsi = gsi;
-}
 
 static struct guest_mem mem;
 static struct fake fake;
-static struct irq_rec irq;
+static struct fake_irq irq;
 static struct virtio_device dev;
 static struct virtio_mmio mm;
 
+/* The line is set through the irq ops: no irqfd (the irqfd path has tests of its own). */
 static void setup(void)
 {
-	struct irq_line line = { irq_set, &irq, FAKE_GSI };
-
-	memset(&fake, 0, sizeof(fake));
-	memset(&irq, 0, sizeof(irq));
-	for (unsigned i = 0; i < sizeof(fake.cfg); i++)
-		fake.cfg[i] = (uint8_t)(0xc0 + i);
-	ck_assert_int_eq(guest_mem_init(&mem, RAM_SIZE, false, HUGEPAGES_NONE), 0);
+	fake_init(&fake);
+	fake_irq_init(&irq);
+	irq.refuse_irqfd = true;
+	testlib_mem_init(&mem, RAM_SIZE);
 	ck_assert_int_eq(virtio_device_init(&dev, "fake", FAKE_ID, FAKE_QUEUES, FAKE_FEATURES,
 					    &fake_ops, &fake, &mem), 0);
-	virtio_mmio_init(&mm, &dev, VIRTIO_MMIO_BASE, line);
+	ck_assert_int_eq(virtio_mmio_init(&mm, &dev, VIRTIO_MMIO_BASE, FAKE_GSI,
+					  fake_irq_ops(&irq)), 0);
 }
 
 static void teardown(void)
 {
 	virtio_device_destroy(&dev);
+	virtio_mmio_destroy(&mm);
 	guest_mem_destroy(&mem);
 }
 
@@ -184,15 +101,7 @@ static void setup_queue(uint32_t q, uint32_t num, uint64_t desc, uint64_t avail,
 /* Reads queue q's eventfd without blocking: the count, or 0 if it was not signalled. */
 static uint64_t kicks(unsigned q)
 {
-	uint64_t v = 0;
-	ssize_t n = read(dev.notify_fd[q], &v, sizeof(v));
-
-	if (n < 0) {
-		ck_assert_int_eq(errno, EAGAIN);
-		return 0;
-	}
-	ck_assert_int_eq(n, 8);
-	return v;
+	return testlib_eventfd_count(dev.notify_fd[q]);
 }
 
 /* ---- identification ---- */
@@ -362,7 +271,7 @@ static void expect_impossible_queue(uint32_t num, uint64_t desc, uint64_t avail,
 	ck_assert(!virtq_has_avail(&dev.vq[0]));
 	/* Before DRIVER_OK there is no config interrupt to send. */
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	ck_assert_uint_eq(irq.sets, 0);
+	ck_assert_uint_eq(irq.line_sets, 0);
 }
 
 START_TEST(test_queue_impossible)
@@ -400,15 +309,15 @@ START_TEST(test_queue_impossible_after_driver_ok)
 	ck_assert_uint_eq(negotiate(0, VERSION_1_HI) & S_FEAT_OK, S_FEAT_OK);
 	setup_queue(0, 64, DESC_GPA, AVAIL_GPA, USED_GPA);
 	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRIVER | S_FEAT_OK | S_DRIVER_OK);
-	ck_assert_uint_eq(irq.sets, 0);
+	ck_assert_uint_eq(irq.line_sets, 0);
 	/* Queue 1 set up late, and wrong: NEEDS_RESET and a config-change interrupt. */
 	setup_queue(1, 64, DESC_GPA, AVAIL_GPA, 1ULL << 40);
 	ck_assert(rd(VIRTIO_MMIO_STATUS) & S_NEEDS_RESET);
 	ck_assert(rd(VIRTIO_MMIO_STATUS) & S_DRIVER_OK);
 	ck_assert(!dev.vq[1].ready);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-	ck_assert_int_eq(irq.level, 1);
-	ck_assert_uint_eq(irq.gsi, FAKE_GSI);
+	ck_assert_int_eq(irq.line_level, 1);
+	ck_assert_uint_eq(irq.line_gsi, FAKE_GSI);
 	/* Queue 0 is unaffected. */
 	ck_assert(dev.vq[0].ready);
 }
@@ -566,32 +475,32 @@ START_TEST(test_interrupt_and_ack)
 	ck_assert_ptr_nonnull(dev.transport->interrupt);
 	dev.transport->interrupt(&dev, 1, false);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	ck_assert_int_eq(irq.level, 1);
-	ck_assert_uint_eq(irq.sets, 1);
-	ck_assert_uint_eq(irq.gsi, FAKE_GSI);
+	ck_assert_int_eq(irq.line_level, 1);
+	ck_assert_uint_eq(irq.line_sets, 1);
+	ck_assert_uint_eq(irq.line_gsi, FAKE_GSI);
 	dev.transport->interrupt(&dev, 0, true);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
 			  VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
-	ck_assert_int_eq(irq.level, 1);
-	ck_assert_uint_le(irq.sets, 2);
+	ck_assert_int_eq(irq.line_level, 1);
+	ck_assert_uint_le(irq.line_sets, 2);
 	/* Acking one cause keeps the level line up; acking the other drops it. */
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	ck_assert_int_eq(irq.level, 0);
+	ck_assert_int_eq(irq.line_level, 0);
 	/* Acking nothing, or bits never set, changes nothing. */
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0xffffffff);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	ck_assert_int_eq(irq.level, 0);
+	ck_assert_int_eq(irq.line_level, 0);
 	dev.transport->interrupt(&dev, 0, false);
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, 0);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 	/* InterruptStatus is read-only. */
 	wr(VIRTIO_MMIO_INTERRUPT_STATUS, 0);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 }
 END_TEST
 
@@ -606,20 +515,20 @@ START_TEST(test_signal_used)
 	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRIVER | S_FEAT_OK | S_DRIVER_OK);
 	/* Nothing pushed: no interrupt. */
 	virtio_signal_used(&dev, 0, vq->used_idx);
-	ck_assert_int_eq(irq.level, 0);
+	ck_assert_int_eq(irq.line_level, 0);
 	/* The driver asked for no interrupts. */
 	av->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	old = vq->used_idx;
 	virtq_push(vq, 0, 1);
 	virtio_signal_used(&dev, 0, old);
-	ck_assert_int_eq(irq.level, 0);
+	ck_assert_int_eq(irq.line_level, 0);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	/* Now it wants them. */
 	av->flags = 0;
 	old = vq->used_idx;
 	virtq_push(vq, 1, 1);
 	virtio_signal_used(&dev, 0, old);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
 }
 END_TEST
@@ -636,14 +545,14 @@ START_TEST(test_reset)
 	dev.vq[0].last_avail = 5;
 	dev.transport->interrupt(&dev, 0, false);
 	dev.transport->interrupt(&dev, 0, true);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 
 	wr(VIRTIO_MMIO_STATUS, 0);
 	ck_assert_uint_eq(fake.reset_calls, 1);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
 	ck_assert_uint_eq(dev.guest_features, 0);
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	ck_assert_int_eq(irq.level, 0);
+	ck_assert_int_eq(irq.line_level, 0);
 	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
 		ck_assert(!dev.vq[q].ready);
 		ck_assert_uint_eq(dev.vq[q].num, 0);
@@ -679,7 +588,7 @@ START_TEST(test_status_reset_upper_bits)
 	wr(VIRTIO_MMIO_STATUS, 0x100);
 	if (rd(VIRTIO_MMIO_STATUS) == 0) {
 		ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-		ck_assert_int_eq(irq.level, 0);
+		ck_assert_int_eq(irq.line_level, 0);
 	} else {
 		ck_assert_uint_eq(dev.guest_features, 1ULL << VIRTIO_F_VERSION_1);
 	}
@@ -697,7 +606,7 @@ START_TEST(test_driver_ok_without_features_ok)
 	ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS) & S_FEAT_OK, 0);
 	/* The driver is told through a config-change interrupt. */
 	ck_assert(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
-	ck_assert_int_eq(irq.level, 1);
+	ck_assert_int_eq(irq.line_level, 1);
 }
 END_TEST
 
@@ -846,11 +755,11 @@ START_TEST(test_config_space_without_handlers)
 	static const struct virtio_device_ops bare_ops = { 0 };
 	struct virtio_device bare;
 	struct virtio_mmio bm;
-	struct irq_line line = { irq_set, &irq, FAKE_GSI };
 	uint8_t b[4];
 
 	ck_assert_int_eq(virtio_device_init(&bare, "bare", 1, 1, 0, &bare_ops, NULL, &mem), 0);
-	virtio_mmio_init(&bm, &bare, VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE, line);
+	ck_assert_int_eq(virtio_mmio_init(&bm, &bare, VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE, FAKE_GSI,
+					  fake_irq_ops(&irq)), 0);
 	memset(b, 0x77, sizeof(b));
 	virtio_mmio_io(&bm, VIRTIO_MMIO_CONFIG, b, 4, false);
 	for (unsigned i = 0; i < 4; i++)
@@ -862,6 +771,82 @@ START_TEST(test_config_space_without_handlers)
 	b[0] = 0;
 	virtio_mmio_io(&bm, VIRTIO_MMIO_QUEUE_NOTIFY, b, 4, true);
 	virtio_device_destroy(&bare);
+}
+END_TEST
+
+/* ---- the VM side: ioeventfds, irqfd ---- */
+
+/* QueueNotify of q, and only of q, signals notify_fd[q] inside the kernel. */
+START_TEST(test_queue_notify_ioeventfds)
+{
+	ck_assert_uint_eq(irq.nr_ioeventfds, FAKE_QUEUES);
+	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
+		uint64_t match = q;
+		const struct fake_ioeventfd *e =
+			fake_irq_find_ioeventfd(&irq, VIRTIO_MMIO_BASE + VIRTIO_MMIO_QUEUE_NOTIFY,
+						&match);
+
+		ck_assert_ptr_nonnull(e);
+		ck_assert_int_eq(e->fd, dev.notify_fd[q]);
+		ck_assert_uint_eq(e->len, 4);
+		ck_assert(!e->pio);
+		ck_assert(mm.ioeventfd[q]);
+	}
+}
+END_TEST
+
+/* Without ioeventfds the transport forwards QueueNotify itself. */
+START_TEST(test_queue_notify_without_ioeventfds)
+{
+	struct fake_irq none;
+	struct virtio_mmio m2;
+
+	fake_irq_init(&none);
+	none.refuse_ioeventfd = none.refuse_irqfd = true;
+	ck_assert_int_eq(virtio_mmio_init(&m2, &dev, VIRTIO_MMIO_BASE, FAKE_GSI,
+					  fake_irq_ops(&none)), 0);
+	ck_assert_uint_eq(none.ioeventfd_calls, FAKE_QUEUES);
+	ck_assert(!m2.ioeventfd[0] && !m2.ioeventfd[1]);
+	virtio_mmio_io(&m2, VIRTIO_MMIO_QUEUE_NOTIFY, (uint8_t[]){ 1, 0, 0, 0 }, 4, true);
+	ck_assert_uint_eq(kicks(1), 1);
+	virtio_mmio_destroy(&m2);
+	dev.transport_priv = &mm;
+}
+END_TEST
+
+/*
+ * With an irqfd: a cause raises it (a write to the eventfd the transport
+ * registered), acking lowers nothing itself (the kernel does at the EOI),
+ * and the resample hook raises it again while a cause is left.
+ */
+START_TEST(test_irqfd_level)
+{
+	struct fake_irq k;
+	struct virtio_mmio m2;
+	int fd;
+
+	fake_irq_init(&k);
+	ck_assert_int_eq(virtio_mmio_init(&m2, &dev, VIRTIO_MMIO_BASE, FAKE_GSI,
+					  fake_irq_ops(&k)), 0);
+	ck_assert_uint_eq(k.nr_irqfds, 1);
+	fd = fake_irq_irqfd(&k, FAKE_GSI);
+	ck_assert_int_eq(fd, m2.irqfd);
+	ck_assert_int_eq(k.irqfd[0].resample_fd, m2.resamplefd);
+	ck_assert_int_ge(m2.resamplefd, 0);
+	ck_assert_int_eq(dev.transport_fd, m2.resamplefd);	/* the worker watches it */
+	dev.transport->interrupt(&dev, 0, false);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert_uint_eq(k.line_sets, 0);
+	/* EOI with the cause still there: raised again. */
+	dev.transport->fd_ready(&dev);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	virtio_mmio_io(&m2, VIRTIO_MMIO_INTERRUPT_ACK, (uint8_t[]){ 1, 0, 0, 0 }, 4, true);
+	dev.transport->fd_ready(&dev);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 0);
+	virtio_mmio_destroy(&m2);
+	ck_assert_uint_eq(k.nr_irqfds, 0);
+	ck_assert_int_eq(m2.irqfd, -1);
+	dev.transport_priv = &mm;
 }
 END_TEST
 
@@ -900,18 +885,15 @@ static Suite *virtio_mmio_suite(void)
 	tcase_add_test(tc, test_bad_width_and_alignment);
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_config_space_without_handlers);
+	tcase_add_test(tc, test_queue_notify_ioeventfds);
+	tcase_add_test(tc, test_queue_notify_without_ioeventfds);
+	tcase_add_test(tc, test_irqfd_level);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(virtio_mmio_suite());
-	int failed;
-
 	log_threshold = LOG_ERROR;	/* the NEEDS_RESET warnings are expected here */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testlib_run(virtio_mmio_suite());
 }

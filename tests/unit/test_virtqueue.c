@@ -13,6 +13,7 @@
 
 #include "kvmrun/mem.h"
 #include "kvmrun/virtio.h"
+#include "testlib.h"
 
 #define RAM_SIZE	(16ULL << 20)
 #define DESC_GPA	0x10000ULL
@@ -959,24 +960,24 @@ END_TEST
 START_TEST(test_pop_budget)
 {
 	struct virtq_chain *c = chain_new();
+	uint16_t allowance = 2;
 
 	for (unsigned i = 0; i < 5; i++) {
 		set_desc(i, BUF_GPA + 16 * i, 16, 0, 0);
 		avail_add((uint16_t)i);
 	}
-	vq.budgeted = true;
-	vq.budget = 2;
+	vq.budget = &allowance;
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
-	ck_assert_uint_eq(vq.budget, 1);
+	ck_assert_uint_eq(allowance, 1);
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
-	ck_assert_uint_eq(vq.budget, 0);
+	ck_assert_uint_eq(allowance, 0);
 	/* Spent: nothing more this round, though the driver has more for us. */
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 0);
 	ck_assert_uint_eq(vq.last_avail, 2);
 	ck_assert(!virtq_has_avail(&vq));	/* "while has_avail: pop" loops end too */
 	ck_assert(!vq.broken);
 	/* Outside a round (receive paths, console input) there is no limit. */
-	vq.budgeted = false;
+	vq.budget = NULL;
 	ck_assert(virtq_has_avail(&vq));
 	for (unsigned i = 2; i < 5; i++) {
 		ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
@@ -1451,11 +1452,5 @@ static Suite *virtqueue_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(virtqueue_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testlib_run(virtqueue_suite());
 }
