@@ -152,6 +152,59 @@ int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
 	return (int)slot;
 }
 
+void pci_function_save(const struct pci_function *f, struct state_writer *w)
+{
+	uint16_t n = 0;
+
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		n += f->wmask[i] != 0;
+	state_put_u16(w, n);
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if (f->wmask[i])
+			state_put_u8(w, f->cfg[i] & f->wmask[i]);
+}
+
+int pci_function_restore(struct pci_function *f, struct state_reader *r)
+{
+	uint8_t v[PCI_CFG_SIZE];
+	uint16_t n = 0;
+
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		n += f->wmask[i] != 0;
+	if (state_get_u16(r) != n)
+		state_reader_fail(r);	/* a function of another layout */
+	for (unsigned i = 0; i < PCI_CFG_SIZE && !r->err; i++) {
+		if (!f->wmask[i])
+			continue;
+		v[i] = state_get_u8(r);
+		if (v[i] & ~f->wmask[i])
+			state_reader_fail(r);	/* a read-only bit the guest could not have set */
+	}
+	if (r->err)
+		return -EINVAL;
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if (f->wmask[i])
+			f->cfg[i] = (uint8_t)((f->cfg[i] & ~f->wmask[i]) | v[i]);
+	update_decoding(f);
+	return 0;
+}
+
+void pci_bus_save(struct pci_bus *bus, struct state_writer *w)
+{
+	state_put_u32(w, bus->address);
+	pci_function_save(&bus->host_bridge, w);
+}
+
+int pci_bus_restore(struct pci_bus *bus, struct state_reader *r)
+{
+	uint32_t address = state_get_u32(r);
+
+	if (r->err || pci_function_restore(&bus->host_bridge, r))
+		return -EINVAL;
+	bus->address = address;
+	return 0;
+}
+
 static bool overlaps(uint32_t off, uint32_t len, uint32_t start, uint32_t n)
 {
 	return off < start + n && start < off + len;

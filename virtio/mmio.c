@@ -144,6 +144,51 @@ void virtio_mmio_destroy(struct virtio_mmio *m)
 	m->irqfd = m->resamplefd = -1;
 }
 
+int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
+{
+	int r;
+
+	pthread_mutex_lock(&m->dev->lock);
+	state_put_u32(w, m->device_features_sel);
+	state_put_u32(w, m->driver_features_sel);
+	state_put_u32(w, m->queue_sel);
+	state_put_u32(w, m->isr);
+	state_put_bool(w, m->irq_level);
+	r = virtio_device_save(m->dev, w);
+	pthread_mutex_unlock(&m->dev->lock);
+	return r;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *m, struct state_reader *r)
+{
+	struct virtio_device *d = m->dev;
+	uint32_t isr;
+	bool level;
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	m->device_features_sel = state_get_u32(r);
+	m->driver_features_sel = state_get_u32(r);
+	m->queue_sel = state_get_u32(r);
+	isr = state_get_u32(r);
+	level = state_get_bool(r);
+	/* Only the two causes exist, and the line is up exactly while one is unacknowledged. */
+	if ((isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)) ||
+	    level != (isr != 0))
+		state_reader_fail(r);
+	ret = r->err ? -EINVAL : virtio_device_restore(d, r);
+	if (ret) {
+		virtio_set_status(d, 0);
+		m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
+		isr = 0;
+	}
+	m->isr = isr;
+	/* irq_level is where the line is now: update_irq moves it to the restored level. */
+	update_irq(m);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
 static struct virtq *cur_queue(struct virtio_mmio *m)
 {
 	return m->queue_sel < m->dev->nr_queues ? &m->dev->vq[m->queue_sel] : NULL;

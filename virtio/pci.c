@@ -557,3 +557,122 @@ void virtio_pci_destroy(struct virtio_pci *p)
 		p->irqfd[v] = -1;
 	}
 }
+
+/* ---- save and restore ---- */
+
+int virtio_pci_save(struct virtio_pci *p, struct state_writer *w)
+{
+	struct virtio_device *d = p->dev;
+	int r;
+
+	pci_function_save(&p->pci, w);
+	pthread_mutex_lock(&d->lock);
+	state_put_u32(w, p->dfselect);
+	state_put_u32(w, p->gfselect);
+	state_put_u16(w, p->queue_select);
+	state_put_u16(w, p->config_vector);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		state_put_u16(w, p->queue_vector[q]);
+	state_put_u8(w, p->isr);
+	state_put_bool(w, p->msix_enabled);
+	state_put_bool(w, p->msix_masked);
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		state_put_u32(w, p->table[v].addr_lo);
+		state_put_u32(w, p->table[v].addr_hi);
+		state_put_u32(w, p->table[v].data);
+		state_put_u32(w, p->table[v].ctrl);
+	}
+	state_put_u32(w, p->pending);
+	r = virtio_device_save(d, w);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* A vector register's value: one the function has, or NO_VECTOR (what checked_vector leaves). */
+static uint16_t get_vector(struct virtio_pci *p, struct state_reader *r)
+{
+	uint16_t v = state_get_u16(r);
+
+	if (v >= p->nr_vectors && v != VPCI_NO_VECTOR)
+		state_reader_fail(r);
+	return v;
+}
+
+int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r)
+{
+	struct virtio_device *d = p->dev;
+	struct vpci_msix_entry table[VPCI_MAX_VECTORS];
+	uint16_t queue_vector[VIRTIO_MAX_QUEUES], ctrl;
+	uint32_t dfselect, gfselect, pending;
+	uint16_t queue_select, config_vector;
+	bool enabled, masked;
+	uint8_t isr;
+	int ret;
+
+	/* BAR 0 may decode elsewhere now: bar_moved moves the ioeventfds with it. */
+	if (pci_function_restore(&p->pci, r)) {
+		pthread_mutex_lock(&d->lock);
+		virtio_set_status(d, 0);
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	ctrl = pci_cfg_read16(&p->pci, p->msix_cap + 2u);
+	pthread_mutex_lock(&d->lock);
+	dfselect = state_get_u32(r);
+	gfselect = state_get_u32(r);
+	queue_select = state_get_u16(r);
+	config_vector = get_vector(p, r);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		queue_vector[q] = get_vector(p, r);
+	isr = state_get_u8(r);
+	if (isr & ~(VIRTIO_PCI_ISR_CONFIG | 1))
+		state_reader_fail(r);
+	enabled = state_get_bool(r);
+	masked = state_get_bool(r);
+	/* The mirrors follow the capability's control bits, restored with the function. */
+	if (enabled != !!(ctrl & MSIX_CTRL_ENABLE) || masked != !!(ctrl & MSIX_CTRL_MASKALL))
+		state_reader_fail(r);
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		table[v].addr_lo = state_get_u32(r);
+		table[v].addr_hi = state_get_u32(r);
+		table[v].data = state_get_u32(r);
+		table[v].ctrl = state_get_u32(r);
+		if (table[v].ctrl & ~(uint32_t)MSIX_ENTRY_MASKED)
+			state_reader_fail(r);
+	}
+	pending = state_get_u32(r);
+	if (pending >> p->nr_vectors)
+		state_reader_fail(r);
+	/* A vector that can fire never stays pending: fire() delivers it at once. */
+	for (unsigned v = 0; v < p->nr_vectors && !r->err; v++)
+		if ((pending & (1u << v)) && enabled && !masked &&
+		    !(table[v].ctrl & MSIX_ENTRY_MASKED))
+			state_reader_fail(r);
+	ret = r->err ? -EINVAL : virtio_device_restore(d, r);
+	if (ret) {
+		virtio_set_status(d, 0);
+		reset_transport(p);
+		/* Config space was restored already: the mirrors follow it, the table stays masked. */
+		p->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
+		p->msix_masked = ctrl & MSIX_CTRL_MASKALL;
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
+	p->dfselect = dfselect;
+	p->gfselect = gfselect;
+	p->queue_select = queue_select;
+	p->config_vector = config_vector;
+	memcpy(p->queue_vector, queue_vector, d->nr_queues * sizeof(queue_vector[0]));
+	p->isr = isr;
+	p->msix_enabled = enabled;
+	p->msix_masked = masked;
+	memcpy(p->table, table, p->nr_vectors * sizeof(table[0]));
+	p->pending = pending;
+	/* The fresh transport routed nothing: every vector that can fire gets its route. */
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		p->routed[v] = false;
+		sync_route(p, v);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}

@@ -46,6 +46,50 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, 
 	return 0;
 }
 
+void virtq_save(const struct virtq *vq, struct state_writer *w)
+{
+	state_put_u16(w, vq->num);
+	state_put_bool(w, vq->ready);
+	state_put_u64(w, vq->desc_gpa);
+	state_put_u64(w, vq->avail_gpa);
+	state_put_u64(w, vq->used_gpa);
+	state_put_u16(w, vq->last_avail);
+	state_put_u16(w, vq->used_idx);
+	state_put_bool(w, vq->event_idx);
+	state_put_bool(w, vq->indirect);
+	state_put_bool(w, vq->broken);
+}
+
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct state_reader *r)
+{
+	struct virtq v = { 0 };
+	uint16_t last_avail, used_idx;
+	bool broken;
+
+	v.num = state_get_u16(r);
+	v.ready = state_get_bool(r);
+	v.desc_gpa = state_get_u64(r);
+	v.avail_gpa = state_get_u64(r);
+	v.used_gpa = state_get_u64(r);
+	last_avail = state_get_u16(r);
+	used_idx = state_get_u16(r);
+	v.event_idx = state_get_bool(r);
+	v.indirect = state_get_bool(r);
+	broken = state_get_bool(r);
+	/* A live queue's rings must fit guest memory now as they did when it was enabled. */
+	if (!r->err && v.ready && virtq_enable(&v, mem, v.event_idx, v.indirect))
+		state_reader_fail(r);
+	if (r->err) {
+		virtq_reset(vq);
+		return -EINVAL;
+	}
+	v.last_avail = last_avail;
+	v.used_idx = used_idx;
+	v.broken = broken;
+	*vq = v;
+	return 0;
+}
+
 static uint16_t load16(const void *p)
 {
 	return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);

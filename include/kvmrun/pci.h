@@ -114,6 +114,26 @@ void pci_function_wmask(struct pci_function *f, uint32_t off, uint32_t len, uint
  */
 int pci_bus_add(struct pci_bus *bus, struct pci_function *f);
 
+/*
+ * A function's guest-changeable configuration bytes (those under wmask, in
+ * offset order, after their count as a check).  Everything else in config
+ * space follows from the configuration the function was built from, and
+ * nothing outside wmask changes at run time.  Restore, into a function built
+ * the same way and plugged into the same bus, refuses a record whose count
+ * differs or that sets a bit outside wmask (-EINVAL, f unchanged), then
+ * recomputes BAR decoding so that bar_moved fires for every BAR that now
+ * decodes elsewhere (ioeventfds follow).  Quiesced bus.
+ */
+void pci_function_save(const struct pci_function *f, struct state_writer *w);
+int pci_function_restore(struct pci_function *f, struct state_reader *r);
+
+/*
+ * The bus's own state: the 0xCF8 latch and the host bridge (its function
+ * record).  The other functions are saved by their devices.  0 or -EINVAL.
+ */
+void pci_bus_save(struct pci_bus *bus, struct state_writer *w);
+int pci_bus_restore(struct pci_bus *bus, struct state_reader *r);
+
 /* Bus handlers: ports 0xCF8-0xCFF, and the MMIO window. */
 void pci_config_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

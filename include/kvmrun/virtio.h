@@ -67,6 +67,16 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, 
 void virtq_reset(struct virtq *vq);
 
 /*
+ * The ring state (num, ready, ring addresses, last_avail, used_idx,
+ * event_idx, indirect, broken), not the host views or the budget.
+ * virtq_restore replaces vq with a record and, when it says ready, maps the
+ * rings again through virtq_enable: 0, or -EINVAL (the record is corrupt or
+ * its rings do not fit mem; vq is then reset).
+ */
+void virtq_save(const struct virtq *vq, struct state_writer *w);
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct state_reader *r);
+
+/*
  * Pops the next available chain.  1: *c filled; 0: nothing available;
  * -EINVAL: the chain is malformed (out of range, loop, too long, wrong
  * direction, nested indirect); the queue is then marked broken.
@@ -178,6 +188,26 @@ void virtio_notify_queue(struct virtio_device *d, unsigned q);
  * or unmap it); impossible addresses or size set DEVICE_NEEDS_RESET.
  */
 void virtio_enable_queue(struct virtio_device *d, struct virtq *vq);
+
+/*
+ * The device model's state, for the transports' save/restore (d->lock held,
+ * worker not inside a request).  Record order: host_features (a check: a
+ * record from a device offering other features is refused), guest_features,
+ * status, config_generation, nr_queues (a check), each queue (virtq_save),
+ * then the device type's own record (ops->save) when it has one.
+ *
+ * In-flight requests: with the device quiesced none is inside the common
+ * code; chains a device popped but has not pushed yet are its own business
+ * and belong in its ops->save record.
+ *
+ * virtio_device_restore is for a freshly created device of the same
+ * configuration: every value is checked (features, status bits against the
+ * negotiation rules, queues mapped again); 0, or -EINVAL with the device
+ * reset.  Ready queues are notified once afterwards, since a notification
+ * may have been pending when the state was saved.
+ */
+int virtio_device_save(struct virtio_device *d, struct state_writer *w);
+int virtio_device_restore(struct virtio_device *d, struct state_reader *r);
 
 /*
  * What the worker does when queue q was notified (d->lock held): has the

@@ -42,4 +42,14 @@ int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t 
 void virtio_mmio_destroy(struct virtio_mmio *m);
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
+/*
+ * Record: DeviceFeaturesSel, DriverFeaturesSel, QueueSel, InterruptStatus,
+ * the line level, then the device model (virtio_device_save).  Quiesced
+ * device.  Restore into a freshly initialised transport of the same
+ * configuration checks every value, then drives the line (or irqfd) to the
+ * restored level; 0 or -EINVAL (the device is then reset).
+ */
+int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w);
+int virtio_mmio_restore(struct virtio_mmio *m, struct state_reader *r);
+
 #endif

@@ -70,4 +70,18 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_i
 /* Releases the irqfds (after virtio_device_destroy: the worker no longer fires them). */
 void virtio_pci_destroy(struct virtio_pci *p);
 
+/*
+ * Record: the PCI function (pci_function_save), the feature and queue
+ * selectors, config and queue vectors, ISR, MSI-X enable and function mask,
+ * each vector's table entry, the PBA, then the device model
+ * (virtio_device_save).  Quiesced device and bus.  Restore into a freshly
+ * initialised transport on the same bus checks every value (vectors in
+ * range, mask bits, the mirrors against the MSI-X capability), lets the
+ * ioeventfds follow BAR 0 and routes every vector that can fire again
+ * (irq.ops->msi_route); pending bits stay pending.  0 or -EINVAL (the
+ * device is then reset).
+ */
+int virtio_pci_save(struct virtio_pci *p, struct state_writer *w);
+int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r);
+
 #endif

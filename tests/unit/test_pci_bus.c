@@ -808,6 +808,149 @@ START_TEST(test_readonly_sweep_function)
 END_TEST
 
 
+/* ---- save and restore ---- */
+
+/* A second bus built from the same configuration as the fixture's, as a restore target. */
+static struct pci_bus b2;
+static struct rec s1, s2;
+
+static void twin_bus(void)
+{
+	pci_bus_init(&b2);
+	rec_init(&s1, 0x0001);
+	pci_function_add_bar(&s1.f, 0, R1_BAR0);
+	pci_function_add_bar(&s1.f, 2, R1_BAR2);
+	rec_init(&s2, 0x0002);
+	pci_function_add_bar(&s2.f, 0, R2_BAR0);
+	pci_function_add_bar(&s2.f, 5, R2_BAR5);
+	ck_assert_int_eq(pci_bus_add(&b2, &s1.f), 1);
+	ck_assert_int_eq(pci_bus_add(&b2, &s2.f), 2);
+	rec_clear(&s1);
+	rec_clear(&s2);
+}
+
+static void save_all(struct pci_bus *b, struct rec *a, struct rec *c, struct state_writer *w)
+{
+	state_writer_init(w);
+	pci_bus_save(b, w);
+	pci_function_save(&a->f, w);
+	pci_function_save(&c->f, w);
+	ck_assert_int_eq(w->err, 0);
+}
+
+static int restore_all(const struct state_writer *w, size_t len)
+{
+	struct state_reader r;
+
+	state_reader_init(&r, w->data, len);
+	if (pci_bus_restore(&b2, &r) || pci_function_restore(&s1.f, &r) ||
+	    pci_function_restore(&s2.f, &r))
+		return -EINVAL;
+	return state_reader_finish(&r);
+}
+
+static void expect_same_config(struct pci_bus *a, struct pci_bus *b)
+{
+	for (unsigned slot = 0; slot < 4; slot++)
+		for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4) {
+			uint8_t x[4], y[4];
+
+			pci_config_access(a, slot, 0, off, x, 4, false);
+			pci_config_access(b, slot, 0, off, y, 4, false);
+			ck_assert_mem_eq(x, y, 4);
+		}
+}
+
+/*
+ * Moved and disabled BARs, a command change on the host bridge, an interrupt
+ * line and the latch: restored into a fresh bus, saved again to the same
+ * bytes, decoding recomputed with bar_moved telling the functions.
+ */
+START_TEST(test_save_restore_round_trip)
+{
+	uint32_t latched = cfg_address(0, 1, 0, PCI_CFG_INT_LINE);
+	struct state_writer w, w2;
+	uint8_t b[4];
+	uint64_t r1_bar2 = r1.f.bar_decoded[2];
+
+	cfg_wr(1, PCI_CFG_BAR0, 4, 0xd0000000);
+	cfg_wr(1, PCI_CFG_INT_LINE, 1, 0x0b);
+	cfg_wr(2, PCI_CFG_COMMAND, 2, PCI_CMD_MASTER);
+	cfg_wr(0, PCI_CFG_COMMAND, 2, PCI_CMD_MASTER | PCI_CMD_MEMORY);
+	latch(latched);
+	save_all(&pcit_bus, &r1, &r2, &w);
+	twin_bus();
+	ck_assert_int_eq(restore_all(&w, w.len), 0);
+	save_all(&b2, &s1, &s2, &w2);
+	ck_assert_uint_eq(w2.len, w.len);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	/* BAR 0 of slot 1 moved, BAR 2 stayed; slot 2 stopped decoding. */
+	ck_assert_uint_eq(s1.moves, 1);
+	ck_assert_uint_eq(s1.mv[0].bar, 0);
+	ck_assert_uint_eq(s1.mv[0].addr, 0xd0000000);
+	ck_assert_uint_eq(s1.f.bar_decoded[2], r1_bar2);
+	ck_assert_uint_eq(s2.moves, 2);
+	ck_assert_uint_eq(s2.f.bar_decoded[0], 0);
+	ck_assert_uint_eq(s2.f.bar_decoded[5], 0);
+	/* The same accesses give the same answers: config space, the latch, the window. */
+	expect_same_config(&pcit_bus, &b2);
+	pci_config_io(&b2, 0, b, 4, false);
+	ck_assert_uint_eq(b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24, latched);
+	pci_config_io(&b2, 4, b, 1, false);
+	ck_assert_uint_eq(b[0], 0x0b);
+	ck_assert_uint_eq(mmio_rd(0xd0000000 + 8, 4), pattern_val(0, 8, 4));
+	pci_window_io(&b2, 0xd0000000 + 8 - PCI_WINDOW_BASE, b, 4, false);
+	ck_assert_uint_eq(s1.ios, 1);
+	ck_assert_uint_eq(s1.io_off, 8);
+	state_writer_free(&w);
+	state_writer_free(&w2);
+	pci_bus_destroy(&b2);
+}
+END_TEST
+
+/* Truncated records, read-only bits, another layout: refused, the function unchanged. */
+START_TEST(test_save_restore_refused)
+{
+	struct state_writer w;
+	struct state_reader r;
+	uint8_t before[PCI_CFG_SIZE], *bad;
+
+	save_all(&pcit_bus, &r1, &r2, &w);
+	twin_bus();
+	for (size_t n = 0; n < w.len; n++)
+		ck_assert_int_eq(restore_all(&w, n), -EINVAL);
+	state_writer_free(&w);
+
+	state_writer_init(&w);
+	pci_function_save(&r1.f, &w);
+	bad = malloc(w.len);
+	ck_assert_ptr_nonnull(bad);
+	memcpy(bad, w.data, w.len);
+	memcpy(before, s1.f.cfg, PCI_CFG_SIZE);
+	/* The first byte is the command register's low byte: I/O space is not writable. */
+	bad[2] |= PCI_CMD_IO;
+	state_reader_init(&r, bad, w.len);
+	ck_assert_int_eq(pci_function_restore(&s1.f, &r), -EINVAL);
+	ck_assert_mem_eq(s1.f.cfg, before, PCI_CFG_SIZE);
+	/* A record of a function with another number of writable bytes. */
+	memcpy(bad, w.data, w.len);
+	bad[0]++;
+	state_reader_init(&r, bad, w.len);
+	ck_assert_int_eq(pci_function_restore(&s1.f, &r), -EINVAL);
+	/* r2's record does not fit s1 (other BARs, other writable bits). */
+	state_writer_free(&w);
+	state_writer_init(&w);
+	pci_function_save(&r2.f, &w);
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_ne(pci_function_restore(&s1.f, &r) || state_reader_finish(&r), 0);
+	ck_assert_mem_eq(s1.f.cfg, before, PCI_CFG_SIZE);
+	ck_assert_uint_eq(s1.moves, 0);
+	free(bad);
+	state_writer_free(&w);
+	pci_bus_destroy(&b2);
+}
+END_TEST
+
 static Suite *pci_bus_suite(void)
 {
 	Suite *s = suite_create("pci_bus");
@@ -834,6 +977,8 @@ static Suite *pci_bus_suite(void)
 	tcase_add_test(tc, test_window_full);
 	tcase_add_test(tc, test_readonly_sweep_host_bridge);
 	tcase_add_test(tc, test_readonly_sweep_function);
+	tcase_add_test(tc, test_save_restore_round_trip);
+	tcase_add_test(tc, test_save_restore_refused);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -850,6 +850,217 @@ START_TEST(test_irqfd_level)
 }
 END_TEST
 
+/* ---- save and restore ---- */
+
+/* Record layout (virtio_mmio_save, virtio_device_save, virtq_save): offsets the tests corrupt. */
+#define MREC_ISR	12
+#define MREC_LEVEL	16
+#define MREC_HOSTF	17
+#define MREC_GUESTF	25
+#define MREC_STATUS	33
+#define MREC_NRQ	38
+#define MREC_Q0		42
+#define MREC_QLEN	34
+#define MREC_OWN	(MREC_Q0 + FAKE_QUEUES * MREC_QLEN)
+#define MREC_LEN	(MREC_OWN + 4)
+
+/* A second transport of the same configuration, as a restore target. */
+struct twin {
+	struct fake fake;
+	struct fake_irq irq;
+	struct virtio_device dev;
+	struct virtio_mmio mm;
+};
+
+static void twin_init(struct twin *t, bool irqfd)
+{
+	fake_init(&t->fake);
+	fake_irq_init(&t->irq);
+	t->irq.refuse_irqfd = !irqfd;
+	ck_assert_int_eq(virtio_device_init(&t->dev, "twin", FAKE_ID, FAKE_QUEUES, FAKE_FEATURES,
+					    &fake_ops, &t->fake, &mem), 0);
+	ck_assert_int_eq(virtio_mmio_init(&t->mm, &t->dev, VIRTIO_MMIO_BASE, FAKE_GSI,
+					  fake_irq_ops(&t->irq)), 0);
+}
+
+static void twin_destroy(struct twin *t)
+{
+	virtio_device_destroy(&t->dev);
+	virtio_mmio_destroy(&t->mm);
+}
+
+static uint32_t rd_on(struct virtio_mmio *m, uint64_t off)
+{
+	uint8_t b[4];
+	uint32_t v;
+
+	virtio_mmio_io(m, off, b, 4, false);
+	memcpy(&v, b, 4);
+	return v;
+}
+
+static void wr_on(struct virtio_mmio *m, uint64_t off, uint32_t v)
+{
+	virtio_mmio_io(m, off, (uint8_t *)&v, 4, true);
+}
+
+static void save_mmio(struct virtio_mmio *m, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(virtio_mmio_save(m, w), 0);
+}
+
+static int restore_mmio(struct virtio_mmio *m, const uint8_t *b, size_t len)
+{
+	struct state_reader r;
+	int ret;
+
+	state_reader_init(&r, b, len);
+	ret = virtio_mmio_restore(m, &r);
+	return ret ? ret : state_reader_finish(&r);
+}
+
+/* A driver mid-way: features, both queues live, DRIVER_OK, a cause pending, odd selectors. */
+static void drive_to_interesting_state(void)
+{
+	ck_assert_uint_eq(negotiate(1u << VIRTIO_RING_F_EVENT_IDX, VERSION_1_HI),
+			  S_ACK | S_DRIVER | S_FEAT_OK);
+	setup_queue(0, 64, DESC_GPA, AVAIL_GPA, USED_GPA);
+	setup_queue(1, 16, DESC_GPA + 0x2000, AVAIL_GPA + 0x2000, USED_GPA + 0x2000);
+	wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRIVER | S_FEAT_OK | S_DRIVER_OK);
+	pthread_mutex_lock(&dev.lock);
+	dev.vq[1].last_avail = 5;
+	dev.vq[1].used_idx = 3;
+	dev.transport->interrupt(&dev, 1, false);
+	pthread_mutex_unlock(&dev.lock);
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 7);
+	wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+	fake.own_state = 77;
+	kicks(0);
+	kicks(1);
+}
+
+/* Every register, for every queue selector, as the driver would read them. */
+static void expect_same_registers(struct virtio_mmio *a, struct virtio_mmio *b)
+{
+	static const uint64_t regs[] = {
+		VIRTIO_MMIO_MAGIC_VALUE, VIRTIO_MMIO_VERSION, VIRTIO_MMIO_DEVICE_ID,
+		VIRTIO_MMIO_VENDOR_ID, VIRTIO_MMIO_DEVICE_FEATURES, VIRTIO_MMIO_QUEUE_NUM_MAX,
+		VIRTIO_MMIO_QUEUE_READY, VIRTIO_MMIO_INTERRUPT_STATUS, VIRTIO_MMIO_STATUS,
+		VIRTIO_MMIO_CONFIG_GENERATION,
+	};
+
+	for (uint32_t sel = 0; sel < FAKE_QUEUES + 1; sel++) {
+		wr_on(a, VIRTIO_MMIO_QUEUE_SEL, sel);
+		wr_on(b, VIRTIO_MMIO_QUEUE_SEL, sel);
+		for (uint32_t fs = 0; fs < 2; fs++) {
+			wr_on(a, VIRTIO_MMIO_DEVICE_FEATURES_SEL, fs);
+			wr_on(b, VIRTIO_MMIO_DEVICE_FEATURES_SEL, fs);
+			for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+				ck_assert_uint_eq(rd_on(a, regs[i]), rd_on(b, regs[i]));
+		}
+	}
+}
+
+START_TEST(test_save_restore_round_trip)
+{
+	struct state_writer w, w2;
+	struct twin t;
+
+	drive_to_interesting_state();
+	save_mmio(&mm, &w);
+	ck_assert_uint_eq(w.len, MREC_LEN);
+	twin_init(&t, false);
+	ck_assert_int_eq(restore_mmio(&t.mm, w.data, w.len), 0);
+	save_mmio(&t.mm, &w2);
+	ck_assert_uint_eq(w2.len, w.len);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	/* The device type's own state came back through its hook. */
+	ck_assert_uint_eq(t.fake.own_state, 77);
+	/* The line was driven up to match InterruptStatus. */
+	ck_assert_int_eq(t.irq.line_level, 1);
+	ck_assert_uint_eq(t.irq.line_gsi, FAKE_GSI);
+	/* Ready queues are kicked once: a notification may have been in flight. */
+	ck_assert_uint_eq(testlib_eventfd_count(t.dev.notify_fd[0]), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(t.dev.notify_fd[1]), 1);
+	ck_assert_uint_eq(t.dev.vq[1].last_avail, 5);
+	ck_assert_ptr_eq(t.dev.vq[1].desc, dev.vq[1].desc);
+	/* The same accesses on both from here on give the same answers. */
+	ck_assert_uint_eq(rd_on(&t.mm, VIRTIO_MMIO_QUEUE_SEL), rd(VIRTIO_MMIO_QUEUE_SEL));
+	expect_same_registers(&mm, &t.mm);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	wr_on(&t.mm, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_int_eq(t.irq.line_level, irq.line_level);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr_on(&t.mm, VIRTIO_MMIO_STATUS, 0);
+	expect_same_registers(&mm, &t.mm);
+	ck_assert_uint_eq(t.fake.own_state, fake.own_state);
+	twin_destroy(&t);
+	state_writer_free(&w);
+	state_writer_free(&w2);
+}
+END_TEST
+
+/* With an irqfd, a restored pending cause raises it. */
+START_TEST(test_save_restore_irqfd)
+{
+	struct state_writer w;
+	struct twin t;
+
+	drive_to_interesting_state();
+	save_mmio(&mm, &w);
+	twin_init(&t, true);
+	ck_assert_int_eq(restore_mmio(&t.mm, w.data, w.len), 0);
+	ck_assert_uint_eq(testlib_eventfd_count(t.mm.irqfd), 1);
+	ck_assert_uint_eq(t.irq.line_sets, 0);
+	twin_destroy(&t);
+	state_writer_free(&w);
+}
+END_TEST
+
+static void expect_refused(const struct state_writer *w, size_t off, uint8_t v)
+{
+	uint8_t b[MREC_LEN];
+	struct twin t;
+
+	ck_assert_uint_eq(w->len, MREC_LEN);
+	memcpy(b, w->data, sizeof(b));
+	b[off] = v;
+	twin_init(&t, false);
+	ck_assert_int_eq(restore_mmio(&t.mm, b, sizeof(b)), -EINVAL);
+	/* Refused means reset: nothing of the record is left live. */
+	ck_assert_uint_eq(t.dev.status, 0);
+	ck_assert(!t.dev.vq[0].ready && !t.dev.vq[1].ready);
+	ck_assert_uint_eq(t.mm.isr, 0);
+	ck_assert_int_eq(t.irq.line_level, 0);
+	twin_destroy(&t);
+}
+
+START_TEST(test_save_restore_refused)
+{
+	struct state_writer w;
+	struct twin t;
+
+	drive_to_interesting_state();
+	save_mmio(&mm, &w);
+	twin_init(&t, false);
+	for (size_t n = 0; n < w.len; n++)
+		ck_assert_int_eq(restore_mmio(&t.mm, w.data, n), -EINVAL);
+	twin_destroy(&t);
+	expect_refused(&w, MREC_ISR, 0x04);		/* a cause that does not exist */
+	expect_refused(&w, MREC_LEVEL, 0);		/* line down with a cause pending */
+	expect_refused(&w, MREC_LEVEL, 2);		/* not a boolean */
+	expect_refused(&w, MREC_HOSTF, w.data[MREC_HOSTF] ^ 1);	/* another device's features */
+	expect_refused(&w, MREC_GUESTF, w.data[MREC_GUESTF] | 0x80);	/* FEATURES_OK, unoffered */
+	expect_refused(&w, MREC_NRQ, FAKE_QUEUES + 1);
+	expect_refused(&w, MREC_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);	/* not without FEATURES_OK */
+	expect_refused(&w, MREC_Q0, 3);			/* live queue of 67 entries */
+	expect_refused(&w, MREC_OWN + 1, 0xff);		/* the device's own check */
+	state_writer_free(&w);
+}
+END_TEST
+
 static Suite *virtio_mmio_suite(void)
 {
 	Suite *s = suite_create("virtio_mmio");
@@ -888,6 +1099,9 @@ static Suite *virtio_mmio_suite(void)
 	tcase_add_test(tc, test_queue_notify_ioeventfds);
 	tcase_add_test(tc, test_queue_notify_without_ioeventfds);
 	tcase_add_test(tc, test_irqfd_level);
+	tcase_add_test(tc, test_save_restore_round_trip);
+	tcase_add_test(tc, test_save_restore_irqfd);
+	tcase_add_test(tc, test_save_restore_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1206,6 +1206,217 @@ START_TEST(test_vpci_cfg_window_bad)
 END_TEST
 
 
+/* ---- save and restore ---- */
+
+/* A second function of the same configuration on a bus of its own, as a restore target. */
+struct twin {
+	struct fake fake;
+	struct fake_irq irq;
+	struct virtio_device dev;
+	struct virtio_pci vp;
+	struct pci_bus bus;
+};
+
+static void twin_init(struct twin *t)
+{
+	fake_init(&t->fake);
+	fake_irq_init(&t->irq);
+	ck_assert_int_eq(virtio_device_init(&t->dev, "twin", FAKE_ID, FAKE_QUEUES, FAKE_FEATURES,
+					    &fake_ops, &t->fake, &mem), 0);
+	ck_assert_int_eq(virtio_pci_init(&t->vp, &t->dev, fake_irq_ops(&t->irq)), 0);
+	pci_bus_init(&t->bus);
+	ck_assert_int_eq(pci_bus_add(&t->bus, &t->vp.pci), 1);
+}
+
+static void twin_destroy(struct twin *t)
+{
+	pci_bus_destroy(&t->bus);
+	virtio_device_destroy(&t->dev);
+	virtio_pci_destroy(&t->vp);
+}
+
+static uint64_t win_rd(struct pci_bus *b, uint64_t addr, uint32_t len)
+{
+	uint8_t x[8];
+	uint64_t v = 0;
+
+	pci_window_io(b, addr - PCI_WINDOW_BASE, x, len, false);
+	memcpy(&v, x, len);
+	return v;
+}
+
+static void save_vpci(struct virtio_pci *p, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(virtio_pci_save(p, w), 0);
+}
+
+static int restore_vpci(struct virtio_pci *p, const uint8_t *b, size_t len)
+{
+	struct state_reader r;
+	int ret;
+
+	state_reader_init(&r, b, len);
+	ret = virtio_pci_restore(p, &r);
+	return ret ? ret : state_reader_finish(&r);
+}
+
+#define MOVED_BAR	0xd0000000ULL
+
+/*
+ * A driver mid-way: features, both queues live, DRIVER_OK, MSI-X on with
+ * vectors 1 and 2 routed, vector 0 masked with a config interrupt pending,
+ * the ISR set, BAR 0 moved, odd selectors and a cfg-window set-up.
+ */
+static void drive_to_interesting_state(void)
+{
+	ck_assert_uint_eq(negotiate(1u << VIRTIO_RING_F_EVENT_IDX, VERSION_1_HI),
+			  S_ACK | S_DRIVER | S_FEAT_OK);
+	setup_queue(0, 64, DESC_GPA, AVAIL_GPA, USED_GPA);
+	setup_queue(1, 16, DESC_GPA + 0x2000, AVAIL_GPA + 0x2000, USED_GPA + 0x2000);
+	cc_wr(VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER | S_FEAT_OK | S_DRIVER_OK);
+	cc_wr(VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	cc_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 2);
+	for (unsigned v = 0; v < FAKE_VECTORS; v++) {
+		tbl_wr(v, MSIX_ENTRY_ADDR_LO, 0xfee00000 + 0x1000 * v);
+		tbl_wr(v, MSIX_ENTRY_DATA, 0x40 + v);
+	}
+	msix_ctrl(MSIX_FLAGS_ENABLE);
+	tbl_wr(1, MSIX_ENTRY_CTRL, 0);
+	tbl_wr(2, MSIX_ENTRY_CTRL, 0);
+	raise_irq(0, true);		/* vector 0, masked: pending */
+	raise_irq(1, false);		/* vector 2: delivered, ISR bit 0 */
+	ck_assert_uint_eq(testlib_eventfd_count(vp.irqfd[2]), 1);
+	cfg_wr(vslot, PCI_CFG_BAR0, 4, (uint32_t)MOVED_BAR);
+	bar_base = MOVED_BAR;
+	window(0, VPCI_DEVCFG_OFF + 4, 4);
+	cc_wr(VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	cc_wr(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	fake.own_state = 5;
+	kicks(0);
+	kicks(1);
+}
+
+/* Offset of the transport's fields: after the PCI function's record (u16 count + bytes). */
+static size_t transport_off(const struct state_writer *w)
+{
+	return 2u + (w->data[0] | (size_t)w->data[1] << 8);
+}
+
+#define TREC_CONFIG_VECTOR	10
+#define TREC_ISR		16
+#define TREC_ENABLED		17
+#define TREC_TABLE		19
+#define TREC_PENDING		(TREC_TABLE + 16 * FAKE_VECTORS)
+
+START_TEST(test_vpci_save_restore_round_trip)
+{
+	struct state_writer w, w2;
+	struct twin t;
+	uint8_t a[PCI_CFG_SIZE], b[PCI_CFG_SIZE];
+
+	drive_to_interesting_state();
+	save_vpci(&vp, &w);
+	twin_init(&t);
+	ck_assert_int_eq(restore_vpci(&t.vp, w.data, w.len), 0);
+	save_vpci(&t.vp, &w2);
+	ck_assert_uint_eq(w2.len, w.len);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	ck_assert_uint_eq(t.fake.own_state, 5);
+	/* The ioeventfds followed BAR 0 to where the record says it decodes. */
+	ck_assert_uint_eq(t.vp.pci.bar_decoded[0], MOVED_BAR);
+	ck_assert(t.vp.ioeventfds);
+	ck_assert_uint_eq(t.irq.nr_ioeventfds, FAKE_QUEUES);
+	ck_assert_ptr_nonnull(fake_irq_find_ioeventfd(&t.irq, MOVED_BAR + VPCI_NOTIFY_OFF +
+						      VPCI_NOTIFY_MULT, NULL));
+	/* Routes for the vectors that can fire, none for the masked one; pending kept. */
+	ck_assert(!t.irq.route[0].set);
+	for (unsigned v = 1; v < FAKE_VECTORS; v++) {
+		ck_assert(t.irq.route[v].set);
+		ck_assert_uint_eq(t.irq.route[v].addr, 0xfee00000 + 0x1000 * v);
+		ck_assert_uint_eq(t.irq.route[v].data, 0x40 + v);
+	}
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + L.pba, 8), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(t.vp.irqfd[0]), 0);
+	/* The same accesses on both: config space, common config per queue, table, PBA, ISR. */
+	for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4) {
+		pci_config_access(&pcit_bus, vslot, 0, off, a + off, 4, false);
+		pci_config_access(&t.bus, 1, 0, off, b + off, 4, false);
+	}
+	ck_assert_mem_eq(a, b, PCI_CFG_SIZE);
+	for (unsigned q = 0; q < FAKE_QUEUES + 1; q++) {
+		cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		mmio_wr(MOVED_BAR + VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		pci_window_io(&t.bus, MOVED_BAR - PCI_WINDOW_BASE + VIRTIO_PCI_COMMON_Q_SELECT,
+			      (uint8_t *)&(uint16_t){ (uint16_t)q }, 2, true);
+		for (unsigned off = 0; off < VPCI_COMMON_LEN; off += 4)
+			ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + off, 4), bar_rd(off, 4));
+	}
+	for (unsigned off = 0; off < 16 * FAKE_VECTORS; off += 4)
+		ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + L.table + off, 4),
+				  bar_rd(L.table + off, 4));
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + VPCI_ISR_OFF, 1), isr_read());
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + VPCI_ISR_OFF, 1), 0);
+	/* Unmasking vector 0 delivers what waited, on both. */
+	tbl_wr(0, MSIX_ENTRY_CTRL, 0);
+	pci_window_io(&t.bus, MOVED_BAR - PCI_WINDOW_BASE + L.table + MSIX_ENTRY_CTRL,
+		      (uint8_t *)&(uint32_t){ 0 }, 4, true);
+	ck_assert_uint_eq(testlib_eventfd_count(vp.irqfd[0]), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(t.vp.irqfd[0]), 1);
+	ck_assert(t.irq.route[0].set);
+	twin_destroy(&t);
+	state_writer_free(&w);
+	state_writer_free(&w2);
+}
+END_TEST
+
+static void expect_refused(const struct state_writer *w, size_t off, uint8_t v)
+{
+	uint8_t *b = malloc(w->len);
+	struct twin t;
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, w->data, w->len);
+	b[off] = v;
+	twin_init(&t);
+	ck_assert_int_eq(restore_vpci(&t.vp, b, w->len), -EINVAL);
+	ck_assert_uint_eq(t.dev.status, 0);
+	ck_assert(!t.dev.vq[0].ready && !t.dev.vq[1].ready);
+	ck_assert_uint_eq(t.vp.config_vector, VPCI_NO_VECTOR);
+	ck_assert_uint_eq(t.vp.pending, 0);
+	twin_destroy(&t);
+	free(b);
+}
+
+START_TEST(test_vpci_save_restore_refused)
+{
+	struct state_writer w;
+	struct twin t;
+	size_t o;
+
+	drive_to_interesting_state();
+	save_vpci(&vp, &w);
+	o = transport_off(&w);
+	twin_init(&t);
+	for (size_t n = 0; n < w.len; n++)
+		ck_assert_int_eq(restore_vpci(&t.vp, w.data, n), -EINVAL);
+	twin_destroy(&t);
+	expect_refused(&w, o + TREC_CONFIG_VECTOR, FAKE_VECTORS);	/* a vector it lacks */
+	expect_refused(&w, o + TREC_ISR, 0x04);
+	expect_refused(&w, o + TREC_ENABLED, 0);	/* the mirror disagrees with config space */
+	expect_refused(&w, o + TREC_TABLE + 12, 2);	/* a reserved vector-control bit */
+	expect_refused(&w, o + TREC_PENDING, 1u << FAKE_VECTORS);	/* past the last vector */
+	expect_refused(&w, o + TREC_PENDING, 1u << 1);	/* pending on a vector that can fire */
+	expect_refused(&w, o + TREC_PENDING + 4, 0xff);	/* host features of another device */
+	expect_refused(&w, o + TREC_PENDING + 4 + 8, 0xff);	/* FEATURES_OK with unoffered ones */
+	state_writer_free(&w);
+}
+END_TEST
+
 static Suite *virtio_pci_suite(void)
 {
 	Suite *s = suite_create("virtio_pci");
@@ -1241,6 +1452,8 @@ static Suite *virtio_pci_suite(void)
 	tcase_add_test(tv, test_vpci_msix_pending);
 	tcase_add_test(tv, test_vpci_cfg_window);
 	tcase_add_test(tv, test_vpci_cfg_window_bad);
+	tcase_add_test(tv, test_vpci_save_restore_round_trip);
+	tcase_add_test(tv, test_vpci_save_restore_refused);
 	suite_add_tcase(s, tv);
 	return s;
 }
