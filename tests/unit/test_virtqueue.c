@@ -16,9 +16,7 @@
 #include "testlib.h"
 
 #define RAM_SIZE	(16ULL << 20)
-#define DESC_GPA	0x10000ULL
-#define AVAIL_GPA	0x20000ULL
-#define USED_GPA	0x30000ULL
+/* DESC_GPA, AVAIL_GPA and USED_GPA come from testlib.h. */
 #define IND_GPA		0x40000ULL	/* indirect tables, up to 0x50000 */
 #define IND2_GPA	0x50000ULL
 #define BUF_GPA		0x100000ULL	/* data buffers */

@@ -51,7 +51,7 @@ struct fake_irq {
 	/* What the fake refuses (-ENOSYS), as a kernel without the feature would. */
 	bool refuse_irqfd, refuse_ioeventfd;
 	unsigned msi_left;		/* GSIs msi_alloc still hands out */
-	/* Line: calls and the last level per GSI. */
+	/* Line: how often it was set, and the last GSI and level. */
 	unsigned line_sets;
 	unsigned line_gsi;
 	int line_level;
