@@ -5,9 +5,11 @@
  * out-of-range and unclaimed accesses read as all-ones, as on real buses.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmrun/log.h"
+#include "kvmrun/devices.h"
 #include "kvmrun/pci.h"
 
 /* The host bridge at 00:00.0 (a vendor id Linux knows no quirks for). */
@@ -152,6 +154,59 @@ int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
 	return (int)slot;
 }
 
+void pci_function_save(const struct pci_function *f, struct state_writer *w)
+{
+	uint16_t n = 0;
+
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		n += f->wmask[i] != 0;
+	state_put_u16(w, n);
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if (f->wmask[i])
+			state_put_u8(w, f->cfg[i] & f->wmask[i]);
+}
+
+int pci_function_restore(struct pci_function *f, struct state_reader *r)
+{
+	uint8_t v[PCI_CFG_SIZE];
+	uint16_t n = 0;
+
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		n += f->wmask[i] != 0;
+	if (state_get_u16(r) != n)
+		state_reader_fail(r);	/* a function of another layout */
+	for (unsigned i = 0; i < PCI_CFG_SIZE && !r->err; i++) {
+		if (!f->wmask[i])
+			continue;
+		v[i] = state_get_u8(r);
+		if (v[i] & ~f->wmask[i])
+			state_reader_fail(r);	/* a read-only bit the guest could not have set */
+	}
+	if (r->err)
+		return -EINVAL;
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+		if (f->wmask[i])
+			f->cfg[i] = (uint8_t)((f->cfg[i] & ~f->wmask[i]) | v[i]);
+	update_decoding(f);
+	return 0;
+}
+
+void pci_bus_save(struct pci_bus *bus, struct state_writer *w)
+{
+	state_put_u32(w, bus->address);
+	pci_function_save(&bus->host_bridge, w);
+}
+
+int pci_bus_restore(struct pci_bus *bus, struct state_reader *r)
+{
+	uint32_t address = state_get_u32(r);
+
+	if (r->err || pci_function_restore(&bus->host_bridge, r))
+		return -EINVAL;
+	bus->address = address;
+	return 0;
+}
+
 static bool overlaps(uint32_t off, uint32_t len, uint32_t start, uint32_t n)
 {
 	return off < start + n && start < off + len;
@@ -193,6 +248,11 @@ void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 {
 	struct pci_bus *bus = opaque;
 
+	if (offset == RESET_CONTROL_PORT - PCI_CONFIG_ADDRESS && len == 1 && bus->cf9_io) {
+		/* A byte at 0xCF9 is the chipset's reset control register, not the latch. */
+		bus->cf9_io(bus->cf9_opaque, 0, data, len, is_write);
+		return;
+	}
 	if (offset < 4) {
 		/* The address latch: whole 32-bit accesses only (others are ignored). */
 		if (offset != 0 || len != 4) {
@@ -253,3 +313,48 @@ void pci_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 	else if (!is_write)
 		memset(data, 0xff, len);
 }
+
+void pci_bus_chain_cf9(struct pci_bus *bus, bus_io_fn fn, void *opaque)
+{
+	bus->cf9_io = fn;
+	bus->cf9_opaque = opaque;
+}
+
+/* ---- the host bridge as a registry device ---- */
+
+#define PCI_HOST_STATE_VERSION	1
+
+static int pci_host_save(void *dev, struct state_writer *w)
+{
+	pci_bus_save(dev, w);
+	return w->err;
+}
+
+static int pci_host_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	if (version != PCI_HOST_STATE_VERSION)
+		return -EINVAL;
+	return pci_bus_restore(dev, r);
+}
+
+static int pci_host_describe(void *dev, struct machine_desc *m)
+{
+	(void)dev;
+	m->pci_host = true;		/* ACPI describes \_SB.PCI0 and its window */
+	return 0;
+}
+
+static void pci_host_destroy(void *dev)
+{
+	pci_bus_destroy(dev);
+	free(dev);
+}
+
+const struct vm_device_ops pci_host_device_ops = {
+	.kind = "pci-host",
+	.state_version = PCI_HOST_STATE_VERSION,
+	.save = pci_host_save,
+	.restore = pci_host_restore,
+	.describe = pci_host_describe,
+	.destroy = pci_host_destroy,
+};

@@ -211,6 +211,26 @@ static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 	return r;
 }
 
+/* 0xCF9: inside the PCI host's configuration ports when there is one, else a port of its own. */
+static int add_reset_control(struct vm *vm, unsigned i, const char *name)
+{
+	struct reset_control *rc = calloc(1, sizeof(*rc));
+	int r;
+
+	(void)i;
+	if (!rc)
+		return -ENOMEM;
+	reset_control_init(rc, &vm->stop);
+	r = add(vm, &reset_control_device_ops, rc, name);
+	if (r)
+		return r;
+	if (vm->pci) {
+		pci_bus_chain_cf9(vm->pci, reset_control_io, rc);
+		return 0;
+	}
+	return add_pio(vm, RESET_CONTROL_PORT, 1, reset_control_io, rc, name);
+}
+
 /* ---- virtio devices: the device type in a slot, then the transport ---- */
 
 typedef int (*virtio_type_init)(struct vm *vm, struct virtio_device *d, unsigned i);
@@ -347,6 +367,7 @@ static const struct machine_part {
 	{ "acpi-pm", one, add_acpi_pm },
 	{ "rtc", one, add_rtc },
 	{ "pci-host", nr_pci_hosts, add_pci_host },
+	{ "reset-control", one, add_reset_control },	/* after the PCI host: it may sit in its ports */
 	{ "virtio-blk", nr_disks, add_blk },
 	{ "virtio-rng", nr_rngs, add_rng },
 	{ "virtio-net", nr_nets, add_net },

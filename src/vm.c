@@ -25,20 +25,6 @@
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/vm.h"
 
-/* Interim KVM implementation of struct vm_irq (src/kvm_irq.c takes it over). */
-static void kvm_set_line(void *ctx, unsigned gsi, int level)
-{
-	struct kvm_irq *k = ctx;
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
-
-	if (ioctl(k->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
-}
-
-static const struct vm_irq_ops kvm_irq_interim_ops = {
-	.set_line = kvm_set_line,
-};
-
 static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const char *what)
 {
 	if (ioctl(vm->fd, req, arg) < 0) {
@@ -124,11 +110,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	}
 	if (!r)
-		r = irq_routing_init(&vm->routing, vm->fd);
+		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
 	if (r)
 		return r;
-	vm->kvm_irq = (struct kvm_irq){ vm->fd, &vm->routing };
-	vm->irq = (struct vm_irq){ &kvm_irq_interim_ops, &vm->kvm_irq };
+	vm->irq = kvm_irq_ops_for(&vm->kvm_irq);
 	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->rx_efd < 0) {
 		r = -errno;
@@ -266,7 +251,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->rx_efd);
 	vm->rx_efd = -1;
 	free(vm->cpuid);
-	irq_routing_destroy(&vm->routing);
+	kvm_irq_destroy(&vm->kvm_irq);
 	guest_mem_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);

@@ -154,10 +154,10 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		}
 		uint16_t before = vq->last_avail;
 
-		vq->budgeted = true;
-		vq->budget = vq->num;
+		d->serve_budget = vq->num;
+		vq->budget = &d->serve_budget;
 		d->ops->queue_notify(d, q);
-		vq->budgeted = false;
+		vq->budget = NULL;
 		if (!vq->ready || vq->broken)
 			return;
 		/* Only a queue the device just consumed from is worth watching. */
@@ -329,6 +329,79 @@ void virtio_notify_queue(struct virtio_device *d, unsigned q)
 
 	if (q < d->nr_queues && write(d->notify_fd[q], &one, sizeof(one)) < 0)
 		log_debug("%s: queue %u notify: %s", d->name, q, strerror(errno));
+}
+
+void virtio_enable_queue(struct virtio_device *d, struct virtq *vq)
+{
+	if (vq->ready)
+		return;		/* live already: enabling it again would replay or unmap it */
+	if (virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
+			 virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC))) {
+		virtio_needs_reset(d, "driver enabled a queue with impossible ring addresses or size");
+		return;
+	}
+	vq->ready = true;
+}
+
+int virtio_device_save(struct virtio_device *d, struct state_writer *w)
+{
+	state_put_u64(w, d->host_features);
+	state_put_u64(w, d->guest_features);
+	state_put_u8(w, d->status);
+	state_put_u32(w, d->config_generation);
+	state_put_u32(w, d->nr_queues);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		virtq_save(&d->vq[q], w);
+	if (d->ops->save) {
+		int r = d->ops->save(d, w);
+
+		if (r)
+			return r;
+	}
+	return w->err;
+}
+
+/* Status bits a driver can have set, as virtio_set_status leaves them. */
+static bool status_possible(const struct virtio_device *d, uint8_t status)
+{
+	/* DRIVER_OK without FEATURES_OK always comes with NEEDS_RESET. */
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) && !(status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    !(status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		return false;
+	if (!(status & VIRTIO_CONFIG_S_FEATURES_OK))
+		return true;
+	/* FEATURES_OK sticks only for an offered subset with VERSION_1. */
+	return !(d->guest_features & ~d->host_features) &&
+	       (d->guest_features & (1ULL << VIRTIO_F_VERSION_1));
+}
+
+int virtio_device_restore(struct virtio_device *d, struct state_reader *r)
+{
+	if (state_get_u64(r) != d->host_features)
+		state_reader_fail(r);	/* a device of another configuration */
+	d->guest_features = state_get_u64(r);
+	d->status = state_get_u8(r);
+	d->config_generation = state_get_u32(r);
+	if (state_get_u32(r) != d->nr_queues)
+		state_reader_fail(r);
+	if (!r->err && !status_possible(d, d->status))
+		state_reader_fail(r);
+	for (unsigned q = 0; q < d->nr_queues && !r->err; q++)
+		virtq_restore(&d->vq[q], d->mem, r);
+	if (!r->err && d->ops->restore && d->ops->restore(d, r) < 0)
+		state_reader_fail(r);
+	if (r->err) {
+		device_reset(d);
+		d->config_generation = 0;
+		return -EINVAL;
+	}
+	/* The host flag follows the status: a broken device is not logged twice. */
+	d->reported_broken = d->status & VIRTIO_CONFIG_S_NEEDS_RESET;
+	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		for (unsigned q = 0; q < d->nr_queues; q++)
+			if (d->vq[q].ready)
+				virtio_notify_queue(d, q);
+	return 0;
 }
 
 void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used)

@@ -1,17 +1,16 @@
 /*
  * virtio-mmio, version 2 (virtio 1.2, 4.2.2): the register file, feature
  * and queue set-up, and a level-triggered interrupt line that stays up while
- * InterruptStatus has bits the driver has not acknowledged: a KVM irqfd with
- * a resample fd (no ioctl on the interrupt path), or KVM_IRQ_LINE.  Queue
- * notifications normally bypass this code: KVM signals the device's eventfd
- * directly (ioeventfd); a write that reaches us is forwarded the same way.
+ * InterruptStatus has bits the driver has not acknowledged: an irqfd with a
+ * resample fd (no exit on the interrupt path), or the irqchip line set
+ * through the VM's irq ops.  Queue notifications normally bypass this code:
+ * the kernel signals the device's eventfd directly (ioeventfd); a write that
+ * reaches us is forwarded the same way.
  */
 #include <errno.h>
-#include <linux/kvm.h>
 #include <linux/virtio_mmio.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "kvmrun/log.h"
@@ -34,17 +33,17 @@ static void raise_irqfd(struct virtio_mmio *m)
 static void update_irq(struct virtio_mmio *m)
 {
 	bool level = m->isr != 0;
+	bool changed = level != m->irq_level;
 
+	m->irq_level = level;
 	if (m->irqfd >= 0) {
-		/* KVM lowers the line itself at the EOI; only raising is ours. */
+		/* The kernel lowers the line itself at the EOI; only raising is ours. */
 		if (level)
 			raise_irqfd(m);
 		return;
 	}
-	if (level != m->irq_level) {
-		m->irq_level = level;
-		irq_line_set(&m->irq, level);
-	}
+	if (changed)
+		m->irq.ops->set_line(m->irq.ctx, m->gsi, level);
 }
 
 /* Transport hook, called with the device lock held. */
@@ -71,21 +70,9 @@ static const struct virtio_transport_ops mmio_transport = {
 	.fd_ready = mmio_resample,
 };
 
-void virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
-		      struct irq_line irq)
+/* A level-triggered irqfd whose resample fd the device's worker watches.  0 or -errno. */
+static int use_irqfd(struct virtio_mmio *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->dev = dev;
-	m->base = base;
-	m->irq = irq;
-	m->irqfd = m->resamplefd = m->vm_fd = -1;
-	dev->transport = &mmio_transport;
-	dev->transport_priv = m;
-}
-
-int virtio_mmio_use_irqfd(struct virtio_mmio *m, int vm_fd)
-{
-	struct kvm_irqfd irqfd = { .gsi = m->irq.gsi, .flags = KVM_IRQFD_FLAG_RESAMPLE };
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int r = 0;
@@ -94,21 +81,16 @@ int virtio_mmio_use_irqfd(struct virtio_mmio *m, int vm_fd)
 		r = -errno;
 		goto fail;
 	}
-	irqfd.fd = (uint32_t)fd;
-	irqfd.resamplefd = (uint32_t)rfd;
-	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		r = -errno;
+	r = m->irq.ops->irqfd(m->irq.ctx, m->gsi, fd, rfd, true);
+	if (r)
 		goto fail;
-	}
 	r = virtio_watch_transport_fd(m->dev, rfd);
 	if (r) {
-		irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
-		ioctl(vm_fd, KVM_IRQFD, &irqfd);
+		m->irq.ops->irqfd(m->irq.ctx, m->gsi, fd, rfd, false);
 		goto fail;
 	}
 	m->irqfd = fd;
 	m->resamplefd = rfd;
-	m->vm_fd = vm_fd;
 	return 0;
 fail:
 	if (fd >= 0)
@@ -118,17 +100,93 @@ fail:
 	return r;
 }
 
+int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
+		     unsigned gsi, struct vm_irq irq)
+{
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->dev = dev;
+	m->base = base;
+	m->gsi = gsi;
+	m->irq = irq;
+	m->irqfd = m->resamplefd = -1;
+	dev->transport = &mmio_transport;
+	dev->transport_priv = m;
+	r = use_irqfd(m);
+	if (r)
+		log_debug("%s: no irqfd for IRQ %u (%s): the line is set directly", dev->name, gsi,
+			  strerror(-r));
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		uint64_t match = q;
+
+		r = irq.ops->ioeventfd(irq.ctx, false, base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, &match,
+				       dev->notify_fd[q], true);
+		/* Without it the transport forwards the write itself: slower, same result. */
+		if (r)
+			log_debug("%s: no ioeventfd for queue %u (%s)", dev->name, q, strerror(-r));
+		m->ioeventfd[q] = !r;
+	}
+	return 0;
+}
+
 void virtio_mmio_destroy(struct virtio_mmio *m)
 {
+	/*
+	 * The ioeventfds stay: the device's notify fds are closed by now and
+	 * the VM fd's release drops them with it.
+	 */
 	if (m->irqfd < 0)
 		return;
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)m->irqfd, .gsi = m->irq.gsi,
-				   .flags = KVM_IRQFD_FLAG_DEASSIGN };
-
-	ioctl(m->vm_fd, KVM_IRQFD, &irqfd);
+	m->irq.ops->irqfd(m->irq.ctx, m->gsi, m->irqfd, m->resamplefd, false);
 	close(m->irqfd);
 	close(m->resamplefd);
 	m->irqfd = m->resamplefd = -1;
+}
+
+int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
+{
+	int r;
+
+	pthread_mutex_lock(&m->dev->lock);
+	state_put_u32(w, m->device_features_sel);
+	state_put_u32(w, m->driver_features_sel);
+	state_put_u32(w, m->queue_sel);
+	state_put_u32(w, m->isr);
+	state_put_bool(w, m->irq_level);
+	r = virtio_device_save(m->dev, w);
+	pthread_mutex_unlock(&m->dev->lock);
+	return r;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *m, struct state_reader *r)
+{
+	struct virtio_device *d = m->dev;
+	uint32_t isr;
+	bool level;
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	m->device_features_sel = state_get_u32(r);
+	m->driver_features_sel = state_get_u32(r);
+	m->queue_sel = state_get_u32(r);
+	isr = state_get_u32(r);
+	level = state_get_bool(r);
+	/* Only the two causes exist, and the line is up exactly while one is unacknowledged. */
+	if ((isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)) ||
+	    level != (isr != 0))
+		state_reader_fail(r);
+	ret = r->err ? -EINVAL : virtio_device_restore(d, r);
+	if (ret) {
+		virtio_set_status(d, 0);
+		m->device_features_sel = m->driver_features_sel = m->queue_sel = 0;
+		isr = 0;
+	}
+	m->isr = isr;
+	/* irq_level is where the line is now: update_irq moves it to the restored level. */
+	update_irq(m);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 static struct virtq *cur_queue(struct virtio_mmio *m)
@@ -166,24 +224,6 @@ static void set_addr(uint64_t *a, bool high, uint32_t v)
 		*a = (*a & ~0xffffffffULL) | v;
 }
 
-static void queue_ready(struct virtio_mmio *m, struct virtq *vq, uint32_t v)
-{
-	struct virtio_device *d = m->dev;
-
-	if (!v) {
-		vq->ready = false;
-		return;
-	}
-	if (vq->ready)
-		return;		/* already live: re-enabling would replay or unmap it */
-	if (virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
-			 virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC))) {
-		virtio_needs_reset(d, "driver enabled a queue with impossible ring addresses or size");
-		return;
-	}
-	vq->ready = true;
-}
-
 static void reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 {
 	struct virtio_device *d = m->dev;
@@ -214,8 +254,10 @@ static void reg_write(struct virtio_mmio *m, uint64_t off, uint32_t v)
 			vq->num = v > 0xffff ? 0 : (uint16_t)v;	/* checked when enabled */
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
-		if (vq)
-			queue_ready(m, vq, v);
+		if (vq && !v)
+			vq->ready = false;
+		else if (vq)
+			virtio_enable_queue(d, vq);
 		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
 		virtio_notify_queue(d, v);

@@ -12,7 +12,6 @@
 #include <linux/virtio_pci.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "kvmrun/log.h"
@@ -51,14 +50,14 @@ static void sync_route(struct virtio_pci *p, unsigned v)
 	uint64_t addr = (uint64_t)p->table[v].addr_hi << 32 | p->table[v].addr_lo;
 	uint32_t data = p->table[v].data;
 
-	if (!p->routing || !p->msix_enabled || vector_masked(p, v))
+	if (!p->msix_enabled || vector_masked(p, v))
 		return;
 	if (p->routed[v] && p->routed_addr[v] == addr && p->routed_data[v] == data)
 		return;
 	if (!irq_msi_address_valid(addr))
 		log_debug("%s: MSI-X vector %u points at 0x%llx, not at the APICs: dropped",
 			  p->dev->name, v, (unsigned long long)addr);
-	if (irq_routing_set_msi(p->routing, p->gsi[v], addr, data) == 0) {
+	if (p->irq.ops->msi_route(p->irq.ctx, p->gsi[v], addr, data) == 0) {
 		p->routed[v] = true;
 		p->routed_addr[v] = addr;
 		p->routed_data[v] = data;
@@ -210,20 +209,6 @@ static uint16_t checked_vector(struct virtio_pci *p, uint64_t v)
 	return v < p->nr_vectors ? (uint16_t)v : VPCI_NO_VECTOR;
 }
 
-static void enable_queue(struct virtio_pci *p, struct virtq *vq)
-{
-	struct virtio_device *d = p->dev;
-
-	if (vq->ready)
-		return;		/* live already: enabling it again would replay or unmap it */
-	if (virtq_enable(vq, d->mem, virtio_has_feature(d, VIRTIO_RING_F_EVENT_IDX),
-			 virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC))) {
-		virtio_needs_reset(d, "driver enabled a queue with impossible ring addresses or size");
-		return;
-	}
-	vq->ready = true;
-}
-
 /* Applies the field at fo (width n) of the image b, which holds the written bytes. */
 static void common_field(struct virtio_pci *p, unsigned fo, const uint8_t *b)
 {
@@ -268,7 +253,7 @@ static void common_field(struct virtio_pci *p, unsigned fo, const uint8_t *b)
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		/* Writing 0 is not allowed (4.1.4.3.2); only a reset disables a queue. */
 		if (vq && get_le(b, fo, 2) == 1)
-			enable_queue(p, vq);
+			virtio_enable_queue(p->dev, vq);
 		break;
 	case VIRTIO_PCI_COMMON_Q_DESCLO:
 		if (vq_cfg)
@@ -428,17 +413,13 @@ static void config_read(struct pci_function *f, uint32_t off, uint32_t len)
 		cfg_window(p, false);
 }
 
-/* Queue q's notification address in BAR 0 goes to its eventfd inside KVM. */
+/* Queue q's notification address in BAR 0 goes to its eventfd inside the kernel. */
 static int notify_ioeventfd(struct virtio_pci *p, uint64_t bar, unsigned q, bool assign)
 {
-	struct kvm_ioeventfd io = {
-		.addr = bar + VPCI_NOTIFY_OFF + (uint64_t)VPCI_NOTIFY_MULT * q,
-		.len = 2,	/* the driver writes the 16-bit queue index */
-		.fd = p->dev->notify_fd[q],
-		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-	};
-
-	return ioctl(p->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+	/* The driver writes the 16-bit queue index: any value notifies. */
+	return p->irq.ops->ioeventfd(p->irq.ctx, false,
+				     bar + VPCI_NOTIFY_OFF + (uint64_t)VPCI_NOTIFY_MULT * q, 2, NULL,
+				     p->dev->notify_fd[q], assign);
 }
 
 static void bar_moved(struct pci_function *f, unsigned bar, uint64_t old, uint64_t addr)
@@ -446,7 +427,7 @@ static void bar_moved(struct pci_function *f, unsigned bar, uint64_t old, uint64
 	struct virtio_pci *p = f->opaque;
 	unsigned q;
 
-	if (bar != 0 || p->vm_fd < 0)
+	if (bar != 0)
 		return;
 	if (old && p->ioeventfds)
 		for (q = 0; q < p->dev->nr_queues; q++)
@@ -493,16 +474,14 @@ static uint8_t add_vendor_cap(struct pci_function *f, uint8_t len, uint8_t type,
 	return c;
 }
 
-int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, int vm_fd,
-		    struct irq_routing *routing)
+int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_irq irq)
 {
 	struct pci_function *f = &p->pci;
 	uint8_t c;
 
 	memset(p, 0, sizeof(*p));
 	p->dev = dev;
-	p->vm_fd = vm_fd;
-	p->routing = routing;
+	p->irq = irq;
 	p->nr_vectors = dev->nr_queues + 1;
 	for (unsigned v = 0; v < VPCI_MAX_VECTORS; v++) {
 		p->irqfd[v] = -1;
@@ -547,25 +526,22 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, int vm_fd,
 	pci_cfg_write32(f, p->msix_cap + 8, VPCI_MSIX_PBA_OFF);
 	pci_function_wmask(f, p->msix_cap + 2, 2, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
 
-	if (!routing)
-		return 0;
 	for (unsigned v = 0; v < p->nr_vectors; v++) {
-		int gsi = irq_routing_alloc(routing);
-		struct kvm_irqfd irqfd;
+		int gsi = irq.ops->msi_alloc(irq.ctx), r, fd;
 
 		if (gsi < 0)
 			return gsi;
-		p->gsi[v] = (unsigned)gsi;
-		p->irqfd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (p->irqfd[v] < 0)
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0)
 			return -errno;
-		irqfd = (struct kvm_irqfd){ .fd = (uint32_t)p->irqfd[v], .gsi = (uint32_t)gsi };
-		if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
-			int r = -errno;
-
-			log_err("%s: KVM_IRQFD for GSI %d: %s", dev->name, gsi, strerror(errno));
+		r = irq.ops->irqfd(irq.ctx, (unsigned)gsi, fd, -1, true);
+		if (r) {
+			log_err("%s: no irqfd for GSI %d: %s", dev->name, gsi, strerror(-r));
+			close(fd);
 			return r;
 		}
+		p->gsi[v] = (unsigned)gsi;
+		p->irqfd[v] = fd;
 	}
 	return 0;
 }
@@ -576,11 +552,127 @@ void virtio_pci_destroy(struct virtio_pci *p)
 		if (p->irqfd[v] < 0)
 			continue;
 		/* Closing the VM fd would release it too; this keeps a failed set-up tidy. */
-		struct kvm_irqfd irqfd = { .fd = (uint32_t)p->irqfd[v], .gsi = p->gsi[v],
-					   .flags = KVM_IRQFD_FLAG_DEASSIGN };
-
-		ioctl(p->vm_fd, KVM_IRQFD, &irqfd);
+		p->irq.ops->irqfd(p->irq.ctx, p->gsi[v], p->irqfd[v], -1, false);
 		close(p->irqfd[v]);
 		p->irqfd[v] = -1;
 	}
+}
+
+/* ---- save and restore ---- */
+
+int virtio_pci_save(struct virtio_pci *p, struct state_writer *w)
+{
+	struct virtio_device *d = p->dev;
+	int r;
+
+	pci_function_save(&p->pci, w);
+	pthread_mutex_lock(&d->lock);
+	state_put_u32(w, p->dfselect);
+	state_put_u32(w, p->gfselect);
+	state_put_u16(w, p->queue_select);
+	state_put_u16(w, p->config_vector);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		state_put_u16(w, p->queue_vector[q]);
+	state_put_u8(w, p->isr);
+	state_put_bool(w, p->msix_enabled);
+	state_put_bool(w, p->msix_masked);
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		state_put_u32(w, p->table[v].addr_lo);
+		state_put_u32(w, p->table[v].addr_hi);
+		state_put_u32(w, p->table[v].data);
+		state_put_u32(w, p->table[v].ctrl);
+	}
+	state_put_u32(w, p->pending);
+	r = virtio_device_save(d, w);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* A vector register's value: one the function has, or NO_VECTOR (what checked_vector leaves). */
+static uint16_t get_vector(struct virtio_pci *p, struct state_reader *r)
+{
+	uint16_t v = state_get_u16(r);
+
+	if (v >= p->nr_vectors && v != VPCI_NO_VECTOR)
+		state_reader_fail(r);
+	return v;
+}
+
+int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r)
+{
+	struct virtio_device *d = p->dev;
+	struct vpci_msix_entry table[VPCI_MAX_VECTORS];
+	uint16_t queue_vector[VIRTIO_MAX_QUEUES], ctrl;
+	uint32_t dfselect, gfselect, pending;
+	uint16_t queue_select, config_vector;
+	bool enabled, masked;
+	uint8_t isr;
+	int ret;
+
+	/* BAR 0 may decode elsewhere now: bar_moved moves the ioeventfds with it. */
+	if (pci_function_restore(&p->pci, r)) {
+		pthread_mutex_lock(&d->lock);
+		virtio_set_status(d, 0);
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	ctrl = pci_cfg_read16(&p->pci, p->msix_cap + 2u);
+	pthread_mutex_lock(&d->lock);
+	dfselect = state_get_u32(r);
+	gfselect = state_get_u32(r);
+	queue_select = state_get_u16(r);
+	config_vector = get_vector(p, r);
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		queue_vector[q] = get_vector(p, r);
+	isr = state_get_u8(r);
+	if (isr & ~(VIRTIO_PCI_ISR_CONFIG | 1))
+		state_reader_fail(r);
+	enabled = state_get_bool(r);
+	masked = state_get_bool(r);
+	/* The mirrors follow the capability's control bits, restored with the function. */
+	if (enabled != !!(ctrl & MSIX_CTRL_ENABLE) || masked != !!(ctrl & MSIX_CTRL_MASKALL))
+		state_reader_fail(r);
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		table[v].addr_lo = state_get_u32(r);
+		table[v].addr_hi = state_get_u32(r);
+		table[v].data = state_get_u32(r);
+		table[v].ctrl = state_get_u32(r);
+		if (table[v].ctrl & ~(uint32_t)MSIX_ENTRY_MASKED)
+			state_reader_fail(r);
+	}
+	pending = state_get_u32(r);
+	if (pending >> p->nr_vectors)
+		state_reader_fail(r);
+	/* A vector that can fire never stays pending: fire() delivers it at once. */
+	for (unsigned v = 0; v < p->nr_vectors && !r->err; v++)
+		if ((pending & (1u << v)) && enabled && !masked &&
+		    !(table[v].ctrl & MSIX_ENTRY_MASKED))
+			state_reader_fail(r);
+	ret = r->err ? -EINVAL : virtio_device_restore(d, r);
+	if (ret) {
+		virtio_set_status(d, 0);
+		reset_transport(p);
+		/* Config space was restored already: the mirrors follow it, the table stays masked. */
+		p->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
+		p->msix_masked = ctrl & MSIX_CTRL_MASKALL;
+		pthread_mutex_unlock(&d->lock);
+		return ret;
+	}
+	p->dfselect = dfselect;
+	p->gfselect = gfselect;
+	p->queue_select = queue_select;
+	p->config_vector = config_vector;
+	memcpy(p->queue_vector, queue_vector, d->nr_queues * sizeof(queue_vector[0]));
+	p->isr = isr;
+	p->msix_enabled = enabled;
+	p->msix_masked = masked;
+	memcpy(p->table, table, p->nr_vectors * sizeof(table[0]));
+	p->pending = pending;
+	/* The fresh transport routed nothing: every vector that can fire gets its route. */
+	for (unsigned v = 0; v < p->nr_vectors; v++) {
+		p->routed[v] = false;
+		sync_route(p, v);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }

@@ -1,17 +1,11 @@
 /* A virtio device and its transport as one registry device (see virtio_slot.h). */
+#define VIRTIO_SLOT_STATE_VERSION	1
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_slot.h"
-
-/* INTERIM: mirrors struct kvm_irq in vm.h until the transports take struct vm_irq. */
-struct interim_kvm_irq {
-	int vm_fd;
-	struct irq_routing *routing;
-};
 
 struct virtio_slot *virtio_slot_alloc(void)
 {
@@ -21,41 +15,20 @@ struct virtio_slot *virtio_slot_alloc(void)
 int virtio_slot_attach_mmio(struct virtio_slot *s, struct bus *mmio, uint64_t base,
 			    unsigned gsi, struct vm_irq irq)
 {
-	struct irq_line line = { irq.ops->set_line, irq.ctx, gsi };
-	int r;
+	int r = virtio_mmio_init(&s->mmio, &s->dev, base, gsi, irq);
 
-	virtio_mmio_init(&s->mmio, &s->dev, base, line);
 	s->mmio_bound = true;
-	r = virtio_mmio_use_irqfd(&s->mmio, *(int *)irq.ctx);
+	if (!r)
+		r = bus_register(mmio, base, VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio, s->dev.name);
 	if (r)
-		log_debug("%s: no irqfd for IRQ %u (%s): KVM_IRQ_LINE instead", s->dev.name, gsi,
-			  strerror(-r));
-	r = bus_register(mmio, base, VIRTIO_MMIO_SIZE, virtio_mmio_io, &s->mmio, s->dev.name);
-	if (r) {
 		log_err("%s: cannot place it at 0x%llx: %s", s->dev.name,
 			(unsigned long long)base, strerror(-r));
-		return r;
-	}
-	for (unsigned q = 0; q < s->dev.nr_queues; q++) {
-		struct kvm_ioeventfd io = {
-			.datamatch = q,
-			.addr = base + 0x50,
-			.len = 4,
-			.fd = s->dev.notify_fd[q],
-			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-		};
-
-		if (ioctl(*(int *)irq.ctx, KVM_IOEVENTFD, &io) < 0)
-			log_debug("%s: no ioeventfd for queue %u (%s)", s->dev.name, q,
-				  strerror(errno));
-	}
-	return 0;
+	return r;
 }
 
 int virtio_slot_attach_pci(struct virtio_slot *s, struct pci_bus *bus, struct vm_irq irq)
 {
-	struct interim_kvm_irq *k = irq.ctx;
-	int r = virtio_pci_init(&s->pci, &s->dev, k->vm_fd, k->routing);
+	int r = virtio_pci_init(&s->pci, &s->dev, irq);
 
 	s->pci_bound = true;
 	if (!r)
@@ -91,14 +64,49 @@ static int mmio_describe(void *opaque, struct machine_desc *m)
 	struct virtio_slot *s = opaque;
 
 	/* Linux's virtio-mmio driver finds devices on its command line; the MADT makes the IRQ level. */
-	m->level_irqs |= 1u << s->mmio.irq.gsi;
+	m->level_irqs |= 1u << s->mmio.gsi;
 	return machine_desc_cmdline(m, "virtio_mmio.device=4K@0x%llx:%u",
-				    (unsigned long long)s->mmio.base, s->mmio.irq.gsi);
+				    (unsigned long long)s->mmio.base, s->mmio.gsi);
+}
+
+/* The transport's record carries the device model's (virtio_mmio.h, virtio_pci.h). */
+static int mmio_save(void *opaque, struct state_writer *w)
+{
+	struct virtio_slot *s = opaque;
+
+	return virtio_mmio_save(&s->mmio, w);
+}
+
+static int mmio_restore(void *opaque, struct state_reader *r, uint16_t version)
+{
+	struct virtio_slot *s = opaque;
+
+	if (version != VIRTIO_SLOT_STATE_VERSION)
+		return -EINVAL;
+	return virtio_mmio_restore(&s->mmio, r);
+}
+
+static int pci_save(void *opaque, struct state_writer *w)
+{
+	struct virtio_slot *s = opaque;
+
+	return virtio_pci_save(&s->pci, w);
+}
+
+static int pci_restore(void *opaque, struct state_reader *r, uint16_t version)
+{
+	struct virtio_slot *s = opaque;
+
+	if (version != VIRTIO_SLOT_STATE_VERSION)
+		return -EINVAL;
+	return virtio_pci_restore(&s->pci, r);
 }
 
 const struct vm_device_ops virtio_mmio_slot_ops = {
 	.kind = "virtio-mmio",
-	.state_version = 1,
+	.state_version = VIRTIO_SLOT_STATE_VERSION,
+	.save = mmio_save,
+	.restore = mmio_restore,
 	.start = slot_start,
 	.describe = mmio_describe,
 	.destroy = slot_destroy,
@@ -106,7 +114,9 @@ const struct vm_device_ops virtio_mmio_slot_ops = {
 
 const struct vm_device_ops virtio_pci_slot_ops = {
 	.kind = "virtio-pci",
-	.state_version = 1,
+	.state_version = VIRTIO_SLOT_STATE_VERSION,
+	.save = pci_save,
+	.restore = pci_restore,
 	.start = slot_start,
 	.destroy = slot_destroy,
 };

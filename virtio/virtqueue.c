@@ -46,6 +46,50 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, 
 	return 0;
 }
 
+void virtq_save(const struct virtq *vq, struct state_writer *w)
+{
+	state_put_u16(w, vq->num);
+	state_put_bool(w, vq->ready);
+	state_put_u64(w, vq->desc_gpa);
+	state_put_u64(w, vq->avail_gpa);
+	state_put_u64(w, vq->used_gpa);
+	state_put_u16(w, vq->last_avail);
+	state_put_u16(w, vq->used_idx);
+	state_put_bool(w, vq->event_idx);
+	state_put_bool(w, vq->indirect);
+	state_put_bool(w, vq->broken);
+}
+
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct state_reader *r)
+{
+	struct virtq v = { 0 };
+	uint16_t last_avail, used_idx;
+	bool broken;
+
+	v.num = state_get_u16(r);
+	v.ready = state_get_bool(r);
+	v.desc_gpa = state_get_u64(r);
+	v.avail_gpa = state_get_u64(r);
+	v.used_gpa = state_get_u64(r);
+	last_avail = state_get_u16(r);
+	used_idx = state_get_u16(r);
+	v.event_idx = state_get_bool(r);
+	v.indirect = state_get_bool(r);
+	broken = state_get_bool(r);
+	/* A live queue's rings must fit guest memory now as they did when it was enabled. */
+	if (!r->err && v.ready && virtq_enable(&v, mem, v.event_idx, v.indirect))
+		state_reader_fail(r);
+	if (r->err) {
+		virtq_reset(vq);
+		return -EINVAL;
+	}
+	v.last_avail = last_avail;
+	v.used_idx = used_idx;
+	v.broken = broken;
+	*vq = v;
+	return 0;
+}
+
 static uint16_t load16(const void *p)
 {
 	return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
@@ -125,7 +169,7 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	uint16_t avail_idx, head, i;
 	unsigned seen = 0;
 
-	if (!vq->ready || vq->broken || (vq->budgeted && !vq->budget))
+	if (!vq->ready || vq->broken || (vq->budget && !*vq->budget))
 		return 0;
 	avail_idx = load16(&vq->avail->idx);
 	if (avail_idx == vq->last_avail)
@@ -136,8 +180,8 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain 
 	if (head >= vq->num)
 		return bad(vq, "head index out of range");
 	vq->last_avail++;
-	if (vq->budgeted)
-		vq->budget--;
+	if (vq->budget)
+		(*vq->budget)--;
 	memset(c, 0, offsetof(struct virtq_chain, iov));
 	c->head = head;
 	i = head;
@@ -186,7 +230,7 @@ bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used)
 bool virtq_has_avail(struct virtq *vq)
 {
 	/* What virtq_pop() would look at: a spent allowance means nothing for now. */
-	return vq->ready && !vq->broken && !(vq->budgeted && !vq->budget) &&
+	return vq->ready && !vq->broken && !(vq->budget && !*vq->budget) &&
 	       load16(&vq->avail->idx) != vq->last_avail;
 }
 

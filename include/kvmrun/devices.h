@@ -211,6 +211,4 @@ int reset_control_restore(struct reset_control *rc, struct state_reader *r, uint
 void reset_control_reset(struct reset_control *rc);
 extern const struct vm_device_ops reset_control_device_ops;	/* "reset-control" */
 
-/* INTERIM */
-extern const struct vm_device_ops pci_host_device_ops;
 #endif

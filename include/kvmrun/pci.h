@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvmrun/bus.h"
+
+#include "kvmrun/state.h"
+
 #define PCI_CONFIG_ADDRESS	0xcf8	/* 4 bytes */
 #define PCI_CONFIG_DATA		0xcfc	/* 4 bytes */
 #define PCI_CONFIG_PORTS	8
@@ -83,6 +87,9 @@ struct pci_bus {
 	struct pci_function host_bridge;
 	struct pci_function *fn[PCI_MAX_SLOTS];
 	uint64_t next_bar;		/* allocator inside the window */
+	/* Byte accesses at 0xCF9 go to the reset control register (pci_bus_chain_cf9). */
+	bus_io_fn cf9_io;
+	void *cf9_opaque;
 };
 
 void pci_bus_init(struct pci_bus *bus);
@@ -111,6 +118,33 @@ void pci_function_wmask(struct pci_function *f, uint32_t off, uint32_t len, uint
  * Returns the slot, or -ENOSPC.
  */
 int pci_bus_add(struct pci_bus *bus, struct pci_function *f);
+
+/*
+ * A function's guest-changeable configuration bytes (those under wmask, in
+ * offset order, after their count as a check).  Everything else in config
+ * space follows from the configuration the function was built from, and
+ * nothing outside wmask changes at run time.  Restore, into a function built
+ * the same way and plugged into the same bus, refuses a record whose count
+ * differs or that sets a bit outside wmask (-EINVAL, f unchanged), then
+ * recomputes BAR decoding so that bar_moved fires for every BAR that now
+ * decodes elsewhere (ioeventfds follow).  Quiesced bus.
+ */
+void pci_function_save(const struct pci_function *f, struct state_writer *w);
+int pci_function_restore(struct pci_function *f, struct state_reader *r);
+
+/*
+ * The bus's own state: the 0xCF8 latch and the host bridge (its function
+ * record).  The other functions are saved by their devices.  0 or -EINVAL.
+ */
+void pci_bus_save(struct pci_bus *bus, struct state_writer *w);
+/*
+ * Hands 1-byte accesses at port 0xCF9, inside the configuration ports, to
+ * fn: on PC chipsets that byte is the reset control register.
+ */
+void pci_bus_chain_cf9(struct pci_bus *bus, bus_io_fn fn, void *opaque);
+/* The host bridge in the device registry: "pci-host", describes \_SB.PCI0. */
+extern const struct vm_device_ops pci_host_device_ops;
+int pci_bus_restore(struct pci_bus *bus, struct state_reader *r);
 
 /* Bus handlers: ports 0xCF8-0xCFF, and the MMIO window. */
 void pci_config_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

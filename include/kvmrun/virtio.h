@@ -41,13 +41,14 @@ struct virtq {
 	struct vring_used *used;
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	/*
-	 * The worker's allowance for one round (virtio_serve_queue): while
-	 * budgeted, virtq_pop() hands out at most budget more chains, and once
-	 * it is spent virtq_has_avail() says there are none, so that a device
-	 * loop of the form "while has_avail: pop" ends too.
+	 * Host side, not ring state: the worker's allowance for the round it
+	 * is serving (virtio_serve_queue; the count lives in the device), NULL
+	 * outside a round.  While set, virtq_pop() hands out at most *budget
+	 * more chains, and once it is spent virtq_has_avail() says there are
+	 * none, so that a device loop of the form "while has_avail: pop" ends
+	 * too.  Never saved.
 	 */
-	bool budgeted;
-	uint16_t budget;
+	uint16_t *budget;
 };
 
 /* One chain popped from the available ring: readable segments, then writable ones. */
@@ -64,6 +65,16 @@ struct virtq_chain {
  */
 int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, bool indirect);
 void virtq_reset(struct virtq *vq);
+
+/*
+ * The ring state (num, ready, ring addresses, last_avail, used_idx,
+ * event_idx, indirect, broken), not the host views or the budget.
+ * virtq_restore replaces vq with a record and, when it says ready, maps the
+ * rings again through virtq_enable: 0, or -EINVAL (the record is corrupt or
+ * its rings do not fit mem; vq is then reset).
+ */
+void virtq_save(const struct virtq *vq, struct state_writer *w);
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct state_reader *r);
 
 /*
  * Pops the next available chain.  1: *c filled; 0: nothing available;
@@ -150,6 +161,7 @@ struct virtio_device {
 	bool reported_broken;		/* since the last reset */
 	/* Adaptive polling of busy queues (worker thread only). */
 	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
+	uint16_t serve_budget;		/* the round's allowance, lent to the queue served (virtq.budget) */
 	bool no_poll;			/* the device's work is elsewhere (I/O threads): never spin */
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
@@ -170,6 +182,32 @@ int virtio_watch_transport_fd(struct virtio_device *d, int fd);
 /* Transport side: status register writes, queue notifications. */
 void virtio_set_status(struct virtio_device *d, uint8_t status);
 void virtio_notify_queue(struct virtio_device *d, unsigned q);
+/*
+ * The driver enabled vq (d->lock held): maps its rings with the negotiated
+ * ring features; a live queue is left alone (enabling it again would replay
+ * or unmap it); impossible addresses or size set DEVICE_NEEDS_RESET.
+ */
+void virtio_enable_queue(struct virtio_device *d, struct virtq *vq);
+
+/*
+ * The device model's state, for the transports' save/restore (d->lock held,
+ * worker not inside a request).  Record order: host_features (a check: a
+ * record from a device offering other features is refused), guest_features,
+ * status, config_generation, nr_queues (a check), each queue (virtq_save),
+ * then the device type's own record (ops->save) when it has one.
+ *
+ * In-flight requests: with the device quiesced none is inside the common
+ * code; chains a device popped but has not pushed yet are its own business
+ * and belong in its ops->save record.
+ *
+ * virtio_device_restore is for a freshly created device of the same
+ * configuration: every value is checked (features, status bits against the
+ * negotiation rules, queues mapped again); 0, or -EINVAL with the device
+ * reset.  Ready queues are notified once afterwards, since a notification
+ * may have been pending when the state was saved.
+ */
+int virtio_device_save(struct virtio_device *d, struct state_writer *w);
+int virtio_device_restore(struct virtio_device *d, struct state_reader *r);
 
 /*
  * What the worker does when queue q was notified (d->lock held): has the

@@ -2,7 +2,8 @@
 #ifndef KVMRUN_VIRTIO_MMIO_H
 #define KVMRUN_VIRTIO_MMIO_H
 
-#include "kvmrun/devices.h"
+#include "kvmrun/irq.h"
+#include "kvmrun/state.h"
 #include "kvmrun/virtio.h"
 
 #define VIRTIO_MMIO_BASE	0xfeb00000ULL	/* first device; each gets 4 KiB */
@@ -15,26 +16,40 @@ extern const unsigned virtio_mmio_irqs[VIRTIO_MMIO_MAX];
 struct virtio_mmio {
 	struct virtio_device *dev;
 	uint64_t base;
-	struct irq_line irq;
-	/* Register state. */
+	unsigned gsi;
+	struct vm_irq irq;
+	/* Register state (saved). */
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
 	uint32_t isr;
-	bool irq_level;
-	/* With KVM: a level-triggered irqfd and its resample eventfd (-1: use irq). */
+	bool irq_level;		/* the line as the guest sees it: InterruptStatus != 0 */
+	/* Host side: a level-triggered irqfd and its resample eventfd (-1: ops->set_line). */
 	int irqfd, resamplefd;
-	int vm_fd;
+	bool ioeventfd[VIRTIO_MAX_QUEUES];	/* QueueNotify of q goes straight to notify_fd[q] */
 };
 
-void virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
-		      struct irq_line irq);
 /*
- * Delivers the interrupt through a KVM irqfd on irq.gsi with a resample fd:
- * KVM lowers the line at the guest's EOI and tells the device's worker, which
- * raises it again while InterruptStatus is not 0.  Before virtio_device_start.
- * 0 or -errno (then the KVM_IRQ_LINE path stays in use).
+ * Binds dev to the register window at base, interrupting on gsi.  The line is
+ * an irqfd with a resample fd when irq offers it (KVM lowers the line at the
+ * guest's EOI and the device's worker raises it again while InterruptStatus
+ * is not 0), else ops->set_line.  A write of q to QueueNotify signals the
+ * device's notify_fd[q] through an ioeventfd; where none can be registered
+ * the transport forwards the write itself.  Before virtio_device_start.
+ * 0 or -errno.
  */
-int virtio_mmio_use_irqfd(struct virtio_mmio *m, int vm_fd);
+int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, uint64_t base,
+		     unsigned gsi, struct vm_irq irq);
+/* Releases the irqfd (after virtio_device_destroy: the worker no longer raises it). */
 void virtio_mmio_destroy(struct virtio_mmio *m);
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Record: DeviceFeaturesSel, DriverFeaturesSel, QueueSel, InterruptStatus,
+ * the line level, then the device model (virtio_device_save).  Quiesced
+ * device.  Restore into a freshly initialised transport of the same
+ * configuration checks every value, then drives the line (or irqfd) to the
+ * restored level; 0 or -EINVAL (the device is then reset).
+ */
+int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w);
+int virtio_mmio_restore(struct virtio_mmio *m, struct state_reader *r);
 
 #endif

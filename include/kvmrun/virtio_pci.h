@@ -3,14 +3,15 @@
  * vendor 0x1af4 and device 0x1040 + the virtio device id, whose BAR 0 holds
  * the common configuration, ISR, device configuration and notification
  * regions plus the MSI-X table and PBA.  Queue notifications reach the
- * device's eventfds through KVM ioeventfds; every MSI-X vector is an irqfd
- * bound to its own GSI, routed when the guest programs the vector.  No INTx
- * (interrupt pin 0): a driver must use MSI-X to get interrupts.
+ * device's eventfds through ioeventfds; every MSI-X vector is an irqfd
+ * bound to its own GSI, routed when the guest programs the vector; all of it
+ * through the VM's irq ops (kvmrun/irq.h).  No INTx (interrupt pin 0): a
+ * driver must use MSI-X to get interrupts.
  */
 #ifndef KVMRUN_VIRTIO_PCI_H
 #define KVMRUN_VIRTIO_PCI_H
 
-#include "kvmrun/irq_routing.h"
+#include "kvmrun/irq.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/virtio.h"
 
@@ -36,8 +37,7 @@ struct vpci_msix_entry {
 struct virtio_pci {
 	struct pci_function pci;
 	struct virtio_device *dev;
-	struct irq_routing *routing;
-	int vm_fd;
+	struct vm_irq irq;
 	/* Common configuration state (the device lock guards all of the below). */
 	uint32_t dfselect, gfselect;
 	uint16_t queue_select;
@@ -49,6 +49,7 @@ struct virtio_pci {
 	bool msix_enabled, msix_masked;	/* mirrors of the capability's control bits */
 	struct vpci_msix_entry table[VPCI_MAX_VECTORS];
 	uint32_t pending;		/* PBA bits */
+	/* Host side: each vector's irqfd and GSI, and the route last given for it. */
 	int irqfd[VPCI_MAX_VECTORS];
 	unsigned gsi[VPCI_MAX_VECTORS];
 	bool routed[VPCI_MAX_VECTORS];
@@ -61,11 +62,26 @@ struct virtio_pci {
 
 /*
  * Binds dev to a new virtio-pci function: capabilities, MSI-X vectors with
- * their GSIs and irqfds.  routing == NULL (unit tests): vectors are counted
- * as pending instead.  0 or -errno.
+ * their GSIs (irq.ops->msi_alloc) and irqfds.  The notification ioeventfds
+ * are registered whenever BAR 0 starts decoding (pci_bus_add, guest moves);
+ * where they cannot be, the BAR handler forwards notifications.  0 or -errno.
  */
-int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, int vm_fd,
-		    struct irq_routing *routing);
+int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_irq irq);
+/* Releases the irqfds (after virtio_device_destroy: the worker no longer fires them). */
 void virtio_pci_destroy(struct virtio_pci *p);
+
+/*
+ * Record: the PCI function (pci_function_save), the feature and queue
+ * selectors, config and queue vectors, ISR, MSI-X enable and function mask,
+ * each vector's table entry, the PBA, then the device model
+ * (virtio_device_save).  Quiesced device and bus.  Restore into a freshly
+ * initialised transport on the same bus checks every value (vectors in
+ * range, mask bits, the mirrors against the MSI-X capability), lets the
+ * ioeventfds follow BAR 0 and routes every vector that can fire again
+ * (irq.ops->msi_route); pending bits stay pending.  0 or -EINVAL (the
+ * device is then reset).
+ */
+int virtio_pci_save(struct virtio_pci *p, struct state_writer *w);
+int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r);
 
 #endif

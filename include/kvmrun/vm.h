@@ -14,7 +14,7 @@
 #include "kvmrun/console.h"
 #include "kvmrun/device.h"
 #include "kvmrun/irq.h"
-#include "kvmrun/irq_routing.h"
+#include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
 #include "kvmrun/stop.h"
@@ -41,12 +41,6 @@ struct serial8250;
 struct pci_bus;
 struct virtio_device;
 
-/* Interim: the KVM side of struct vm_irq until src/kvm_irq.c takes it over. */
-struct kvm_irq {
-	int vm_fd;
-	struct irq_routing *routing;
-};
-
 struct vm {
 	const struct vm_config *cfg;
 	struct kvm_host *host;
@@ -60,9 +54,8 @@ struct vm {
 	struct vcpu *vcpus;
 	size_t run_size;
 
-	struct irq_routing routing;	/* GSI routes: defaults plus MSI */
-	struct kvm_irq kvm_irq;
-	struct vm_irq irq;		/* what devices get: KVM behind ops */
+	struct kvm_irq kvm_irq;		/* KVM plumbing: lines, ioeventfds, irqfds, MSI routes */
+	struct vm_irq irq;		/* what devices get: kvm_irq behind ops */
 	/* Every device, in the builder's order (src/builder.c). */
 	struct device_list devices;
 	struct machine_desc desc;	/* what the guest was told, derived from the devices */

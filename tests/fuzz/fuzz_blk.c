@@ -102,7 +102,7 @@ static void serve(struct virtio_device *d, unsigned q)
 	pthread_mutex_lock(&d->lock);
 	virtio_serve_queue(d, q);
 	pthread_mutex_unlock(&d->lock);
-	FUZZ_CHECK(!vq->budgeted && (uint16_t)(vq->last_avail - before) <=
+	FUZZ_CHECK(!vq->budget && (uint16_t)(vq->last_avail - before) <=
 		   VIRTIO_SERVE_ROUNDS * (unsigned)vq->num, "popped %u in one pass of a %u ring",
 		   (uint16_t)(vq->last_avail - before), vq->num);
 }

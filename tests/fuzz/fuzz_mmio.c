@@ -2,11 +2,15 @@
  * The virtio-mmio transport (virtio/mmio.c), as a guest's MMIO exits drive
  * it: the 4 KiB register window at every offset and width, with the device
  * side in between (a worker that serves notified queues, device interrupts,
- * NEEDS_RESET).  Without /dev/kvm: the interrupt is a line the test records.
+ * NEEDS_RESET).  Without /dev/kvm: the interrupt is a line the test records
+ * (irq ops without irqfds or ioeventfds).
  *
  * Input: u8 flags (0x03: queues - 1, 0x0c: device id), then a stream of
- * operations until the input ends.
+ * operations until the input ends.  At the end the transport's record must
+ * restore into a fresh one that saves the same bytes, and a record with one
+ * byte changed must be refused or, when taken, saved back unchanged.
  */
+#include <errno.h>
 #include <linux/virtio_mmio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +30,93 @@ static struct fuzz_vdev vdev;
 static struct virtio_mmio mm;
 static int line_level;
 
-static void irq_set(void *opaque, unsigned gsi, int level)
+static void irq_set(void *ctx, unsigned gsi, int level)
 {
-	(void)opaque;
+	(void)ctx;
 	FUZZ_CHECK(gsi == virtio_mmio_irqs[0], "irq %u", gsi);
 	FUZZ_CHECK(level != line_level, "line set to %d twice", level);
 	line_level = level;
+}
+
+static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+			int fd, bool assign)
+{
+	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
+	return -ENOSYS;
+}
+
+static int no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
+	return -ENOSYS;
+}
+
+static const struct vm_irq_ops line_only = {
+	.set_line = irq_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+};
+
+/* The restore targets' line: only where it ends up matters. */
+static int twin_level;
+
+static void twin_set(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx, (void)gsi;
+	twin_level = level;
+}
+
+static const struct vm_irq_ops twin_ops = {
+	.set_line = twin_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+};
+
+static struct fuzz_vdev twin;
+static struct virtio_mmio twin_mm;
+
+/* Restores rec into a fresh transport like mm; 0 or -EINVAL; on 0, *again is its record. */
+static int restore_fresh(const struct state_writer *rec, struct state_writer *again)
+{
+	struct virtio_device *d = &vdev.dev;
+	struct state_reader r;
+	int ret;
+
+	fuzz_vdev_init(&twin, d->device_id, d->nr_queues, vdev.cfg_window, &mem);
+	twin_level = 0;
+	if (virtio_mmio_init(&twin_mm, &twin.dev, VIRTIO_MMIO_BASE, virtio_mmio_irqs[0],
+			     (struct vm_irq){ &twin_ops, NULL }))
+		abort();
+	state_reader_init(&r, rec->data, rec->len);
+	ret = virtio_mmio_restore(&twin_mm, &r);
+	if (!ret)
+		ret = state_reader_finish(&r);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restore returned %d", ret);
+	if (!ret) {
+		state_writer_init(again);
+		FUZZ_CHECK(!virtio_mmio_save(&twin_mm, again), "save after restore");
+		FUZZ_CHECK(twin_level == (twin_mm.isr != 0), "restored line %d, InterruptStatus 0x%x",
+			   twin_level, twin_mm.isr);
+	}
+	virtio_mmio_destroy(&twin_mm);
+	virtio_device_destroy(&twin.dev);
+	return ret;
+}
+
+static void check_save_restore(const uint8_t *data, size_t size)
+{
+	struct state_writer w, again;
+
+	state_writer_init(&w);
+	FUZZ_CHECK(!virtio_mmio_save(&mm, &w), "save");
+	FUZZ_CHECK(restore_fresh(&w, &again) == 0, "a saved record was refused");
+	FUZZ_CHECK(again.len == w.len && !memcmp(again.data, w.data, w.len),
+		   "the record changed through a restore");
+	state_writer_free(&again);
+	/* One byte changed: refused, or taken exactly as it is. */
+	w.data[size % w.len] ^= (uint8_t)(data[0] | 1);
+	if (!restore_fresh(&w, &again)) {
+		FUZZ_CHECK(again.len == w.len && !memcmp(again.data, w.data, w.len),
+			   "an accepted record did not come back as it was");
+		state_writer_free(&again);
+	}
+	state_writer_free(&w);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -61,7 +146,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t widths[] = { 1, 2, 4, 8 };
 	struct fuzz_in in = { data, size };
-	struct irq_line line = { irq_set, NULL, virtio_mmio_irqs[0] };
 	struct virtio_device *d = &vdev.dev;
 	uint8_t flags = in_u8(&in);
 
@@ -69,7 +153,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	line_level = 0;
 	fuzz_vdev_init(&vdev, 1 + ((flags >> 2) & 3), 1 + (flags & 3),
 		       VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG, &mem);
-	virtio_mmio_init(&mm, d, VIRTIO_MMIO_BASE, line);
+	if (virtio_mmio_init(&mm, d, VIRTIO_MMIO_BASE, virtio_mmio_irqs[0],
+			     (struct vm_irq){ &line_only, NULL }))
+		abort();
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
 		uint8_t op = in_u8(&in) % OP_COUNT;
@@ -120,6 +206,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(line_level == (mm.isr != 0), "line %d with InterruptStatus 0x%x",
 			   line_level, mm.isr);
 	}
+	if (size)
+		check_save_restore(data, size);
 	virtio_mmio_destroy(&mm);
 	virtio_device_destroy(d);
 	return 0;

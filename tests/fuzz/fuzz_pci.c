@@ -3,12 +3,16 @@
  * (virtio/pci.c), driven as a guest's port I/O and MMIO exits would drive
  * them: configuration mechanism #1 on 0xCF8-0xCFF, the BAR window, and in
  * between the device side (a worker that serves notified queues, device
- * interrupts, NEEDS_RESET).  Without /dev/kvm: vm_fd -1, no GSI routing, so
- * MSI-X vectors end up as pending bits.
+ * interrupts, NEEDS_RESET).  Without /dev/kvm: irq ops whose irqfds are
+ * the transport's eventfds alone, no ioeventfds, and MSI routes either
+ * refused or kept in a GSI routing table whose updates fail without KVM.
  *
  * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id;
- * 0x20: a GSI routing table, whose updates fail without KVM),
- * then a stream of operations until the input ends.
+ * 0x20: routes kept in the GSI routing table),
+ * then a stream of operations until the input ends.  At the end the bus's
+ * and the first function's records must restore onto a fresh bus and
+ * function that save the same bytes, and a record with one byte changed
+ * must be refused or, when taken, saved back unchanged.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +39,36 @@ static struct fuzz_vdev vdev[MAX_FN];
 static struct virtio_pci vp[MAX_FN];
 static unsigned nr_fn;
 static struct irq_routing routing;
+static bool keep_routes;
+
+static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+			int fd, bool assign)
+{
+	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
+	return -ENOSYS;
+}
+
+/* Accepted: a vector that fires writes its eventfd, which nothing reads. */
+static int any_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
+	return 0;
+}
+
+static int msi_alloc(void *ctx)
+{
+	return irq_routing_alloc(ctx);
+}
+
+static int msi_route(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	return keep_routes ? irq_routing_set_msi(ctx, gsi, addr, data) : -ENOSYS;
+}
+
+static const struct vm_irq_ops fuzz_irq = {
+	.ioeventfd = no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
+	.msi_route = msi_route,
+};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -43,6 +77,65 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_log_everything();
 	fuzz_mem_init(&mem, RAM0, 0, 0);
 	return 0;
+}
+
+static struct pci_bus twin_bus;
+static struct fuzz_vdev twin;
+static struct virtio_pci twin_vp;
+
+static void save_all(struct pci_bus *b, struct virtio_pci *p, struct state_writer *w)
+{
+	state_writer_init(w);
+	pci_bus_save(b, w);
+	FUZZ_CHECK(!virtio_pci_save(p, w), "save");
+}
+
+/* Restores rec onto a fresh bus with a function like vp[0]; 0 or -EINVAL; on 0, *again. */
+static int restore_fresh(const struct state_writer *rec, struct state_writer *again)
+{
+	struct virtio_device *d = &vdev[0].dev;
+	struct state_reader r;
+	int ret;
+
+	pci_bus_init(&twin_bus);
+	fuzz_vdev_init(&twin, d->device_id, d->nr_queues, VPCI_DEVCFG_LEN, &mem);
+	if (virtio_pci_init(&twin_vp, &twin.dev, (struct vm_irq){ &fuzz_irq, &routing }) ||
+	    pci_bus_add(&twin_bus, &twin_vp.pci) < 0)
+		abort();
+	state_reader_init(&r, rec->data, rec->len);
+	ret = pci_bus_restore(&twin_bus, &r);
+	if (!ret)
+		ret = virtio_pci_restore(&twin_vp, &r);
+	if (!ret)
+		ret = state_reader_finish(&r);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL, "restore returned %d", ret);
+	if (!ret) {
+		save_all(&twin_bus, &twin_vp, again);
+		FUZZ_CHECK(!(twin_vp.pending >> twin_vp.nr_vectors), "pending 0x%x", twin_vp.pending);
+	}
+	virtio_pci_destroy(&twin_vp);
+	virtio_device_destroy(&twin.dev);
+	pci_bus_destroy(&twin_bus);
+	return ret;
+}
+
+static void check_save_restore(const uint8_t *data, size_t size)
+{
+	struct state_writer w, again;
+
+	save_all(&bus, &vp[0], &w);
+	FUZZ_CHECK(restore_fresh(&w, &again) == 0, "a saved record was refused");
+	FUZZ_CHECK(again.len == w.len && !memcmp(again.data, w.data, w.len),
+		   "the record changed through a restore");
+	state_writer_free(&again);
+	/* One byte changed: refused, or taken exactly as it is. */
+	w.data[size % w.len] ^= (uint8_t)(data[0] | 1);
+	if (!restore_fresh(&w, &again)) {
+		FUZZ_CHECK(again.len == w.len && !memcmp(again.data, w.data, w.len),
+			   "an accepted record did not come back as it was");
+		state_writer_free(&again);
+	}
+	state_writer_free(&w);
 }
 
 /* What no sequence of guest accesses may change. */
@@ -107,18 +200,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pci_bus_init(&bus);
 	if (irq_routing_init(&routing, -1))
 		abort();
+	/* A GSI routing table without KVM: routes are kept, KVM_SET_GSI_ROUTING fails. */
+	keep_routes = flags & 0x20;
 	nr_fn = 0;
 	for (unsigned i = 0; i < 1 + (flags & 1); i++) {
 		fuzz_vdev_init(&vdev[i], id, nq, VPCI_DEVCFG_LEN, &mem);
 		nr_fn++;
-		if (virtio_pci_init(&vp[i], &vdev[i].dev, -1, NULL) || pci_bus_add(&bus, &vp[i].pci) < 0)
+		if (virtio_pci_init(&vp[i], &vdev[i].dev, (struct vm_irq){ &fuzz_irq, &routing }) ||
+		    pci_bus_add(&bus, &vp[i].pci) < 0)
 			abort();
-		/* A GSI routing table without KVM: routes are kept, KVM_SET_GSI_ROUTING fails. */
-		if (flags & 0x20) {
-			vp[i].routing = &routing;
-			for (unsigned v = 0; v < vp[i].nr_vectors; v++)
-				vp[i].gsi[v] = (unsigned)irq_routing_alloc(&routing);
-		}
 	}
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
@@ -194,6 +284,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		check_functions();
 	}
+	if (size)
+		check_save_restore(data, size);
 
 	for (unsigned i = 0; i < nr_fn; i++) {
 		virtio_pci_destroy(&vp[i]);

@@ -85,7 +85,7 @@ void fuzz_vdev_worker(struct fuzz_vdev *v)
 		virtio_serve_queue(d, q);
 		pthread_mutex_unlock(&d->lock);
 		/* It returns, after at most a ring's worth per round. */
-		FUZZ_CHECK(!vq->budgeted && (uint16_t)(vq->last_avail - before) <=
+		FUZZ_CHECK(!vq->budget && (uint16_t)(vq->last_avail - before) <=
 			   VIRTIO_SERVE_ROUNDS * (unsigned)vq->num,
 			   "popped %u in one pass of a %u ring", (uint16_t)(vq->last_avail - before),
 			   vq->num);

@@ -90,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags = in_u8(&in);
 	uint64_t d = in_u64(&in), a = in_u64(&in), u = in_u64(&in);
 	unsigned np = 0, pp = 0;
+	uint16_t allowance = 0;	/* the worker's, lent to the queue by OP_BUDGET */
 	bool have_chain = false;
 
 	in_bytes(&in, ops, sizeof(ops));
@@ -108,15 +109,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_END:
 			return 0;
 		case OP_POP: {
-			bool had = virtq_has_avail(&vq), spent = vq.budgeted && !vq.budget;
-			uint16_t budget = vq.budget;
+			bool had = virtq_has_avail(&vq), spent = vq.budget && !*vq.budget;
+			uint16_t budget = vq.budget ? *vq.budget : 0;
 
 			r = virtq_pop(&vq, &mem, &chain);
 			/* has_avail false: nothing to pop; a spent allowance: nothing either. */
 			FUZZ_CHECK(r == 0 || (had && !spent), "pop returned %d (has_avail %d, spent %d)",
 				   r, had, spent);
-			if (r == 1 && vq.budgeted)
-				FUZZ_CHECK(vq.budget == budget - 1, "allowance %u -> %u", budget, vq.budget);
+			if (r == 1 && vq.budget)
+				FUZZ_CHECK(*vq.budget == budget - 1, "allowance %u -> %u", budget,
+					   *vq.budget);
 			if (r == 1) {
 				check_chain(&vq, &chain);
 				FUZZ_CHECK((uint16_t)(vq.last_avail - before) == 1, "last_avail moved %u",
@@ -135,8 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case OP_BUDGET:	/* the worker's per-round allowance (virtio_serve_queue) */
-			vq.budgeted = arg & 1;
-			vq.budget = b % (VIRTQ_MAX_SIZE + 1);
+			allowance = (uint16_t)(b % (VIRTQ_MAX_SIZE + 1));
+			vq.budget = arg & 1 ? &allowance : NULL;
 			break;
 		case OP_PUSH:
 			/* Devices return what they popped, in any order: oldest first here. */

@@ -19,6 +19,7 @@
 #include "kvmrun/mem.h"
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_devices.h"
+#include "testlib.h"
 
 #define RAM_SIZE	(1ULL << 20)
 #define WIN		0x1000ULL	/* descriptor table, avail ring, header, indirect table */
@@ -130,7 +131,7 @@ START_TEST(test_self_feeding_queue_yields)
 	/* One ring's worth (1) per round, then back to the worker, with the queue kicked. */
 	ck_assert_uint_eq(vq->last_avail, VIRTIO_SERVE_ROUNDS);
 	ck_assert_uint_eq(vq->used_idx, VIRTIO_SERVE_ROUNDS);
-	ck_assert(!vq->budgeted);
+	ck_assert(!vq->budget);
 	ck_assert(!vq->broken);
 	ck_assert_uint_eq(notified(), 1);
 	ck_assert_uint_gt(interrupts, 0);
@@ -176,12 +177,6 @@ static Suite *serve_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(serve_suite());
-	int failed;
-
 	log_threshold = LOG_ERROR;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testlib_run(serve_suite());
 }

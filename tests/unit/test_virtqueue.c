@@ -13,11 +13,10 @@
 
 #include "kvmrun/mem.h"
 #include "kvmrun/virtio.h"
+#include "testlib.h"
 
 #define RAM_SIZE	(16ULL << 20)
-#define DESC_GPA	0x10000ULL
-#define AVAIL_GPA	0x20000ULL
-#define USED_GPA	0x30000ULL
+/* DESC_GPA, AVAIL_GPA and USED_GPA come from testlib.h. */
 #define IND_GPA		0x40000ULL	/* indirect tables, up to 0x50000 */
 #define IND2_GPA	0x50000ULL
 #define BUF_GPA		0x100000ULL	/* data buffers */
@@ -959,24 +958,24 @@ END_TEST
 START_TEST(test_pop_budget)
 {
 	struct virtq_chain *c = chain_new();
+	uint16_t allowance = 2;
 
 	for (unsigned i = 0; i < 5; i++) {
 		set_desc(i, BUF_GPA + 16 * i, 16, 0, 0);
 		avail_add((uint16_t)i);
 	}
-	vq.budgeted = true;
-	vq.budget = 2;
+	vq.budget = &allowance;
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
-	ck_assert_uint_eq(vq.budget, 1);
+	ck_assert_uint_eq(allowance, 1);
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
-	ck_assert_uint_eq(vq.budget, 0);
+	ck_assert_uint_eq(allowance, 0);
 	/* Spent: nothing more this round, though the driver has more for us. */
 	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 0);
 	ck_assert_uint_eq(vq.last_avail, 2);
 	ck_assert(!virtq_has_avail(&vq));	/* "while has_avail: pop" loops end too */
 	ck_assert(!vq.broken);
 	/* Outside a round (receive paths, console input) there is no limit. */
-	vq.budgeted = false;
+	vq.budget = NULL;
 	ck_assert(virtq_has_avail(&vq));
 	for (unsigned i = 2; i < 5; i++) {
 		ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
@@ -1368,6 +1367,153 @@ START_TEST(test_copy_through_popped_chain)
 	free(c);
 }
 END_TEST
+/* ---- save and restore ---- */
+
+/* Record layout (virtq_save): offsets of the fields the tests corrupt. */
+#define VQREC_NUM	0
+#define VQREC_READY	2
+#define VQREC_DESC	3
+#define VQREC_BROKEN	33
+#define VQREC_LEN	34
+
+static void vq_save_bytes(const struct virtq *q, struct state_writer *w)
+{
+	state_writer_init(w);
+	virtq_save(q, w);
+	ck_assert_int_eq(w->err, 0);
+}
+
+static int vq_restore_bytes(struct virtq *q, const uint8_t *b, size_t len)
+{
+	struct state_reader r;
+	int ret;
+
+	state_reader_init(&r, b, len);
+	ret = virtq_restore(q, &mem, &r);
+	return ret ? ret : state_reader_finish(&r);
+}
+
+/*
+ * Save, restore into a fresh queue, save again: the same bytes; and the
+ * restored queue pops, pushes and decides interrupts as the original does.
+ */
+START_TEST(test_save_restore_round_trip)
+{
+	struct virtq_chain *c = chain_new(), *c2 = chain_new();
+	struct state_writer w, w2;
+	struct virtq fresh;
+
+	vq_setup(8, true, true);
+	for (unsigned i = 0; i < 5; i++) {
+		set_desc(i, BUF_GPA + 16 * i, 16, i & 1 ? VRING_DESC_F_WRITE : 0, 0);
+		avail_add((uint16_t)i);
+	}
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
+	virtq_push(&vq, 0, 16);
+	vq_save_bytes(&vq, &w);
+	ck_assert_uint_eq(w.len, VQREC_LEN);
+	memset(&fresh, 0, sizeof(fresh));
+	ck_assert_int_eq(vq_restore_bytes(&fresh, w.data, w.len), 0);
+	vq_save_bytes(&fresh, &w2);
+	ck_assert_uint_eq(w2.len, w.len);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	ck_assert(fresh.ready && fresh.event_idx && fresh.indirect && !fresh.broken);
+	ck_assert_ptr_eq(fresh.desc, vq.desc);
+	ck_assert_ptr_null(fresh.budget);
+	/* The same accesses on both: the same chains, the same interrupt decisions. */
+	ck_assert_int_eq(virtq_has_avail(&fresh), virtq_has_avail(&vq));
+	ck_assert_int_eq(virtq_pop(&fresh, &mem, c2), 1);
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
+	ck_assert_uint_eq(c2->head, c->head);
+	ck_assert_uint_eq(c2->n_out, c->n_out);
+	ck_assert_uint_eq(c2->n_in, c->n_in);
+	ck_assert_ptr_eq(c2->iov[0].iov_base, c->iov[0].iov_base);
+	ck_assert_uint_eq(fresh.last_avail, vq.last_avail);
+	/* Both push into the same used ring: the original's push is what the restored one redoes. */
+	uint16_t old = vq.used_idx;
+
+	virtq_push(&vq, c->head, 8);
+	fresh.used_idx = old;
+	virtq_push(&fresh, c2->head, 8);
+	ck_assert_uint_eq(fresh.used_idx, vq.used_idx);
+	ck_assert_int_eq(virtq_should_interrupt(&fresh, old), virtq_should_interrupt(&vq, old));
+	state_writer_free(&w);
+	state_writer_free(&w2);
+	free(c);
+	free(c2);
+}
+END_TEST
+
+/* A queue the driver has not enabled keeps its settings, even impossible ones. */
+START_TEST(test_save_restore_not_ready)
+{
+	struct state_writer w, w2;
+	struct virtq fresh;
+
+	virtq_reset(&vq);
+	vq.num = 3;			/* not a power of two: checked only when enabled */
+	vq.desc_gpa = RAM_SIZE;		/* past RAM: the same */
+	vq.last_avail = 7;
+	vq_save_bytes(&vq, &w);
+	memset(&fresh, 0xff, sizeof(fresh));
+	ck_assert_int_eq(vq_restore_bytes(&fresh, w.data, w.len), 0);
+	ck_assert(!fresh.ready);
+	ck_assert_ptr_null(fresh.desc);
+	ck_assert_uint_eq(fresh.num, 3);
+	ck_assert_uint_eq(fresh.last_avail, 7);
+	vq_save_bytes(&fresh, &w2);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	state_writer_free(&w);
+	state_writer_free(&w2);
+}
+END_TEST
+
+/* Truncated records, impossible rings and non-boolean flags are refused; the queue is reset. */
+START_TEST(test_save_restore_refused)
+{
+	struct state_writer w;
+	struct virtq fresh;
+	uint8_t b[VQREC_LEN];
+	uint64_t past = RAM_SIZE;
+
+	vq_save_bytes(&vq, &w);
+	ck_assert_uint_eq(w.len, VQREC_LEN);
+	for (size_t n = 0; n < w.len; n++) {
+		memset(&fresh, 0xff, sizeof(fresh));
+		ck_assert_int_eq(vq_restore_bytes(&fresh, w.data, n), -EINVAL);
+		ck_assert(!fresh.ready && !fresh.num && !fresh.desc);
+	}
+	/* A live queue of 3 entries. */
+	memcpy(b, w.data, sizeof(b));
+	b[VQREC_NUM] = 3;
+	ck_assert_int_eq(vq_restore_bytes(&fresh, b, sizeof(b)), -EINVAL);
+	ck_assert(!fresh.ready);
+	/* A live queue whose descriptors lie past RAM. */
+	memcpy(b, w.data, sizeof(b));
+	for (unsigned i = 0; i < 8; i++)
+		b[VQREC_DESC + i] = (uint8_t)(past >> (8 * i));
+	ck_assert_int_eq(vq_restore_bytes(&fresh, b, sizeof(b)), -EINVAL);
+	/* A live queue of 512 entries (we offer at most VIRTQ_MAX_SIZE). */
+	memcpy(b, w.data, sizeof(b));
+	b[VQREC_NUM] = 0;
+	b[VQREC_NUM + 1] = 2;
+	ck_assert_int_eq(vq_restore_bytes(&fresh, b, sizeof(b)), -EINVAL);
+	/* Booleans are 0 or 1. */
+	memcpy(b, w.data, sizeof(b));
+	b[VQREC_READY] = 2;
+	ck_assert_int_eq(vq_restore_bytes(&fresh, b, sizeof(b)), -EINVAL);
+	memcpy(b, w.data, sizeof(b));
+	b[VQREC_BROKEN] = 0x80;
+	ck_assert_int_eq(vq_restore_bytes(&fresh, b, sizeof(b)), -EINVAL);
+	/* A byte too many. */
+	uint8_t longer[VQREC_LEN + 1] = { 0 };
+
+	memcpy(longer, w.data, VQREC_LEN);
+	ck_assert_int_eq(vq_restore_bytes(&fresh, longer, sizeof(longer)), -EINVAL);
+	state_writer_free(&w);
+}
+END_TEST
 
 static Suite *virtqueue_suite(void)
 {
@@ -1377,6 +1523,9 @@ static Suite *virtqueue_suite(void)
 	TCase *race = tcase_create("race");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_save_restore_round_trip);
+	tcase_add_test(tc, test_save_restore_not_ready);
+	tcase_add_test(tc, test_save_restore_refused);
 	tcase_add_test(tc, test_valid_chain);
 	tcase_add_test(tc, test_several_chains_in_order);
 	tcase_add_test(tc, test_not_ready);
@@ -1451,11 +1600,5 @@ static Suite *virtqueue_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(virtqueue_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testlib_run(virtqueue_suite());
 }

@@ -1,11 +1,10 @@
 /*
- * Unit tests for the PCI host bridge (devices/pci.c) and the virtio-pci
- * modern transport (virtio/pci.c), without /dev/kvm: configuration cycles
- * go through the 0xCF8/0xCFC port handler exactly as a vCPU's port I/O
- * exit would make them, BAR accesses through the MMIO window handler, and
- * the virtio device is a fake without a worker thread (as in
- * test_virtio_mmio.c).  With vm_fd -1 and no routing, MSI-X vectors end up
- * as pending bits, which the tests read through the PBA.
+ * Unit tests for the virtio-pci modern transport (virtio/pci.c) on the PCI
+ * bus, without /dev/kvm: configuration cycles through the 0xCF8/0xCFC
+ * handler, BAR accesses through the MMIO window handler (testlib_pci.h), a
+ * fake virtio device without a worker thread and a fake vm_irq that records
+ * GSIs, irqfds, ioeventfds and MSI routes (testlib.h).  A vector that fires
+ * signals the eventfd the transport registered as its irqfd.
  */
 #include <check.h>
 #include <errno.h>
@@ -22,1042 +21,19 @@
 #include "kvmrun/pci.h"
 #include "kvmrun/virtio.h"
 #include "kvmrun/virtio_pci.h"
+#include "testlib.h"
+#include "testlib_pci.h"
 
-/* MSI-X capability and table layout (PCI Local Bus 3.0, 6.8.2). */
-#define MSIX_FLAGS		2
-#define MSIX_FLAGS_QSIZE	0x07ff
-#define MSIX_FLAGS_MASKALL	0x4000
-#define MSIX_FLAGS_ENABLE	0x8000
-#define MSIX_TABLE		4
-#define MSIX_PBA		8
-#define MSIX_BIR		7u
-#define MSIX_ENTRY_SIZE		16
-#define MSIX_ENTRY_ADDR_LO	0
-#define MSIX_ENTRY_ADDR_HI	4
-#define MSIX_ENTRY_DATA		8
-#define MSIX_ENTRY_CTRL		12
-#define MSIX_ENTRY_MASKBIT	1u
-
-#define BAR_MEM_FLAGS		0xfu	/* memory BAR: space, type, prefetchable */
-#define PCI_CFG_ROM		0x30
-#define PCI_CFG_SUBCLASS	0x0a
-#define PCI_CFG_BASECLASS	0x0b
-
-static uint64_t ones(uint32_t len)
-{
-	return len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
-}
-
-/* ---- configuration mechanism #1, as the guest drives it ---- */
-
-static struct pci_bus bus;
-
-static uint32_t cfg_address(unsigned busno, unsigned slot, unsigned fn, unsigned reg)
-{
-	return 0x80000000u | busno << 16 | slot << 11 | fn << 8 | (reg & 0xfc);
-}
-
-static void port_wr(uint64_t port_off, uint32_t len, uint32_t v)
-{
-	uint8_t b[4];
-
-	memcpy(b, &v, 4);
-	pci_config_io(&bus, port_off, b, len, true);
-}
-
-static uint32_t port_rd(uint64_t port_off, uint32_t len)
-{
-	uint8_t b[4];
-	uint32_t v = 0;
-
-	memset(b, 0x5a, sizeof(b));
-	pci_config_io(&bus, port_off, b, len, false);
-	memcpy(&v, b, len);
-	return v;
-}
-
-static void latch(uint32_t a)
-{
-	port_wr(0, 4, a);
-}
-
-static uint32_t cfg_rd(unsigned slot, unsigned off, uint32_t len)
-{
-	latch(cfg_address(0, slot, 0, off));
-	return port_rd(4 + (off & 3), len);
-}
-
-static void cfg_wr(unsigned slot, unsigned off, uint32_t len, uint32_t v)
-{
-	latch(cfg_address(0, slot, 0, off));
-	port_wr(4 + (off & 3), len, v);
-}
-
-/* The whole configuration space of a function, read dword by dword. */
-static void image(unsigned slot, uint8_t *out)
-{
-	for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4)
-		pci_config_access(&bus, slot, 0, off, out + off, 4, false);
-}
-
-/* ---- the MMIO window ---- */
-
-static uint64_t mmio_rd(uint64_t addr, uint32_t len)
-{
-	uint8_t b[8];
-	uint64_t v = 0;
-
-	memset(b, 0x5a, sizeof(b));
-	pci_window_io(&bus, addr - PCI_WINDOW_BASE, b, len, false);
-	memcpy(&v, b, len);
-	return v;
-}
-
-static void mmio_wr(uint64_t addr, uint32_t len, uint64_t v)
-{
-	uint8_t b[8];
-
-	memcpy(b, &v, 8);
-	pci_window_io(&bus, addr - PCI_WINDOW_BASE, b, len, true);
-}
-
-/*
- * Asserts that a write of len bytes at off changed no bit outside the
- * bits the PCI and virtio specs let a driver write (writable[]), and no
- * byte outside [off, off + len) at all.
- */
-static void check_only_writable_changed(const uint8_t *before, const uint8_t *after,
-					const uint8_t *writable, unsigned off, unsigned len,
-					uint32_t pat)
-{
-	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
-		uint8_t changed = before[i] ^ after[i];
-		bool in = i >= off && i < off + len;
-
-		/* Not ck_assert per byte: each passing check is a message to the parent. */
-		if (changed & (in ? ~writable[i] : 0xff))
-			ck_abort_msg("write of 0x%08x (%u bytes at 0x%02x) changed byte 0x%02x: "
-				     "0x%02x -> 0x%02x", pat, len, off, i, before[i], after[i]);
-	}
-}
-
-/*
- * Every write, every width, every offset (and past the end), four patterns;
- * each image after a write is the image before the next one.
- */
-static void sweep(unsigned slot, const uint8_t *writable)
-{
-	static const uint32_t pats[] = { 0xffffffff, 0, 0xa5a5a5a5, 0x5a5a5a5a };
-	static const uint32_t widths[] = { 1, 2, 4 };
-	uint8_t img[2][PCI_CFG_SIZE];
-	uint8_t other_before[PCI_CFG_SIZE], other_after[PCI_CFG_SIZE];
-	unsigned other = slot ? 0 : 1, cur = 0;
-
-	image(other, other_before);
-	image(slot, img[cur]);
-	for (unsigned p = 0; p < sizeof(pats) / sizeof(pats[0]); p++) {
-		for (unsigned w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
-			for (unsigned off = 0; off < PCI_CFG_SIZE; off++) {
-				uint8_t b[4];
-
-				memcpy(b, &pats[p], 4);
-				pci_config_access(&bus, slot, 0, off, b, widths[w], true);
-				image(slot, img[!cur]);
-				check_only_writable_changed(img[cur], img[!cur], writable, off,
-							    widths[w], pats[p]);
-				cur = !cur;
-				/* The same write as mechanism #1 makes it, where it can. */
-				if ((off & 3) + widths[w] > 4)
-					continue;
-				cfg_wr(slot, off, widths[w], pats[p]);
-				image(slot, img[!cur]);
-				check_only_writable_changed(img[cur], img[!cur], writable, off,
-							    widths[w], pats[p]);
-				cur = !cur;
-			}
-		}
-	}
-	image(other, other_after);
-	ck_assert_mem_eq(other_before, other_after, PCI_CFG_SIZE);
-}
-
-/* ================= the bus, with recording functions ================= */
-
-struct move {
-	unsigned bar;
-	uint64_t old, addr;
-};
-
-struct rec {
-	struct pci_function f;
-	unsigned moves;
-	struct move mv[16];
-	unsigned ios;
-	unsigned io_bar;
-	uint64_t io_off;
-	uint32_t io_len;
-	bool io_write;
-	uint64_t io_val;
-	unsigned cfg_writes, cfg_reads;
-	uint32_t cw_off, cw_len, cr_off, cr_len;
-};
-
-static uint8_t pattern(unsigned bar, uint64_t off)
-{
-	return (uint8_t)(0x80 ^ (bar << 5) ^ (off * 7));
-}
-
-static uint64_t pattern_val(unsigned bar, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-
-	for (uint32_t i = 0; i < len; i++)
-		v |= (uint64_t)pattern(bar, off + i) << (8 * i);
-	return v;
-}
-
-static void rec_bar_io(struct pci_function *f, unsigned bar, uint64_t off, uint8_t *data,
-		       uint32_t len, bool is_write)
-{
-	struct rec *r = f->opaque;
-
-	r->ios++;
-	r->io_bar = bar;
-	r->io_off = off;
-	r->io_len = len;
-	r->io_write = is_write;
-	if (is_write) {
-		r->io_val = 0;
-		memcpy(&r->io_val, data, len < 8 ? len : 8);
-		return;
-	}
-	for (uint32_t i = 0; i < len; i++)
-		data[i] = pattern(bar, off + i);
-}
-
-static void rec_config_write(struct pci_function *f, uint32_t off, uint32_t len)
-{
-	struct rec *r = f->opaque;
-
-	r->cfg_writes++;
-	r->cw_off = off;
-	r->cw_len = len;
-}
-
-static void rec_config_read(struct pci_function *f, uint32_t off, uint32_t len)
-{
-	struct rec *r = f->opaque;
-
-	r->cfg_reads++;
-	r->cr_off = off;
-	r->cr_len = len;
-}
-
-static void rec_bar_moved(struct pci_function *f, unsigned bar, uint64_t old, uint64_t addr)
-{
-	struct rec *r = f->opaque;
-
-	if (r->moves < sizeof(r->mv) / sizeof(r->mv[0]))
-		r->mv[r->moves] = (struct move){ bar, old, addr };
-	r->moves++;
-}
-
-static const struct pci_function_ops rec_ops = {
-	.bar_io = rec_bar_io,
-	.config_write = rec_config_write,
-	.config_read = rec_config_read,
-	.bar_moved = rec_bar_moved,
-};
-
-#define REC_VENDOR	0x1234
-#define REC_SUBVENDOR	0x4321
-#define REC_SUBID	0x5678
-#define REC_CLASS	0x058000	/* memory controller, other */
-
-static void rec_init(struct rec *r, uint16_t device)
-{
-	memset(r, 0, sizeof(*r));
-	pci_function_init(&r->f, REC_VENDOR, device, REC_CLASS, REC_SUBVENDOR, REC_SUBID,
-			  &rec_ops, r);
-}
-
-static void rec_clear(struct rec *r)
-{
-	r->moves = 0;
-	r->ios = 0;
-	r->cfg_writes = r->cfg_reads = 0;
-}
-
-/* r1 (slot 1): BAR0 4 KiB, BAR2 1 MiB.  r2 (slot 2): BAR0 16 bytes, BAR5 8 KiB. */
-#define R1_BAR0		0x1000u
-#define R1_BAR2		0x100000u
-#define R2_BAR0		0x10u
-#define R2_BAR5		0x2000u
-
-static struct rec r1, r2;
-
-static void bus_setup(void)
-{
-	pci_bus_init(&bus);
-	rec_init(&r1, 0x0001);
-	pci_function_add_bar(&r1.f, 0, R1_BAR0);
-	pci_function_add_bar(&r1.f, 2, R1_BAR2);
-	rec_init(&r2, 0x0002);
-	pci_function_add_bar(&r2.f, 0, R2_BAR0);
-	pci_function_add_bar(&r2.f, 5, R2_BAR5);
-	ck_assert_int_eq(pci_bus_add(&bus, &r1.f), 1);
-	ck_assert_int_eq(pci_bus_add(&bus, &r2.f), 2);
-	rec_clear(&r1);
-	rec_clear(&r2);
-}
-
-static void bus_teardown(void)
-{
-	pci_bus_destroy(&bus);
-}
-
-static uint32_t bar_reg(unsigned slot, unsigned bar)
-{
-	return cfg_rd(slot, PCI_CFG_BAR0 + 4 * bar, 4);
-}
-
-/* ---- identification ---- */
-
-START_TEST(test_host_bridge)
-{
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_VENDOR_ID, 2), 0x1b36);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_DEVICE_ID, 2), 0x0008);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_VENDOR_ID, 4), 0x00081b36);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_BASECLASS, 1), 0x06);	/* bridge */
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_SUBCLASS, 1), 0x00);	/* host bridge */
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_CLASS_PROG, 1), 0x00);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_HEADER_TYPE, 1), 0x00);	/* type 0, one function */
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_STATUS, 2) & PCI_STATUS_CAP_LIST, 0);
-	/* No BARs, no ROM: sizing reads back 0. */
-	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
-		cfg_wr(0, PCI_CFG_BAR0 + 4 * b, 4, 0xffffffff);
-		ck_assert_uint_eq(bar_reg(0, b), 0);
-	}
-	cfg_wr(0, PCI_CFG_ROM, 4, 0xfffff800);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_ROM, 4), 0);
-	/* The interrupt line is scratch space for the OS. */
-	cfg_wr(0, PCI_CFG_INT_LINE, 1, 0x0b);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_INT_LINE, 1), 0x0b);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_INT_PIN, 1), 0);
-}
-END_TEST
-
-START_TEST(test_function_ids)
-{
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_VENDOR_ID, 2), REC_VENDOR);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_DEVICE_ID, 2), 0x0001);
-	ck_assert_uint_eq(cfg_rd(2, PCI_CFG_DEVICE_ID, 2), 0x0002);
-	/* Revision, prog-if, subclass, class in one dword. */
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_REVISION, 4), (uint32_t)REC_CLASS << 8 | 1);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_SUBSYS_VENDOR, 2), REC_SUBVENDOR);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_SUBSYS_ID, 2), REC_SUBID);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_HEADER_TYPE, 1), 0);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), 0);
-	/* Memory decoding on, as firmware would leave it. */
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_COMMAND, 2), PCI_CMD_MEMORY);
-	/* Slots past the last device are empty. */
-	for (unsigned s = 3; s < PCI_MAX_SLOTS; s++)
-		ck_assert_uint_eq(cfg_rd(s, PCI_CFG_VENDOR_ID, 4), 0xffffffff);
-}
-END_TEST
-
-/* ---- the address latch and the data port ---- */
-
-START_TEST(test_latch)
-{
-	latch(0x80001234);
-	ck_assert_uint_eq(port_rd(0, 4), 0x80001234);
-	/* Byte and word accesses to 0xCF8-0xCFB are not the latch: ignored, all-ones. */
-	port_wr(0, 1, 0xff);
-	port_wr(3, 1, 0x01);
-	port_wr(2, 2, 0xffff);
-	port_wr(1, 2, 0x0000);
-	port_wr(1, 4, 0x00000000);	/* not at 0xCF8: not the latch either */
-	port_wr(2, 4, 0x80000000);
-	ck_assert_uint_eq(port_rd(0, 4), 0x80001234);
-	ck_assert_uint_eq(port_rd(1, 4), 0xffffffff);
-	ck_assert_uint_eq(port_rd(0, 1), 0xff);
-	ck_assert_uint_eq(port_rd(3, 1), 0xff);
-	ck_assert_uint_eq(port_rd(0, 2), 0xffff);
-	ck_assert_uint_eq(port_rd(2, 2), 0xffff);
-	/* Linux's pci_check_type1() probe. */
-	port_wr(3, 1, 0x01);
-	uint32_t tmp = port_rd(0, 4);
-
-	latch(0x80000000);
-	ck_assert_uint_eq(port_rd(0, 4), 0x80000000);
-	latch(tmp);
-	ck_assert_uint_eq(port_rd(0, 4), 0x80001234);
-	/* Then its sanity check: a host bridge class or Intel/Compaq vendor at 00:00.0. */
-	latch(cfg_address(0, 0, 0, PCI_CFG_CLASS));
-	ck_assert_uint_eq(port_rd(6, 2), 0x0600);
-}
-END_TEST
-
-START_TEST(test_data_port_widths)
-{
-	uint32_t id = cfg_rd(1, PCI_CFG_VENDOR_ID, 4);
-
-	latch(cfg_address(0, 1, 0, PCI_CFG_VENDOR_ID));
-	for (unsigned i = 0; i < 4; i++)
-		ck_assert_uint_eq(port_rd(4 + i, 1), (id >> (8 * i)) & 0xff);
-	ck_assert_uint_eq(port_rd(4, 2), id & 0xffff);
-	ck_assert_uint_eq(port_rd(6, 2), id >> 16);
-	ck_assert_uint_eq(port_rd(4, 4), id);
-	/* The low two latch bits do not offset the register. */
-	latch(cfg_address(0, 1, 0, PCI_CFG_VENDOR_ID) | 3);
-	ck_assert_uint_eq(port_rd(4, 4), id);
-	/* Byte and word writes land on the byte the port selects. */
-	latch(cfg_address(0, 1, 0, PCI_CFG_INT_LINE));
-	port_wr(4, 1, 0x0a);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_LINE, 1), 0x0a);
-	latch(cfg_address(0, 1, 0, PCI_CFG_COMMAND));
-	port_wr(4, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_COMMAND, 2), PCI_CMD_MEMORY | PCI_CMD_MASTER);
-	/* A 16-bit write at 0xCFE reaches bytes 2-3 of the dword (INT_LINE is byte 0). */
-	latch(cfg_address(0, 1, 0, PCI_CFG_INT_LINE));
-	port_wr(6, 2, 0xffff);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_LINE, 1), 0x0a);
-	port_wr(5, 1, 0x42);	/* INT_PIN: read-only */
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), 0);
-}
-END_TEST
-
-/* Accesses that reach no function: a catalogue used by the next two tests. */
-struct stray {
-	uint32_t address;	/* latch value */
-	uint64_t port;		/* 4..7 */
-	uint32_t len;
-};
-
-static const struct stray strays[] = {
-	/* Enable bit clear. */
-	{ 0x00000000 | 1 << 11 | PCI_CFG_INT_LINE, 4, 1 },
-	{ 0x00000000 | 1 << 11 | PCI_CFG_COMMAND, 4, 4 },
-	{ 0x00000000 | 0 << 11 | PCI_CFG_COMMAND, 4, 2 },
-	/* Other buses. */
-	{ 0x80000000 | 1 << 16 | 1 << 11 | PCI_CFG_INT_LINE, 4, 1 },
-	{ 0x80000000 | 0xff << 16 | 1 << 11 | PCI_CFG_COMMAND, 4, 4 },
-	{ 0x80000000 | 0x80 << 16 | 0 << 11 | PCI_CFG_INT_LINE, 4, 4 },
-	/* Functions 1-7 of present devices. */
-	{ 0x80000000 | 1 << 11 | 1 << 8 | PCI_CFG_INT_LINE, 4, 1 },
-	{ 0x80000000 | 1 << 11 | 7 << 8 | PCI_CFG_COMMAND, 4, 4 },
-	{ 0x80000000 | 2 << 11 | 3 << 8 | PCI_CFG_BAR0, 4, 4 },
-	{ 0x80000000 | 0 << 11 | 1 << 8 | PCI_CFG_VENDOR_ID, 4, 4 },
-	/* Empty slots. */
-	{ 0x80000000 | 3 << 11 | PCI_CFG_INT_LINE, 4, 1 },
-	{ 0x80000000 | 31 << 11 | PCI_CFG_COMMAND, 4, 4 },
-	/* Crossing the end of the data port. */
-	{ 0x80000000 | 1 << 11 | PCI_CFG_INT_LINE, 5, 4 },
-	{ 0x80000000 | 1 << 11 | PCI_CFG_INT_LINE, 6, 4 },
-	{ 0x80000000 | 1 << 11 | PCI_CFG_INT_LINE, 7, 4 },
-	{ 0x80000000 | 1 << 11 | PCI_CFG_INT_LINE, 7, 2 },
-	{ 0x80000000 | 1 << 11 | PCI_CFG_COMMAND, 5, 4 },
-	{ 0x80000000 | 1 << 11 | PCI_CFG_BAR0, 7, 2 },
-};
-
-START_TEST(test_stray_reads_all_ones)
-{
-	uint8_t b[8];
-
-	for (unsigned i = 0; i < sizeof(strays) / sizeof(strays[0]); i++) {
-		latch(strays[i].address);
-		ck_assert_msg(port_rd(strays[i].port, strays[i].len) == ones(strays[i].len),
-			      "stray %u read something", i);
-	}
-	/* Past the 256-byte space, slots past 31, functions past 0 (direct). */
-	static const uint32_t offs[] = { 256, 257, 0x1000, 0xfffffffc, 0xffffffff };
-
-	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
-		memset(b, 0, sizeof(b));
-		pci_config_access(&bus, 1, 0, offs[i], b, 4, false);
-		ck_assert_uint_eq(b[0] & b[1] & b[2] & b[3], 0xff);
-	}
-	memset(b, 0, sizeof(b));
-	pci_config_access(&bus, PCI_MAX_SLOTS, 0, 0, b, 4, false);
-	ck_assert_uint_eq(b[0] & b[1] & b[2] & b[3], 0xff);
-	memset(b, 0, sizeof(b));
-	pci_config_access(&bus, 1, 8, 0, b, 4, false);
-	ck_assert_uint_eq(b[0] & b[1] & b[2] & b[3], 0xff);
-	/* Straddling the end: the bytes inside are real, the rest all-ones. */
-	memset(b, 0, sizeof(b));
-	cfg_wr(1, 0xfc, 4, 0);	/* nothing there: stays 0 */
-	pci_config_access(&bus, 1, 0, 254, b, 4, false);
-	ck_assert_uint_eq(b[0], 0);
-	ck_assert_uint_eq(b[1], 0);
-	ck_assert_uint_eq(b[2], 0xff);
-	ck_assert_uint_eq(b[3], 0xff);
-	/* Nothing was routed to a function's hooks. */
-	ck_assert_uint_eq(r1.cfg_reads, 1);	/* the direct read at 254 */
-	ck_assert_uint_eq(r1.cr_off, 254);
-	ck_assert_uint_eq(r1.cr_len, 2);
-	ck_assert_uint_eq(r2.cfg_reads, 0);
-}
-END_TEST
-
-START_TEST(test_stray_writes_change_nothing)
-{
-	static const uint32_t vals[] = { 0xffffffff, 0 };
-	uint8_t before[3][PCI_CFG_SIZE], after[3][PCI_CFG_SIZE];
-	uint8_t b[4];
-
-	/* Make the writable bytes differ from both values first. */
-	cfg_wr(1, PCI_CFG_INT_LINE, 1, 0x5a);
-	cfg_wr(2, PCI_CFG_INT_LINE, 1, 0x5a);
-	cfg_wr(0, PCI_CFG_INT_LINE, 1, 0x5a);
-	rec_clear(&r1);
-	rec_clear(&r2);
-	for (unsigned s = 0; s < 3; s++)
-		image(s, before[s]);
-	for (unsigned v = 0; v < 2; v++) {
-		for (unsigned i = 0; i < sizeof(strays) / sizeof(strays[0]); i++) {
-			latch(strays[i].address);
-			port_wr(strays[i].port, strays[i].len, vals[v]);
-		}
-		memcpy(b, &vals[v], 4);
-		pci_config_access(&bus, 1, 0, 256, b, 4, true);
-		pci_config_access(&bus, 1, 0, 0xfffffffc, b, 4, true);
-		pci_config_access(&bus, 1, 0, 0xffffffff, b, 4, true);
-		pci_config_access(&bus, PCI_MAX_SLOTS, 0, PCI_CFG_INT_LINE, b, 4, true);
-		pci_config_access(&bus, 1, 1, PCI_CFG_INT_LINE, b, 4, true);
-		pci_config_access(&bus, 1, 8, PCI_CFG_INT_LINE, b, 4, true);
-	}
-	for (unsigned s = 0; s < 3; s++) {
-		image(s, after[s]);
-		ck_assert_mem_eq(before[s], after[s], PCI_CFG_SIZE);
-	}
-	ck_assert_uint_eq(r1.cfg_writes, 0);
-	ck_assert_uint_eq(r2.cfg_writes, 0);
-	ck_assert_uint_eq(r1.moves + r2.moves, 0);
-}
-END_TEST
-
-START_TEST(test_config_hooks)
-{
-	uint8_t b[4] = { 1, 2, 3, 4 };
-
-	cfg_wr(1, PCI_CFG_INT_LINE, 1, 9);
-	ck_assert_uint_eq(r1.cfg_writes, 1);
-	ck_assert_uint_eq(r1.cw_off, PCI_CFG_INT_LINE);
-	ck_assert_uint_eq(r1.cw_len, 1);
-	cfg_rd(1, PCI_CFG_STATUS, 2);
-	ck_assert_uint_eq(r1.cfg_reads, 1);
-	ck_assert_uint_eq(r1.cr_off, PCI_CFG_STATUS);
-	ck_assert_uint_eq(r1.cr_len, 2);
-	/* A write straddling the end is cut at 256 before the hook sees it. */
-	pci_config_access(&bus, 1, 0, 254, b, 4, true);
-	ck_assert_uint_eq(r1.cfg_writes, 2);
-	ck_assert_uint_eq(r1.cw_off, 254);
-	ck_assert_uint_eq(r1.cw_len, 2);
-	ck_assert_uint_eq(r2.cfg_writes + r2.cfg_reads, 0);
-}
-END_TEST
-
-/* ---- BARs ---- */
-
-START_TEST(test_bar_placement)
-{
-	struct { unsigned slot, bar; uint32_t size; struct rec *r; } bars[] = {
-		{ 1, 0, R1_BAR0, &r1 }, { 1, 2, R1_BAR2, &r1 },
-		{ 2, 0, R2_BAR0, &r2 }, { 2, 5, R2_BAR5, &r2 },
-	};
-	unsigned n = sizeof(bars) / sizeof(bars[0]);
-
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t reg = bar_reg(bars[i].slot, bars[i].bar);
-		uint64_t a = reg & ~BAR_MEM_FLAGS;
-
-		ck_assert_uint_eq(reg & BAR_MEM_FLAGS, 0);	/* 32-bit memory, not prefetchable */
-		ck_assert_uint_eq(a & (bars[i].size - 1), 0);	/* naturally aligned */
-		ck_assert_uint_ge(a, PCI_WINDOW_BASE);
-		ck_assert_uint_le(a + bars[i].size, PCI_WINDOW_BASE + PCI_WINDOW_SIZE);
-		ck_assert_uint_eq(bars[i].r->f.bar_decoded[bars[i].bar], a);
-		for (unsigned j = 0; j < i; j++) {
-			uint64_t b = bar_reg(bars[j].slot, bars[j].bar) & ~BAR_MEM_FLAGS;
-
-			ck_assert(a + bars[i].size <= b || b + bars[j].size <= a);
-		}
-	}
-	/* BARs that were not declared read 0 and stay 0. */
-	static const unsigned none1[] = { 1, 3, 4, 5 }, none2[] = { 1, 2, 3, 4 };
-
-	for (unsigned i = 0; i < 4; i++) {
-		cfg_wr(1, PCI_CFG_BAR0 + 4 * none1[i], 4, 0xffffffff);
-		cfg_wr(2, PCI_CFG_BAR0 + 4 * none2[i], 4, 0xffffffff);
-		ck_assert_uint_eq(bar_reg(1, none1[i]), 0);
-		ck_assert_uint_eq(bar_reg(2, none2[i]), 0);
-	}
-	ck_assert_uint_eq(r1.moves + r2.moves, 0);
-}
-END_TEST
-
-START_TEST(test_bar_placement_reports_decoding)
-{
-	struct pci_bus b2;
-	struct rec r;
-
-	/* A function added to a bus gets bar_moved(0 -> addr) for each BAR at once. */
-	pci_bus_init(&b2);
-	rec_init(&r, 7);
-	pci_function_add_bar(&r.f, 1, 0x4000);
-	pci_function_add_bar(&r.f, 3, 0x100);
-	ck_assert_int_eq(pci_bus_add(&b2, &r.f), 1);
-	ck_assert_uint_eq(r.moves, 2);
-	ck_assert_uint_eq(r.mv[0].bar, 1);
-	ck_assert_uint_eq(r.mv[0].old, 0);
-	ck_assert_uint_eq(r.mv[0].addr, pci_cfg_read32(&r.f, PCI_CFG_BAR0 + 4));
-	ck_assert_uint_eq(r.mv[1].bar, 3);
-	ck_assert_uint_eq(r.mv[1].old, 0);
-	ck_assert_uint_eq(r.mv[1].addr, pci_cfg_read32(&r.f, PCI_CFG_BAR0 + 12));
-	ck_assert_uint_eq(r.f.slot, 1);
-	pci_bus_destroy(&b2);
-}
-END_TEST
-
-START_TEST(test_bar_sizing)
-{
-	uint32_t a0 = bar_reg(1, 0), a2 = bar_reg(1, 2);
-
-	/* As Linux does it: decoding off, all-ones, read, restore, decoding on. */
-	cfg_wr(1, PCI_CFG_COMMAND, 2, 0);
-	ck_assert_uint_eq(r1.moves, 2);
-	cfg_wr(1, PCI_CFG_BAR0, 4, 0xffffffff);
-	ck_assert_uint_eq(bar_reg(1, 0), ~(R1_BAR0 - 1));
-	cfg_wr(1, PCI_CFG_BAR0, 4, a0);
-	cfg_wr(1, PCI_CFG_BAR0 + 8, 4, 0xffffffff);
-	ck_assert_uint_eq(bar_reg(1, 2), ~(R1_BAR2 - 1));
-	cfg_wr(1, PCI_CFG_BAR0 + 8, 4, a2);
-	cfg_wr(2, PCI_CFG_BAR0, 4, 0xffffffff);
-	ck_assert_uint_eq(bar_reg(2, 0), ~(R2_BAR0 - 1));
-	cfg_wr(2, PCI_CFG_BAR0 + 20, 4, 0xffffffff);
-	ck_assert_uint_eq(bar_reg(2, 5), ~(R2_BAR5 - 1));
-	ck_assert_uint_eq(r1.moves, 2);	/* nothing decodes while memory is off */
-	cfg_wr(1, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
-	ck_assert_uint_eq(r1.moves, 4);
-	ck_assert_uint_eq(bar_reg(1, 0), a0);
-	ck_assert_uint_eq(bar_reg(1, 2), a2);
-	ck_assert_uint_eq(r1.f.bar_decoded[0], a0);
-	ck_assert_uint_eq(r1.f.bar_decoded[2], a2);
-	/* Sizing with decoding on: it stops (0xfffff000 is not in the window), then resumes. */
-	cfg_wr(1, PCI_CFG_BAR0, 4, 0xffffffff);
-	ck_assert_uint_eq(r1.moves, 5);
-	ck_assert_uint_eq(r1.mv[4].bar, 0);
-	ck_assert_uint_eq(r1.mv[4].old, a0);
-	ck_assert_uint_eq(r1.mv[4].addr, 0);
-	ck_assert_uint_eq(mmio_rd(a0, 4), 0xffffffff);
-	cfg_wr(1, PCI_CFG_BAR0, 4, a0);
-	ck_assert_uint_eq(r1.moves, 6);
-	ck_assert_uint_eq(r1.mv[5].old, 0);
-	ck_assert_uint_eq(r1.mv[5].addr, a0);
-	ck_assert_uint_eq(mmio_rd(a0, 4), pattern_val(0, 0, 4));
-	/* Byte-wide sizing writes work too: the flag nibble never becomes 1. */
-	cfg_wr(1, PCI_CFG_COMMAND, 2, 0);
-	for (unsigned i = 0; i < 4; i++)
-		cfg_wr(1, PCI_CFG_BAR0 + i, 1, 0xff);
-	ck_assert_uint_eq(bar_reg(1, 0), ~(R1_BAR0 - 1));
-	cfg_wr(1, PCI_CFG_BAR0, 4, a0);
-	ck_assert_uint_eq(r1.moves, 8);
-}
-END_TEST
-
-START_TEST(test_bar_move)
-{
-	uint64_t old = bar_reg(1, 0), to = 0xc8000000;
-	unsigned ios;
-
-	ck_assert_uint_eq(mmio_rd(old + 0x10, 4), pattern_val(0, 0x10, 4));
-	ck_assert_uint_eq(r1.ios, 1);
-	cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)to);
-	ck_assert_uint_eq(r1.moves, 1);
-	ck_assert_uint_eq(r1.mv[0].bar, 0);
-	ck_assert_uint_eq(r1.mv[0].old, old);
-	ck_assert_uint_eq(r1.mv[0].addr, to);
-	ck_assert_uint_eq(r1.f.bar_decoded[0], to);
-	/* Accesses follow the BAR. */
-	ck_assert_uint_eq(mmio_rd(to + 0x10, 4), pattern_val(0, 0x10, 4));
-	ck_assert_uint_eq(r1.io_bar, 0);
-	ck_assert_uint_eq(r1.io_off, 0x10);
-	ck_assert_uint_eq(r1.io_len, 4);
-	ck_assert(!r1.io_write);
-	mmio_wr(to + 0xffc, 4, 0x11223344);
-	ck_assert(r1.io_write);
-	ck_assert_uint_eq(r1.io_off, 0xffc);
-	ck_assert_uint_eq(r1.io_val, 0x11223344);
-	ios = r1.ios;
-	ck_assert_uint_eq(mmio_rd(old + 0x10, 4), 0xffffffff);
-	mmio_wr(old, 4, 1);
-	ck_assert_uint_eq(r1.ios, ios);
-	/* Low address bits are not writable: an unaligned address is rounded down, no move. */
-	cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)to + 0x800);
-	ck_assert_uint_eq(bar_reg(1, 0), to);
-	ck_assert_uint_eq(r1.moves, 1);
-	/* Rewriting the same address is not a move. */
-	cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)to);
-	ck_assert_uint_eq(r1.moves, 1);
-	/* The other BAR did not move. */
-	ck_assert_uint_eq(mmio_rd(bar_reg(1, 2) + 8, 2), pattern_val(2, 8, 2));
-	ck_assert_uint_eq(r1.io_bar, 2);
-	/* A 16-bit write to the upper half of the BAR moves it as well. */
-	cfg_wr(1, PCI_CFG_BAR0 + 2, 2, 0xd000);
-	ck_assert_uint_eq(bar_reg(1, 0), 0xd0000000);
-	ck_assert_uint_eq(r1.moves, 2);
-	ck_assert_uint_eq(r1.mv[1].old, to);
-	ck_assert_uint_eq(r1.mv[1].addr, 0xd0000000);
-	ck_assert_uint_eq(mmio_rd(0xd0000000, 1), pattern_val(0, 0, 1));
-}
-END_TEST
-
-START_TEST(test_bar_window_edges)
-{
-	uint64_t top = PCI_WINDOW_BASE + PCI_WINDOW_SIZE;
-	static const uint32_t outside[] = {
-		(uint32_t)(PCI_WINDOW_BASE - R1_BAR0),		/* just below */
-		(uint32_t)(PCI_WINDOW_BASE + PCI_WINDOW_SIZE),	/* just above */
-		0x00001000, 0xfebff000, 0xfffff000,
-	};
-
-	/* The last page of the window decodes, up to its last byte. */
-	cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)(top - R1_BAR0));
-	ck_assert_uint_eq(r1.f.bar_decoded[0], top - R1_BAR0);
-	ck_assert_uint_eq(mmio_rd(top - 1, 1), pattern_val(0, R1_BAR0 - 1, 1));
-	ck_assert_uint_eq(mmio_rd(top - 4, 4), pattern_val(0, R1_BAR0 - 4, 4));
-	ck_assert_uint_eq(mmio_rd(top - 8, 8), pattern_val(0, R1_BAR0 - 8, 8));
-	/* So does the first. */
-	cfg_wr(2, PCI_CFG_BAR0 + 20, 4, (uint32_t)PCI_WINDOW_BASE);
-	cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)PCI_WINDOW_BASE + R2_BAR5);
-	ck_assert_uint_eq(r2.f.bar_decoded[5], PCI_WINDOW_BASE);
-	ck_assert_uint_eq(mmio_rd(PCI_WINDOW_BASE, 2), pattern_val(5, 0, 2));
-	ck_assert_uint_eq(r2.io_bar, 5);
-	rec_clear(&r1);
-	for (unsigned i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
-		uint64_t was = r1.f.bar_decoded[0];
-
-		cfg_wr(1, PCI_CFG_BAR0, 4, outside[i]);
-		ck_assert_uint_eq(bar_reg(1, 0), outside[i]);	/* the register holds it... */
-		ck_assert_uint_eq(r1.f.bar_decoded[0], 0);	/* ...but it does not decode */
-		if (was) {
-			ck_assert_uint_eq(r1.mv[r1.moves - 1].old, was);
-			ck_assert_uint_eq(r1.mv[r1.moves - 1].addr, 0);
-		}
-		cfg_wr(1, PCI_CFG_BAR0, 4, (uint32_t)PCI_WINDOW_BASE + 0x10000);
-		ck_assert_uint_eq(r1.f.bar_decoded[0], PCI_WINDOW_BASE + 0x10000);
-		cfg_wr(1, PCI_CFG_BAR0, 4, outside[i]);
-	}
-	/* First pass: out, in, out; the others start from "not decoding": in, out. */
-	ck_assert_uint_eq(r1.moves, 1 + 2 * (sizeof(outside) / sizeof(outside[0])));
-	/* Nowhere in the window reaches BAR 0 now. */
-	rec_clear(&r1);
-	ck_assert_uint_eq(mmio_rd(PCI_WINDOW_BASE + 0x10000, 4), 0xffffffff);
-	ck_assert_uint_eq(mmio_rd(top - 4, 4), 0xffffffff);
-	ck_assert_uint_eq(r1.ios, 0);
-}
-END_TEST
-
-START_TEST(test_memory_enable)
-{
-	uint64_t a0 = bar_reg(1, 0), a2 = bar_reg(1, 2);
-
-	cfg_wr(1, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);	/* no change */
-	ck_assert_uint_eq(r1.moves, 0);
-	cfg_wr(1, PCI_CFG_COMMAND, 2, PCI_CMD_MASTER);
-	ck_assert_uint_eq(r1.moves, 2);
-	ck_assert_uint_eq(r1.mv[0].bar, 0);
-	ck_assert_uint_eq(r1.mv[0].old, a0);
-	ck_assert_uint_eq(r1.mv[0].addr, 0);
-	ck_assert_uint_eq(r1.mv[1].bar, 2);
-	ck_assert_uint_eq(r1.mv[1].old, a2);
-	ck_assert_uint_eq(r1.mv[1].addr, 0);
-	ck_assert_uint_eq(mmio_rd(a0, 4), 0xffffffff);
-	ck_assert_uint_eq(mmio_rd(a2 + 0x100, 8), ~0ULL);
-	mmio_wr(a0, 4, 0);
-	ck_assert_uint_eq(r1.ios, 0);
-	/* Only r1 stopped. */
-	ck_assert_uint_eq(mmio_rd(bar_reg(2, 0), 4), pattern_val(0, 0, 4));
-	ck_assert_uint_eq(r2.ios, 1);
-	/* Moving a BAR while decoding is off is silent; turning it on reports the new place. */
-	cfg_wr(1, PCI_CFG_BAR0, 4, 0xcc000000);
-	ck_assert_uint_eq(r1.moves, 2);
-	cfg_wr(1, PCI_CFG_COMMAND, 1, PCI_CMD_MEMORY);	/* byte write to the command register */
-	ck_assert_uint_eq(r1.moves, 4);
-	ck_assert_uint_eq(r1.mv[2].bar, 0);
-	ck_assert_uint_eq(r1.mv[2].old, 0);
-	ck_assert_uint_eq(r1.mv[2].addr, 0xcc000000);
-	ck_assert_uint_eq(r1.mv[3].addr, a2);
-	ck_assert_uint_eq(mmio_rd(0xcc000004, 4), pattern_val(0, 4, 4));
-	/* Bits the function does not implement stay 0 (no I/O space here). */
-	cfg_wr(1, PCI_CFG_COMMAND, 2, 0xffff);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_COMMAND, 2) & ~(uint32_t)(PCI_CMD_MEMORY |
-			  PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE | 0x0140), 0);
-	ck_assert(cfg_rd(1, PCI_CFG_COMMAND, 2) & PCI_CMD_MEMORY);
-}
-END_TEST
-
-START_TEST(test_window_dispatch)
-{
-	uint64_t a[2][2] = { { bar_reg(1, 0), bar_reg(1, 2) }, { bar_reg(2, 0), bar_reg(2, 5) } };
-	static const uint32_t widths[] = { 1, 2, 4, 8 };
-
-	for (unsigned w = 0; w < 4; w++) {
-		uint32_t len = widths[w];
-
-		ck_assert_uint_eq(mmio_rd(a[0][0] + 8, len), pattern_val(0, 8, len));
-		ck_assert_uint_eq(r1.io_len, len);
-		ck_assert_uint_eq(mmio_rd(a[0][1] + 0x8000, len), pattern_val(2, 0x8000, len));
-		ck_assert_uint_eq(r1.io_bar, 2);
-		ck_assert_uint_eq(r1.io_off, 0x8000);
-		ck_assert_uint_eq(mmio_rd(a[1][0] + R2_BAR0 - len, len),
-				  pattern_val(0, R2_BAR0 - len, len));
-		ck_assert_uint_eq(r2.io_bar, 0);
-		ck_assert_uint_eq(mmio_rd(a[1][1] + 0x1ff0, len), pattern_val(5, 0x1ff0, len));
-		ck_assert_uint_eq(r2.io_bar, 5);
-		mmio_wr(a[1][1] + 0x10, len, 0x0102030405060708ULL);
-		ck_assert(r2.io_write);
-		ck_assert_uint_eq(r2.io_off, 0x10);
-		ck_assert_uint_eq(r2.io_val, 0x0102030405060708ULL & ones(len));
-	}
-	ck_assert_uint_eq(r1.ios, 8);
-	ck_assert_uint_eq(r2.ios, 12);
-	rec_clear(&r1);
-	rec_clear(&r2);
-	/* Straddling the end of a BAR, holes between BARs, the end of the window. */
-	ck_assert_uint_eq(mmio_rd(a[0][0] + R1_BAR0 - 2, 4), 0xffffffff);
-	ck_assert_uint_eq(mmio_rd(a[1][0] + R2_BAR0 - 4, 8), ~0ULL);
-	ck_assert_uint_eq(mmio_rd(a[0][0] + R1_BAR0, 4), 0xffffffff);
-	ck_assert_uint_eq(mmio_rd(PCI_WINDOW_BASE + PCI_WINDOW_SIZE - 4, 4), 0xffffffff);
-	mmio_wr(a[0][0] + R1_BAR0 - 2, 4, 0);
-	mmio_wr(a[1][0] + R2_BAR0 - 1, 2, 0);
-	mmio_wr(PCI_WINDOW_BASE + PCI_WINDOW_SIZE - 8, 8, 0);
-	ck_assert_uint_eq(r1.ios + r2.ios, 0);
-}
-END_TEST
-
-/* ---- capabilities ---- */
-
-START_TEST(test_caps_layout)
-{
-	struct pci_function f;
-	static const uint8_t lens[] = { 2, 5, 16, 60, 60, 44 };
-	static const uint8_t want[] = { 0x40, 0x44, 0x4c, 0x5c, 0x98, 0xd4 };
-	unsigned p, n = 0;
-
-	pci_function_init(&f, 1, 2, 0, 0, 0, NULL, NULL);
-	ck_assert_uint_eq(f.cfg[PCI_CFG_CAP_PTR], 0);
-	ck_assert_uint_eq(pci_cfg_read16(&f, PCI_CFG_STATUS) & PCI_STATUS_CAP_LIST, 0);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 0x05, 1), 0);	/* too short */
-	ck_assert_uint_eq(pci_function_add_cap(&f, 0x05, 0), 0);
-	ck_assert_uint_eq(f.cfg[PCI_CFG_CAP_PTR], 0);
-	ck_assert_uint_eq(pci_cfg_read16(&f, PCI_CFG_STATUS) & PCI_STATUS_CAP_LIST, 0);
-	for (unsigned i = 0; i < 5; i++)
-		ck_assert_uint_eq(pci_function_add_cap(&f, (uint8_t)(0x10 + i), lens[i]), want[i]);
-	/* 0xd4 + 60 would end past the 256 bytes: refused; a shorter one still fits. */
-	ck_assert_uint_eq(pci_function_add_cap(&f, 0x20, 60), 0);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 0x15, lens[5]), want[5]);	/* ends at 0x100 */
-	ck_assert_uint_eq(pci_function_add_cap(&f, 0x21, 2), 0);
-	ck_assert_uint_eq(pci_cfg_read16(&f, PCI_CFG_STATUS) & PCI_STATUS_CAP_LIST,
-			  PCI_STATUS_CAP_LIST);
-	/* Walk it as a driver: id, next; dword-aligned pointers, ends in 0. */
-	for (p = f.cfg[PCI_CFG_CAP_PTR]; p; p = f.cfg[p + 1], n++) {
-		ck_assert_uint_lt(n, 6);
-		ck_assert_uint_eq(p, want[n]);
-		ck_assert_uint_eq(f.cfg[p], 0x10 + n);
-		/* Ids and pointers are the device's. */
-		ck_assert_uint_eq(f.wmask[p], 0);
-		ck_assert_uint_eq(f.wmask[p + 1], 0);
-	}
-	ck_assert_uint_eq(n, 6);
-}
-END_TEST
-
-START_TEST(test_caps_full)
-{
-	struct pci_function f;
-	unsigned n = 0, last = 0, p;
-
-	pci_function_init(&f, 1, 2, 0, 0, 0, NULL, NULL);
-	/* 0x40, 0x80, 0xc0 fit; the next would start at 0x100. */
-	for (unsigned i = 0; i < 3; i++)
-		ck_assert_uint_eq(pci_function_add_cap(&f, 9, 64), 0x40 + 0x40 * i);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 2), 0);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 64), 0);
-	/* A capability that does not fit changes nothing, a smaller one after it still may. */
-	pci_function_init(&f, 1, 2, 0, 0, 0, NULL, NULL);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 0xb0), 0x40);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 0x20), 0);	/* 0xf0 + 0x20 > 0x100 */
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 0x10), 0xf0);
-	ck_assert_uint_eq(pci_function_add_cap(&f, 9, 2), 0);
-	for (p = f.cfg[PCI_CFG_CAP_PTR]; p; p = f.cfg[p + 1]) {
-		last = p;
-		n++;
-		ck_assert_uint_lt(n, 3);
-	}
-	ck_assert_uint_eq(n, 2);
-	ck_assert_uint_eq(last, 0xf0);
-}
-END_TEST
-
-/* ---- capacity ---- */
-
-START_TEST(test_bus_full)
-{
-	static struct rec many[PCI_MAX_SLOTS];
-	unsigned added = 2;	/* r1, r2 */
-
-	for (unsigned i = 0; i < PCI_MAX_SLOTS; i++) {
-		rec_init(&many[i], (uint16_t)(0x100 + i));
-		pci_function_add_bar(&many[i].f, 0, 0x1000);
-		int r = pci_bus_add(&bus, &many[i].f);
-
-		if (added < PCI_MAX_SLOTS - 1) {
-			ck_assert_int_eq(r, (int)added + 1);
-			added++;
-		} else {
-			ck_assert_int_eq(r, -ENOSPC);
-		}
-	}
-	ck_assert_uint_eq(added, PCI_MAX_SLOTS - 1);
-	ck_assert_uint_eq(cfg_rd(31, PCI_CFG_DEVICE_ID, 2), 0x100 + 28);
-	ck_assert_uint_eq(cfg_rd(31, PCI_CFG_VENDOR_ID, 2), REC_VENDOR);
-}
-END_TEST
-
-START_TEST(test_window_full)
-{
-	struct rec big, small, nobar;
-
-	rec_init(&big, 0x200);
-	pci_function_add_bar(&big.f, 0, 0x10000000);	/* 256 MiB: aligned after r1, r2 */
-	ck_assert_int_eq(pci_bus_add(&bus, &big.f), 3);
-	ck_assert_uint_eq(bar_reg(3, 0), 0xd0000000);
-	rec_init(&small, 0x201);
-	pci_function_add_bar(&small.f, 0, 0x10000000);
-	ck_assert_int_eq(pci_bus_add(&bus, &small.f), -ENOSPC);
-	ck_assert_uint_eq(cfg_rd(4, PCI_CFG_VENDOR_ID, 4), 0xffffffff);	/* not plugged */
-	ck_assert_uint_eq(small.f.bar_decoded[0], 0);
-	/* A function without BARs still fits in the next slot. */
-	rec_init(&nobar, 0x202);
-	ck_assert_int_eq(pci_bus_add(&bus, &nobar.f), 4);
-	/* Invalid BAR declarations are ignored. */
-	pci_function_add_bar(&nobar.f, 6, 0x1000);
-	pci_function_add_bar(&nobar.f, 0, 8);
-	pci_function_add_bar(&nobar.f, 1, 0x3000);
-	for (unsigned b = 0; b < PCI_NR_BARS; b++)
-		ck_assert_uint_eq(nobar.f.bar_size[b], 0);
-}
-END_TEST
-
-/* ---- read-only bytes ---- */
-
-static void base_writable(uint8_t *w)
-{
-	memset(w, 0, PCI_CFG_SIZE);
-	w[PCI_CFG_COMMAND] = 0x47;	/* I/O, memory, master, parity response */
-	w[PCI_CFG_COMMAND + 1] = 0x05;	/* SERR, INTx disable */
-	w[PCI_CFG_INT_LINE] = 0xff;
-}
-
-static void bar_writable(uint8_t *w, unsigned bar, uint32_t size)
-{
-	uint32_t m = ~(size - 1) & ~BAR_MEM_FLAGS;
-
-	for (unsigned i = 0; i < 4; i++)
-		w[PCI_CFG_BAR0 + 4 * bar + i] = (uint8_t)(m >> (8 * i));
-}
-
-START_TEST(test_readonly_sweep_host_bridge)
-{
-	uint8_t w[PCI_CFG_SIZE];
-
-	base_writable(w);
-	sweep(0, w);
-	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_VENDOR_ID, 4), 0x00081b36);
-}
-END_TEST
-
-START_TEST(test_readonly_sweep_function)
-{
-	uint8_t w[PCI_CFG_SIZE];
-
-	base_writable(w);
-	bar_writable(w, 0, R1_BAR0);
-	bar_writable(w, 2, R1_BAR2);
-	sweep(1, w);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_VENDOR_ID, 2), REC_VENDOR);
-}
-END_TEST
-
-/* ================= virtio-pci ================= */
-
-#define RAM_SIZE	(16ULL << 20)
-#define FAKE_ID		42
-#define FAKE_QUEUES	2
-#define FAKE_VECTORS	(FAKE_QUEUES + 1)
-#define DESC_GPA	0x10000ULL
-#define AVAIL_GPA	0x20000ULL
-#define USED_GPA	0x30000ULL
-#define FAKE_FEATURES	((1ULL << 0) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
-			 (1ULL << VIRTIO_RING_F_EVENT_IDX))
-#define VERSION_1_HI	(1u << (VIRTIO_F_VERSION_1 - 32))
-
-#define S_ACK		VIRTIO_CONFIG_S_ACKNOWLEDGE
-#define S_DRIVER	VIRTIO_CONFIG_S_DRIVER
-#define S_FEAT_OK	VIRTIO_CONFIG_S_FEATURES_OK
-#define S_DRIVER_OK	VIRTIO_CONFIG_S_DRIVER_OK
-#define S_NEEDS_RESET	VIRTIO_CONFIG_S_NEEDS_RESET
+#define RAM_SIZE	FAKE_RAM_SIZE
 
 #define CAP_BAR		offsetof(struct virtio_pci_cap, bar)
 #define CAP_OFFSET	offsetof(struct virtio_pci_cap, offset)
 #define CAP_LENGTH	offsetof(struct virtio_pci_cap, length)
 #define CAP_DATA	sizeof(struct virtio_pci_cap)	/* pci_cfg_data, notify multiplier */
 
-struct fake {
-	unsigned cfg_reads, cfg_writes;
-	uint32_t cfg_off, cfg_len;
-	uint8_t cfg_written[8];
-	uint8_t cfg[16];
-	unsigned resets;
-};
-
-static void fake_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	f->cfg_reads++;
-	f->cfg_off = off;
-	f->cfg_len = len;
-	virtio_config_copy(f->cfg, sizeof(f->cfg), off, data, len);
-}
-
-static void fake_config_write(struct virtio_device *d, uint32_t off, const uint8_t *data,
-			      uint32_t len)
-{
-	struct fake *f = d->priv;
-
-	f->cfg_writes++;
-	f->cfg_off = off;
-	f->cfg_len = len;
-	memcpy(f->cfg_written, data, len < sizeof(f->cfg_written) ? len : sizeof(f->cfg_written));
-}
-
-static void fake_reset(struct virtio_device *d)
-{
-	struct fake *f = d->priv;
-
-	f->resets++;
-}
-
-static const struct virtio_device_ops fake_ops = {
-	.config_read = fake_config_read,
-	.config_write = fake_config_write,
-	.reset = fake_reset,
-};
-
 static struct guest_mem mem;
 static struct fake fake;
+static struct fake_irq irq;
 static struct virtio_device dev;
 static struct virtio_pci vp;
 static unsigned vslot;
@@ -1104,15 +80,14 @@ static void discover(void)
 
 static void vpci_setup(void)
 {
-	memset(&fake, 0, sizeof(fake));
-	for (unsigned i = 0; i < sizeof(fake.cfg); i++)
-		fake.cfg[i] = (uint8_t)(0xc0 + i);
-	ck_assert_int_eq(guest_mem_init(&mem, RAM_SIZE, false, HUGEPAGES_NONE), 0);
+	fake_init(&fake);
+	fake_irq_init(&irq);
+	testlib_mem_init(&mem, RAM_SIZE);
 	ck_assert_int_eq(virtio_device_init(&dev, "fake", FAKE_ID, FAKE_QUEUES, FAKE_FEATURES,
 					    &fake_ops, &fake, &mem), 0);
-	ck_assert_int_eq(virtio_pci_init(&vp, &dev, -1, NULL), 0);
-	pci_bus_init(&bus);
-	ck_assert_int_eq(pci_bus_add(&bus, &vp.pci), 1);
+	ck_assert_int_eq(virtio_pci_init(&vp, &dev, fake_irq_ops(&irq)), 0);
+	pci_bus_init(&pcit_bus);
+	ck_assert_int_eq(pci_bus_add(&pcit_bus, &vp.pci), 1);
 	vslot = 1;
 	bar_base = cfg_rd(vslot, PCI_CFG_BAR0, 4) & ~BAR_MEM_FLAGS;
 	discover();
@@ -1120,7 +95,7 @@ static void vpci_setup(void)
 
 static void vpci_teardown(void)
 {
-	pci_bus_destroy(&bus);
+	pci_bus_destroy(&pcit_bus);
 	virtio_pci_destroy(&vp);
 	virtio_device_destroy(&dev);
 	guest_mem_destroy(&mem);
@@ -1187,15 +162,7 @@ static void setup_queue(uint16_t q, uint16_t num, uint64_t desc, uint64_t avail,
 
 static uint64_t kicks(unsigned q)
 {
-	uint64_t v = 0;
-	ssize_t n = read(dev.notify_fd[q], &v, sizeof(v));
-
-	if (n < 0) {
-		ck_assert_int_eq(errno, EAGAIN);
-		return 0;
-	}
-	ck_assert_int_eq(n, 8);
-	return v;
+	return testlib_eventfd_count(dev.notify_fd[q]);
 }
 
 /* The device side raising an interrupt, as its worker would (device lock held). */
@@ -1276,7 +243,7 @@ START_TEST(test_vpci_class_per_device)
 
 		ck_assert_int_eq(virtio_device_init(&d, "d", want[i].id, 1, 0, &fake_ops, &fake,
 						    &mem), 0);
-		ck_assert_int_eq(virtio_pci_init(&p, &d, -1, NULL), 0);
+		ck_assert_int_eq(virtio_pci_init(&p, &d, fake_irq_ops(&irq)), 0);
 		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_VENDOR_ID), 0x1af4);
 		ck_assert_uint_eq(pci_cfg_read16(&p.pci, PCI_CFG_DEVICE_ID), 0x1040 + want[i].id);
 		ck_assert_uint_eq(pci_cfg_read32(&p.pci, PCI_CFG_REVISION) >> 8, want[i].cls);
@@ -1546,7 +513,7 @@ START_TEST(test_vpci_reset)
 	raise_irq(0, false);
 	cc_wr(VIRTIO_PCI_COMMON_STATUS, 1, 0);
 	ck_assert_uint_eq(status(), 0);
-	ck_assert_uint_eq(fake.resets, 1);
+	ck_assert_uint_eq(fake.reset_calls, 1);
 	ck_assert_uint_eq(dev.guest_features, 0);
 	ck_assert_uint_eq(isr_read(), 0);
 	ck_assert_uint_eq(cc_rd(VIRTIO_PCI_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
@@ -1828,7 +795,7 @@ START_TEST(test_vpci_bar_holes)
 	ck_assert_uint_eq(status(), S_ACK | S_DRIVER | S_FEAT_OK);
 	ck_assert_uint_eq(fake.cfg_writes, 0);
 	ck_assert_uint_eq(kicks(0) + kicks(1), 0);
-	ck_assert_uint_eq(fake.resets, 0);
+	ck_assert_uint_eq(fake.reset_calls, 0);
 }
 END_TEST
 
@@ -1837,13 +804,14 @@ START_TEST(test_vpci_bar_move)
 	uint64_t old = bar_base, to = 0xd0000000;
 
 	ck_assert_uint_eq(bar_rd(VIRTIO_PCI_COMMON_NUMQ, 2), FAKE_QUEUES);
+	irq.refuse_ioeventfd = true;	/* a VM without ioeventfds */
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, (uint32_t)to);
 	ck_assert_uint_eq(vp.pci.bar_decoded[0], to);
 	ck_assert_uint_eq(mmio_rd(old + VIRTIO_PCI_COMMON_NUMQ, 2), 0xffff);
 	bar_base = to;
 	ck_assert_uint_eq(cc_rd(VIRTIO_PCI_COMMON_NUMQ, 2), FAKE_QUEUES);
 	ck_assert_uint_eq(negotiate(0, VERSION_1_HI), S_ACK | S_DRIVER | S_FEAT_OK);
-	/* No ioeventfds without a VM: notifications go through the BAR handler. */
+	/* No ioeventfds: notifications go through the BAR handler. */
 	ck_assert(!vp.ioeventfds);
 	bar_wr(L.off[VIRTIO_PCI_CAP_NOTIFY_CFG] + L.notify_mult, 2, 1);
 	ck_assert_uint_eq(kicks(1), 1);
@@ -1861,6 +829,75 @@ START_TEST(test_vpci_bar_move)
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, 0xfe000000);
 	ck_assert_uint_eq(vp.pci.bar_decoded[0], 0);
 	ck_assert_uint_eq(mmio_rd(to, 4), 0xffffffff);
+}
+END_TEST
+
+/* The notification ioeventfds follow BAR 0: registered where it decodes, nowhere else. */
+START_TEST(test_vpci_ioeventfds_follow_bar)
+{
+	uint64_t to = 0xd0000000;
+
+	ck_assert(vp.ioeventfds);
+	ck_assert_uint_eq(irq.nr_ioeventfds, FAKE_QUEUES);
+	for (unsigned q = 0; q < FAKE_QUEUES; q++) {
+		const struct fake_ioeventfd *e = fake_irq_find_ioeventfd(
+			&irq, bar_base + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MULT * q, NULL);
+
+		ck_assert_ptr_nonnull(e);
+		ck_assert_int_eq(e->fd, dev.notify_fd[q]);
+		ck_assert_uint_eq(e->len, 2);
+		ck_assert(!e->pio);
+	}
+	cfg_wr(vslot, PCI_CFG_BAR0, 4, (uint32_t)to);
+	ck_assert(vp.ioeventfds);
+	ck_assert_uint_eq(irq.nr_ioeventfds, FAKE_QUEUES);
+	ck_assert_ptr_null(fake_irq_find_ioeventfd(&irq, bar_base + VPCI_NOTIFY_OFF, NULL));
+	ck_assert_ptr_nonnull(fake_irq_find_ioeventfd(&irq, to + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MULT,
+						      NULL));
+	/* Decoding off: none left. */
+	cfg_wr(vslot, PCI_CFG_COMMAND, 2, 0);
+	ck_assert(!vp.ioeventfds);
+	ck_assert_uint_eq(irq.nr_ioeventfds, 0);
+}
+END_TEST
+
+/* Each vector has its own GSI and irqfd; a route appears once the vector can fire. */
+START_TEST(test_vpci_msix_routes)
+{
+	ck_assert_uint_eq(irq.nr_irqfds, FAKE_VECTORS);
+	for (unsigned v = 0; v < FAKE_VECTORS; v++) {
+		ck_assert_uint_eq(vp.gsi[v], FAKE_IRQ_FIRST_GSI + v);
+		ck_assert_int_eq(fake_irq_irqfd(&irq, vp.gsi[v]), vp.irqfd[v]);
+	}
+	tbl_wr(2, MSIX_ENTRY_ADDR_LO, 0xfee01000);
+	tbl_wr(2, MSIX_ENTRY_DATA, 0x41);
+	ck_assert_uint_eq(irq.route_calls, 0);		/* masked: not routed yet */
+	msix_ctrl(MSIX_FLAGS_ENABLE);
+	tbl_wr(2, MSIX_ENTRY_CTRL, 0);
+	ck_assert(irq.route[2].set);
+	ck_assert_uint_eq(irq.route[2].addr, 0xfee01000);
+	ck_assert_uint_eq(irq.route[2].data, 0x41);
+	ck_assert(!irq.route[0].set && !irq.route[1].set);
+}
+END_TEST
+
+/* A VM that cannot give the function its GSIs or irqfds: init fails, nothing leaks. */
+START_TEST(test_vpci_init_fails_cleanly)
+{
+	struct fake_irq none;
+	struct virtio_pci p;
+
+	fake_irq_init(&none);
+	none.msi_left = 1;
+	ck_assert_int_eq(virtio_pci_init(&p, &dev, fake_irq_ops(&none)), -ENOSPC);
+	virtio_pci_destroy(&p);
+	ck_assert_uint_eq(none.nr_irqfds, 0);
+	fake_irq_init(&none);
+	none.refuse_irqfd = true;
+	ck_assert_int_eq(virtio_pci_init(&p, &dev, fake_irq_ops(&none)), -ENOSYS);
+	virtio_pci_destroy(&p);
+	/* The fixture's transport is bound again for its teardown. */
+	dev.transport_priv = &vp;
 }
 END_TEST
 
@@ -1979,11 +1016,12 @@ END_TEST
 
 START_TEST(test_vpci_msix_pending)
 {
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* The eventfd the transport registered as vector 1's irqfd: what KVM would hold. */
+	int efd = fake_irq_irqfd(&irq, vp.gsi[1]);
 	uint64_t n = 0;
 
 	ck_assert_int_ge(efd, 0);
-	vp.irqfd[1] = efd;	/* stands in for the irqfd KVM would hold */
+	ck_assert_int_eq(efd, vp.irqfd[1]);
 	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
 	cc_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
 	/* MSI-X disabled: the ISR only. */
@@ -2042,8 +1080,6 @@ START_TEST(test_vpci_msix_pending)
 	/* Re-enabling with the entry unmasked delivers it. */
 	msix_ctrl(MSIX_FLAGS_ENABLE);
 	ck_assert_uint_eq(pba(), 0);
-	close(efd);
-	vp.irqfd[1] = -1;
 }
 END_TEST
 
@@ -2152,7 +1188,7 @@ START_TEST(test_vpci_cfg_window_bad)
 		window_wr(2, 0);
 		ck_assert_msg(status() == (S_ACK | S_DRIVER | S_FEAT_OK), "case %u wrote", i);
 		ck_assert_uint_eq(cc_rd(VIRTIO_PCI_COMMON_Q_SELECT, 2), 1);
-		ck_assert_uint_eq(fake.resets, 0);
+		ck_assert_uint_eq(fake.reset_calls, 0);
 		/* A read leaves the data as the driver last wrote it. */
 		window_wr(4, 0xdeadbeef);
 		ck_assert_msg(window_rd(4) == 0xdeadbeef, "case %u read", i);
@@ -2169,34 +1205,222 @@ START_TEST(test_vpci_cfg_window_bad)
 }
 END_TEST
 
-static Suite *pci_suite(void)
-{
-	Suite *s = suite_create("pci");
-	TCase *tc = tcase_create("pci_bus");
-	TCase *tv = tcase_create("virtio_pci");
 
-	tcase_add_checked_fixture(tc, bus_setup, bus_teardown);
-	tcase_add_test(tc, test_host_bridge);
-	tcase_add_test(tc, test_function_ids);
-	tcase_add_test(tc, test_latch);
-	tcase_add_test(tc, test_data_port_widths);
-	tcase_add_test(tc, test_stray_reads_all_ones);
-	tcase_add_test(tc, test_stray_writes_change_nothing);
-	tcase_add_test(tc, test_config_hooks);
-	tcase_add_test(tc, test_bar_placement);
-	tcase_add_test(tc, test_bar_placement_reports_decoding);
-	tcase_add_test(tc, test_bar_sizing);
-	tcase_add_test(tc, test_bar_move);
-	tcase_add_test(tc, test_bar_window_edges);
-	tcase_add_test(tc, test_memory_enable);
-	tcase_add_test(tc, test_window_dispatch);
-	tcase_add_test(tc, test_caps_layout);
-	tcase_add_test(tc, test_caps_full);
-	tcase_add_test(tc, test_bus_full);
-	tcase_add_test(tc, test_window_full);
-	tcase_add_test(tc, test_readonly_sweep_host_bridge);
-	tcase_add_test(tc, test_readonly_sweep_function);
-	suite_add_tcase(s, tc);
+/* ---- save and restore ---- */
+
+/* A second function of the same configuration on a bus of its own, as a restore target. */
+struct twin {
+	struct fake fake;
+	struct fake_irq irq;
+	struct virtio_device dev;
+	struct virtio_pci vp;
+	struct pci_bus bus;
+};
+
+static void twin_init(struct twin *t)
+{
+	fake_init(&t->fake);
+	fake_irq_init(&t->irq);
+	ck_assert_int_eq(virtio_device_init(&t->dev, "twin", FAKE_ID, FAKE_QUEUES, FAKE_FEATURES,
+					    &fake_ops, &t->fake, &mem), 0);
+	ck_assert_int_eq(virtio_pci_init(&t->vp, &t->dev, fake_irq_ops(&t->irq)), 0);
+	pci_bus_init(&t->bus);
+	ck_assert_int_eq(pci_bus_add(&t->bus, &t->vp.pci), 1);
+}
+
+static void twin_destroy(struct twin *t)
+{
+	pci_bus_destroy(&t->bus);
+	virtio_device_destroy(&t->dev);
+	virtio_pci_destroy(&t->vp);
+}
+
+static uint64_t win_rd(struct pci_bus *b, uint64_t addr, uint32_t len)
+{
+	uint8_t x[8];
+	uint64_t v = 0;
+
+	pci_window_io(b, addr - PCI_WINDOW_BASE, x, len, false);
+	memcpy(&v, x, len);
+	return v;
+}
+
+static void save_vpci(struct virtio_pci *p, struct state_writer *w)
+{
+	state_writer_init(w);
+	ck_assert_int_eq(virtio_pci_save(p, w), 0);
+}
+
+static int restore_vpci(struct virtio_pci *p, const uint8_t *b, size_t len)
+{
+	struct state_reader r;
+	int ret;
+
+	state_reader_init(&r, b, len);
+	ret = virtio_pci_restore(p, &r);
+	return ret ? ret : state_reader_finish(&r);
+}
+
+#define MOVED_BAR	0xd0000000ULL
+
+/*
+ * A driver mid-way: features, both queues live, DRIVER_OK, MSI-X on with
+ * vectors 1 and 2 routed, vector 0 masked with a config interrupt pending,
+ * the ISR set, BAR 0 moved, odd selectors and a cfg-window set-up.
+ */
+static void drive_to_interesting_state(void)
+{
+	ck_assert_uint_eq(negotiate(1u << VIRTIO_RING_F_EVENT_IDX, VERSION_1_HI),
+			  S_ACK | S_DRIVER | S_FEAT_OK);
+	setup_queue(0, 64, DESC_GPA, AVAIL_GPA, USED_GPA);
+	setup_queue(1, 16, DESC_GPA + 0x2000, AVAIL_GPA + 0x2000, USED_GPA + 0x2000);
+	cc_wr(VIRTIO_PCI_COMMON_STATUS, 1, S_ACK | S_DRIVER | S_FEAT_OK | S_DRIVER_OK);
+	cc_wr(VIRTIO_PCI_COMMON_MSIX, 2, 0);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	cc_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 2);
+	for (unsigned v = 0; v < FAKE_VECTORS; v++) {
+		tbl_wr(v, MSIX_ENTRY_ADDR_LO, 0xfee00000 + 0x1000 * v);
+		tbl_wr(v, MSIX_ENTRY_DATA, 0x40 + v);
+	}
+	msix_ctrl(MSIX_FLAGS_ENABLE);
+	tbl_wr(1, MSIX_ENTRY_CTRL, 0);
+	tbl_wr(2, MSIX_ENTRY_CTRL, 0);
+	raise_irq(0, true);		/* vector 0, masked: pending */
+	raise_irq(1, false);		/* vector 2: delivered, ISR bit 0 */
+	ck_assert_uint_eq(testlib_eventfd_count(vp.irqfd[2]), 1);
+	cfg_wr(vslot, PCI_CFG_BAR0, 4, (uint32_t)MOVED_BAR);
+	bar_base = MOVED_BAR;
+	window(0, VPCI_DEVCFG_OFF + 4, 4);
+	cc_wr(VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+	cc_wr(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+	cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1);
+	fake.own_state = 5;
+	kicks(0);
+	kicks(1);
+}
+
+/* Offset of the transport's fields: after the PCI function's record (u16 count + bytes). */
+static size_t transport_off(const struct state_writer *w)
+{
+	return 2u + (w->data[0] | (size_t)w->data[1] << 8);
+}
+
+#define TREC_CONFIG_VECTOR	10
+#define TREC_ISR		16
+#define TREC_ENABLED		17
+#define TREC_TABLE		19
+#define TREC_PENDING		(TREC_TABLE + 16 * FAKE_VECTORS)
+
+START_TEST(test_vpci_save_restore_round_trip)
+{
+	struct state_writer w, w2;
+	struct twin t;
+	uint8_t a[PCI_CFG_SIZE], b[PCI_CFG_SIZE];
+
+	drive_to_interesting_state();
+	save_vpci(&vp, &w);
+	twin_init(&t);
+	ck_assert_int_eq(restore_vpci(&t.vp, w.data, w.len), 0);
+	save_vpci(&t.vp, &w2);
+	ck_assert_uint_eq(w2.len, w.len);
+	ck_assert_mem_eq(w2.data, w.data, w.len);
+	ck_assert_uint_eq(t.fake.own_state, 5);
+	/* The ioeventfds followed BAR 0 to where the record says it decodes. */
+	ck_assert_uint_eq(t.vp.pci.bar_decoded[0], MOVED_BAR);
+	ck_assert(t.vp.ioeventfds);
+	ck_assert_uint_eq(t.irq.nr_ioeventfds, FAKE_QUEUES);
+	ck_assert_ptr_nonnull(fake_irq_find_ioeventfd(&t.irq, MOVED_BAR + VPCI_NOTIFY_OFF +
+						      VPCI_NOTIFY_MULT, NULL));
+	/* Routes for the vectors that can fire, none for the masked one; pending kept. */
+	ck_assert(!t.irq.route[0].set);
+	for (unsigned v = 1; v < FAKE_VECTORS; v++) {
+		ck_assert(t.irq.route[v].set);
+		ck_assert_uint_eq(t.irq.route[v].addr, 0xfee00000 + 0x1000 * v);
+		ck_assert_uint_eq(t.irq.route[v].data, 0x40 + v);
+	}
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + L.pba, 8), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(t.vp.irqfd[0]), 0);
+	/* The same accesses on both: config space, common config per queue, table, PBA, ISR. */
+	for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4) {
+		pci_config_access(&pcit_bus, vslot, 0, off, a + off, 4, false);
+		pci_config_access(&t.bus, 1, 0, off, b + off, 4, false);
+	}
+	ck_assert_mem_eq(a, b, PCI_CFG_SIZE);
+	for (unsigned q = 0; q < FAKE_QUEUES + 1; q++) {
+		cc_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		mmio_wr(MOVED_BAR + VIRTIO_PCI_COMMON_Q_SELECT, 2, q);
+		pci_window_io(&t.bus, MOVED_BAR - PCI_WINDOW_BASE + VIRTIO_PCI_COMMON_Q_SELECT,
+			      (uint8_t *)&(uint16_t){ (uint16_t)q }, 2, true);
+		for (unsigned off = 0; off < VPCI_COMMON_LEN; off += 4)
+			ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + off, 4), bar_rd(off, 4));
+	}
+	for (unsigned off = 0; off < 16 * FAKE_VECTORS; off += 4)
+		ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + L.table + off, 4),
+				  bar_rd(L.table + off, 4));
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + VPCI_ISR_OFF, 1), isr_read());
+	ck_assert_uint_eq(win_rd(&t.bus, MOVED_BAR + VPCI_ISR_OFF, 1), 0);
+	/* Unmasking vector 0 delivers what waited, on both. */
+	tbl_wr(0, MSIX_ENTRY_CTRL, 0);
+	pci_window_io(&t.bus, MOVED_BAR - PCI_WINDOW_BASE + L.table + MSIX_ENTRY_CTRL,
+		      (uint8_t *)&(uint32_t){ 0 }, 4, true);
+	ck_assert_uint_eq(testlib_eventfd_count(vp.irqfd[0]), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(t.vp.irqfd[0]), 1);
+	ck_assert(t.irq.route[0].set);
+	twin_destroy(&t);
+	state_writer_free(&w);
+	state_writer_free(&w2);
+}
+END_TEST
+
+static void expect_refused(const struct state_writer *w, size_t off, uint8_t v)
+{
+	uint8_t *b = malloc(w->len);
+	struct twin t;
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, w->data, w->len);
+	b[off] = v;
+	twin_init(&t);
+	ck_assert_int_eq(restore_vpci(&t.vp, b, w->len), -EINVAL);
+	ck_assert_uint_eq(t.dev.status, 0);
+	ck_assert(!t.dev.vq[0].ready && !t.dev.vq[1].ready);
+	ck_assert_uint_eq(t.vp.config_vector, VPCI_NO_VECTOR);
+	ck_assert_uint_eq(t.vp.pending, 0);
+	twin_destroy(&t);
+	free(b);
+}
+
+START_TEST(test_vpci_save_restore_refused)
+{
+	struct state_writer w;
+	struct twin t;
+	size_t o;
+
+	drive_to_interesting_state();
+	save_vpci(&vp, &w);
+	o = transport_off(&w);
+	twin_init(&t);
+	for (size_t n = 0; n < w.len; n++)
+		ck_assert_int_eq(restore_vpci(&t.vp, w.data, n), -EINVAL);
+	twin_destroy(&t);
+	expect_refused(&w, o + TREC_CONFIG_VECTOR, FAKE_VECTORS);	/* a vector it lacks */
+	expect_refused(&w, o + TREC_ISR, 0x04);
+	expect_refused(&w, o + TREC_ENABLED, 0);	/* the mirror disagrees with config space */
+	expect_refused(&w, o + TREC_TABLE + 12, 2);	/* a reserved vector-control bit */
+	expect_refused(&w, o + TREC_PENDING, 1u << FAKE_VECTORS);	/* past the last vector */
+	expect_refused(&w, o + TREC_PENDING, 1u << 1);	/* pending on a vector that can fire */
+	expect_refused(&w, o + TREC_PENDING + 4, 0xff);	/* host features of another device */
+	expect_refused(&w, o + TREC_PENDING + 4 + 8, 0xff);	/* FEATURES_OK with unoffered ones */
+	state_writer_free(&w);
+}
+END_TEST
+
+static Suite *virtio_pci_suite(void)
+{
+	Suite *s = suite_create("virtio_pci");
+	TCase *tv = tcase_create("virtio_pci");
 
 	tcase_add_checked_fixture(tv, vpci_setup, vpci_teardown);
 	tcase_add_test(tv, test_vpci_ids);
@@ -2217,6 +1441,9 @@ static Suite *pci_suite(void)
 	tcase_add_test(tv, test_vpci_device_config);
 	tcase_add_test(tv, test_vpci_bar_holes);
 	tcase_add_test(tv, test_vpci_bar_move);
+	tcase_add_test(tv, test_vpci_ioeventfds_follow_bar);
+	tcase_add_test(tv, test_vpci_msix_routes);
+	tcase_add_test(tv, test_vpci_init_fails_cleanly);
 	tcase_add_test(tv, test_vpci_msix_table);
 	tcase_add_test(tv, test_vpci_msix_table_bad_accesses);
 #if 1	/* fixed: regression test */
@@ -2225,18 +1452,14 @@ static Suite *pci_suite(void)
 	tcase_add_test(tv, test_vpci_msix_pending);
 	tcase_add_test(tv, test_vpci_cfg_window);
 	tcase_add_test(tv, test_vpci_cfg_window_bad);
+	tcase_add_test(tv, test_vpci_save_restore_round_trip);
+	tcase_add_test(tv, test_vpci_save_restore_refused);
 	suite_add_tcase(s, tv);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pci_suite());
-	int failed;
-
 	log_threshold = LOG_ERROR;	/* the NEEDS_RESET warnings are expected here */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testlib_run(virtio_pci_suite());
 }
