@@ -16,7 +16,8 @@
  * Ports left out of the storm, because writing them legitimately ends or
  * disturbs the VM: 0xf4-0xf7 (debug exit), 0x64 values 0xd1 and 0xf0-0xfe
  * even (i8042 output port / reset pulse), 0x604-0x605 writes that set SLP_EN
- * with SLP_TYP 5 (ACPI power off), 0x606 value 1 (ACPI reset), and KVM's
+ * with SLP_TYP 5 (ACPI power off), 0x606 value 1 (ACPI reset), byte writes to
+ * 0xCF9 with bit 2 set (the reset control register), and KVM's
  * in-kernel PIC, PIT and ELCR (0x20-0x21, 0xa0-0xa1, 0x40-0x43, 0x61,
  * 0x4d0-0x4d1: not kvmrun's, and their garbage would aim interrupts at this
  * guest).  UART writes keep MCR loopback on (so garbage is not printed);
@@ -349,7 +350,9 @@ static void s_pci_config_storm(void)
 	outl(0xcf8, 0x00000800);
 	hcheck(inl(0xcfc) == 0xffffffffu, "a configuration read with the enable bit clear answers");
 	outw(0xcf8, 0x8000);
-	outb(0xcf9, 0x06);	/* the reset control register on PC chipsets; kvmrun has none */
+	outb(0xcf9, 0x0a);	/* the reset control register: SYS_RST and FULL_RST alone do not reset */
+	hcheck(inb(0xcf9) == 0x0a, "the reset control register does not keep its bits");
+	outb(0xcf9, 0x00);
 
 	/* Restore what may be written; the rest must not have changed. */
 	for (unsigned slot = 0; slot < 32; slot++) {
@@ -638,6 +641,8 @@ static bool port_write_ok(uint32_t p, unsigned w, uint32_t *v)
 	}
 	if (p == 0x606 && (*v & 0xff) == 0x01)
 		return false;	/* ACPI reset register */
+	if (p == 0xcf9 && w == 1 && (*v & 0x04))
+		return false;	/* reset control: RST_CPU resets the machine */
 	if (p == 0x3fc)
 		*v |= 0x10;	/* UART: keep loopback, garbage stays inside */
 	if (p == 0xcf8 && w == 4)

@@ -18,67 +18,47 @@
 #include "kvmrun/pci.h"
 #include "kvmrun/virtio_mmio.h"
 #include "kvmrun/vm.h"
+#include "testlib.h"
 
 #define MEM_SIZE (64ULL << 20)
-
-/* The fake's context: it begins like the interim KVM context (an fd of -1, no routing). */
-struct fake_irq {
-	int vm_fd;
-	void *routing;
-	unsigned next_gsi;
-};
-
-static void fake_set_line(void *ctx, unsigned gsi, int level)
-{
-	(void)ctx;
-	(void)gsi;
-	(void)level;
-}
-
-static int fake_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len,
-			  const uint64_t *match, int fd, bool assign)
-{
-	(void)ctx; (void)pio; (void)addr; (void)len; (void)match; (void)fd; (void)assign;
-	return -ENOSYS;
-}
-
-static int fake_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
-{
-	(void)ctx; (void)gsi; (void)fd; (void)resample_fd; (void)assign;
-	return -ENOSYS;
-}
-
-static int fake_msi_alloc(void *ctx)
-{
-	struct fake_irq *f = ctx;
-
-	return (int)f->next_gsi++;
-}
-
-static int fake_msi_route(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
-{
-	(void)ctx; (void)gsi; (void)addr; (void)data;
-	return 0;
-}
-
-static const struct vm_irq_ops fake_ops = {
-	.set_line = fake_set_line,
-	.ioeventfd = fake_ioeventfd,
-	.irqfd = fake_irqfd,
-	.msi_alloc = fake_msi_alloc,
-	.msi_route = fake_msi_route,
-};
 
 static struct vm vm;
 static struct vm_config cfg;
 static struct fake_irq fake;
 static char img[2][64];
 
+/* A VM as vm_create leaves it, without KVM: buses, memory, stop, the fake irq. */
+static void vm_init_fake(struct vm *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->cfg = &cfg;
+	v->fd = -1;
+	v->mem.memfd = -1;
+	bus_init(&v->pio, "pio");
+	bus_init(&v->mmio, "mmio");
+	device_list_init(&v->devices);
+	ck_assert_int_eq(vm_stop_init(&v->stop), 0);
+	ck_assert_int_eq(guest_mem_init(&v->mem, MEM_SIZE, false, HUGEPAGES_NONE), 0);
+	v->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(v->rx_efd, 0);
+	v->irq = fake_irq_ops(&fake);
+}
+
+static void vm_fini_fake(struct vm *v)
+{
+	device_list_destroy(&v->devices);
+	guest_mem_destroy(&v->mem);
+	bus_destroy(&v->pio);
+	bus_destroy(&v->mmio);
+	vm_stop_destroy(&v->stop);
+	close(v->rx_efd);
+}
+
 static void setup(void)
 {
-	memset(&vm, 0, sizeof(vm));
 	memset(&cfg, 0, sizeof(cfg));
-	fake = (struct fake_irq){ .vm_fd = -1, .next_gsi = 24 };
+	fake_irq_init(&fake);
+	fake.refuse_ioeventfd = true;	/* the transports forward notifications themselves */
 	cfg.cpus = 1;
 	cfg.mem_size = MEM_SIZE;
 	cfg.serial = SERIAL_NONE;
@@ -93,27 +73,12 @@ static void setup(void)
 		snprintf(cfg.disks[i].path, sizeof(cfg.disks[i].path), "%s", img[i]);
 		cfg.disks[i].num_queues = 1;
 	}
-	vm.cfg = &cfg;
-	vm.fd = -1;
-	vm.mem.memfd = -1;
-	bus_init(&vm.pio, "pio");
-	bus_init(&vm.mmio, "mmio");
-	device_list_init(&vm.devices);
-	ck_assert_int_eq(vm_stop_init(&vm.stop), 0);
-	ck_assert_int_eq(guest_mem_init(&vm.mem, MEM_SIZE, false, HUGEPAGES_NONE), 0);
-	vm.rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ck_assert_int_ge(vm.rx_efd, 0);
-	vm.irq = (struct vm_irq){ &fake_ops, &fake };
+	vm_init_fake(&vm);
 }
 
 static void teardown(void)
 {
-	device_list_destroy(&vm.devices);
-	guest_mem_destroy(&vm.mem);
-	bus_destroy(&vm.pio);
-	bus_destroy(&vm.mmio);
-	vm_stop_destroy(&vm.stop);
-	close(vm.rx_efd);
+	vm_fini_fake(&vm);
 	for (unsigned i = 0; i < 2; i++)
 		unlink(img[i]);
 }
@@ -128,7 +93,8 @@ static void check_names(const char *const *want, unsigned n)
 static void check_platform_ports(void)
 {
 	static const uint64_t ports[] = { COM1_BASE, I8042_DATA_PORT, I8042_CMD_PORT,
-					  DEBUG_EXIT_PORT, POST_PORT, ACPI_PM_BASE, RTC_PORT };
+					  DEBUG_EXIT_PORT, POST_PORT, ACPI_PM_BASE, RTC_PORT,
+					  RESET_CONTROL_PORT };
 
 	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
 		ck_assert_msg(bus_find(&vm.pio, ports[i]), "nothing at port 0x%llx",
@@ -139,7 +105,7 @@ START_TEST(mmio_machine)
 {
 	static const char *const names[] = {
 		"serial0", "i8042-0", "debug-exit0", "post0", "acpi-pm0", "rtc0",
-		"virtio-blk0", "virtio-blk1", "virtio-rng0", "virtio-console0",
+		"reset-control0", "virtio-blk0", "virtio-blk1", "virtio-rng0", "virtio-console0",
 	};
 	struct machine_desc d;
 
@@ -148,8 +114,9 @@ START_TEST(mmio_machine)
 	cfg.rng = true;
 	cfg.virtio_console = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 10);
-	ck_assert_str_eq(vm.devices.v[6].ops->kind, "virtio-mmio");
+	check_names(names, 11);
+	ck_assert_str_eq(vm.devices.v[6].ops->kind, "reset-control");
+	ck_assert_str_eq(vm.devices.v[7].ops->kind, "virtio-mmio");
 	check_platform_ports();
 	ck_assert_ptr_null(bus_find(&vm.pio, PCI_CONFIG_ADDRESS));
 	ck_assert_ptr_nonnull(vm.serial);
@@ -175,7 +142,7 @@ START_TEST(pci_machine)
 {
 	static const char *const names[] = {
 		"serial0", "i8042-0", "debug-exit0", "post0", "acpi-pm0", "rtc0",
-		"pci-host0", "virtio-blk0", "virtio-rng0",
+		"pci-host0", "reset-control0", "virtio-blk0", "virtio-rng0",
 	};
 	struct machine_desc d;
 
@@ -183,10 +150,12 @@ START_TEST(pci_machine)
 	cfg.nr_disks = 1;
 	cfg.rng = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 9);
-	ck_assert_str_eq(vm.devices.v[7].ops->kind, "virtio-pci");
+	check_names(names, 10);
+	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-pci");
 	check_platform_ports();
-	ck_assert_ptr_nonnull(bus_find(&vm.pio, PCI_CONFIG_ADDRESS));
+	/* 0xCF9 lies inside the host bridge's ports: the bridge hands it on. */
+	ck_assert_ptr_eq(bus_find(&vm.pio, PCI_CONFIG_ADDRESS), bus_find(&vm.pio, RESET_CONTROL_PORT));
+	ck_assert_ptr_eq(vm.pci->cf9_opaque, vm.devices.v[7].dev);
 	ck_assert_ptr_nonnull(bus_find(&vm.mmio, PCI_WINDOW_BASE));
 	ck_assert_ptr_nonnull(vm.pci);
 	/* Slot 0 is the host bridge; the devices follow in list order. */
@@ -209,7 +178,7 @@ START_TEST(pci_host_without_devices)
 
 	cfg.transport = TRANSPORT_PCI;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	ck_assert_uint_eq(vm.devices.nr, 7);
+	ck_assert_uint_eq(vm.devices.nr, 8);
 	ck_assert_int_eq(builder_describe(&vm, &d), 0);
 	ck_assert(d.pci_host);
 }
@@ -222,8 +191,8 @@ START_TEST(bad_disk_fails_and_releases)
 	snprintf(cfg.disks[1].path, sizeof(cfg.disks[1].path), "/nonexistent/kvmrun-disk");
 	ck_assert_int_lt(builder_create_devices(&vm), 0);
 	/* What was built before the failure is in the list, for the caller to destroy. */
-	ck_assert_uint_eq(vm.devices.nr, 7);
-	ck_assert_str_eq(vm.devices.v[6].name, "virtio-blk0");
+	ck_assert_uint_eq(vm.devices.nr, 8);
+	ck_assert_str_eq(vm.devices.v[7].name, "virtio-blk0");
 }
 END_TEST
 
@@ -248,12 +217,81 @@ START_TEST(serial_file_is_the_uarts)
 }
 END_TEST
 
+/*
+ * The whole machine's device state through the registry: a second machine
+ * built from the same configuration takes the first one's record, saves the
+ * same bytes and answers the same register reads; another machine refuses it.
+ */
+static void machine_round_trip(enum transport t)
+{
+	struct state_writer w1, w2;
+	struct state_reader r;
+	struct vm other;
+	char err[256] = "";
+	uint8_t v;
+
+	cfg.transport = t;
+	cfg.nr_disks = 1;
+	cfg.rng = true;
+	ck_assert_int_eq(builder_create_devices(&vm), 0);
+	/* Some guest-visible state: UART scratch and divisor, CMOS NVRAM, reset control. */
+	v = 0x5a;
+	bus_dispatch(&vm.pio, COM1_BASE + 7, &v, 1, true);
+	v = 0x34;
+	bus_dispatch(&vm.pio, RTC_PORT, &v, 1, true);
+	v = 0x77;
+	bus_dispatch(&vm.pio, RTC_PORT + 1, &v, 1, true);
+	v = 0x0a;
+	bus_dispatch(&vm.pio, RESET_CONTROL_PORT, &v, 1, true);
+	state_writer_init(&w1);
+	ck_assert_int_eq(device_list_save(&vm.devices, &w1), 0);
+
+	vm_init_fake(&other);
+	ck_assert_int_eq(builder_create_devices(&other), 0);
+	state_reader_init(&r, w1.data, w1.len);
+	ck_assert_msg(device_list_restore(&other.devices, &r, err, sizeof(err)) == 0, "%s", err);
+	state_writer_init(&w2);
+	ck_assert_int_eq(device_list_save(&other.devices, &w2), 0);
+	ck_assert_uint_eq(w1.len, w2.len);
+	ck_assert_mem_eq(w1.data, w2.data, w1.len);
+	bus_dispatch(&other.pio, COM1_BASE + 7, &v, 1, false);
+	ck_assert_uint_eq(v, 0x5a);
+	v = 0x34;
+	bus_dispatch(&other.pio, RTC_PORT, &v, 1, true);
+	bus_dispatch(&other.pio, RTC_PORT + 1, &v, 1, false);
+	ck_assert_uint_eq(v, 0x77);
+	bus_dispatch(&other.pio, RESET_CONTROL_PORT, &v, 1, false);
+	ck_assert_uint_eq(v, 0x0a);
+	vm_fini_fake(&other);
+
+	/* A machine without the rng: a different device list, refused with a reason. */
+	cfg.rng = false;
+	vm_init_fake(&other);
+	ck_assert_int_eq(builder_create_devices(&other), 0);
+	state_reader_init(&r, w1.data, w1.len);
+	ck_assert_int_eq(device_list_restore(&other.devices, &r, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "devices"));
+	vm_fini_fake(&other);
+	state_writer_free(&w1);
+	state_writer_free(&w2);
+}
+
+START_TEST(machine_state_round_trip_mmio)
+{
+	machine_round_trip(TRANSPORT_MMIO);
+}
+END_TEST
+
+START_TEST(machine_state_round_trip_pci)
+{
+	machine_round_trip(TRANSPORT_PCI);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("builder");
 	TCase *tc = tcase_create("machine");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, mmio_machine);
@@ -261,10 +299,8 @@ int main(void)
 	tcase_add_test(tc, pci_host_without_devices);
 	tcase_add_test(tc, bad_disk_fails_and_releases);
 	tcase_add_test(tc, serial_file_is_the_uarts);
+	tcase_add_test(tc, machine_state_round_trip_mmio);
+	tcase_add_test(tc, machine_state_round_trip_pci);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testlib_run(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kvmrun/vm.h"
+#include "testlib.h"
 
 #define DATA_OFF 1024
 
@@ -203,8 +204,6 @@ int main(void)
 {
 	Suite *s = suite_create("vcpu");
 	TCase *tc = tcase_create("exit dispatch");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, port_write_string);
@@ -216,9 +215,5 @@ int main(void)
 	tcase_add_loop_test(tc, system_events, 0, 4);
 	tcase_add_loop_test(tc, failures_stop_with_an_error, 0, 3);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testlib_run(s);
 }
