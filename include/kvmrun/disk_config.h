@@ -16,7 +16,10 @@ struct disk_config {
 
 #define MAX_DISKS 4
 
-/* Parses one --disk value; 0 or -EINVAL with a one-line reason in err. */
+/*
+ * Parses one --disk value; 0 or -EINVAL with a one-line reason in err.
+ * Command-line parsing: defined in the VMM layer (src/disk_config.c).
+ */
 int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen);
 
 #endif
