@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "kvmrun/block.h"
-#include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 
 #define SECTOR			512ULL

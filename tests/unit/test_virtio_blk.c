@@ -85,7 +85,7 @@ static bool skip_direct(void)
 
 static void setup_rw(void) { setup_with(false, false, 1); }
 static void setup_ro(void) { setup_with(true, false, 1); }
-static void setup_direct(void) { setup_with(false, true, 2); }
+static void setup_direct(void) { setup_with(false, true, 4); }
 
 static void teardown(void)
 {
@@ -425,6 +425,35 @@ START_TEST(test_direct_writes)
 }
 END_TEST
 
+/*
+ * More requests than the device has jobs (64): the queues left unserved are
+ * kicked again as jobs come back, and every request completes.
+ */
+START_TEST(test_direct_more_requests_than_jobs)
+{
+	enum { PER_QUEUE = 20 };	/* 3 descriptors each: 60 of a queue's 64 */
+
+	if (skip_direct())
+		return;
+	for (unsigned q = 0; q < 4; q++)
+		for (unsigned i = 0; i < PER_QUEUE; i++) {
+			unsigned slot = q * PER_QUEUE + i;
+			struct fd_seg d = { DATA + 0x1000ULL * slot, 512, true };
+
+			blk_add(&drv, q, slot, VIRTIO_BLK_T_IN, slot % SECTORS, &d, 1);
+		}
+	for (unsigned q = 0; q < 4; q++)
+		fd_serve(&drv, q);
+	for (unsigned q = 0; q < 4; q++)
+		ck_assert_uint_eq(fd_run(&drv, q, PER_QUEUE, 5000), PER_QUEUE);
+	for (unsigned slot = 0; slot < 4 * PER_QUEUE; slot++) {
+		ck_assert_uint_eq(status_of(&drv, slot), VIRTIO_BLK_S_OK);
+		check_pattern(fd_ptr(&drv, DATA + 0x1000ULL * slot, 512), 512,
+			      (slot % SECTORS) * 512ULL);
+	}
+}
+END_TEST
+
 /* Quiesced means no request on the I/O threads: save refuses until they are completed. */
 START_TEST(test_direct_save_busy)
 {
@@ -578,6 +607,7 @@ static Suite *blk_suite(void)
 	tcase_set_timeout(direct, 30);
 	tcase_add_test(direct, test_direct_reads_in_flight);
 	tcase_add_test(direct, test_direct_writes);
+	tcase_add_test(direct, test_direct_more_requests_than_jobs);
 	tcase_add_test(direct, test_direct_save_busy);
 	tcase_add_test(direct, test_direct_reset_in_flight);
 	suite_add_tcase(s, direct);
