@@ -3,11 +3,12 @@
  * receives, queue 1 transmits, no control queue and no mergeable receive
  * buffers.
  *
- * The tap carries a 12-byte header, the VERSION_1 virtio_net_hdr, so the header passes
- * unchanged between the guest's buffers and the tap: transmit is one writev
- * of a chain's readable segments, receive one readv into a chain's writable
- * segments.  Checksum and TSO offloads are offered when the tap can do them
- * (TUNSETOFFLOAD) and switched on for what the driver accepted.
+ * The tap carries a 12-byte header, the VERSION_1 virtio_net_hdr, so the
+ * header passes unchanged between the guest's buffers and the tap: transmit
+ * is one writev of a chain's readable segments, receive one readv into a
+ * chain's writable segments.  Checksum and TSO offloads are offered when
+ * the tap can do them (TUNSETOFFLOAD) and switched on for what the driver
+ * accepted.
  *
  * Receive: the worker reads the tap only while it holds receive buffers.
  * Buffers are taken off the ring as soon as the driver makes them available
@@ -385,7 +386,8 @@ static bool seg_gpa(const struct guest_mem *mem, const struct iovec *v, uint64_t
  * chain is saved as its head and the guest addresses of its writable
  * segments.  Not saved: counters and warnings (host logs), the offloads
  * told to the tap (re-derived from the driver's features on the next queue
- * activity), whether the tap is watched or gone (host resources).
+ * activity), whether the tap is watched (derived again) or gone (host
+ * resources).
  */
 static int net_save(struct virtio_device *d, struct state_writer *w)
 {
@@ -468,6 +470,8 @@ static int net_restore(struct virtio_device *d, struct state_reader *r)
 		memcpy(n->config.mac, mac, sizeof(mac));
 		n->config.status = htole16(status);
 	}
+	/* As rx_run() leaves it: held chains wait for the tap to be readable. */
+	watch_tap(d, n->rx_count && rx_running(d));
 	return r->err;
 }
 

@@ -239,6 +239,8 @@ static void hold_two(struct state_writer *w)
 static void restore_into_b(const struct state_writer *w)
 {
 	side_create(&b, true);
+	/* Without receive buffers a device stops watching its tap: a restore must not leave it so. */
+	fd_serve(&b.drv, RXQ);
 	memcpy(b.mem.map, a.mem.map, RAM_SIZE);
 	for (unsigned q = 0; q < 2; q++) {
 		b.dev.vq[q].last_avail = a.dev.vq[q].last_avail;
