@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kvmrun/net_config.h"
+#include "kvmrun/config.h"
 
 static int hex_digit(char c)
 {

@@ -1,28 +1,21 @@
 /*
- * virtio-blk (virtio 1.2, 5.2) over a raw image file.  Requests run on the
- * device's worker thread: preadv/pwritev straight into the guest's buffers,
- * fdatasync for FLUSH (so that what the guest was told is flushed survives a
- * kill of kvmrun), fallocate for DISCARD and WRITE_ZEROES.  With cache=none
- * (O_DIRECT, where every request waits for the disk) reads and writes go to
- * a pool of I/O threads instead, so that a queue's requests are in flight
- * together; they complete out of order, back on the worker.  A read-only
- * disk refuses every write with IOERR.
+ * virtio-blk (virtio 1.2, 5.2): the protocol (request headers, the status
+ * byte, config space, GET_ID, segment limits) over a disk of the block
+ * module (block/).  With cache=writeback requests run on the device's
+ * worker through the sync engine; with cache=none (O_DIRECT, where every
+ * request waits for the disk) reads and writes go to the threaded engine so
+ * that a queue's requests are in flight together, and they complete out of
+ * order, back on the worker.  A read-only disk refuses every write with
+ * IOERR.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
-#include <pthread.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "kvmrun/log.h"
-#include "kvmrun/sandbox.h"
+#include "kvmrun/block.h"
 #include "kvmrun/virtio_devices.h"
 
 #define SECTOR			512ULL
@@ -30,45 +23,33 @@
 #define MAX_REQ_BYTES		(64ULL << 20)	/* larger requests fail with IOERR */
 #define MAX_DISCARD_SEGS	16
 #define MAX_SECTORS		(UINT32_MAX / SECTOR)
-#define IO_THREADS		16	/* cache=none: requests in flight at once */
-#define IO_JOBS			64	/* requests popped and not yet completed */
-#define DIRECT_ALIGN		512	/* buffers aligned so go to O_DIRECT as they are */
+#define IO_JOBS			64	/* cache=none: requests popped and not yet completed */
 
-/* A read or write handed to the I/O threads. */
+_Static_assert(SECTOR == BLOCK_SECTOR, "virtio-blk sectors are the disk's logical blocks");
+
+/* A request popped from a queue, until its status byte is written. */
 struct blk_job {
-	struct blk_job *next;
+	struct block_req req;
+	struct blk_job *next;		/* on the free list */
+	struct blk *blk;
 	struct virtq_chain chain;
 	struct iovec data[VIRTQ_MAX_SEGS];
+	struct block_range ranges[MAX_DISCARD_SEGS];
 	unsigned q;
 	uint64_t gen;			/* the device's reset count when it was popped */
-	uint64_t sector;
-	bool write;
-	uint8_t status;
-	uint32_t written;
-};
-
-struct blk_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t work, idle;
-	struct blk_job *free, *pending, *done;
-	unsigned busy;			/* jobs an I/O thread holds */
-	bool stop;
-	int done_fd;			/* eventfd: completed jobs for the worker */
-	pthread_t threads[IO_THREADS];
-	unsigned nr_threads;
-	uint32_t starved;		/* queues left unserved for want of a free job */
-	struct blk_job jobs[IO_JOBS];
+	bool refuse;			/* a discard segment past those run was bad: IOERR anyway */
 };
 
 struct blk {
-	int fd;
+	struct virtio_device *dev;
 	struct disk_config cfg;
+	struct block_disk disk;
+	struct block_engine *engine;
 	uint64_t capacity;		/* sectors */
 	struct virtio_blk_config config;
-	struct virtq_chain chain;
-	struct iovec data[VIRTQ_MAX_SEGS];
-	struct blk_pool *pool;		/* cache=none only */
+	struct blk_job *jobs, *free;
 	uint64_t gen;			/* resets so far: completions of older jobs are dropped */
+	uint32_t starved;		/* queues left unserved for want of a free job */
 };
 
 struct discard_seg {
@@ -106,161 +87,6 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t bytes)
 	return sector <= b->capacity && sectors <= b->capacity - sector;
 }
 
-/* O_DIRECT wants aligned memory; the guest's buffers need not be: go through an aligned copy. */
-static uint8_t bounce_rw(struct blk *b, const struct iovec *data, unsigned n, off_t off,
-			 size_t len, bool write, uint32_t *written)
-{
-	uint8_t status = VIRTIO_BLK_S_OK;
-	void *buf;
-
-	if (!len)
-		return VIRTIO_BLK_S_OK;
-	if (posix_memalign(&buf, 4096, len))
-		return VIRTIO_BLK_S_IOERR;
-	if (write) {
-		iov_to_buf(data, n, 0, buf, len);
-		if (pwrite(b->fd, buf, len, off) != (ssize_t)len)
-			status = VIRTIO_BLK_S_IOERR;
-	} else if (pread(b->fd, buf, len, off) != (ssize_t)len) {
-		status = VIRTIO_BLK_S_IOERR;
-	} else {
-		buf_to_iov(data, n, 0, buf, len);
-		*written = (uint32_t)len;
-	}
-	free(buf);
-	return status;
-}
-
-static bool direct_ok(const struct iovec *v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if ((uintptr_t)v[i].iov_base % DIRECT_ALIGN || v[i].iov_len % DIRECT_ALIGN)
-			return false;
-	return true;
-}
-
-/* data: scratch room for the request's iovecs (one per thread that runs requests). */
-static uint8_t do_rw(struct blk *b, const struct virtq_chain *c, uint64_t sector, bool write,
-		     uint32_t *written, struct iovec *data)
-{
-	size_t len = write ? c->out_len - REQ_HDR : c->in_len - 1;
-	unsigned n = data_iov(c, !write, write ? REQ_HDR : 0, len, data);
-	off_t off = (off_t)(sector * SECTOR);
-	size_t done = 0;
-
-	if (len % SECTOR || len > MAX_REQ_BYTES || !in_range(b, sector, len))
-		return VIRTIO_BLK_S_IOERR;
-	if (write && b->cfg.readonly)
-		return VIRTIO_BLK_S_IOERR;
-	/* O_DIRECT takes aligned buffers as they are; others go through an aligned copy. */
-	if (b->cfg.cache_none && !direct_ok(data, n))
-		return bounce_rw(b, data, n, off, len, write, written);
-	while (done < len) {
-		struct iovec *v = data;
-		unsigned vn = n;
-		size_t skip = done;
-		ssize_t r;
-
-		/* Resume a short transfer where it stopped. */
-		while (vn && skip >= v->iov_len) {
-			skip -= v->iov_len;
-			v++;
-			vn--;
-		}
-		if (!vn)
-			break;
-		v->iov_base = (uint8_t *)v->iov_base + skip;
-		v->iov_len -= skip;
-		r = write ? pwritev(b->fd, v, (int)vn, off + (off_t)done) :
-			    preadv(b->fd, v, (int)vn, off + (off_t)done);
-		v->iov_base = (uint8_t *)v->iov_base - skip;
-		v->iov_len += skip;
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EINVAL && b->cfg.cache_none && !done)
-			return bounce_rw(b, data, n, off, len, write, written);	/* stricter alignment */
-		if (r <= 0) {
-			log_debug("virtio-blk: %s at sector %llu: %s", write ? "write" : "read",
-				  (unsigned long long)sector, r ? strerror(errno) : "end of file");
-			return VIRTIO_BLK_S_IOERR;
-		}
-		done += (size_t)r;
-	}
-	if (!write)
-		*written = (uint32_t)len;
-	return VIRTIO_BLK_S_OK;
-}
-
-static uint8_t do_discard(struct blk *b, const struct virtq_chain *c, bool zeroes)
-{
-	struct discard_seg segs[MAX_DISCARD_SEGS];
-	size_t len = c->out_len - REQ_HDR;
-	unsigned n = (unsigned)(len / sizeof(segs[0]));
-
-	if (b->cfg.readonly || !n || len % sizeof(segs[0]) || n > MAX_DISCARD_SEGS)
-		return VIRTIO_BLK_S_IOERR;
-	iov_to_buf(c->iov, c->n_out, REQ_HDR, segs, len);
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t bytes = (uint64_t)segs[i].num_sectors * SECTOR;
-		bool unmap = segs[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-		int mode;
-
-		if ((segs[i].flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
-		    (!zeroes && segs[i].flags) || !in_range(b, segs[i].sector, bytes))
-			return VIRTIO_BLK_S_IOERR;
-		if (!bytes)
-			continue;
-		/* Punching a hole reads back as zeroes too; ZERO_RANGE keeps the blocks. */
-		mode = !zeroes || unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
-					  FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-		if (fallocate(b->fd, mode, (off_t)(segs[i].sector * SECTOR), (off_t)bytes) < 0) {
-			if (!zeroes)
-				continue;	/* discard is only a hint */
-			/* No fallocate support: write the zeroes. */
-			static const uint8_t zero[4096];
-
-			for (uint64_t o = 0; o < bytes; o += sizeof(zero)) {
-				size_t l = bytes - o < sizeof(zero) ? (size_t)(bytes - o) : sizeof(zero);
-
-				if (pwrite(b->fd, zero, l,
-					   (off_t)(segs[i].sector * SECTOR + o)) != (ssize_t)l)
-					return VIRTIO_BLK_S_IOERR;
-			}
-		}
-	}
-	return VIRTIO_BLK_S_OK;
-}
-
-static uint8_t handle(struct blk *b, const struct virtq_chain *c, uint32_t *written)
-{
-	struct virtio_blk_outhdr hdr;
-
-	*written = 0;
-	iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
-	switch (hdr.type) {
-	case VIRTIO_BLK_T_IN:
-		return do_rw(b, c, hdr.sector, false, written, b->data);
-	case VIRTIO_BLK_T_OUT:
-		return do_rw(b, c, hdr.sector, true, written, b->data);
-	case VIRTIO_BLK_T_FLUSH:
-		return fdatasync(b->fd) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-	case VIRTIO_BLK_T_GET_ID: {
-		size_t len = c->in_len - 1 < VIRTIO_BLK_ID_BYTES ? c->in_len - 1 : VIRTIO_BLK_ID_BYTES;
-		char id[VIRTIO_BLK_ID_BYTES] = { 0 };
-
-		memcpy(id, b->cfg.serial, strnlen(b->cfg.serial, VIRTIO_BLK_ID_BYTES));
-		*written = (uint32_t)buf_to_iov(c->iov + c->n_out, c->n_in, 0, id, len);
-		return VIRTIO_BLK_S_OK;
-	}
-	case VIRTIO_BLK_T_DISCARD:
-		return do_discard(b, c, false);
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return do_discard(b, c, true);
-	default:
-		return VIRTIO_BLK_S_UNSUPP;
-	}
-}
-
 /* The status is the last writable byte of the chain. */
 static void complete(struct virtq *vq, const struct virtq_chain *c, uint8_t status,
 		     uint32_t written)
@@ -269,206 +95,125 @@ static void complete(struct virtq *vq, const struct virtq_chain *c, uint8_t stat
 	virtq_push(vq, c->head, written + 1);
 }
 
-/* ---- the I/O threads (cache=none) ---- */
-
-static void *io_thread(void *arg)
+static void job_put(struct blk *b, struct blk_job *j)
 {
-	struct blk *b = arg;
-	struct blk_pool *p = b->pool;
-	uint64_t one = 1;
+	j->next = b->free;
+	b->free = j;
+}
 
-	if (sandbox_enter(SANDBOX_DEVICE, "virtio-blk-io")) {
-		log_err("virtio-blk: an I/O thread stops");
-		return NULL;
-	}
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!p->stop && !p->pending)
-			pthread_cond_wait(&p->work, &p->lock);
-		if (p->stop)
+/* Worker thread, device lock held (from block_submit, block_complete or block_cancel). */
+static void job_done(struct block_req *req, int result)
+{
+	struct blk_job *j = (struct blk_job *)((uint8_t *)req - offsetof(struct blk_job, req));
+	struct blk *b = j->blk;
+	struct virtq *vq = &b->dev->vq[j->q];
+	uint8_t status = result || j->refuse ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	uint32_t written = !status && req->op == BLOCK_OP_READ ? (uint32_t)req->len : 0;
+
+	/* A job from before a reset belongs to rings the driver has given up. */
+	if (j->gen == b->gen && vq->ready && !vq->broken)
+		complete(vq, &j->chain, status, written);
+	job_put(b, j);
+}
+
+/* Checked here, so that only requests the disk can run reach the engine. */
+static bool rw_prepare(struct blk *b, struct blk_job *j, uint64_t sector, bool write)
+{
+	const struct virtq_chain *c = &j->chain;
+	size_t len = write ? c->out_len - REQ_HDR : c->in_len - 1;
+
+	if (len % SECTOR || len > MAX_REQ_BYTES || !in_range(b, sector, len))
+		return false;
+	if (write && b->cfg.readonly)
+		return false;
+	j->req.op = write ? BLOCK_OP_WRITE : BLOCK_OP_READ;
+	j->req.iov = j->data;
+	j->req.iovcnt = data_iov(c, !write, write ? REQ_HDR : 0, len, j->data);
+	j->req.offset = sector * SECTOR;
+	j->req.len = len;
+	return true;
+}
+
+/*
+ * The segments up to the first bad one go to the disk, as they are checked;
+ * a bad one fails the request after those.
+ */
+static bool discard_prepare(struct blk *b, struct blk_job *j, bool zeroes)
+{
+	struct discard_seg segs[MAX_DISCARD_SEGS];
+	const struct virtq_chain *c = &j->chain;
+	size_t len = c->out_len - REQ_HDR;
+	unsigned n = (unsigned)(len / sizeof(segs[0])), i;
+
+	if (b->cfg.readonly || !n || len % sizeof(segs[0]) || n > MAX_DISCARD_SEGS)
+		return false;
+	iov_to_buf(c->iov, c->n_out, REQ_HDR, segs, len);
+	for (i = 0; i < n; i++) {
+		uint64_t bytes = (uint64_t)segs[i].num_sectors * SECTOR;
+
+		if ((segs[i].flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
+		    (!zeroes && segs[i].flags) || !in_range(b, segs[i].sector, bytes))
 			break;
-		struct blk_job *j = p->pending;
-
-		p->pending = j->next;
-		p->busy++;
-		pthread_mutex_unlock(&p->lock);
-		j->written = 0;
-		j->status = do_rw(b, &j->chain, j->sector, j->write, &j->written, j->data);
-		pthread_mutex_lock(&p->lock);
-		j->next = p->done;
-		p->done = j;
-		if (!--p->busy)
-			pthread_cond_broadcast(&p->idle);
-		if (write(p->done_fd, &one, sizeof(one)) < 0)
-			log_debug("virtio-blk: completion eventfd: %s", strerror(errno));
+		j->ranges[i] = (struct block_range){
+			.offset = segs[i].sector * SECTOR, .len = bytes,
+			.unmap = segs[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+		};
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	j->refuse = i < n;
+	j->req.op = zeroes ? BLOCK_OP_WRITE_ZEROES : BLOCK_OP_DISCARD;
+	j->req.ranges = j->ranges;
+	j->req.nr_ranges = i;
+	return true;
 }
 
-static bool pool_active(struct blk_pool *p)
+/*
+ * Starts the request in j (its chain popped, header and status byte there):
+ * on the engine, or completed right here.
+ */
+static void start(struct blk *b, struct blk_job *j, bool more)
 {
-	pthread_mutex_lock(&p->lock);
-	bool active = p->busy || p->pending || p->done;
+	const struct virtq_chain *c = &j->chain;
+	struct virtq *vq = &b->dev->vq[j->q];
+	struct virtio_blk_outhdr hdr;
+	bool ok;
 
-	pthread_mutex_unlock(&p->lock);
-	return active;
-}
+	iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
+	j->refuse = false;
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		ok = rw_prepare(b, j, hdr.sector, hdr.type == VIRTIO_BLK_T_OUT);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		j->req.op = BLOCK_OP_FLUSH;
+		ok = true;
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		ok = discard_prepare(b, j, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES);
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t len = c->in_len - 1 < VIRTIO_BLK_ID_BYTES ? c->in_len - 1 : VIRTIO_BLK_ID_BYTES;
+		char id[VIRTIO_BLK_ID_BYTES] = { 0 };
+		uint32_t written;
 
-static struct blk_job *job_get(struct blk_pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	struct blk_job *j = p->free;
-
-	if (j)
-		p->free = j->next;
-	pthread_mutex_unlock(&p->lock);
-	return j;
-}
-
-static void job_put(struct blk_pool *p, struct blk_job *j)
-{
-	pthread_mutex_lock(&p->lock);
-	j->next = p->free;
-	p->free = j;
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Requests run in submission order within the pool (completion order is free). */
-static void job_submit(struct blk_pool *p, struct blk_job *j)
-{
-	struct blk_job **tail = &p->pending;
-
-	pthread_mutex_lock(&p->lock);
-	while (*tail)
-		tail = &(*tail)->next;
-	j->next = NULL;
-	*tail = j;
-	pthread_cond_signal(&p->work);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Worker thread, device lock held: hand back what the I/O threads finished. */
-static void blk_fd_ready(struct virtio_device *d, int fd)
-{
-	struct blk *b = d->priv;
-	struct blk_pool *p = b->pool;
-	uint16_t old[VIRTIO_MAX_QUEUES];
-	uint32_t touched = 0, starved;
-	struct blk_job *done;
-	uint64_t v;
-
-	if (!p || fd != p->done_fd)
+		memcpy(id, b->cfg.serial, strnlen(b->cfg.serial, VIRTIO_BLK_ID_BYTES));
+		written = (uint32_t)buf_to_iov(c->iov + c->n_out, c->n_in, 0, id, len);
+		complete(vq, c, VIRTIO_BLK_S_OK, written);
+		job_put(b, j);
 		return;
-	while (read(fd, &v, sizeof(v)) > 0)
-		;
-	pthread_mutex_lock(&p->lock);
-	done = p->done;
-	p->done = NULL;
-	starved = p->starved;
-	p->starved = 0;
-	pthread_mutex_unlock(&p->lock);
-	while (done) {
-		struct blk_job *j = done;
-		struct virtq *vq = &d->vq[j->q];
-
-		done = j->next;
-		/* A job from before a reset belongs to rings the driver has given up. */
-		if (j->gen == b->gen && vq->ready && !vq->broken) {
-			if (!(touched & (1u << j->q)))
-				old[j->q] = vq->used_idx;
-			touched |= 1u << j->q;
-			complete(vq, &j->chain, j->status, j->written);
-		}
-		job_put(p, j);
 	}
-	for (unsigned q = 0; q < d->nr_queues; q++) {
-		if (touched & (1u << q))
-			virtio_signal_used(d, q, old[q]);
-		if (starved & (1u << q))
-			virtio_notify_queue(d, q);	/* jobs are free again: pop the rest */
-	}
-}
-
-/* Device reset (lock held): forget queued jobs, wait for those on the disk. */
-static void blk_reset(struct virtio_device *d)
-{
-	struct blk *b = d->priv;
-	struct blk_pool *p = b->pool;
-	uint64_t v;
-
-	b->gen++;
-	if (!p)
+	default:
+		complete(vq, c, VIRTIO_BLK_S_UNSUPP, 0);
+		job_put(b, j);
 		return;
-	pthread_mutex_lock(&p->lock);
-	while (p->busy)
-		pthread_cond_wait(&p->idle, &p->lock);
-	struct blk_job *lists[2] = { p->pending, p->done };
-
-	p->pending = p->done = NULL;
-	for (unsigned i = 0; i < 2; i++)
-		while (lists[i]) {
-			struct blk_job *j = lists[i];
-
-			lists[i] = j->next;
-			j->next = p->free;
-			p->free = j;
-		}
-	p->starved = 0;
-	pthread_mutex_unlock(&p->lock);
-	while (read(p->done_fd, &v, sizeof(v)) > 0)
-		;
-}
-
-static void pool_destroy(struct blk_pool *p)
-{
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
-	for (unsigned i = 0; i < p->nr_threads; i++)
-		pthread_join(p->threads[i], NULL);
-	if (p->done_fd >= 0)
-		close(p->done_fd);
-	pthread_cond_destroy(&p->work);
-	pthread_cond_destroy(&p->idle);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
-}
-
-static int pool_create(struct blk *b)
-{
-	struct blk_pool *p = calloc(1, sizeof(*p));
-	int r;
-
-	if (!p)
-		return -ENOMEM;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->idle, NULL);
-	for (unsigned i = 0; i < IO_JOBS; i++) {
-		p->jobs[i].next = p->free;
-		p->free = &p->jobs[i];
 	}
-	b->pool = p;
-	p->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->done_fd < 0) {
-		r = -errno;
-		goto fail;
+	if (!ok) {
+		complete(vq, c, VIRTIO_BLK_S_IOERR, 0);
+		job_put(b, j);
+		return;
 	}
-	for (; p->nr_threads < IO_THREADS; p->nr_threads++) {
-		r = pthread_create(&p->threads[p->nr_threads], NULL, io_thread, b);
-		if (r) {
-			r = -r;
-			goto fail;
-		}
-	}
-	return 0;
-fail:
-	log_err("virtio-blk: cannot start its I/O threads: %s", strerror(-r));
-	pool_destroy(p);
-	b->pool = NULL;
-	return r;
+	block_submit(b->engine, &j->req, more ? BLOCK_SUBMIT_MORE : 0);
 }
 
 static void blk_notify(struct virtio_device *d, unsigned q)
@@ -479,59 +224,61 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 	int r;
 
 	for (;;) {
-		struct blk_job *j = NULL;
-		struct virtq_chain *c = &b->chain;
-		struct virtio_blk_outhdr hdr;
-		uint32_t written = 0;
+		struct blk_job *j = b->free;
 
-		if (b->pool) {
-			j = job_get(b->pool);
-			if (!j) {
-				/* All jobs out: the next completion pops the rest. */
-				pthread_mutex_lock(&b->pool->lock);
-				b->pool->starved |= 1u << q;
-				pthread_mutex_unlock(&b->pool->lock);
-				r = 0;
-				break;
-			}
-			c = &j->chain;
-		}
-		r = virtq_pop(vq, d->mem, c);
-		if (r <= 0) {
-			if (j)
-				job_put(b->pool, j);
+		if (!j) {
+			/* All jobs out: the next completion pops the rest. */
+			b->starved |= 1u << q;
+			r = 0;
 			break;
 		}
+		r = virtq_pop(vq, d->mem, &j->chain);
+		if (r <= 0)
+			break;
+		b->free = j->next;
 		/* A header to read and a status byte to write, at least. */
-		if (c->out_len < REQ_HDR || c->in_len < 1) {
-			if (j)
-				job_put(b->pool, j);
+		if (j->chain.out_len < REQ_HDR || j->chain.in_len < 1) {
+			job_put(b, j);
 			virtio_needs_reset(d, "request without header or status byte");
 			return;
 		}
-		iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
-		/*
-		 * A lone request (nothing else queued or in flight) runs right here:
-		 * the hand-over to an I/O thread would only add two wake-ups.
-		 */
-		if (j && (hdr.type == VIRTIO_BLK_T_IN || hdr.type == VIRTIO_BLK_T_OUT) &&
-		    (virtq_has_avail(vq) || pool_active(b->pool))) {
-			j->q = q;
-			j->gen = b->gen;
-			j->sector = hdr.sector;
-			j->write = hdr.type == VIRTIO_BLK_T_OUT;
-			job_submit(b->pool, j);
-			continue;
-		}
-		uint8_t status = handle(b, c, &written);
-
-		complete(vq, c, status, written);
-		if (j)
-			job_put(b->pool, j);
+		j->q = q;
+		j->gen = b->gen;
+		start(b, j, virtq_has_avail(vq));
 	}
 	if (r < 0)
 		virtio_needs_reset(d, "malformed descriptor chain");
 	virtio_signal_used(d, q, old);
+}
+
+/* Worker thread, device lock held: hand back what the I/O threads finished. */
+static void blk_fd_ready(struct virtio_device *d, int fd)
+{
+	struct blk *b = d->priv;
+	uint16_t old[VIRTIO_MAX_QUEUES];
+	uint32_t starved = b->starved;
+
+	if (fd != b->engine->event_fd)
+		return;
+	b->starved = 0;
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		old[q] = d->vq[q].used_idx;
+	block_complete(b->engine);
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		virtio_signal_used(d, q, old[q]);
+		if (starved & (1u << q))
+			virtio_notify_queue(d, q);	/* jobs are free again: pop the rest */
+	}
+}
+
+/* Device reset (lock held): forget queued requests, wait for those on the disk. */
+static void blk_reset(struct virtio_device *d)
+{
+	struct blk *b = d->priv;
+
+	b->gen++;
+	block_cancel(b->engine);
+	b->starved = 0;
 }
 
 static void blk_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
@@ -541,14 +288,47 @@ static void blk_config_read(struct virtio_device *d, uint32_t off, uint8_t *data
 	virtio_config_copy(&b->config, sizeof(b->config), off, data, len);
 }
 
+/*
+ * The device type's own state.  The driver cannot write any config field
+ * (no VIRTIO_BLK_F_CONFIG_WCE: the cache mode is the host's choice), so
+ * the record only carries the geometry the driver was shown, to refuse a
+ * restore onto a different disk.  Requests in flight on the I/O threads
+ * are not saved: they hold guest buffers the disk is still writing, so
+ * the device must be quiesced with them completed (their status bytes
+ * written), and save returns -EBUSY while any is still out.
+ */
+static int blk_save(struct virtio_device *d, struct state_writer *w)
+{
+	struct blk *b = d->priv;
+
+	if (block_inflight(b->engine))
+		return -EBUSY;
+	state_put_u64(w, b->capacity);
+	state_put_u16(w, b->config.num_queues);
+	state_put_bool(w, b->cfg.readonly);
+	return w->err;
+}
+
+static int blk_restore(struct virtio_device *d, struct state_reader *r)
+{
+	struct blk *b = d->priv;
+	uint64_t capacity = state_get_u64(r);
+	uint16_t queues = state_get_u16(r);
+	bool readonly = state_get_bool(r);
+
+	if (!r->err && (capacity != b->capacity || queues != b->config.num_queues ||
+			readonly != b->cfg.readonly))
+		state_reader_fail(r);
+	return r->err;
+}
+
 static void blk_destroy(struct virtio_device *d)
 {
 	struct blk *b = d->priv;
 
-	if (b->pool)
-		pool_destroy(b->pool);
-	if (b->fd >= 0)
-		close(b->fd);
+	block_engine_destroy(b->engine);
+	block_disk_close(&b->disk);
+	free(b->jobs);
 	free(b);
 }
 
@@ -558,50 +338,45 @@ static const struct virtio_device_ops blk_ops = {
 	.fd_ready = blk_fd_ready,
 	.reset = blk_reset,
 	.destroy = blk_destroy,
+	.save = blk_save,
+	.restore = blk_restore,
 };
+
+/* The jobs: one for the sync engine (done before the next pop), IO_JOBS for the threads. */
+static int jobs_create(struct blk *b, unsigned n)
+{
+	b->jobs = calloc(n, sizeof(*b->jobs));
+	if (!b->jobs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		b->jobs[i].blk = b;
+		b->jobs[i].req.done = job_done;
+		job_put(b, &b->jobs[i]);
+	}
+	return 0;
+}
 
 int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		    const struct guest_mem *mem)
 {
 	struct blk *b = calloc(1, sizeof(*b));
+	struct block_params p = {
+		.path = dc->path, .readonly = dc->readonly, .direct = dc->cache_none,
+		.name = "virtio-blk",
+	};
 	uint64_t features;
-	struct stat st;
-	int flags = (dc->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, r;
+	int r;
 
 	if (!b)
 		return -ENOMEM;
+	b->dev = d;
 	b->cfg = *dc;
-	b->fd = open(dc->path, flags | (dc->cache_none ? O_DIRECT : 0));
-	if (b->fd < 0 && dc->cache_none && errno == EINVAL) {
-		log_err("--disk %s: cache=none needs O_DIRECT, which this file system refuses",
-			dc->path);
-		free(b);
-		return -EINVAL;
-	}
-	if (b->fd < 0) {
-		r = -errno;
-		log_err("--disk %s: %s", dc->path, strerror(-r));
+	r = block_disk_open(&b->disk, &p);
+	if (r) {
 		free(b);
 		return r;
 	}
-	if (fstat(b->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-		log_err("--disk %s: not a regular file or block device", dc->path);
-		close(b->fd);
-		free(b);
-		return -EINVAL;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		off_t end = lseek(b->fd, 0, SEEK_END);
-
-		st.st_size = end < 0 ? 0 : end;
-	}
-	if (st.st_size < (off_t)SECTOR) {
-		log_err("--disk %s: the image is smaller than one 512-byte sector", dc->path);
-		close(b->fd);
-		free(b);
-		return -EINVAL;
-	}
-	b->capacity = (uint64_t)st.st_size / SECTOR;
+	b->capacity = b->disk.size / SECTOR;
 	b->config.capacity = b->capacity;
 	b->config.size_max = 1U << 30;
 	b->config.seg_max = VIRTQ_MAX_SEGS - 2;
@@ -623,71 +398,33 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	if (dc->num_queues > 1)
 		features |= 1ULL << VIRTIO_BLK_F_MQ;
-	r = virtio_device_init(d, "virtio-blk", VIRTIO_ID_BLOCK, dc->num_queues, features,
-			       &blk_ops, b, mem);
+	r = jobs_create(b, dc->cache_none ? IO_JOBS : 1);
+	if (!r)
+		r = block_engine_sync_create(&b->disk, &b->engine);
+	if (!r)
+		r = virtio_device_init(d, "virtio-blk", VIRTIO_ID_BLOCK, dc->num_queues, features,
+				       &blk_ops, b, mem);
 	if (r) {
-		close(b->fd);
+		block_engine_destroy(b->engine);
+		block_disk_close(&b->disk);
+		free(b->jobs);
 		free(b);
 		return r;
 	}
 	/* From here virtio_device_destroy() releases b through blk_destroy(). */
 	if (dc->cache_none) {
-		r = pool_create(b);
-		if (!r)
-			r = virtio_watch_fd(d, b->pool->done_fd);
+		struct block_engine *threads;
+
+		r = block_engine_threads_create(&b->disk, BLOCK_IO_THREADS, &threads);
+		if (!r) {
+			block_engine_destroy(b->engine);
+			b->engine = threads;
+			r = virtio_watch_fd(d, threads->event_fd);
+		}
 		/* The I/O threads need the CPUs more than a spinning worker does. */
 		d->no_poll = true;
 		if (r)
 			virtio_device_destroy(d);	/* the caller only cleans up after success */
 	}
 	return r;
-}
-
-int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen)
-{
-	char buf[4096], *save = NULL, *opt;
-	size_t len = strlen(arg);
-
-	memset(dc, 0, sizeof(*dc));
-	dc->num_queues = 1;
-	if (!len || len >= sizeof(buf) || arg[0] == ',') {
-		snprintf(err, errlen, "--disk '%s': expected PATH[,readonly][,cache=none|writeback]"
-			 "[,serial=ID][,num-queues=N]", arg);
-		return -EINVAL;
-	}
-	memcpy(buf, arg, len + 1);
-	opt = strtok_r(buf, ",", &save);
-	snprintf(dc->path, sizeof(dc->path), "%s", opt);
-	while ((opt = strtok_r(NULL, ",", &save))) {
-		char *end;
-
-		if (!strcmp(opt, "readonly") || !strcmp(opt, "ro")) {
-			dc->readonly = true;
-		} else if (!strcmp(opt, "cache=none")) {
-			dc->cache_none = true;
-		} else if (!strcmp(opt, "cache=writeback")) {
-			dc->cache_none = false;
-		} else if (!strncmp(opt, "serial=", 7)) {
-			if (strlen(opt + 7) > VIRTIO_BLK_ID_BYTES) {
-				snprintf(err, errlen, "--disk: serial '%s' is longer than %d bytes",
-					 opt + 7, VIRTIO_BLK_ID_BYTES);
-				return -EINVAL;
-			}
-			snprintf(dc->serial, sizeof(dc->serial), "%s", opt + 7);
-		} else if (!strncmp(opt, "num-queues=", 11)) {
-			unsigned long n = strtoul(opt + 11, &end, 10);
-
-			if (!opt[11] || *end || n < 1 || n > VIRTIO_MAX_QUEUES) {
-				snprintf(err, errlen, "--disk: num-queues '%s': expected 1 to %d",
-					 opt + 11, VIRTIO_MAX_QUEUES);
-				return -EINVAL;
-			}
-			dc->num_queues = (unsigned)n;
-		} else {
-			snprintf(err, errlen, "--disk: unknown option '%s' (readonly, cache=none|"
-				 "writeback, serial=ID, num-queues=N)", opt);
-			return -EINVAL;
-		}
-	}
-	return 0;
 }

@@ -118,6 +118,14 @@ static void console_destroy(struct virtio_device *d)
 	free(d->priv);
 }
 
+/*
+ * No save/restore hooks: no config space is offered (no SIZE, no
+ * MULTIPORT), a transmit chain is written out and pushed within the
+ * notification, and input is delivered only as far as receive buffers
+ * take it (virtio_console_input returns the rest to the VMM, which keeps
+ * it): the device holds nothing between notifications.  out_broken and
+ * tx_truncated are host-side (a dead output fd, a warning given).
+ */
 static const struct virtio_device_ops console_ops = {
 	.queue_notify = console_notify,
 	.destroy = console_destroy,

@@ -1,13 +1,14 @@
 /*
- * virtio-net (virtio 1.2, 5.1) on a Linux tap device: queue 0 receives,
- * queue 1 transmits, no control queue and no mergeable receive buffers.
+ * virtio-net (virtio 1.2, 5.1) on a Linux tap device (virtio/tap.c): queue 0
+ * receives, queue 1 transmits, no control queue and no mergeable receive
+ * buffers.
  *
- * The tap is opened with IFF_VNET_HDR and a 12-byte header
- * (TUNSETVNETHDRSZ), the VERSION_1 virtio_net_hdr, so the header passes
- * unchanged between the guest's buffers and the tap: transmit is one writev
- * of a chain's readable segments, receive one readv into a chain's writable
- * segments.  Checksum and TSO offloads are offered when the tap can do them
- * (TUNSETOFFLOAD) and switched on for what the driver accepted.
+ * The tap carries a 12-byte header, the VERSION_1 virtio_net_hdr, so the
+ * header passes unchanged between the guest's buffers and the tap: transmit
+ * is one writev of a chain's readable segments, receive one readv into a
+ * chain's writable segments.  Checksum and TSO offloads are offered when
+ * the tap can do them (TUNSETOFFLOAD) and switched on for what the driver
+ * accepted.
  *
  * Receive: the worker reads the tap only while it holds receive buffers.
  * Buffers are taken off the ring as soon as the driver makes them available
@@ -17,7 +18,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
@@ -26,12 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "kvmrun/log.h"
+#include "kvmrun/tap.h"
 #include "kvmrun/virtio_devices.h"
 
 enum { RXQ, TXQ, NR_QUEUES };
@@ -41,7 +41,6 @@ enum { RXQ, TXQ, NR_QUEUES };
 #define RX_SEGS		(VIRTQ_MAX_SIZE * VIRTQ_MAX_SEGS)	/* held segments, at most */
 #define DRAIN_MAX	4096	/* packets discarded from the tap at a reset, at most */
 
-#define TUN_OFFLOADS	(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
 #define NET_OFFLOADS	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
 			 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 			 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) | \
@@ -61,7 +60,6 @@ struct net {
 	/* Plain state. */
 	struct virtio_net_config config;
 	bool offload_set;	/* TUNSETOFFLOAD done for the negotiated features */
-	unsigned tun_offload;	/* what the tap was last told */
 	struct rx_buf rx[VIRTQ_MAX_SIZE];	/* held receive chains, oldest first */
 	unsigned rx_first, rx_count;
 	uint32_t seg_first, seg_count;
@@ -69,9 +67,7 @@ struct net {
 	bool warned_too_big, warned_tx;
 
 	/* Host resources. */
-	int fd;
-	char ifname[IFNAMSIZ];
-	bool offloads;		/* the tap takes TUNSETOFFLOAD: offloads offered */
+	struct tap tap;
 	bool watching;		/* the tap fd is on the worker's epoll list */
 	bool tap_gone;
 	struct iovec *seg;	/* RX_SEGS entries: the held chains' writable segments */
@@ -87,13 +83,13 @@ static void watch_tap(struct virtio_device *d, bool on)
 	if (on == n->watching || (on && n->tap_gone))
 		return;
 	if (on) {
-		int r = virtio_watch_fd(d, n->fd);
+		int r = virtio_watch_fd(d, n->tap.fd);
 
 		if (r) {
-			log_warn("virtio-net: cannot watch tap %s: %s", n->ifname, strerror(-r));
+			log_warn("virtio-net: cannot watch tap %s: %s", n->tap.ifname, strerror(-r));
 			return;
 		}
-	} else if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, n->fd, NULL) < 0) {
+	} else if (epoll_ctl(d->epfd, EPOLL_CTL_DEL, n->tap.fd, NULL) < 0) {
 		log_debug("virtio-net: unwatch tap: %s", strerror(errno));
 	}
 	n->watching = on;
@@ -106,24 +102,12 @@ static void tap_gone(struct virtio_device *d, int err)
 
 	watch_tap(d, false);
 	n->tap_gone = true;
-	log_warn("virtio-net: tap %s: %s; the guest's link is now down", n->ifname, strerror(err));
+	log_warn("virtio-net: tap %s: %s; the guest's link is now down", n->tap.ifname, strerror(err));
 	n->config.status = 0;
 	d->config_generation++;
 	if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	    virtio_has_feature(d, VIRTIO_NET_F_STATUS))
 		d->transport->interrupt(d, 0, true);
-}
-
-static void set_tun_offload(struct net *n, unsigned flags)
-{
-	if (n->tun_offload == flags)
-		return;
-	if (ioctl(n->fd, TUNSETOFFLOAD, flags) < 0) {
-		/* Harmless: the guest then only gets complete, checksummed packets. */
-		log_debug("virtio-net: TUNSETOFFLOAD 0x%x: %s", flags, strerror(errno));
-		return;
-	}
-	n->tun_offload = flags;
 }
 
 /* Once the driver is running: tell the tap what the guest can receive. */
@@ -132,7 +116,7 @@ static void sync_offload(struct virtio_device *d)
 	struct net *n = d->priv;
 	unsigned flags = 0;
 
-	if (n->offload_set || !n->offloads)
+	if (n->offload_set || !n->tap.offloads)
 		return;
 	n->offload_set = true;
 	if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM)) {
@@ -145,9 +129,9 @@ static void sync_offload(struct virtio_device *d)
 		    virtio_has_feature(d, VIRTIO_NET_F_GUEST_ECN))
 			flags |= TUN_F_TSO_ECN;
 	}
-	set_tun_offload(n, flags);
+	tap_set_offload(&n->tap, flags);
 	log_debug("virtio-net: driver features 0x%llx; tap offloads 0x%x",
-		  (unsigned long long)d->guest_features, n->tun_offload);
+		  (unsigned long long)d->guest_features, n->tap.offload);
 }
 
 static bool rx_running(const struct virtio_device *d)
@@ -236,13 +220,11 @@ static int rx_one(struct virtio_device *d)
 	for (unsigned i = 0; i < b->nseg; i++)
 		n->iov[i] = n->seg[(b->seg + i) % RX_SEGS];
 	n->iov[b->nseg] = (struct iovec){ &n->spill, 1 };
-	do
-		r = readv(n->fd, n->iov, b->nseg + 1);
-	while (r < 0 && errno == EINTR);
+	r = tap_read(&n->tap, n->iov, b->nseg + 1);
 	if (r < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (r == -EAGAIN || r == -EWOULDBLOCK)
 			return 0;
-		tap_gone(d, errno);
+		tap_gone(d, (int)-r);
 		return -1;
 	}
 	/* The tap truncates what does not fit: a byte in spill means the packet was larger. */
@@ -251,7 +233,7 @@ static int rx_one(struct virtio_device *d)
 		if (!n->warned_too_big)
 			log_warn("virtio-net: a packet larger than the guest's %u-byte receive buffer "
 				 "was dropped (no mergeable buffers; check the MTU of tap %s)",
-				 b->len, n->ifname);
+				 b->len, n->tap.ifname);
 		n->warned_too_big = true;
 		return 1;	/* the chain waits for the next packet */
 	}
@@ -298,21 +280,18 @@ static void tx_run(struct virtio_device *d)
 
 	sync_offload(d);
 	while ((r = virtq_pop(vq, d->mem, c)) > 0) {
-		ssize_t w = -1;
+		ssize_t w;
 
 		/* Header and frame: the tap checks the header and the frame (and drops bad ones). */
-		if (c->out_len >= NET_HDR_LEN && !n->tap_gone) {
-			do
-				w = writev(n->fd, c->iov, (int)c->n_out);
-			while (w < 0 && errno == EINTR);
-		} else {
-			errno = n->tap_gone ? ENODEV : EINVAL;
-		}
+		if (c->out_len >= NET_HDR_LEN && !n->tap_gone)
+			w = tap_write(&n->tap, c->iov, c->n_out);
+		else
+			w = n->tap_gone ? -ENODEV : -EINVAL;
 		if (w < 0) {
 			n->tx_errors++;
 			if (!n->warned_tx)
-				log_debug("virtio-net: a packet to tap %s was dropped: %s", n->ifname,
-					  strerror(errno));
+				log_debug("virtio-net: a packet to tap %s was dropped: %s", n->tap.ifname,
+					  strerror((int)-w));
 			n->warned_tx = true;
 		} else {
 			n->tx_packets++;
@@ -336,7 +315,7 @@ static void net_fd_ready(struct virtio_device *d, int fd)
 {
 	struct net *n = d->priv;
 
-	if (fd == n->fd)
+	if (fd == n->tap.fd)
 		rx_run(d);
 }
 
@@ -357,13 +336,14 @@ static void net_reset(struct virtio_device *d)
 {
 	struct net *n = d->priv;
 	uint8_t buf[NET_HDR_LEN + 64];
+	struct iovec v = { buf, sizeof(buf) };
 
 	n->rx_first = n->rx_count = 0;
 	n->seg_first = n->seg_count = 0;
 	n->offload_set = false;
-	set_tun_offload(n, 0);
+	tap_set_offload(&n->tap, 0);
 	for (unsigned i = 0; i < DRAIN_MAX && !n->tap_gone; i++)
-		if (read(n->fd, buf, sizeof(buf)) < 0 && errno != EINTR)
+		if (tap_read(&n->tap, &v, 1) < 0)
 			break;
 }
 
@@ -372,14 +352,127 @@ static void net_destroy(struct virtio_device *d)
 	struct net *n = d->priv;
 
 	log_debug("virtio-net: tap %s: %llu packets received, %llu sent; dropped: %llu too big, "
-		  "%llu bad receive buffers, %llu failed sends", n->ifname,
+		  "%llu bad receive buffers, %llu failed sends", n->tap.ifname,
 		  (unsigned long long)n->rx_packets, (unsigned long long)n->tx_packets,
 		  (unsigned long long)n->rx_too_big, (unsigned long long)n->rx_bad,
 		  (unsigned long long)n->tx_errors);
-	if (n->fd >= 0)
-		close(n->fd);
+	tap_close(&n->tap);
 	free(n->seg);
 	free(n);
+}
+
+/* The guest address of a held segment (held segments lie in guest RAM: popped through it). */
+static bool seg_gpa(const struct guest_mem *mem, const struct iovec *v, uint64_t *gpa)
+{
+	uintptr_t p = (uintptr_t)v->iov_base;
+
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct mem_region *g = &mem->region[i];
+		uintptr_t host = (uintptr_t)g->host;
+
+		if (p >= host && v->iov_len <= g->size && p - host <= g->size - v->iov_len) {
+			*gpa = g->gpa + (p - host);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The device type's own state: its config (MAC, link status: what the
+ * driver read) and the receive chains it holds between notifications,
+ * oldest first (taken off the ring, so the common virtqueue state no longer
+ * shows them; without them a restored device would never return them).  A
+ * chain is saved as its head and the guest addresses of its writable
+ * segments.  Not saved: counters and warnings (host logs), the offloads
+ * told to the tap (re-derived from the driver's features on the next queue
+ * activity), whether the tap is watched (derived again) or gone (host
+ * resources).
+ */
+static int net_save(struct virtio_device *d, struct state_writer *w)
+{
+	struct net *n = d->priv;
+
+	state_put_bytes(w, n->config.mac, sizeof(n->config.mac));
+	state_put_u16(w, le16toh(n->config.status));
+	state_put_u16(w, (uint16_t)n->rx_count);
+	for (unsigned k = 0; k < n->rx_count; k++) {
+		const struct rx_buf *b = &n->rx[(n->rx_first + k) % VIRTQ_MAX_SIZE];
+
+		state_put_u16(w, b->head);
+		state_put_u16(w, b->nseg);
+		for (unsigned i = 0; i < b->nseg; i++) {
+			const struct iovec *v = &n->seg[(b->seg + i) % RX_SEGS];
+			uint64_t gpa;
+
+			if (!seg_gpa(d->mem, v, &gpa))
+				return -EINVAL;
+			state_put_u64(w, gpa);
+			state_put_u32(w, (uint32_t)v->iov_len);
+		}
+	}
+	return w->err;
+}
+
+/* After the common state: the receive queue's size and status are the restored ones. */
+static int net_restore(struct virtio_device *d, struct state_reader *r)
+{
+	struct net *n = d->priv;
+	const struct virtq *vq = &d->vq[RXQ];
+	uint8_t mac[6], seen[VIRTQ_MAX_SIZE] = { 0 };
+	uint16_t status;
+	unsigned count;
+	uint32_t segs = 0;	/* at most VIRTQ_MAX_SIZE * VIRTQ_MAX_SEGS = RX_SEGS */
+
+	state_get_bytes(r, mac, sizeof(mac));
+	status = state_get_u16(r);
+	count = state_get_u16(r);
+	/* A NIC's own address is unicast; only LINK_UP is offered in status. */
+	if ((mac[0] & 1) || (status & ~VIRTIO_NET_S_LINK_UP) ||
+	    count > (vq->ready ? vq->num : 0u))
+		state_reader_fail(r);
+	for (unsigned k = 0; k < count && !r->err; k++) {
+		struct rx_buf *b = &n->rx[k];
+		uint64_t len = 0;
+
+		b->head = state_get_u16(r);
+		b->nseg = (uint16_t)state_get_u16(r);
+		b->seg = segs;
+		/* Held chains are distinct, as rx_hold() made them, and fit where rx_one() reads them. */
+		if (r->err || b->head >= vq->num || seen[b->head]++ || !b->nseg ||
+		    b->nseg > VIRTQ_MAX_SEGS) {
+			state_reader_fail(r);
+			break;
+		}
+		for (unsigned i = 0; i < b->nseg; i++) {
+			uint64_t gpa = state_get_u64(r);
+			uint32_t l = state_get_u32(r);
+			void *p = r->err ? NULL : guest_mem_ptr(d->mem, gpa, l);
+
+			if (!p) {
+				state_reader_fail(r);
+				break;
+			}
+			n->seg[segs++] = (struct iovec){ p, l };
+			len += l;
+		}
+		if (!r->err && (len < NET_HDR_LEN || len > UINT32_MAX))
+			state_reader_fail(r);
+		b->len = (uint32_t)len;
+	}
+	if (r->err)
+		count = segs = 0;
+	n->rx_first = 0;
+	n->rx_count = count;
+	n->seg_first = 0;
+	n->seg_count = segs;
+	if (!r->err) {
+		memcpy(n->config.mac, mac, sizeof(mac));
+		n->config.status = htole16(status);
+	}
+	/* As rx_run() leaves it: held chains wait for the tap to be readable. */
+	watch_tap(d, n->rx_count && rx_running(d));
+	return r->err;
 }
 
 static const struct virtio_device_ops net_ops = {
@@ -388,72 +481,9 @@ static const struct virtio_device_ops net_ops = {
 	.fd_ready = net_fd_ready,
 	.reset = net_reset,
 	.destroy = net_destroy,
+	.save = net_save,
+	.restore = net_restore,
 };
-
-/* One line that says what failed and what to do. */
-static int tap_error(const char *name, bool setiff, int err)
-{
-	if (!setiff && (err == ENOENT || err == ENODEV || err == ENXIO))
-		log_err("--net: /dev/net/tun is missing - load the tun module (modprobe tun)");
-	else if (!setiff && (err == EACCES || err == EPERM))
-		log_err("--net: /dev/net/tun: permission denied - run as root, or give your user "
-			"read/write access to /dev/net/tun");
-	else if (!setiff)
-		log_err("--net: /dev/net/tun: %s", strerror(err));
-	else if (err == EPERM)
-		log_err("--net tap=%s: not allowed to attach - create the tap for your user first "
-			"(ip tuntap add dev %s mode tap user $USER) or run as root", name, name);
-	else if (err == EBUSY)
-		log_err("--net tap=%s: the tap is in use by another program", name);
-	else if (err == EINVAL)
-		log_err("--net tap=%s: not a single-queue tap device (a TUN, multi-queue tap or "
-			"other interface has that name) - pick another name", name);
-	else
-		log_err("--net tap=%s: cannot attach (TUNSETIFF): %s", name, strerror(err));
-	return -err;
-}
-
-static int open_tap(struct net *n, const char *name)
-{
-	struct ifreq ifr;
-	int hdr_len = NET_HDR_LEN, fl;
-	bool existed = if_nametoindex(name) != 0;
-
-	n->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (n->fd < 0)
-		return tap_error(name, false, errno);
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	if (ioctl(n->fd, TUNSETIFF, &ifr) < 0)
-		return tap_error(name, true, errno);
-	memcpy(n->ifname, ifr.ifr_name, IFNAMSIZ);
-	n->ifname[IFNAMSIZ - 1] = 0;
-	if (ioctl(n->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
-		int e = errno;
-
-		log_err("--net tap=%s: the kernel refuses 12-byte virtio-net headers "
-			"(TUNSETVNETHDRSZ: %s) - kvmrun needs Linux 2.6.35 or newer", name, strerror(e));
-		return -e;
-	}
-	fl = fcntl(n->fd, F_GETFL);
-	if (fl < 0 || fcntl(n->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		int e = errno;
-
-		log_err("--net tap=%s: cannot make the tap non-blocking: %s", name, strerror(e));
-		return -e;
-	}
-	/* Offloads are offered only if the tap can pass them on; off until a driver takes them. */
-	n->offloads = ioctl(n->fd, TUNSETOFFLOAD, TUN_OFFLOADS) == 0;
-	n->tun_offload = n->offloads ? TUN_OFFLOADS : 0;
-	set_tun_offload(n, 0);
-	if (existed)
-		log_info("virtio-net: attached to tap %s", n->ifname);
-	else
-		log_info("virtio-net: created tap %s (it goes away when kvmrun ends; bring it up "
-			 "and give it an address to use it)", n->ifname);
-	return 0;
-}
 
 static void make_mac(uint8_t mac[6])
 {
@@ -471,29 +501,23 @@ static void make_mac(uint8_t mac[6])
 	memcpy(mac + 3, r, sizeof(r));
 }
 
-int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
-		    const struct guest_mem *mem)
+/* From here the tap is the device's: closed on failure too. */
+int virtio_net_init_tap(struct virtio_device *d, struct tap *tap, const struct net_config *nc,
+			const struct guest_mem *mem)
 {
 	struct net *n = calloc(1, sizeof(*n));
 	uint64_t features;
 	int r;
 
-	if (!n)
-		return -ENOMEM;
-	n->fd = -1;
-	n->seg = calloc(RX_SEGS, sizeof(*n->seg));	/* pages are touched only as used */
-	if (!n->seg) {
-		free(n);
+	if (n)
+		n->seg = calloc(RX_SEGS, sizeof(*n->seg));	/* pages are touched only as used */
+	if (!n || !n->seg) {
+		if (n)
+			free(n);
+		tap_close(tap);
 		return -ENOMEM;
 	}
-	r = open_tap(n, nc->tap);
-	if (r) {
-		if (n->fd >= 0)
-			close(n->fd);
-		free(n->seg);
-		free(n);
-		return r;
-	}
+	n->tap = *tap;
 	if (nc->mac_given)
 		memcpy(n->config.mac, nc->mac, 6);
 	else
@@ -502,25 +526,42 @@ int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
 
 	features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 		   (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
-	if (n->offloads)
+	if (n->tap.offloads)
 		features |= NET_OFFLOADS;
 	r = virtio_device_init(d, "virtio-net", VIRTIO_ID_NET, NR_QUEUES, features, &net_ops, n,
 			       mem);
 	if (r) {
-		close(n->fd);
+		tap_close(&n->tap);
 		free(n->seg);
 		free(n);
 		return r;
 	}
-	r = virtio_watch_fd(d, n->fd);
+	r = virtio_watch_fd(d, n->tap.fd);
 	if (r) {
-		log_err("virtio-net: cannot watch tap %s: %s", n->ifname, strerror(-r));
+		log_err("virtio-net: cannot watch tap %s: %s", n->tap.ifname, strerror(-r));
 		virtio_device_destroy(d);	/* frees n through net_destroy */
 		return r;
 	}
 	n->watching = true;
 	log_info("virtio-net: mac %02x:%02x:%02x:%02x:%02x:%02x, offloads %s", n->config.mac[0],
 		 n->config.mac[1], n->config.mac[2], n->config.mac[3], n->config.mac[4],
-		 n->config.mac[5], n->offloads ? "offered" : "not available from the tap");
+		 n->config.mac[5], n->tap.offloads ? "offered" : "not available from the tap");
 	return 0;
+}
+
+int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
+		    const struct guest_mem *mem)
+{
+	bool existed = if_nametoindex(nc->tap) != 0;
+	struct tap tap;
+	int r = tap_open(&tap, nc->tap, NET_HDR_LEN);
+
+	if (r)
+		return r;
+	if (existed)
+		log_info("virtio-net: attached to tap %s", tap.ifname);
+	else
+		log_info("virtio-net: created tap %s (it goes away when kvmrun ends; bring it up "
+			 "and give it an address to use it)", tap.ifname);
+	return virtio_net_init_tap(d, &tap, nc, mem);
 }

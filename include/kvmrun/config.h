@@ -61,6 +61,11 @@ struct vm_config {
 int config_parse(struct vm_config *cfg, int argc, char **argv,
 		 char *err, size_t errlen);
 
+/* One --disk value (src/disk_config.c); 0 or -EINVAL with a one-line reason in err. */
+int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen);
+/* One --net value (src/net_config.c); 0 or -EINVAL with a one-line reason in err. */
+int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen);
+
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *out);
 

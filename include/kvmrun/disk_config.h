@@ -16,7 +16,4 @@ struct disk_config {
 
 #define MAX_DISKS 4
 
-/* Parses one --disk value; 0 or -EINVAL with a one-line reason in err. */
-int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen);
-
 #endif

@@ -14,6 +14,4 @@ struct net_config {
 	bool mac_given;		/* else a locally administered MAC is made up */
 };
 
-int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen);
-
 #endif

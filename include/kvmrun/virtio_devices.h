@@ -6,6 +6,7 @@
 
 #include "kvmrun/disk_config.h"
 #include "kvmrun/net_config.h"
+#include "kvmrun/tap.h"
 #include "kvmrun/virtio.h"
 
 int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem);
@@ -14,9 +15,12 @@ int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem);
 int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		    const struct guest_mem *mem);
 
-/* virtio-net on a tap device (virtio/net.c). */
+/* virtio-net on a tap device (virtio/net.c): opens tap nc->tap (one line on error). */
 int virtio_net_init(struct virtio_device *d, const struct net_config *nc,
 		    const struct guest_mem *mem);
+/* virtio-net on a tap already open (tests adopt a socketpair); takes tap over, also on failure. */
+int virtio_net_init_tap(struct virtio_device *d, struct tap *tap, const struct net_config *nc,
+			const struct guest_mem *mem);
 
 /*
  * virtio-console, port 0 only (virtio/console.c): output to out_fd, input

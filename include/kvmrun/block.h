@@ -1,0 +1,139 @@
+/*
+ * Block I/O under the disk devices (block/): a disk opened from plain
+ * parameters, and engines that run requests on it.  Every submitted request
+ * completes exactly once through its done callback with 0 or a negative
+ * errno: the sync engine calls it before block_submit() returns; the
+ * threaded engine runs reads and writes on its I/O threads and calls it
+ * from block_complete(), on the owner's thread, when its event fd is
+ * readable.  An engine is driven from one thread at a time (the device's
+ * worker, with its lock held): submit, complete and cancel need no locking
+ * by the caller.  A further engine (io_uring) fits behind the same ops.
+ */
+#ifndef KVMRUN_BLOCK_H
+#define KVMRUN_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define BLOCK_SECTOR		512u	/* the logical block size of every disk, for now */
+#define BLOCK_DIRECT_ALIGN	512u	/* buffers aligned so go to O_DIRECT as they are */
+#define BLOCK_IO_THREADS	16u	/* the threaded engine's requests on the disk at once */
+
+/* What to open: plain values, no command-line types. */
+struct block_params {
+	const char *path;
+	bool readonly;
+	bool direct;		/* O_DIRECT (cache=none) */
+	const char *name;	/* prefix of the engine's log lines ("virtio-blk") */
+};
+
+struct block_disk {
+	int fd;
+	bool readonly;
+	bool direct;
+	uint64_t size;		/* bytes, at least one sector */
+	uint32_t block_size;	/* logical block size */
+	uint32_t align;		/* memory and length alignment O_DIRECT takes as is; 1 without */
+	const char *name;
+};
+
+enum block_op {
+	BLOCK_OP_READ,
+	BLOCK_OP_WRITE,
+	BLOCK_OP_FLUSH,		/* what completed before is on stable storage */
+	BLOCK_OP_DISCARD,	/* a hint: failures to deallocate are not errors */
+	BLOCK_OP_WRITE_ZEROES,
+};
+
+/* A byte range of DISCARD or WRITE_ZEROES; unmap: zeroes may be deallocated. */
+struct block_range {
+	uint64_t offset, len;
+	bool unmap;
+};
+
+struct block_req {
+	enum block_op op;
+	/* READ, WRITE: the buffers (restored if the engine adjusts them), offset and length. */
+	struct iovec *iov;
+	unsigned iovcnt;
+	uint64_t offset;
+	size_t len;
+	/* DISCARD, WRITE_ZEROES: applied in order, stopping at the first error. */
+	const struct block_range *ranges;
+	unsigned nr_ranges;
+	/* result: 0, -EIO, -EROFS (a write to a read-only disk), -EINVAL (past the end). */
+	void (*done)(struct block_req *req, int result);
+	/* The engine's. */
+	struct block_req *next;
+	int result;
+};
+
+/* Opens the image (one line on error: "--disk PATH: ..."); 0 or -errno. */
+int block_disk_open(struct block_disk *disk, const struct block_params *p);
+void block_disk_close(struct block_disk *disk);
+/* Runs req on the calling thread and returns its result (done is not called). */
+int block_disk_run(struct block_disk *disk, struct block_req *req);
+
+/* Submit hint: the caller has more requests right behind this one (worth running in parallel). */
+#define BLOCK_SUBMIT_MORE	1u
+
+struct block_engine;
+
+struct block_engine_ops {
+	void (*submit)(struct block_engine *e, struct block_req *req, unsigned flags);
+	void (*complete)(struct block_engine *e);
+	void (*cancel)(struct block_engine *e);
+	void (*destroy)(struct block_engine *e);
+};
+
+struct block_engine {
+	const struct block_engine_ops *ops;
+	struct block_disk *disk;
+	int event_fd;		/* readable when completions wait for block_complete(); -1: never */
+	unsigned inflight;	/* submitted, done not yet called */
+};
+
+/* Every request on the caller's thread, completed before block_submit() returns. */
+int block_engine_sync_create(struct block_disk *disk, struct block_engine **out);
+/*
+ * Reads and writes on nr_threads I/O threads (sandboxed as device threads),
+ * in submission order, completing in any order; a lone read or write (no
+ * BLOCK_SUBMIT_MORE, nothing in flight) and every other request run on the
+ * caller's thread, where a hand-over would only add two wake-ups.
+ */
+int block_engine_threads_create(struct block_disk *disk, unsigned nr_threads,
+				struct block_engine **out);
+
+static inline void block_submit(struct block_engine *e, struct block_req *req, unsigned flags)
+{
+	e->ops->submit(e, req, flags);
+}
+
+/* Calls done for every request the engine finished (after its event fd became readable). */
+static inline void block_complete(struct block_engine *e)
+{
+	if (e->ops->complete)
+		e->ops->complete(e);
+}
+
+/*
+ * Waits for the requests on the disk, then completes every submitted one:
+ * those not started with -ECANCELED (their I/O never happens).
+ */
+static inline void block_cancel(struct block_engine *e)
+{
+	if (e->ops->cancel)
+		e->ops->cancel(e);
+}
+
+static inline unsigned block_inflight(const struct block_engine *e)
+{
+	return e->inflight;
+}
+
+/* Stops the engine's threads; requests still submitted are dropped without a callback. */
+void block_engine_destroy(struct block_engine *e);
+
+#endif
