@@ -1,6 +1,7 @@
 /*
  * Ends the machine the way mode= says: kbd (i8042 0xfe), outport (i8042 0xd1),
- * triple (fault with an empty IDT), or hang (cli; hlt: only --timeout or a
+ * triple (fault with an empty IDT), cf9 (the reset control register, as
+ * Linux's reboot=pci writes it), or hang (cli; hlt: only --timeout or a
  * signal ends it).
  */
 #include "guest.h"
@@ -16,6 +17,10 @@ void test_main(void)
 	} else if (!strcmp(mode, "outport")) {
 		outb(0x64, 0xd1);
 		outb(0x60, 0x00);
+	} else if (!strcmp(mode, "cf9")) {
+		outb(0xcf9, 0x02);
+		check(inb(0xcf9) == 0x02, "0xcf9 reads 0x%x after 0x02", inb(0xcf9));
+		outb(0xcf9, 0x06);
 	} else if (!strcmp(mode, "triple")) {
 		struct { uint16_t limit; uint64_t base; } __attribute__((packed)) none = { 0, 0 };
 

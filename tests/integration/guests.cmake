@@ -63,10 +63,13 @@ kvmrun_guest_test(guest.smp.max smp.elf ${PASS} --out "all 16 CPUs online"
   ARGS --cpus 16 --append expect_cpus=16)
 
 # Resets end kvmrun with status 0.
-foreach(mode kbd outport triple)
+foreach(mode kbd outport triple cf9)
   kvmrun_guest_test(guest.reset.${mode} reset.elf --status 0 --out "resetting via ${mode}"
     --no-out FAIL ARGS --append mode=${mode})
 endforeach()
+# 0xCF9 is inside the PCI host's ports with virtio-pci, a port of its own without.
+kvmrun_guest_test(guest.reset.cf9-mmio reset.elf --status 0 --out "resetting via cf9"
+  --no-out FAIL ARGS --transport mmio --append mode=cf9)
 
 # Serial input through the UART's receive interrupt (IRQ 4).
 kvmrun_guest_test(guest.serial.echo serial_echo.elf ${PASS}
