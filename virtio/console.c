@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include "kvmrun/log.h"
+#include "kvmrun/sink.h"
 #include "kvmrun/virtio_devices.h"
 
 enum { RXQ, TXQ, NR_QUEUES };
 
 struct vconsole {
-	int out_fd;
-	bool out_broken;
+	struct out_sink out;		/* never blocks the worker (sink.h) */
 	bool tx_truncated;		/* an oversized transmit buffer was cut (logged once) */
 	void (*rx_space)(void *);
 	void *opaque;
@@ -45,26 +45,11 @@ static void transmit(struct virtio_device *d)
 			log_warn("virtio-console: a %zu-byte transmit buffer: only its first %u bytes "
 				 "are written (reported once)", c->chain.out_len, TX_CHAIN_MAX);
 		}
-		for (unsigned i = 0; i < c->chain.n_out && !c->out_broken && budget; i++) {
-			const uint8_t *p = c->chain.iov[i].iov_base;
-			size_t left = c->chain.iov[i].iov_len < budget ? c->chain.iov[i].iov_len : budget;
+		for (unsigned i = 0; i < c->chain.n_out && budget; i++) {
+			size_t len = c->chain.iov[i].iov_len < budget ? c->chain.iov[i].iov_len : budget;
 
-			budget -= left;
-
-			while (left) {
-				ssize_t n = write(c->out_fd, p, left);
-
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					c->out_broken = true;
-					log_warn("virtio-console: output failed (%s); further output "
-						 "is dropped", n < 0 ? strerror(errno) : "short write");
-					break;
-				}
-				p += n;
-				left -= (size_t)n;
-			}
+			out_sink_write(&c->out, c->chain.iov[i].iov_base, len);
+			budget -= len;
 		}
 		virtq_push(vq, c->chain.head, 0);
 	}
@@ -113,9 +98,19 @@ size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t 
 	return taken;
 }
 
+static int console_start(struct virtio_device *d)
+{
+	struct vconsole *c = d->priv;
+
+	return out_sink_start(&c->out);
+}
+
 static void console_destroy(struct virtio_device *d)
 {
-	free(d->priv);
+	struct vconsole *c = d->priv;
+
+	out_sink_destroy(&c->out);
+	free(c);
 }
 
 /*
@@ -123,11 +118,12 @@ static void console_destroy(struct virtio_device *d)
  * MULTIPORT), a transmit chain is written out and pushed within the
  * notification, and input is delivered only as far as receive buffers
  * take it (virtio_console_input returns the rest to the VMM, which keeps
- * it): the device holds nothing between notifications.  out_broken and
- * tx_truncated are host-side (a dead output fd, a warning given).
+ * it): the device holds nothing between notifications.  The output sink
+ * and tx_truncated are host-side (bytes on their way out, a warning given).
  */
 static const struct virtio_device_ops console_ops = {
 	.queue_notify = console_notify,
+	.start = console_start,
 	.destroy = console_destroy,
 };
 
@@ -139,13 +135,19 @@ int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(vo
 
 	if (!c)
 		return -ENOMEM;
-	c->out_fd = out_fd;
 	c->rx_space = rx_space;
 	c->opaque = opaque;
+	r = out_sink_init(&c->out, out_fd, SINK_CAPACITY, "virtio-console");
+	if (r) {
+		free(c);
+		return r;
+	}
 	r = virtio_device_init(d, "virtio-console", VIRTIO_ID_CONSOLE, NR_QUEUES,
 			       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			       (1ULL << VIRTIO_RING_F_EVENT_IDX), &console_ops, c, mem);
-	if (r)
+	if (r) {
+		out_sink_destroy(&c->out);
 		free(c);
+	}
 	return r;
 }

@@ -215,8 +215,11 @@ static void *worker(void *arg)
 
 int virtio_device_start(struct virtio_device *d)
 {
-	int r = pthread_create(&d->thread, NULL, worker, d);
+	int r = d->ops && d->ops->start ? d->ops->start(d) : 0;
 
+	if (r)
+		return r;
+	r = pthread_create(&d->thread, NULL, worker, d);
 	if (r) {
 		log_err("%s: cannot start its worker thread: %s", d->name, strerror(r));
 		return -r;

@@ -114,6 +114,8 @@ struct virtio_device_ops {
 	void (*fd_ready)(struct virtio_device *d, int fd);
 	/* The driver reset the device (lock held). */
 	void (*reset)(struct virtio_device *d);
+	/* Starts threads of the device type's own, before the worker (optional). */
+	int (*start)(struct virtio_device *d);
 	/* Frees the device's own state (after the worker stopped). */
 	void (*destroy)(struct virtio_device *d);
 	/*

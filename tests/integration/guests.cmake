@@ -88,6 +88,27 @@ kvmrun_guest_test(guest.stop.sigterm reset.elf --status 143 --wait-for "resettin
 kvmrun_guest_test(guest.stop.sigint reset.elf --status 130 --wait-for "resetting via hang"
   --signal INT ARGS --append mode=hang)
 
+# A stop is a promise (tests/integration/stop_bound.py): a guest flooding COM1
+# and the virtio console while stdout is a 4 KiB pipe nobody reads still ends
+# within 1 s of SIGTERM or --timeout, without the stop watchdog's help.
+foreach(how sigterm timeout)
+  set(args --kernel ${G}/flood.elf)
+  if(how STREQUAL "timeout")
+    list(APPEND args --timeout 2)
+  endif()
+  add_test(NAME stop.flood.serial.${how} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/stop_bound.py
+    ${KVMRUN} 1.0 ${how} -- ${args} --append out=serial)
+  foreach(t pci mmio)
+    add_test(NAME stop.flood.console-${t}.${how}
+      COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/stop_bound.py ${KVMRUN} 1.0 ${how} --
+      ${args} --virtio-console --memory 128M --transport ${t} --append out=both)
+  endforeach()
+endforeach()
+set_tests_properties(stop.flood.serial.sigterm stop.flood.serial.timeout
+  stop.flood.console-pci.sigterm stop.flood.console-pci.timeout
+  stop.flood.console-mmio.sigterm stop.flood.console-mmio.timeout
+  PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS stop)
+
 # Bad input: one clear line on stderr, exit status 1, nothing else.
 set(ONE_ERROR --status 1 --err-lines 1 --no-out ".")
 kvmrun_cmd_test(cli.no_command ${ONE_ERROR} --err "missing command" CMD ${KVMRUN})

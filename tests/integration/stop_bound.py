@@ -7,8 +7,10 @@ when its output cannot drain or the guest keeps its devices busy.
 HOW is "sigterm" (SIGTERM once the guest has run 2 s) or "timeout" (the
 arguments carry --timeout T; the request is at T after start).  kvmrun's
 stdout is a 4 KiB pipe nobody reads (like a stalled log collector), stderr a
-file.  Checks: the exit status (143 or 124) and that the process was gone
-within BOUND_S of the request.  Prints the measured time.
+file.  Checks: the exit status (143 or 124), that the process was gone
+within BOUND_S of the request, and that it got there on its own: the stop
+watchdog (the last resort, watchdog.h) did not have to end it.  Prints the
+measured time.
 """
 import fcntl
 import os
@@ -65,6 +67,9 @@ def main():
         return 1
     if took > bound:
         print("FAIL: took %.3f s, more than %.1f s" % (took, bound))
+        return 1
+    if "threads still busy" in log:
+        print("FAIL: only the stop watchdog ended kvmrun: a thread did not notice the stop")
         return 1
     return 0
 
