@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,42 +75,70 @@ static bool in_disk(const struct block_disk *disk, uint64_t offset, uint64_t len
 	return offset <= disk->size && len <= disk->size - offset;
 }
 
-/* Between an iovec array and a flat buffer; to_iov picks the direction. */
-static void iov_flat(const struct iovec *iov, unsigned n, uint8_t *buf, size_t len, bool to_iov)
+uint8_t *block_bounce_alloc(void)
+{
+	void *p;
+
+	return posix_memalign(&p, 4096, BLOCK_BOUNCE_SIZE) ? NULL : p;
+}
+
+void block_disk_cancel(struct block_disk *disk)
+{
+	atomic_store(&disk->cancel, true);
+}
+
+static bool cancelled(struct block_disk *disk)
+{
+	return atomic_load_explicit(&disk->cancel, memory_order_relaxed);
+}
+
+/* Bytes [skip, skip + len) of an iovec array to or from a flat buffer. */
+static void iov_part(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len,
+		     bool to_iov)
 {
 	for (unsigned i = 0; i < n && len; i++) {
-		size_t take = iov[i].iov_len < len ? iov[i].iov_len : len;
+		size_t seg = iov[i].iov_len, take;
 
+		if (skip >= seg) {
+			skip -= seg;
+			continue;
+		}
+		take = seg - skip < len ? seg - skip : len;
 		if (to_iov)
-			memcpy(iov[i].iov_base, buf, take);
+			memcpy((uint8_t *)iov[i].iov_base + skip, buf, take);
 		else
-			memcpy(buf, iov[i].iov_base, take);
+			memcpy(buf, (uint8_t *)iov[i].iov_base + skip, take);
 		buf += take;
 		len -= take;
+		skip = 0;
 	}
 }
 
-/* O_DIRECT wants aligned memory; the caller's buffers need not be: go through an aligned copy. */
-static int bounce_rw(struct block_disk *disk, const struct block_req *req, bool write)
+/*
+ * O_DIRECT wants aligned memory; the caller's buffers need not be: through
+ * the thread's aligned bounce buffer, a piece at a time.
+ */
+static int bounce_rw(struct block_disk *disk, const struct block_req *req, bool write,
+		     uint8_t *bounce)
 {
-	int r = 0;
-	void *buf;
+	for (size_t done = 0; done < req->len;) {
+		size_t n = req->len - done < BLOCK_BOUNCE_SIZE ? req->len - done : BLOCK_BOUNCE_SIZE;
+		off_t off = (off_t)(req->offset + done);
 
-	if (!req->len)
-		return 0;
-	if (posix_memalign(&buf, 4096, req->len))
-		return -EIO;
-	if (write) {
-		iov_flat(req->iov, req->iovcnt, buf, req->len, false);
-		if (pwrite(disk->fd, buf, req->len, (off_t)req->offset) != (ssize_t)req->len)
-			r = -EIO;
-	} else if (pread(disk->fd, buf, req->len, (off_t)req->offset) != (ssize_t)req->len) {
-		r = -EIO;
-	} else {
-		iov_flat(req->iov, req->iovcnt, buf, req->len, true);
+		if (cancelled(disk))
+			return -ECANCELED;
+		if (write) {
+			iov_part(req->iov, req->iovcnt, done, bounce, n, false);
+			if (pwrite(disk->fd, bounce, n, off) != (ssize_t)n)
+				return -EIO;
+		} else {
+			if (pread(disk->fd, bounce, n, off) != (ssize_t)n)
+				return -EIO;
+			iov_part(req->iov, req->iovcnt, done, bounce, n, true);
+		}
+		done += n;
 	}
-	free(buf);
-	return r;
+	return 0;
 }
 
 static bool direct_ok(const struct block_disk *disk, const struct iovec *v, unsigned n)
@@ -120,7 +149,7 @@ static bool direct_ok(const struct block_disk *disk, const struct iovec *v, unsi
 	return true;
 }
 
-static int disk_rw(struct block_disk *disk, struct block_req *req, bool write)
+static int disk_rw(struct block_disk *disk, struct block_req *req, bool write, uint8_t *bounce)
 {
 	off_t off = (off_t)req->offset;
 	size_t done = 0, len = req->len;
@@ -131,7 +160,7 @@ static int disk_rw(struct block_disk *disk, struct block_req *req, bool write)
 		return -EINVAL;
 	/* O_DIRECT takes aligned buffers as they are; others go through an aligned copy. */
 	if (disk->direct && !direct_ok(disk, req->iov, req->iovcnt))
-		return bounce_rw(disk, req, write);
+		return bounce_rw(disk, req, write, bounce);
 	while (done < len) {
 		struct iovec *v = req->iov;
 		unsigned vn = req->iovcnt;
@@ -155,7 +184,7 @@ static int disk_rw(struct block_disk *disk, struct block_req *req, bool write)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EINVAL && disk->direct && !done)
-			return bounce_rw(disk, req, write);	/* stricter alignment */
+			return bounce_rw(disk, req, write, bounce);	/* stricter alignment */
 		if (r <= 0) {
 			log_debug("%s: %s at sector %llu: %s", disk->name, write ? "write" : "read",
 				  (unsigned long long)(req->offset / BLOCK_SECTOR),
@@ -167,27 +196,37 @@ static int disk_rw(struct block_disk *disk, struct block_req *req, bool write)
 	return 0;
 }
 
-/* No fallocate support: write the zeroes. */
-static int write_zeroes(struct block_disk *disk, uint64_t offset, uint64_t len)
+/*
+ * No fallocate support (tmpfs has no ZERO_RANGE): write the zeroes from the
+ * aligned bounce buffer, which O_DIRECT takes, a piece at a time.
+ */
+static int write_zeroes(struct block_disk *disk, uint64_t offset, uint64_t len, uint8_t *bounce)
 {
-	static const uint8_t zero[4096];
+	memset(bounce, 0, BLOCK_BOUNCE_SIZE);
+	for (uint64_t o = 0; o < len;) {
+		size_t l = len - o < BLOCK_BOUNCE_SIZE ? (size_t)(len - o) : BLOCK_BOUNCE_SIZE;
+		ssize_t w;
 
-	for (uint64_t o = 0; o < len; o += sizeof(zero)) {
-		size_t l = len - o < sizeof(zero) ? (size_t)(len - o) : sizeof(zero);
-
-		if (pwrite(disk->fd, zero, l, (off_t)(offset + o)) != (ssize_t)l)
+		if (cancelled(disk))
+			return -ECANCELED;
+		w = pwrite(disk->fd, bounce, l, (off_t)(offset + o));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			return -EIO;
+		o += (uint64_t)w;
 	}
 	return 0;
 }
 
-static int disk_deallocate(struct block_disk *disk, const struct block_req *req, bool zeroes)
+static int disk_deallocate(struct block_disk *disk, const struct block_req *req, bool zeroes,
+			   uint8_t *bounce)
 {
 	if (disk->readonly)
 		return -EROFS;
 	for (unsigned i = 0; i < req->nr_ranges; i++) {
 		const struct block_range *g = &req->ranges[i];
-		int mode;
+		int mode, r;
 
 		if (!in_disk(disk, g->offset, g->len))
 			return -EINVAL;
@@ -199,26 +238,29 @@ static int disk_deallocate(struct block_disk *disk, const struct block_req *req,
 		if (fallocate(disk->fd, mode, (off_t)g->offset, (off_t)g->len) < 0) {
 			if (!zeroes)
 				continue;	/* discard is only a hint */
-			if (write_zeroes(disk, g->offset, g->len))
-				return -EIO;
+			r = write_zeroes(disk, g->offset, g->len, bounce);
+			if (r)
+				return r == -ECANCELED ? r : -EIO;
 		}
 	}
 	return 0;
 }
 
-int block_disk_run(struct block_disk *disk, struct block_req *req)
+int block_disk_run(struct block_disk *disk, struct block_req *req, uint8_t *bounce)
 {
+	if (cancelled(disk))
+		return -ECANCELED;
 	switch (req->op) {
 	case BLOCK_OP_READ:
-		return disk_rw(disk, req, false);
+		return disk_rw(disk, req, false, bounce);
 	case BLOCK_OP_WRITE:
-		return disk_rw(disk, req, true);
+		return disk_rw(disk, req, true, bounce);
 	case BLOCK_OP_FLUSH:
 		return fdatasync(disk->fd) ? -EIO : 0;
 	case BLOCK_OP_DISCARD:
-		return disk_deallocate(disk, req, false);
+		return disk_deallocate(disk, req, false, bounce);
 	case BLOCK_OP_WRITE_ZEROES:
-		return disk_deallocate(disk, req, true);
+		return disk_deallocate(disk, req, true, bounce);
 	}
 	return -EINVAL;
 }

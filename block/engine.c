@@ -12,13 +12,14 @@ static void sync_submit(struct block_engine *e, struct block_req *req, unsigned 
 {
 	(void)flags;
 	e->inflight++;
-	req->result = block_disk_run(e->disk, req);
+	req->result = block_disk_run(e->disk, req, e->bounce);
 	e->inflight--;
 	req->done(req, req->result);
 }
 
 static void sync_destroy(struct block_engine *e)
 {
+	free(e->bounce);
 	free(e);
 }
 
@@ -33,6 +34,11 @@ int block_engine_sync_create(struct block_disk *disk, struct block_engine **out)
 
 	if (!e)
 		return -ENOMEM;
+	e->bounce = block_bounce_alloc();
+	if (!e->bounce) {
+		free(e);
+		return -ENOMEM;
+	}
 	e->ops = &sync_ops;
 	e->disk = disk;
 	e->event_fd = -1;

@@ -26,7 +26,8 @@ struct threads {
 	unsigned busy;			/* requests an I/O thread holds */
 	bool stop;
 	pthread_t *threads;
-	unsigned nr_threads;
+	uint8_t **bounce;		/* one per I/O thread, and the owner's */
+	unsigned nr_threads, nr_bounce, next_bounce;
 	char thread_name[48];		/* for the seccomp report */
 };
 
@@ -34,7 +35,11 @@ static void *io_thread(void *arg)
 {
 	struct threads *t = arg;
 	uint64_t one = 1;
+	uint8_t *bounce;
 
+	pthread_mutex_lock(&t->lock);
+	bounce = t->bounce[t->next_bounce++];
+	pthread_mutex_unlock(&t->lock);
 	if (sandbox_enter(SANDBOX_DEVICE, t->thread_name)) {
 		log_err("%s: an I/O thread stops", t->e.disk->name);
 		return NULL;
@@ -52,7 +57,7 @@ static void *io_thread(void *arg)
 			t->pending_tail = &t->pending;
 		t->busy++;
 		pthread_mutex_unlock(&t->lock);
-		req->result = block_disk_run(t->e.disk, req);
+		req->result = block_disk_run(t->e.disk, req, bounce);
 		pthread_mutex_lock(&t->lock);
 		req->next = t->done;
 		t->done = req;
@@ -73,7 +78,7 @@ static void threads_submit(struct block_engine *e, struct block_req *req, unsign
 	/* A lone request runs right here: the hand-over would only add two wake-ups. */
 	if ((req->op != BLOCK_OP_READ && req->op != BLOCK_OP_WRITE) ||
 	    (!(flags & BLOCK_SUBMIT_MORE) && e->inflight == 1)) {
-		req->result = block_disk_run(e->disk, req);
+		req->result = block_disk_run(e->disk, req, e->bounce);
 		e->inflight--;
 		req->done(req, req->result);
 		return;
@@ -152,6 +157,9 @@ static void threads_destroy(struct block_engine *e)
 	pthread_cond_destroy(&t->work);
 	pthread_cond_destroy(&t->idle);
 	pthread_mutex_destroy(&t->lock);
+	for (unsigned i = 0; i < t->nr_bounce; i++)
+		free(t->bounce[i]);
+	free(t->bounce);
 	free(t->threads);
 	free(t);
 }
@@ -179,11 +187,19 @@ int block_engine_threads_create(struct block_disk *disk, unsigned nr_threads,
 	pthread_cond_init(&t->work, NULL);
 	pthread_cond_init(&t->idle, NULL);
 	t->threads = calloc(nr_threads ? nr_threads : 1, sizeof(*t->threads));
+	/* Bounce buffers: one per I/O thread, the last for requests run on the owner's thread. */
+	t->bounce = calloc(nr_threads + 1, sizeof(*t->bounce));
 	t->e.event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!t->threads || t->e.event_fd < 0) {
-		r = t->threads ? -errno : -ENOMEM;
+	if (!t->threads || !t->bounce || t->e.event_fd < 0) {
+		r = t->threads && t->bounce ? -errno : -ENOMEM;
 		goto fail;
 	}
+	for (t->nr_bounce = 0; t->nr_bounce < nr_threads + 1; t->nr_bounce++)
+		if (!(t->bounce[t->nr_bounce] = block_bounce_alloc())) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	t->e.bounce = t->bounce[nr_threads];
 	for (; t->nr_threads < nr_threads; t->nr_threads++) {
 		r = pthread_create(&t->threads[t->nr_threads], NULL, io_thread, t);
 		if (r) {

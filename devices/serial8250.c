@@ -124,7 +124,8 @@ static void transmit(struct serial8250 *s, uint8_t c)
 		return;
 	}
 	/* Never blocks: a stalled reader costs dropped bytes, not a stuck vCPU. */
-	out_sink_write(&s->out, &c, 1);
+	if (s->out)
+		out_sink_write(s->out, &c, 1);
 }
 
 /* The modem inputs MSR shows for an MCR: in loopback they follow the outputs. */
@@ -290,27 +291,20 @@ static void regs_power_on(struct serial_regs *r)
 	r->dll = 0x0c;	/* 9600 baud, as after a BIOS */
 }
 
-int serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
-		    void (*rx_space)(void *), void *rx_space_opaque)
+void serial8250_init(struct serial8250 *s, struct out_sink *out, struct irq_line irq,
+		     void (*rx_space)(void *), void *rx_space_opaque)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	s->out_fd = out_fd;
+	s->out = out;
 	s->irq = irq;
 	s->rx_space = rx_space;
 	s->rx_space_opaque = rx_space_opaque;
 	regs_power_on(&s->regs);
-	return out_sink_init(&s->out, out_fd, SINK_CAPACITY, "serial");
-}
-
-int serial8250_start(struct serial8250 *s)
-{
-	return out_sink_start(&s->out);
 }
 
 void serial8250_destroy(struct serial8250 *s)
 {
-	out_sink_destroy(&s->out);
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -420,11 +414,6 @@ static int serial_ops_restore(void *dev, struct state_reader *r, uint16_t versio
 	return serial8250_restore(dev, r, version);
 }
 
-static int serial_ops_start(void *dev)
-{
-	return serial8250_start(dev);
-}
-
 static void serial_ops_reset(void *dev)
 {
 	serial8250_reset(dev);
@@ -434,10 +423,7 @@ static void serial_ops_destroy(void *dev)
 {
 	struct serial8250 *s = dev;
 
-	/* The sink flushes first; the fd is the device's, the standard streams the process's. */
 	serial8250_destroy(s);
-	if (s->out_fd > STDERR_FILENO)
-		close(s->out_fd);
 	free(s);
 }
 
@@ -446,7 +432,6 @@ const struct vm_device_ops serial8250_device_ops = {
 	.state_version = SERIAL_STATE_VERSION,
 	.save = serial_ops_save,
 	.restore = serial_ops_restore,
-	.start = serial_ops_start,
 	.reset = serial_ops_reset,
 	.destroy = serial_ops_destroy,
 };

@@ -72,6 +72,30 @@ void out_sink_write(struct out_sink *s, const void *p, size_t n)
 		wake(s);
 }
 
+void out_sink_on_room(struct out_sink *s, void (*room)(void *opaque), void *opaque)
+{
+	/* Under the lock: once this returns, an old callback neither runs nor will. */
+	pthread_mutex_lock(&s->lock);
+	s->room = room;
+	s->room_opaque = opaque;
+	s->room_wanted = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool out_sink_reserve(struct out_sink *s, size_t n)
+{
+	bool ok;
+
+	if (s->fd < 0)
+		return true;
+	pthread_mutex_lock(&s->lock);
+	ok = s->broken || s->cap - s->len >= n;
+	if (!ok)
+		s->room_wanted = n;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -107,6 +131,12 @@ static void write_some(struct out_sink *s)
 		s->head = (s->head + (size_t)w) % s->cap;
 		s->len -= (size_t)w;
 		s->written += (uint64_t)w;
+	}
+	/* The callback runs under the lock (it must take no other lock: it only kicks a queue). */
+	if (s->room_wanted && (s->broken || s->cap - s->len >= s->room_wanted)) {
+		s->room_wanted = 0;
+		if (s->room)
+			s->room(s->room_opaque);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

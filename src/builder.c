@@ -52,16 +52,40 @@ static int add_pio(struct vm *vm, uint64_t base, uint64_t len, bus_io_fn fn, voi
 	return r;
 }
 
-static int open_serial_sink(const struct vm_config *cfg)
+/* The VM's output on fd (owned when above stderr), set up on first use. */
+static int output(struct vm *vm, unsigned which, int fd, const char *name, struct out_sink **out)
 {
+	struct vm_output *o = &vm->out[which];
+	int r;
+
+	if (!o->used) {
+		r = out_sink_init(&o->sink, fd, SINK_CAPACITY, name);
+		if (r) {
+			if (fd > STDERR_FILENO)
+				close(fd);
+			log_err("%s output: %s", name, strerror(-r));
+			return r;
+		}
+		o->fd = fd;
+		o->used = true;
+	}
+	*out = &o->sink;
+	return 0;
+}
+
+/* Where the UART writes: stdout, a file (or terminal, or FIFO with a reader), or nowhere. */
+static int serial_output(struct vm *vm, struct out_sink **out)
+{
+	const struct vm_config *cfg = vm->cfg;
 	struct stat st;
 	int fd;
 
+	*out = NULL;
 	switch (cfg->serial) {
 	case SERIAL_STDIO:
-		return STDOUT_FILENO;
+		return output(vm, VM_OUT_STDOUT, STDOUT_FILENO, "stdout", out);
 	case SERIAL_FILE:
-		/* A terminal or a pipe to a reader is a fine sink; a FIFO nobody reads fails (ENXIO). */
+		/* A FIFO nobody reads fails (ENXIO) instead of blocking. */
 		fd = host_file_open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC, 0644,
 				    HOST_FILE_REG | HOST_FILE_CHR | HOST_FILE_FIFO, &st);
 		if (fd == EFTYPE_HOST) {
@@ -77,11 +101,11 @@ static int open_serial_sink(const struct vm_config *cfg)
 			log_err("--serial file:%s: %s", cfg->serial_path, strerror(-fd));
 			return fd;
 		}
-		return fd;
+		return output(vm, VM_OUT_SERIAL_FILE, fd, "serial file", out);
 	case SERIAL_NONE:
 		break;
 	}
-	return -1;
+	return 0;
 }
 
 static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
@@ -93,25 +117,18 @@ static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
 
 static int add_serial(struct vm *vm, unsigned i, const char *name)
 {
-	struct serial8250 *s = calloc(1, sizeof(*s));
-	int fd, r;
+	struct serial8250 *s;
+	struct out_sink *out;
+	int r;
 
 	(void)i;
+	r = serial_output(vm, &out);
+	if (r)
+		return r;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	fd = open_serial_sink(vm->cfg);
-	if (fd < -1) {
-		free(s);
-		return fd;
-	}
-	r = serial8250_init(s, fd, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
-	if (r) {
-		serial8250_destroy(s);
-		if (fd > STDERR_FILENO)
-			close(fd);
-		free(s);
-		return r;
-	}
+	serial8250_init(s, out, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
 	r = add(vm, &serial8250_device_ops, s, name);
 	if (!r)
 		r = add_pio(vm, COM1_BASE, SERIAL_NR_REGS, serial8250_io, s, name);
@@ -292,10 +309,13 @@ static int net_init(struct vm *vm, struct virtio_device *d, unsigned i)
 
 static int vconsole_init(struct vm *vm, struct virtio_device *d, unsigned i)
 {
+	struct out_sink *out;
 	int r;
 
 	(void)i;
-	r = virtio_console_init(d, STDOUT_FILENO, vm_console_rx_space, &vm->rx_efd, &vm->mem);
+	r = output(vm, VM_OUT_STDOUT, STDOUT_FILENO, "stdout", &out);
+	if (!r)
+		r = virtio_console_init(d, out, vm_console_rx_space, &vm->rx_efd, &vm->mem);
 	if (!r)
 		vm->vconsole = d;
 	return r;

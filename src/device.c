@@ -89,6 +89,13 @@ int device_list_start(struct device_list *l)
 	return 0;
 }
 
+void device_list_stop(struct device_list *l)
+{
+	for (unsigned i = 0; i < l->nr; i++)
+		if (l->v[i].ops->stop)
+			l->v[i].ops->stop(l->v[i].dev);
+}
+
 void device_list_reset(struct device_list *l)
 {
 	for (unsigned i = 0; i < l->nr; i++)

@@ -230,6 +230,19 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 	return r;
 }
 
+void vm_outputs_destroy(struct vm *vm)
+{
+	/* What the devices wrote is flushed, for a bounded time (sink.h). */
+	for (unsigned i = 0; i < VM_NR_OUTS; i++) {
+		if (!vm->out[i].used)
+			continue;
+		out_sink_destroy(&vm->out[i].sink);
+		if (vm->out[i].fd > STDERR_FILENO)
+			close(vm->out[i].fd);
+		vm->out[i].used = false;
+	}
+}
+
 void vm_destroy(struct vm *vm)
 {
 	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
@@ -244,6 +257,7 @@ void vm_destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	/* Device workers stop before the memory and the VM they use go away. */
 	device_list_destroy(&vm->devices);
+	vm_outputs_destroy(vm);
 	vm->serial = NULL;
 	vm->vconsole = NULL;
 	vm->pci = NULL;
@@ -439,6 +453,13 @@ int vm_run(struct vm *vm)
 			goto out;
 		}
 	}
+	for (unsigned i = 0; i < VM_NR_OUTS; i++) {
+		r = vm->out[i].used ? out_sink_start(&vm->out[i].sink) : 0;
+		if (r) {
+			log_err("cannot start the %s writer: %s", vm->out[i].sink.name, strerror(-r));
+			goto out;
+		}
+	}
 	r = device_list_start(&vm->devices);
 	if (r) {
 		log_err("starting the devices: %s", strerror(-r));
@@ -461,6 +482,8 @@ int vm_run(struct vm *vm)
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
 	main_loop(vm, vm->sfd, tfd, vm->rx_efd, &vm->con);
+	/* Long device work is abandoned first: a vCPU may be waiting for a device's lock. */
+	device_list_stop(&vm->devices);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);

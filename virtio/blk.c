@@ -332,8 +332,17 @@ static void blk_destroy(struct virtio_device *d)
 	free(b);
 }
 
+/* The VM is stopping: long requests on the worker or the I/O threads end at their next piece. */
+static void blk_stop(struct virtio_device *d)
+{
+	struct blk *b = d->priv;
+
+	block_disk_cancel(&b->disk);
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
+	.stop = blk_stop,
 	.queue_notify = blk_notify,
 	.fd_ready = blk_fd_ready,
 	.reset = blk_reset,

@@ -1,7 +1,7 @@
 /*
  * virtio-console (virtio 1.2, 5.3) with a single port and no multiport
  * control queue: queue 0 receives what the host types, queue 1 carries the
- * guest's output to out_fd.  Linux's hvc0 runs on it.
+ * guest's output to the VM's output sink.  Linux's hvc0 runs on it.
  */
 #include <errno.h>
 #include <linux/virtio_console.h>
@@ -17,7 +17,7 @@
 enum { RXQ, TXQ, NR_QUEUES };
 
 struct vconsole {
-	struct out_sink out;		/* never blocks the worker (sink.h) */
+	struct out_sink *out;		/* the VM's; never blocks the worker (sink.h) */
 	bool tx_truncated;		/* an oversized transmit buffer was cut (logged once) */
 	void (*rx_space)(void *);
 	void *opaque;
@@ -27,6 +27,9 @@ struct vconsole {
 /*
  * Output per buffer: a console line is short, but a hostile chain may name
  * all of guest RAM 256 times over, and the device lock is held meanwhile.
+ * A chain is taken only while one fits whole in the output's buffer
+ * (SINK_CAPACITY, at least twice this), so that output waits in the guest's
+ * ring, not dropped, when stdout drains slowly.
  */
 #define TX_CHAIN_MAX	(1u << 20)
 
@@ -35,9 +38,11 @@ static void transmit(struct virtio_device *d)
 	struct vconsole *c = d->priv;
 	struct virtq *vq = &d->vq[TXQ];
 	uint16_t old = vq->used_idx;
-	int r;
+	int r = 0;
 
-	while ((r = virtq_pop(vq, d->mem, &c->chain)) > 0) {
+	/* No room for a whole chain: the sink calls console_room() when there is. */
+	while ((!c->out || out_sink_reserve(c->out, TX_CHAIN_MAX)) &&
+	       (r = virtq_pop(vq, d->mem, &c->chain)) > 0) {
 		size_t budget = TX_CHAIN_MAX;
 
 		if (c->chain.out_len > TX_CHAIN_MAX && !c->tx_truncated) {
@@ -48,7 +53,8 @@ static void transmit(struct virtio_device *d)
 		for (unsigned i = 0; i < c->chain.n_out && budget; i++) {
 			size_t len = c->chain.iov[i].iov_len < budget ? c->chain.iov[i].iov_len : budget;
 
-			out_sink_write(&c->out, c->chain.iov[i].iov_base, len);
+			if (c->out)
+				out_sink_write(c->out, c->chain.iov[i].iov_base, len);
 			budget -= len;
 		}
 		virtq_push(vq, c->chain.head, 0);
@@ -98,18 +104,18 @@ size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t 
 	return taken;
 }
 
-static int console_start(struct virtio_device *d)
+/* The output drained enough (sink writer thread): serve the transmit queue again. */
+static void console_room(void *opaque)
 {
-	struct vconsole *c = d->priv;
-
-	return out_sink_start(&c->out);
+	virtio_notify_queue(opaque, TXQ);
 }
 
 static void console_destroy(struct virtio_device *d)
 {
 	struct vconsole *c = d->priv;
 
-	out_sink_destroy(&c->out);
+	if (c->out)
+		out_sink_on_room(c->out, NULL, NULL);
 	free(c);
 }
 
@@ -118,16 +124,15 @@ static void console_destroy(struct virtio_device *d)
  * MULTIPORT), a transmit chain is written out and pushed within the
  * notification, and input is delivered only as far as receive buffers
  * take it (virtio_console_input returns the rest to the VMM, which keeps
- * it): the device holds nothing between notifications.  The output sink
- * and tx_truncated are host-side (bytes on their way out, a warning given).
+ * it): the device holds nothing between notifications.  tx_truncated is
+ * host-side (a warning given).
  */
 static const struct virtio_device_ops console_ops = {
 	.queue_notify = console_notify,
-	.start = console_start,
 	.destroy = console_destroy,
 };
 
-int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(void *),
+int virtio_console_init(struct virtio_device *d, struct out_sink *out, void (*rx_space)(void *),
 			void *opaque, const struct guest_mem *mem)
 {
 	struct vconsole *c = calloc(1, sizeof(*c));
@@ -137,17 +142,15 @@ int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(vo
 		return -ENOMEM;
 	c->rx_space = rx_space;
 	c->opaque = opaque;
-	r = out_sink_init(&c->out, out_fd, SINK_CAPACITY, "virtio-console");
-	if (r) {
-		free(c);
-		return r;
-	}
+	c->out = out;
 	r = virtio_device_init(d, "virtio-console", VIRTIO_ID_CONSOLE, NR_QUEUES,
 			       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 			       (1ULL << VIRTIO_RING_F_EVENT_IDX), &console_ops, c, mem);
 	if (r) {
-		out_sink_destroy(&c->out);
 		free(c);
+		return r;
 	}
-	return r;
+	if (out)
+		out_sink_on_room(out, console_room, d);
+	return 0;
 }

@@ -135,29 +135,33 @@ static void poll_adapt(struct virtio_device *d, unsigned q)
  * Serves queue q until it is empty (and stays empty for VIRTIO_POLL_NS),
  * then asks the driver for the next notification and looks once more: a
  * buffer added in between would otherwise wait for a notification the
- * driver thinks it need not send.  Each round pops at most a ring's worth,
- * and a queue still busy after VIRTIO_SERVE_ROUNDS is left for the next pass
- * of the worker (see virtio.h).
+ * driver thinks it need not send.  Each round pops at most a ring's worth
+ * (chains and bytes), and a queue still busy after VIRTIO_SERVE_ROUNDS or
+ * VIRTIO_PASS_NS is left for the next pass of the worker (see virtio.h).
  */
 void virtio_serve_queue(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
+	uint64_t start = now_ns();
 
 	if (!d->ops->queue_notify)
 		return;
 	for (unsigned round = 0;; round++) {
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
 			return;
-		if (round == VIRTIO_SERVE_ROUNDS) {
+		if (round == VIRTIO_SERVE_ROUNDS || (round && now_ns() - start >= VIRTIO_PASS_NS)) {
 			virtio_notify_queue(d, q);
 			return;
 		}
 		uint16_t before = vq->last_avail;
 
 		d->serve_budget = vq->num;
+		d->serve_bytes = VIRTIO_ROUND_BYTES;
 		vq->budget = &d->serve_budget;
+		vq->budget_bytes = &d->serve_bytes;
 		d->ops->queue_notify(d, q);
 		vq->budget = NULL;
+		vq->budget_bytes = NULL;
 		if (!vq->ready || vq->broken)
 			return;
 		/* Only a queue the device just consumed from is worth watching. */
@@ -226,6 +230,16 @@ int virtio_device_start(struct virtio_device *d)
 	}
 	d->thread_started = true;
 	return 0;
+}
+
+void virtio_device_stop(struct virtio_device *d)
+{
+	uint64_t one = 1;
+
+	if (d->ops && d->ops->stop)
+		d->ops->stop(d);
+	if (d->thread_started && write(d->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: cannot stop its worker: %s", d->name, strerror(errno));
 }
 
 void virtio_device_destroy(struct virtio_device *d)

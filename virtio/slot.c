@@ -59,6 +59,14 @@ static int slot_start(void *opaque)
 	return virtio_device_start(&s->dev);
 }
 
+static void slot_stop(void *opaque)
+{
+	struct virtio_slot *s = opaque;
+
+	if (s->initialised)
+		virtio_device_stop(&s->dev);
+}
+
 static int mmio_describe(void *opaque, struct machine_desc *m)
 {
 	struct virtio_slot *s = opaque;
@@ -108,6 +116,7 @@ const struct vm_device_ops virtio_mmio_slot_ops = {
 	.save = mmio_save,
 	.restore = mmio_restore,
 	.start = slot_start,
+	.stop = slot_stop,
 	.describe = mmio_describe,
 	.destroy = slot_destroy,
 };
@@ -118,5 +127,6 @@ const struct vm_device_ops virtio_pci_slot_ops = {
 	.save = pci_save,
 	.restore = pci_restore,
 	.start = slot_start,
+	.stop = slot_stop,
 	.destroy = slot_destroy,
 };

@@ -164,7 +164,27 @@ static int walk_indirect(struct virtq *vq, const struct guest_mem *mem, struct v
 	}
 }
 
+static int pop_chain(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c);
+
 int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c)
+{
+	int r = pop_chain(vq, mem, c);
+
+	/* Bytes count towards the round too: one huge request is a round of its own. */
+	if (r == 1 && vq->budget && vq->budget_bytes) {
+		uint64_t len = (uint64_t)c->out_len + c->in_len;
+
+		if (len >= *vq->budget_bytes) {
+			*vq->budget_bytes = 0;
+			*vq->budget = 0;
+		} else {
+			*vq->budget_bytes -= len;
+		}
+	}
+	return r;
+}
+
+static int pop_chain(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c)
 {
 	uint16_t avail_idx, head, i;
 	unsigned seen = 0;

@@ -20,6 +20,13 @@
 #define BLOCK_SECTOR		512u	/* the logical block size of every disk, for now */
 #define BLOCK_DIRECT_ALIGN	512u	/* buffers aligned so go to O_DIRECT as they are */
 #define BLOCK_IO_THREADS	16u	/* the threaded engine's requests on the disk at once */
+/*
+ * Every thread that runs requests owns one aligned bounce buffer of this
+ * size: O_DIRECT transfers of unaligned guest buffers and zeroes written
+ * where fallocate cannot go through it piece by piece, so host memory per
+ * disk is (I/O threads + 1) x BLOCK_BOUNCE_SIZE whatever the guest asks.
+ */
+#define BLOCK_BOUNCE_SIZE	(256u << 10)
 
 /* What to open: plain values, no command-line types. */
 struct block_params {
@@ -37,6 +44,8 @@ struct block_disk {
 	uint32_t block_size;	/* logical block size */
 	uint32_t align;		/* memory and length alignment O_DIRECT takes as is; 1 without */
 	const char *name;
+	/* Set when the VM stops: requests end with -ECANCELED, long ones between pieces. */
+	_Atomic bool cancel;
 };
 
 enum block_op {
@@ -63,7 +72,10 @@ struct block_req {
 	/* DISCARD, WRITE_ZEROES: applied in order, stopping at the first error. */
 	const struct block_range *ranges;
 	unsigned nr_ranges;
-	/* result: 0, -EIO, -EROFS (a write to a read-only disk), -EINVAL (past the end). */
+	/*
+	 * result: 0, -EIO, -EROFS (a write to a read-only disk), -EINVAL (past
+	 * the end), -ECANCELED (the VM stopped: block_disk_cancel).
+	 */
 	void (*done)(struct block_req *req, int result);
 	/* The engine's. */
 	struct block_req *next;
@@ -73,8 +85,19 @@ struct block_req {
 /* Opens the image (one line on error: "--disk PATH: ..."); 0 or -errno. */
 int block_disk_open(struct block_disk *disk, const struct block_params *p);
 void block_disk_close(struct block_disk *disk);
-/* Runs req on the calling thread and returns its result (done is not called). */
-int block_disk_run(struct block_disk *disk, struct block_req *req);
+/*
+ * Runs req on the calling thread and returns its result (done is not
+ * called); bounce is the thread's BLOCK_BOUNCE_SIZE buffer (block_bounce_alloc).
+ */
+int block_disk_run(struct block_disk *disk, struct block_req *req, uint8_t *bounce);
+/* A bounce buffer (4 KiB aligned), or NULL; free() releases it. */
+uint8_t *block_bounce_alloc(void);
+/*
+ * The VM is stopping: requests not started end with -ECANCELED, and long
+ * ones (zeroes written piece by piece, bounced transfers) stop at the next
+ * piece.  Any thread, no lock; for good.
+ */
+void block_disk_cancel(struct block_disk *disk);
 
 /* Submit hint: the caller has more requests right behind this one (worth running in parallel). */
 #define BLOCK_SUBMIT_MORE	1u
@@ -91,6 +114,7 @@ struct block_engine_ops {
 struct block_engine {
 	const struct block_engine_ops *ops;
 	struct block_disk *disk;
+	uint8_t *bounce;	/* for requests run on the owner's thread */
 	int event_fd;		/* readable when completions wait for block_complete(); -1: never */
 	unsigned inflight;	/* submitted, done not yet called */
 };

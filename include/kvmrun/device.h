@@ -51,6 +51,12 @@ struct vm_device_ops {
 	int (*restore)(void *dev, struct state_reader *r, uint16_t version);
 	/* Starts the device's threads once the whole machine is built.  Optional. */
 	int (*start)(void *dev);
+	/*
+	 * A stop was requested: abandon long host operations and let threads
+	 * leave, so that teardown is quick.  Any thread, without the device's
+	 * locks (a vCPU or a worker may hold them).  Optional.
+	 */
+	void (*stop)(void *dev);
 	/* Back to the power-on state, as a machine reset does.  Optional. */
 	void (*reset)(void *dev);
 	/* Adds what the guest must be told about it.  Optional.  0 or -errno. */
@@ -83,6 +89,8 @@ void device_list_destroy(struct device_list *l);
 /* Starts every device in list order; 0 or the first error. */
 int device_list_start(struct device_list *l);
 void device_list_reset(struct device_list *l);
+/* Tells every device that a stop was requested (ops->stop). */
+void device_list_stop(struct device_list *l);
 int device_list_describe(struct device_list *l, struct machine_desc *m);
 
 /*

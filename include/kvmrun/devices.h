@@ -39,19 +39,16 @@ struct serial_regs {
 struct serial8250 {
 	struct serial_regs regs;
 	pthread_mutex_t lock;
-	int out_fd;			/* -1: output discarded */
-	struct out_sink out;		/* transmitted bytes on their way to out_fd */
+	struct out_sink *out;		/* where transmitted bytes go; NULL: discarded */
 	struct irq_line irq;
 	void (*rx_space)(void *opaque);	/* the guest made room in the RX FIFO */
 	void *rx_space_opaque;
 	uint64_t tx_bytes;
 };
 
-/* 0 or -ENOMEM (the output buffer). */
-int serial8250_init(struct serial8250 *s, int out_fd, struct irq_line irq,
-		    void (*rx_space)(void *), void *rx_space_opaque);
-/* Starts the output's writer thread. */
-int serial8250_start(struct serial8250 *s);
+/* out: the VM's output the UART writes to (shared, not owned), or NULL. */
+void serial8250_init(struct serial8250 *s, struct out_sink *out, struct irq_line irq,
+		     void (*rx_space)(void *), void *rx_space_opaque);
 void serial8250_destroy(struct serial8250 *s);
 void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
@@ -61,7 +58,7 @@ int serial8250_save(const struct serial8250 *s, struct state_writer *w);
 /* Drives the IRQ line to the restored level and offers the FIFO's room to rx_space. */
 int serial8250_restore(struct serial8250 *s, struct state_reader *r, uint16_t version);
 void serial8250_reset(struct serial8250 *s);
-/* "serial8250"; its destroy also closes out_fd when it is above stderr. */
+/* "serial8250" */
 extern const struct vm_device_ops serial8250_device_ops;
 
 /* ---- debug-exit port (QEMU isa-debug-exit compatible) ---- */

@@ -49,6 +49,11 @@ struct virtq {
 	 * too.  Never saved.
 	 */
 	uint16_t *budget;
+	/*
+	 * Bytes of buffers the round may still take (with budget, or NULL): a
+	 * chain that spends them ends the round, as a spent budget does.
+	 */
+	uint64_t *budget_bytes;
 };
 
 /* One chain popped from the available ring: readable segments, then writable ones. */
@@ -114,6 +119,12 @@ struct virtio_device_ops {
 	void (*fd_ready)(struct virtio_device *d, int fd);
 	/* The driver reset the device (lock held). */
 	void (*reset)(struct virtio_device *d);
+	/*
+	 * The VM is stopping: abandon long host operations now (optional).
+	 * Called from another thread without the lock, maybe while the
+	 * worker is inside queue_notify.
+	 */
+	void (*stop)(struct virtio_device *d);
 	/* Starts threads of the device type's own, before the worker (optional). */
 	int (*start)(struct virtio_device *d);
 	/* Frees the device's own state (after the worker stopped). */
@@ -164,6 +175,7 @@ struct virtio_device {
 	/* Adaptive polling of busy queues (worker thread only). */
 	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
 	uint16_t serve_budget;		/* the round's allowance, lent to the queue served (virtq.budget) */
+	uint64_t serve_bytes;		/* and its bytes (virtq.budget_bytes) */
 	bool no_poll;			/* the device's work is elsewhere (I/O threads): never spin */
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
@@ -177,6 +189,11 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 /* Starts the worker thread; fds added with virtio_watch_fd() before are watched too. */
 int virtio_device_start(struct virtio_device *d);
 void virtio_device_destroy(struct virtio_device *d);
+/*
+ * A stop was requested: the device type abandons long operations (ops->stop)
+ * and the worker leaves after its current pass.  Any thread, no lock.
+ */
+void virtio_device_stop(struct virtio_device *d);
 int virtio_watch_fd(struct virtio_device *d, int fd);
 /* Has the worker call d->transport->fd_ready when fd becomes readable. */
 int virtio_watch_transport_fd(struct virtio_device *d, int fd);
@@ -214,12 +231,16 @@ int virtio_device_restore(struct virtio_device *d, struct state_reader *r);
 /*
  * What the worker does when queue q was notified (d->lock held): has the
  * device take what the driver made available, in rounds of at most a ring's
- * worth, then re-arms notifications.  A queue still busy after
- * VIRTIO_SERVE_ROUNDS rounds is notified again and left for the next pass, so
- * that the worker sees its stop_fd and the lock is released: the device's own
- * writes into guest RAM may keep refilling a hostile ring forever.
+ * worth of chains and VIRTIO_ROUND_BYTES of buffers (a chain that reaches it
+ * is the round's last), then re-arms notifications.  A queue still busy
+ * after VIRTIO_SERVE_ROUNDS rounds or VIRTIO_PASS_NS is notified again and
+ * left for the next pass, so that the worker sees its stop_fd, the lock is
+ * released and the other queues get their turn: the device's own writes
+ * into guest RAM may keep refilling a hostile ring forever.
  */
 #define VIRTIO_SERVE_ROUNDS	16
+#define VIRTIO_ROUND_BYTES	(16ULL << 20)
+#define VIRTIO_PASS_NS		20000000ULL	/* 20 ms */
 void virtio_serve_queue(struct virtio_device *d, unsigned q);
 
 /* Device side, worker thread: after pushing used buffers of queue q. */

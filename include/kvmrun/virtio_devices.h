@@ -7,6 +7,7 @@
 #include "kvmrun/disk_config.h"
 #include "kvmrun/net_config.h"
 #include "kvmrun/tap.h"
+#include "kvmrun/sink.h"
 #include "kvmrun/virtio.h"
 
 int virtio_rng_init(struct virtio_device *d, const struct guest_mem *mem);
@@ -23,10 +24,11 @@ int virtio_net_init_tap(struct virtio_device *d, struct tap *tap, const struct n
 			const struct guest_mem *mem);
 
 /*
- * virtio-console, port 0 only (virtio/console.c): output to out_fd, input
- * pushed by the VMM; rx_space(opaque) runs when the guest adds receive buffers.
+ * virtio-console, port 0 only (virtio/console.c): output to out (the VM's
+ * output, shared; NULL: discarded), input pushed by the VMM; rx_space(opaque)
+ * runs when the guest adds receive buffers.
  */
-int virtio_console_init(struct virtio_device *d, int out_fd, void (*rx_space)(void *),
+int virtio_console_init(struct virtio_device *d, struct out_sink *out, void (*rx_space)(void *),
 			void *opaque, const struct guest_mem *mem);
 /* Offers console input; returns how many bytes the guest's receive buffers took. */
 size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t n);

@@ -17,6 +17,7 @@
 #include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
+#include "kvmrun/sink.h"
 #include "kvmrun/stop.h"
 #include "kvmrun/watchdog.h"
 
@@ -41,6 +42,15 @@ struct serial8250;
 struct pci_bus;
 struct virtio_device;
 
+/* Where guest output goes: one sink per host fd, shared by the devices writing there. */
+enum { VM_OUT_STDOUT, VM_OUT_SERIAL_FILE, VM_NR_OUTS };
+
+struct vm_output {
+	struct out_sink sink;
+	int fd;				/* closed with the VM when above stderr */
+	bool used;
+};
+
 struct vm {
 	const struct vm_config *cfg;
 	struct kvm_host *host;
@@ -60,6 +70,7 @@ struct vm {
 	struct device_list devices;
 	struct machine_desc desc;	/* what the guest was told, derived from the devices */
 	unsigned next_mmio_slot;	/* builder: virtio-mmio windows handed out */
+	struct vm_output out[VM_NR_OUTS];
 	/* Devices the main loop talks to. */
 	struct serial8250 *serial;	/* COM1: console input without a virtio console */
 	struct virtio_device *vconsole;	/* gets console input when present */
@@ -83,6 +94,8 @@ struct vm {
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host);
 void vm_destroy(struct vm *vm);
+/* Flushes and closes the VM's outputs (vm_destroy does it after the devices). */
+void vm_outputs_destroy(struct vm *vm);
 
 /* Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry. */
 struct boot_entry;

@@ -24,6 +24,7 @@ enum { OP_END, OP_NOTIFY, OP_POKE, OP_INPUT, OP_RESET, OP_COUNT };
 
 static struct guest_mem mem;
 static int null_fd = -1;
+static struct out_sink null_out;	/* output to /dev/null, drained by its thread */
 static bool rx_wanted;
 
 static void fake_interrupt(struct virtio_device *d, unsigned q, bool config)
@@ -47,7 +48,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_log_everything();
 	fuzz_mem_init(&mem, RAM0, 0, 0);
 	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (null_fd < 0)
+	if (null_fd < 0 || out_sink_init(&null_out, null_fd, SINK_CAPACITY, "fuzz") ||
+	    out_sink_start(&null_out))
 		abort();
 	return 0;
 }
@@ -100,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in_bytes(&in, ops, sizeof(ops));
 	in_bytes(&in, mem.region[0].host, RAM0);
 
-	if (virtio_console_init(&d, null_fd, rx_space, NULL, &mem))
+	if (virtio_console_init(&d, &null_out, rx_space, NULL, &mem))
 		abort();
 	d.transport = &fake_transport;
 	rx_wanted = false;

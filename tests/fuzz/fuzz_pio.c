@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	line_sets = 0;
 	if (vm_stop_init(&stop))
 		abort();
-	serial8250_init(&serial, -1, (struct irq_line){ irq_set, NULL, COM1_IRQ }, NULL, NULL);
+	serial8250_init(&serial, NULL, (struct irq_line){ irq_set, NULL, COM1_IRQ }, NULL, NULL);
 	i8042_init(&kbd, &stop, (struct irq_line){ irq_set, NULL, I8042_KBD_IRQ },
 		   (struct irq_line){ irq_set, NULL, I8042_AUX_IRQ });
 	dbg.stop = &stop;

@@ -18,7 +18,7 @@ main_filtered=1
 
 for role in vcpu device main sink watchdog; do
 	case $role in
-	sink) name=serial ;;
+	sink) name=stdout ;;
 	watchdog) name=watchdog ;;
 	vcpu) name=vcpu0 ;;
 	device) name=virtio-rng ;;

@@ -47,6 +47,7 @@ static void vm_init_fake(struct vm *v)
 static void vm_fini_fake(struct vm *v)
 {
 	device_list_destroy(&v->devices);
+	vm_outputs_destroy(v);
 	guest_mem_destroy(&v->mem);
 	bus_destroy(&v->pio);
 	bus_destroy(&v->mmio);
@@ -206,13 +207,16 @@ START_TEST(serial_file_is_the_uarts)
 	cfg.serial = SERIAL_FILE;
 	cfg.serial_path = path;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	fd = vm.serial->out_fd;
+	ck_assert(vm.out[VM_OUT_SERIAL_FILE].used);
+	ck_assert_ptr_eq(vm.serial->out, &vm.out[VM_OUT_SERIAL_FILE].sink);
+	ck_assert(!vm.out[VM_OUT_STDOUT].used);
+	fd = vm.out[VM_OUT_SERIAL_FILE].fd;
 	ck_assert_int_gt(fd, STDERR_FILENO);
 	ck_assert_int_ge(fcntl(fd, F_GETFD), 0);
-	/* The device list owns the fd: destroying the list closes it. */
-	device_list_destroy(&vm.devices);
-	vm.serial = NULL;
+	/* The VM owns the fd: its outputs, destroyed after the devices, close it. */
+	vm_fini_fake(&vm);
 	ck_assert_int_lt(fcntl(fd, F_GETFD), 0);
+	vm_init_fake(&vm);
 	unlink(path);
 }
 END_TEST

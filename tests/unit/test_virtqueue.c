@@ -986,6 +986,37 @@ START_TEST(test_pop_budget)
 }
 END_TEST
 
+/* Bytes count too: the chain that spends the round's bytes is its last (a huge request alone). */
+START_TEST(test_pop_budget_bytes)
+{
+	struct virtq_chain *c = chain_new();
+	uint16_t allowance = 100;
+	uint64_t bytes = 16ULL << 20;
+
+	set_desc(0, BUF_GPA, 12u << 20, 0, 0);
+	set_desc(1, BUF_GPA, 8u << 20, 0, 0);
+	set_desc(2, BUF_GPA, 16, 0, 0);
+	for (uint16_t i = 0; i < 3; i++)
+		avail_add(i);
+	vq.budget = &allowance;
+	vq.budget_bytes = &bytes;
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
+	ck_assert_uint_eq(bytes, 4ULL << 20);
+	ck_assert_uint_eq(allowance, 99);
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);	/* 8 MiB > the 4 left: taken, round over */
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_uint_eq(allowance, 0);
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 0);
+	ck_assert(!virtq_has_avail(&vq));
+	ck_assert_uint_eq(vq.last_avail, 2);
+	vq.budget = NULL;
+	vq.budget_bytes = NULL;
+	ck_assert_int_eq(virtq_pop(&vq, &mem, c), 1);
+	ck_assert_uint_eq(c->head, 2);
+	free(c);
+}
+END_TEST
+
 /* ---- the guest rewriting descriptors ---- */
 
 START_TEST(test_desc_changed_after_pop)
@@ -1568,6 +1599,7 @@ static Suite *virtqueue_suite(void)
 	tcase_add_test(tc, test_avail_idx_wraps_16_bits);
 	tcase_add_test(tc, test_broken_queue_stops);
 	tcase_add_test(tc, test_pop_budget);
+	tcase_add_test(tc, test_pop_budget_bytes);
 	tcase_add_test(tc, test_desc_changed_after_pop);
 	tcase_add_test(tc, test_copy_through_popped_chain);
 	suite_add_tcase(s, tc);
