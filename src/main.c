@@ -39,7 +39,7 @@ static int cmd_info(void)
 		const unsigned long *reqs;
 		size_t n = sandbox_syscalls(r, &nrs), m = sandbox_ioctls(r, &reqs);
 
-		printf("  %-7s %zu, %zu%s\n", sandbox_role_name(r), n, m,
+		printf("  %-8s %zu, %zu%s\n", sandbox_role_name(r), n, m,
 		       r == SANDBOX_MAIN && !SANDBOX_MAIN_FILTERED ?
 		       " (not applied: sanitizer build)" : "");
 	}
