@@ -8,6 +8,17 @@
  *                 many in flight as the ring holds
  *   out=both      the console from the BSP's user mode and COM1 after each
  *                 round of buffers
+ *   out=blk-read  64 MiB virtio-blk reads into a buffer that is not 512-byte
+ *                 aligned (with cache=none they bounce), the ring kept full
+ *   out=blk-zeroes WRITE_ZEROES requests of 16 segments, each the whole
+ *                 disk, without the unmap flag (on tmpfs, which has no
+ *                 FALLOC_FL_ZERO_RANGE, every zero is written), ring kept full
+ *
+ * With more than one CPU and a blk mode, the other CPUs read the disk's
+ * configuration space in a loop from kernel mode: each read waits for the
+ * device's lock, which the worker holds while it serves a request, so a stop
+ * must make the device give up a long request before the vCPUs can be
+ * joined.
  *
  * Prints "flood: out=..." on COM1 first; never ends by itself.
  */
@@ -21,6 +32,67 @@ static struct virtio_dev dev;
 static struct virtq rxq, txq;
 static uint8_t user_stack[65536] __attribute__((aligned(16)));
 static bool also_serial;
+
+#define VIRTIO_BLK_T_IN			0
+#define VIRTIO_BLK_T_WRITE_ZEROES	13
+#define BLK_READ_LEN			(64u << 20)
+#define BLK_BUF				(TX_BASE + 8)	/* 16 MiB + 8: O_DIRECT cannot take it */
+#define BLK_SEGS			16
+
+struct blk_hdr {
+	uint32_t type, ioprio;
+	uint64_t sector;
+};
+
+struct zero_seg {
+	uint64_t sector;
+	uint32_t num_sectors, flags;
+};
+
+static struct blk_hdr hdrs[RING];
+static volatile bool dev_ready;
+static volatile uint64_t ap_config_reads;
+static struct zero_seg segs[RING][BLK_SEGS];
+static uint8_t status[RING];
+
+static long blk_flood(long zeroes)
+{
+	uint64_t sectors;
+	int qs;
+
+	check(virtio_find(VIRTIO_ID_BLOCK, 0, &dev) == 0, "flood: no virtio-blk");
+	check(virtio_init(&dev, 0) == 0, "flood: virtio-blk initialization failed");
+	qs = virtq_setup(&dev, &txq, 0, 4 * RING);	/* 3 descriptors a request */
+	check(qs >= 3 * RING, "flood: queue setup failed");
+	virtio_driver_ok(&dev);
+	sectors = virtio_config64(&dev, 0);
+	dev_ready = true;
+	printf("flood: %s on a %lu-sector disk\n", zeroes ? "write-zeroes" : "64 MiB reads",
+	       (unsigned long)sectors);
+	for (unsigned i = 0; i < RING; i++)
+		for (unsigned k = 0; k < BLK_SEGS; k++)
+			segs[i][k] = (struct zero_seg){ 0, (uint32_t)sectors, 0 };
+	for (unsigned n = 0;; n++) {
+		uint32_t id, len;
+		unsigned i = n % RING;
+		struct virtq_buf b[3] = {
+			{ &hdrs[i], sizeof(hdrs[i]), false },
+			{ zeroes ? (void *)segs[i] : (void *)BLK_BUF,
+			  zeroes ? (uint32_t)sizeof(segs[i]) : BLK_READ_LEN, !zeroes },
+			{ &status[i], 1, true },
+		};
+
+		while (virtq_in_flight(&txq) >= RING)
+			if (!virtq_poll(&txq, &id, &len))
+				pause();
+		while (virtq_poll(&txq, &id, &len))
+			;
+		hdrs[i] = (struct blk_hdr){ zeroes ? VIRTIO_BLK_T_WRITE_ZEROES : VIRTIO_BLK_T_IN, 0, 0 };
+		check(virtq_add(&txq, b, 3, false) >= 0, "flood: request queue full");
+		virtq_kick(&txq);
+	}
+	return 0;
+}
 
 static long serial_flood(long arg)
 {
@@ -64,6 +136,17 @@ static long console_flood(long arg)
 	return 0;
 }
 
+void test_ap_main(unsigned index)
+{
+	(void)index;
+	while (!dev_ready)
+		pause();
+	for (;;) {
+		(void)virtio_config64(&dev, 0);
+		__atomic_fetch_add(&ap_config_reads, 1, __ATOMIC_RELAXED);
+	}
+}
+
 void test_main(void)
 {
 	char out[16] = "serial";
@@ -75,5 +158,9 @@ void test_main(void)
 		user_call(serial_flood, 0, user_stack + sizeof(user_stack));
 	else if (!strcmp(out, "console") || also_serial)
 		virtio_run(console_flood, 0, user_stack + sizeof(user_stack));
-	fail("flood: out=%s: expected serial, console or both", out);
+	else if (!strcmp(out, "blk-read") || !strcmp(out, "blk-zeroes")) {
+		smp_start_aps();
+		virtio_run(blk_flood, !strcmp(out, "blk-zeroes"), user_stack + sizeof(user_stack));
+	}
+	fail("flood: out=%s: expected serial, console, both, blk-read or blk-zeroes", out);
 }

@@ -48,6 +48,8 @@ do_pc=1
 do_linux=0
 do_base=1
 do_blk=0
+do_stop=0
+stop_runs=5
 blk_runs=5
 blk_iters=20000
 blk_mb=256
@@ -69,6 +71,10 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --blk-mb N    image size in MiB, read and written sequentially (default $blk_mb)
   --blk-qd L    queue depths, a quoted list (default "$blk_qds"; 1..32)
   --blk-cache L cache modes, a quoted list of writeback and none (default "$blk_caches")
+  --stop        add the time from SIGTERM to exit under the flood guests
+                (tests/integration/stop_bound.py; stdout a stalled 4 KiB pipe)
+  --stop-only   measure only that
+  --stop-runs N runs per flood guest (default $stop_runs)
 Run from a built tree (cmake -S . -B build && cmake --build build).
 Environment: QEMU=path of qemu-system-x86_64 (default: from PATH);
 BUILD=build tree (default: build); BLK_DIR=directory for the disk image
@@ -96,6 +102,9 @@ while [ $# -gt 0 ]; do
 	--linux) do_linux=1; shift ;;
 	--blk) do_blk=1; shift ;;
 	--blk-only) do_blk=1; do_base=0; shift ;;
+	--stop) do_stop=1; shift ;;
+	--stop-only) do_stop=1; do_base=0; shift ;;
+	--stop-runs) [ $# -ge 2 ] || die "--stop-runs needs a value"; posint --stop-runs "$2"; stop_runs=$2; shift 2 ;;
 	--blk-runs) [ $# -ge 2 ] || die "--blk-runs needs a value"; posint --blk-runs "$2"; blk_runs=$2; shift 2 ;;
 	--blk-iters) [ $# -ge 2 ] || die "--blk-iters needs a value"; posint --blk-iters "$2"; blk_iters=$2; shift 2 ;;
 	--blk-mb) [ $# -ge 2 ] || die "--blk-mb needs a value"; posint --blk-mb "$2"; blk_mb=$2; shift 2 ;;
@@ -433,8 +442,48 @@ blk_bench() {
 	echo "host to be >= 90 % idle (up to 20 s); $blk_busy_runs of $blk_total_runs runs started on a busier host."
 }
 
+# ---- stop bound ------------------------------------------------------------
+
+# One flood scenario: "LABEL|STOP_BOUND_OPTS|KVMRUN ARGS" -> a table row.
+stop_row() {
+	local label=$1 opts=$2 args=$3 t rss times=() rsss=() i out
+	for ((i = 0; i < stop_runs; i++)); do
+		# shellcheck disable=SC2086  # opts and args are word lists
+		out=$(tests/integration/stop_bound.py "$KVMRUN" 10 sigterm $opts -- \
+			--kernel "$B/guests/flood.elf" $args 2>&1 | head -n 1)
+		t=$(sed -n 's/^stop request -> exit: \([0-9.]*\) s.*/\1/p' <<<"$out")
+		rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$out")
+		[ -n "$t" ] || { echo "$prog: $label: $out" >&2; continue; }
+		times+=("$t")
+		rsss+=("${rss:-0}")
+	done
+	t=$(printf '%s\n' "${times[@]}" | median)
+	rss=$(printf '%s\n' "${rsss[@]}" | median)
+	echo "| $label | ${t:+$(awk -v v="$t" 'BEGIN { printf "%.0f ms", v * 1000 }')} | ${rss:+$rss MiB} |"
+}
+
+stop_bench() {
+	step "stop bound: SIGTERM to exit, $stop_runs runs each"
+	echo
+	echo "| Flood guest (stdout: a 4 KiB pipe nobody reads) | SIGTERM to exit, median | peak RSS |"
+	echo "| --- | ---: | ---: |"
+	stop_row "COM1" "" "--append out=serial"
+	stop_row "COM1 + virtio-console (pci)" "" "--virtio-console --memory 128M --append out=both"
+	stop_row "virtio-blk WRITE_ZEROES storm, tmpfs, page cache, 2 vCPUs" "--tmpfs-disk=64" \
+		"--memory 128M --cpus 2 --append out=blk-zeroes"
+	stop_row "virtio-blk WRITE_ZEROES storm, tmpfs, cache=none, 2 vCPUs" "--tmpfs-disk=64,cache=none" \
+		"--memory 128M --cpus 2 --append out=blk-zeroes"
+	stop_row "virtio-blk 64 MiB unaligned reads, tmpfs, cache=none, 2 vCPUs" \
+		"--tmpfs-disk=64,cache=none" "--memory 128M --cpus 2 --append out=blk-read"
+	echo
+	echo "tests/integration/stop_bound.py: SIGTERM once the guest has run 2 s; time until the process is"
+	echo "gone; peak RSS (VmHWM) just before the signal.  $stop_runs runs each, medians; 128 MiB guests"
+	echo "(the 64 MiB reads touch half of it).  Backend: $backend."
+}
+
 if [ $do_base = 0 ]; then
-	blk_bench
+	[ $do_blk = 1 ] && blk_bench
+	[ $do_stop = 1 ] && stop_bench
 	exit 0
 fi
 
@@ -554,6 +603,7 @@ echo "QEMU with -serial null so that its UART handles port 0x3ff; bare loop: too
 echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from the start-up runs."
 
 [ $do_blk = 1 ] && blk_bench
+[ $do_stop = 1 ] && stop_bench
 [ $do_linux = 1 ] || exit 0
 
 # ---- Linux boot time --------------------------------------------------------

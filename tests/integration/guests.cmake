@@ -104,9 +104,32 @@ foreach(how sigterm timeout)
       ${args} --virtio-console --memory 128M --transport ${t} --append out=both)
   endforeach()
 endforeach()
+# virtio-blk storms on a tmpfs image (no FALLOC_FL_ZERO_RANGE: every zero is
+# written), page cache and O_DIRECT, both transports: WRITE_ZEROES of 16
+# whole-disk segments a request, and 64 MiB reads into an unaligned buffer
+# (with cache=none each bounces; peak RSS must stay near guest RAM touched).
+foreach(t pci mmio)
+  foreach(cache writeback none)
+    foreach(how sigterm timeout)
+      set(args --kernel ${G}/flood.elf --memory 128M --cpus 2 --transport ${t})
+      if(how STREQUAL "timeout")
+        list(APPEND args --timeout 2)
+      endif()
+      add_test(NAME stop.blk-zeroes.${cache}-${t}.${how}
+        COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/stop_bound.py ${KVMRUN} 1.0 ${how}
+        --tmpfs-disk=64,cache=${cache} -- ${args} --append out=blk-zeroes)
+      list(APPEND stop_tests stop.blk-zeroes.${cache}-${t}.${how})
+    endforeach()
+  endforeach()
+  add_test(NAME stop.blk-read.none-${t}.sigterm
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/stop_bound.py ${KVMRUN} 1.0 sigterm
+    --tmpfs-disk=64,cache=none --max-rss-mb=110 -- --kernel ${G}/flood.elf --memory 128M --cpus 2
+    --transport ${t} --append out=blk-read)
+  list(APPEND stop_tests stop.blk-read.none-${t}.sigterm)
+endforeach()
 set_tests_properties(stop.flood.serial.sigterm stop.flood.serial.timeout
   stop.flood.console-pci.sigterm stop.flood.console-pci.timeout
-  stop.flood.console-mmio.sigterm stop.flood.console-mmio.timeout
+  stop.flood.console-mmio.sigterm stop.flood.console-mmio.timeout ${stop_tests}
   PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS stop)
 
 # Bad input: one clear line on stderr, exit status 1, nothing else.

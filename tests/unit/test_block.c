@@ -8,7 +8,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +388,138 @@ START_TEST(test_direct_bounce)
 }
 END_TEST
 
+#define BIG	(1u << 20)	/* four bounce buffers' worth */
+
+/* A BIG image in /dev/shm: tmpfs takes O_DIRECT (Linux >= 6.6) but has no FALLOC_FL_ZERO_RANGE. */
+static bool tmpfs_direct_image(void)
+{
+	uint8_t *buf = malloc(BIG);
+	int fd, zr;
+
+	snprintf(path, sizeof(path), "/dev/shm/kvmrun-test-block-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(buf);
+	for (unsigned i = 0; i < BIG; i++)
+		buf[i] = at(i);
+	ck_assert_int_eq(pwrite(fd, buf, BIG, 0), BIG);
+	free(buf);
+	zr = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 512);
+	close(fd);
+	if (zr == 0) {
+		fprintf(stderr, "SKIP: /dev/shm has FALLOC_FL_ZERO_RANGE: the fallback is not tested\n");
+		return false;
+	}
+	if (open_disk(false, true) == -EINVAL) {
+		fprintf(stderr, "SKIP: /dev/shm refuses O_DIRECT: the fallback is not tested\n");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * WRITE_ZEROES where fallocate cannot zero, on an O_DIRECT disk: the zeroes
+ * come from the aligned bounce buffer, piece by piece (they came from an
+ * unaligned static buffer, which O_DIRECT refused: the guest got IOERR).
+ */
+START_TEST(test_direct_write_zeroes_fallback)
+{
+	struct block_range range = { 4096, BIG - 2 * 4096, false };
+	struct done_rec d;
+	uint8_t *got = malloc(BIG);
+	int fd;
+
+	if (!tmpfs_direct_image()) {
+		unlink(path);
+		free(got);
+		return;
+	}
+	ck_assert_int_eq(block_engine_sync_create(&disk, &eng), 0);
+	memset(&d, 0, sizeof(d));
+	d.req = (struct block_req){ .op = BLOCK_OP_WRITE_ZEROES, .ranges = &range, .nr_ranges = 1,
+				    .done = on_done };
+	block_submit(eng, &d.req, 0);
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_int_eq(d.result, 0);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, got, BIG, 0), BIG);
+	close(fd);
+	for (unsigned i = 0; i < BIG; i++)
+		if (got[i] != (i < range.offset || i >= range.offset + range.len ? at(i) : 0))
+			ck_abort_msg("byte %u reads 0x%x after WRITE_ZEROES", i, got[i]);
+	free(got);
+}
+END_TEST
+
+/* A bounced transfer larger than the bounce buffer goes through it piece by piece. */
+START_TEST(test_direct_bounce_big)
+{
+	struct done_rec d;
+	struct iovec v;
+	uint8_t *raw = malloc(BIG + 64), *p = raw + 5;
+
+	if (!tmpfs_direct_image()) {
+		unlink(path);
+		free(raw);
+		return;
+	}
+	ck_assert_int_eq(block_engine_threads_create(&disk, 2, &eng), 0);
+	rw(&d, BLOCK_OP_READ, p, BIG - 512, 512, &v);
+	block_submit(eng, &d.req, BLOCK_SUBMIT_MORE);
+	wait_all();
+	ck_assert_int_eq(d.result, 0);
+	for (unsigned i = 0; i < BIG - 512; i++)
+		if (p[i] != at(512 + i))
+			ck_abort_msg("byte %u read 0x%x, want 0x%x", i, p[i], at(512 + i));
+	memset(p, 0x5a, BIG - 512);
+	rw(&d, BLOCK_OP_WRITE, p, BIG - 512, 0, &v);
+	block_submit(eng, &d.req, 0);
+	wait_all();
+	ck_assert_int_eq(d.result, 0);
+	memset(p, 0, BIG);
+	rw(&d, BLOCK_OP_READ, p, BIG, 0, &v);
+	block_submit(eng, &d.req, 0);
+	wait_all();
+	ck_assert_int_eq(d.result, 0);
+	for (unsigned i = 0; i < BIG; i++)
+		if (p[i] != (i < BIG - 512 ? 0x5a : at(i)))
+			ck_abort_msg("byte %u reads 0x%x after the write", i, p[i]);
+	free(raw);
+}
+END_TEST
+
+/* Once the VM stops, requests end with -ECANCELED and nothing reaches the disk. */
+START_TEST(test_cancel_after_stop)
+{
+	static uint8_t buf[4096];
+	struct done_rec d;
+	struct iovec v;
+
+	image();
+	ck_assert_int_eq(open_disk(false, false), 0);
+	ck_assert_int_eq(block_engine_threads_create(&disk, 2, &eng), 0);
+	block_disk_cancel(&disk);
+	memset(buf, 0xee, sizeof(buf));
+	rw(&d, BLOCK_OP_WRITE, buf, sizeof(buf), 0, &v);
+	block_submit(eng, &d.req, BLOCK_SUBMIT_MORE);
+	wait_all();
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_int_eq(d.result, -ECANCELED);
+	rw(&d, BLOCK_OP_READ, buf, sizeof(buf), 0, &v);
+	block_submit(eng, &d.req, 0);
+	ck_assert_int_eq(d.result, -ECANCELED);
+	{
+		int fd = open(path, O_RDONLY);
+
+		ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+		close(fd);
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			ck_assert_uint_eq(buf[i], at(i));
+	}
+}
+END_TEST
+
 static void setup_plain(void)
 {
 	disk.fd = -1;
@@ -408,6 +542,9 @@ static Suite *block_suite(void)
 	tcase_add_test(open, test_open_refusals);
 	tcase_add_test(open, test_open_geometry);
 	tcase_add_test(open, test_direct_bounce);
+	tcase_add_test(open, test_direct_write_zeroes_fallback);
+	tcase_add_test(open, test_direct_bounce_big);
+	tcase_add_test(open, test_cancel_after_stop);
 	suite_add_tcase(s, open);
 	tcase_add_checked_fixture(sync, setup_sync, teardown);
 	tcase_add_test(sync, test_sync_engine);
