@@ -137,32 +137,4 @@ void acpi_pm_reset(struct acpi_pm *pm)
 	pthread_mutex_unlock(&pm->lock);
 }
 
-static int acpi_pm_ops_save(void *dev, struct state_writer *w)
-{
-	return acpi_pm_save(dev, w);
-}
-
-static int acpi_pm_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return acpi_pm_restore(dev, r, version);
-}
-
-static void acpi_pm_ops_reset(void *dev)
-{
-	acpi_pm_reset(dev);
-}
-
-static void acpi_pm_ops_destroy(void *dev)
-{
-	acpi_pm_destroy(dev);
-	free(dev);
-}
-
-const struct vm_device_ops acpi_pm_device_ops = {
-	.kind = "acpi-pm",
-	.state_version = ACPI_PM_STATE_VERSION,
-	.save = acpi_pm_ops_save,
-	.restore = acpi_pm_ops_restore,
-	.reset = acpi_pm_ops_reset,
-	.destroy = acpi_pm_ops_destroy,
-};
+VM_DEVICE_OPS_DEFINE(acpi_pm, "acpi-pm", ACPI_PM_STATE_VERSION);

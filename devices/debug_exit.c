@@ -42,73 +42,36 @@ void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		memset(data, 0xff, len);
 }
 
-/* ---- save and restore of the empty records ---- */
+/* ---- save and restore of the empty records (both devices have no state) ---- */
 
-static int empty_restore(struct state_reader *r, uint16_t version)
+static int empty_save(void *dev, struct state_writer *w)
 {
+	(void)dev;
+	return w->err;
+}
+
+static int empty_restore(void *dev, struct state_reader *r, uint16_t version)
+{
+	(void)dev;
 	/* The record is this device's alone: any byte in it is corruption. */
 	if (version != NO_STATE_VERSION || state_reader_finish(r))
 		state_reader_fail(r);
 	return r->err;
 }
 
-int debug_exit_save(const struct debug_exit *d, struct state_writer *w)
-{
-	(void)d;
-	return w->err;
-}
-
-int debug_exit_restore(struct debug_exit *d, struct state_reader *r, uint16_t version)
-{
-	(void)d;
-	return empty_restore(r, version);
-}
-
-int post_port_save(const struct post_port *p, struct state_writer *w)
-{
-	(void)p;
-	return w->err;
-}
-
-int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t version)
-{
-	(void)p;
-	return empty_restore(r, version);
-}
-
-static int debug_exit_ops_save(void *dev, struct state_writer *w)
-{
-	return debug_exit_save(dev, w);
-}
-
-static int debug_exit_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return debug_exit_restore(dev, r, version);
-}
-
-static int post_port_ops_save(void *dev, struct state_writer *w)
-{
-	return post_port_save(dev, w);
-}
-
-static int post_port_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return post_port_restore(dev, r, version);
-}
-
 /* Nothing to reset: no reset op.  Nothing held but the allocation. */
 const struct vm_device_ops debug_exit_device_ops = {
 	.kind = "debug-exit",
 	.state_version = NO_STATE_VERSION,
-	.save = debug_exit_ops_save,
-	.restore = debug_exit_ops_restore,
+	.save = empty_save,
+	.restore = empty_restore,
 	.destroy = free,
 };
 
 const struct vm_device_ops post_port_device_ops = {
 	.kind = "post-port",
 	.state_version = NO_STATE_VERSION,
-	.save = post_port_ops_save,
-	.restore = post_port_ops_restore,
+	.save = empty_save,
+	.restore = empty_restore,
 	.destroy = free,
 };

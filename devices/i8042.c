@@ -354,32 +354,4 @@ void i8042_reset(struct i8042 *k)
 	pthread_mutex_unlock(&k->lock);
 }
 
-static int i8042_ops_save(void *dev, struct state_writer *w)
-{
-	return i8042_save(dev, w);
-}
-
-static int i8042_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return i8042_restore(dev, r, version);
-}
-
-static void i8042_ops_reset(void *dev)
-{
-	i8042_reset(dev);
-}
-
-static void i8042_ops_destroy(void *dev)
-{
-	i8042_destroy(dev);
-	free(dev);
-}
-
-const struct vm_device_ops i8042_device_ops = {
-	.kind = "i8042",
-	.state_version = I8042_STATE_VERSION,
-	.save = i8042_ops_save,
-	.restore = i8042_ops_restore,
-	.reset = i8042_ops_reset,
-	.destroy = i8042_ops_destroy,
-};
+VM_DEVICE_OPS_DEFINE(i8042, "i8042", I8042_STATE_VERSION);

@@ -85,32 +85,4 @@ void reset_control_reset(struct reset_control *rc)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-static int rc_ops_save(void *dev, struct state_writer *w)
-{
-	return reset_control_save(dev, w);
-}
-
-static int rc_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return reset_control_restore(dev, r, version);
-}
-
-static void rc_ops_reset(void *dev)
-{
-	reset_control_reset(dev);
-}
-
-static void rc_ops_destroy(void *dev)
-{
-	reset_control_destroy(dev);
-	free(dev);
-}
-
-const struct vm_device_ops reset_control_device_ops = {
-	.kind = "reset-control",
-	.state_version = RESET_CONTROL_STATE_VERSION,
-	.save = rc_ops_save,
-	.restore = rc_ops_restore,
-	.reset = rc_ops_reset,
-	.destroy = rc_ops_destroy,
-};
+VM_DEVICE_OPS_DEFINE(reset_control, "reset-control", RESET_CONTROL_STATE_VERSION);

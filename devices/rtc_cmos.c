@@ -245,32 +245,4 @@ void rtc_cmos_reset(struct rtc_cmos *rtc)
 	pthread_mutex_unlock(&rtc->lock);
 }
 
-static int rtc_ops_save(void *dev, struct state_writer *w)
-{
-	return rtc_cmos_save(dev, w);
-}
-
-static int rtc_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return rtc_cmos_restore(dev, r, version);
-}
-
-static void rtc_ops_reset(void *dev)
-{
-	rtc_cmos_reset(dev);
-}
-
-static void rtc_ops_destroy(void *dev)
-{
-	rtc_cmos_destroy(dev);
-	free(dev);
-}
-
-const struct vm_device_ops rtc_cmos_device_ops = {
-	.kind = "rtc-cmos",
-	.state_version = RTC_STATE_VERSION,
-	.save = rtc_ops_save,
-	.restore = rtc_ops_restore,
-	.reset = rtc_ops_reset,
-	.destroy = rtc_ops_destroy,
-};
+VM_DEVICE_OPS_DEFINE(rtc_cmos, "rtc-cmos", RTC_STATE_VERSION);

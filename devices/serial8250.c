@@ -404,34 +404,4 @@ void serial8250_reset(struct serial8250 *s)
 		s->rx_space(s->rx_space_opaque);
 }
 
-static int serial_ops_save(void *dev, struct state_writer *w)
-{
-	return serial8250_save(dev, w);
-}
-
-static int serial_ops_restore(void *dev, struct state_reader *r, uint16_t version)
-{
-	return serial8250_restore(dev, r, version);
-}
-
-static void serial_ops_reset(void *dev)
-{
-	serial8250_reset(dev);
-}
-
-static void serial_ops_destroy(void *dev)
-{
-	struct serial8250 *s = dev;
-
-	serial8250_destroy(s);
-	free(s);
-}
-
-const struct vm_device_ops serial8250_device_ops = {
-	.kind = "serial8250",
-	.state_version = SERIAL_STATE_VERSION,
-	.save = serial_ops_save,
-	.restore = serial_ops_restore,
-	.reset = serial_ops_reset,
-	.destroy = serial_ops_destroy,
-};
+VM_DEVICE_OPS_DEFINE(serial8250, "serial8250", SERIAL_STATE_VERSION);

@@ -115,6 +115,18 @@ static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
 
 /* ---- platform devices ---- */
 
+/* Plugs a platform device (NULL: allocation failed) into the list and its ports into the bus. */
+static int add_on_ports(struct vm *vm, const struct vm_device_ops *ops, void *dev,
+			const char *name, uint64_t base, uint64_t len, bus_io_fn io)
+{
+	int r;
+
+	if (!dev)
+		return -ENOMEM;
+	r = add(vm, ops, dev, name);
+	return r ? r : add_pio(vm, base, len, io, dev, name);
+}
+
 static int add_serial(struct vm *vm, unsigned i, const char *name)
 {
 	struct serial8250 *s;
@@ -126,12 +138,10 @@ static int add_serial(struct vm *vm, unsigned i, const char *name)
 	if (r)
 		return r;
 	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	serial8250_init(s, out, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
-	r = add(vm, &serial8250_device_ops, s, name);
-	if (!r)
-		r = add_pio(vm, COM1_BASE, SERIAL_NR_REGS, serial8250_io, s, name);
+	if (s)
+		serial8250_init(s, out, isa_irq(vm, COM1_IRQ), vm_console_rx_space, &vm->rx_efd);
+	r = add_on_ports(vm, &serial8250_device_ops, s, name, COM1_BASE, SERIAL_NR_REGS,
+			 serial8250_io);
 	if (!r)
 		vm->serial = s;
 	return r;
@@ -143,66 +153,48 @@ static int add_i8042(struct vm *vm, unsigned i, const char *name)
 	int r;
 
 	(void)i;
-	if (!k)
-		return -ENOMEM;
-	i8042_init(k, &vm->stop, isa_irq(vm, I8042_KBD_IRQ), isa_irq(vm, I8042_AUX_IRQ));
-	r = add(vm, &i8042_device_ops, k, name);
-	if (!r)
-		r = add_pio(vm, I8042_DATA_PORT, 1, i8042_data_io, k, name);
-	if (!r)
-		r = add_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_io, k, name);
-	return r;
+	if (k)
+		i8042_init(k, &vm->stop, isa_irq(vm, I8042_KBD_IRQ), isa_irq(vm, I8042_AUX_IRQ));
+	r = add_on_ports(vm, &i8042_device_ops, k, name, I8042_DATA_PORT, 1, i8042_data_io);
+	return r ? r : add_pio(vm, I8042_CMD_PORT, 1, i8042_cmd_io, k, name);
 }
 
 static int add_debug_exit(struct vm *vm, unsigned i, const char *name)
 {
 	struct debug_exit *d = calloc(1, sizeof(*d));
-	int r;
 
 	(void)i;
-	if (!d)
-		return -ENOMEM;
-	debug_exit_init(d, &vm->stop);
-	r = add(vm, &debug_exit_device_ops, d, name);
-	return r ? r : add_pio(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, debug_exit_io, d, name);
+	if (d)
+		debug_exit_init(d, &vm->stop);
+	return add_on_ports(vm, &debug_exit_device_ops, d, name, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN,
+			    debug_exit_io);
 }
 
 static int add_post(struct vm *vm, unsigned i, const char *name)
 {
-	struct post_port *p = calloc(1, sizeof(*p));
-	int r;
-
 	(void)i;
-	if (!p)
-		return -ENOMEM;
-	r = add(vm, &post_port_device_ops, p, name);
-	return r ? r : add_pio(vm, POST_PORT, 1, ignore_io, p, name);
+	return add_on_ports(vm, &post_port_device_ops, calloc(1, sizeof(struct post_port)), name,
+			    POST_PORT, 1, ignore_io);
 }
 
 static int add_acpi_pm(struct vm *vm, unsigned i, const char *name)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
-	int r;
 
 	(void)i;
-	if (!pm)
-		return -ENOMEM;
-	acpi_pm_init(pm, &vm->stop);
-	r = add(vm, &acpi_pm_device_ops, pm, name);
-	return r ? r : add_pio(vm, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, pm, name);
+	if (pm)
+		acpi_pm_init(pm, &vm->stop);
+	return add_on_ports(vm, &acpi_pm_device_ops, pm, name, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io);
 }
 
 static int add_rtc(struct vm *vm, unsigned i, const char *name)
 {
 	struct rtc_cmos *rtc = calloc(1, sizeof(*rtc));
-	int r;
 
 	(void)i;
-	if (!rtc)
-		return -ENOMEM;
-	rtc_cmos_init(rtc, NULL);
-	r = add(vm, &rtc_cmos_device_ops, rtc, name);
-	return r ? r : add_pio(vm, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io, rtc, name);
+	if (rtc)
+		rtc_cmos_init(rtc, NULL);
+	return add_on_ports(vm, &rtc_cmos_device_ops, rtc, name, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io);
 }
 
 /* The host bridge and its window: every VM with --transport pci has them, devices or not. */

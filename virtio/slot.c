@@ -78,43 +78,27 @@ static int mmio_describe(void *opaque, struct machine_desc *m)
 }
 
 /* The transport's record carries the device model's (virtio_mmio.h, virtio_pci.h). */
-static int mmio_save(void *opaque, struct state_writer *w)
+static int slot_save(void *opaque, struct state_writer *w)
 {
 	struct virtio_slot *s = opaque;
 
-	return virtio_mmio_save(&s->mmio, w);
+	return s->pci_bound ? virtio_pci_save(&s->pci, w) : virtio_mmio_save(&s->mmio, w);
 }
 
-static int mmio_restore(void *opaque, struct state_reader *r, uint16_t version)
+static int slot_restore(void *opaque, struct state_reader *r, uint16_t version)
 {
 	struct virtio_slot *s = opaque;
 
 	if (version != VIRTIO_SLOT_STATE_VERSION)
 		return -EINVAL;
-	return virtio_mmio_restore(&s->mmio, r);
-}
-
-static int pci_save(void *opaque, struct state_writer *w)
-{
-	struct virtio_slot *s = opaque;
-
-	return virtio_pci_save(&s->pci, w);
-}
-
-static int pci_restore(void *opaque, struct state_reader *r, uint16_t version)
-{
-	struct virtio_slot *s = opaque;
-
-	if (version != VIRTIO_SLOT_STATE_VERSION)
-		return -EINVAL;
-	return virtio_pci_restore(&s->pci, r);
+	return s->pci_bound ? virtio_pci_restore(&s->pci, r) : virtio_mmio_restore(&s->mmio, r);
 }
 
 const struct vm_device_ops virtio_mmio_slot_ops = {
 	.kind = "virtio-mmio",
 	.state_version = VIRTIO_SLOT_STATE_VERSION,
-	.save = mmio_save,
-	.restore = mmio_restore,
+	.save = slot_save,
+	.restore = slot_restore,
 	.start = slot_start,
 	.stop = slot_stop,
 	.describe = mmio_describe,
@@ -124,8 +108,8 @@ const struct vm_device_ops virtio_mmio_slot_ops = {
 const struct vm_device_ops virtio_pci_slot_ops = {
 	.kind = "virtio-pci",
 	.state_version = VIRTIO_SLOT_STATE_VERSION,
-	.save = pci_save,
-	.restore = pci_restore,
+	.save = slot_save,
+	.restore = slot_restore,
 	.start = slot_start,
 	.stop = slot_stop,
 	.destroy = slot_destroy,

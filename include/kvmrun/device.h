@@ -65,6 +65,39 @@ struct vm_device_ops {
 	void (*destroy)(void *dev);
 };
 
+/*
+ * Defines PREFIX_device_ops for a device type whose own functions are
+ * PREFIX_save(const struct *, w), PREFIX_restore(struct *, r, version),
+ * PREFIX_reset and PREFIX_destroy; the ops' destroy also frees the device
+ * (the builder allocates it).  Needs <stdlib.h>.
+ */
+#define VM_DEVICE_OPS_DEFINE(PREFIX, KIND, VERSION)					\
+	static int PREFIX##_ops_save(void *dev, struct state_writer *w)			\
+	{										\
+		return PREFIX##_save(dev, w);						\
+	}										\
+	static int PREFIX##_ops_restore(void *dev, struct state_reader *r, uint16_t v)	\
+	{										\
+		return PREFIX##_restore(dev, r, v);					\
+	}										\
+	static void PREFIX##_ops_reset(void *dev)					\
+	{										\
+		PREFIX##_reset(dev);							\
+	}										\
+	static void PREFIX##_ops_destroy(void *dev)					\
+	{										\
+		PREFIX##_destroy(dev);							\
+		free(dev);								\
+	}										\
+	const struct vm_device_ops PREFIX##_device_ops = {				\
+		.kind = KIND,								\
+		.state_version = VERSION,						\
+		.save = PREFIX##_ops_save,						\
+		.restore = PREFIX##_ops_restore,					\
+		.reset = PREFIX##_ops_reset,						\
+		.destroy = PREFIX##_ops_destroy,					\
+	}
+
 struct vm_device {
 	const struct vm_device_ops *ops;
 	void *dev;

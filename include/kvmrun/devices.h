@@ -74,8 +74,6 @@ void debug_exit_init(struct debug_exit *d, struct vm_stop *stop);
 void debug_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 		   bool is_write);
 /* No guest-visible state: an empty record. */
-int debug_exit_save(const struct debug_exit *d, struct state_writer *w);
-int debug_exit_restore(struct debug_exit *d, struct state_reader *r, uint16_t version);
 extern const struct vm_device_ops debug_exit_device_ops;	/* "debug-exit" */
 
 /* ---- i8042 keyboard controller (reset line and probes) ---- */
@@ -186,8 +184,6 @@ struct post_port {
 
 void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	       bool is_write);
-int post_port_save(const struct post_port *p, struct state_writer *w);
-int post_port_restore(struct post_port *p, struct state_reader *r, uint16_t version);
 extern const struct vm_device_ops post_port_device_ops;	/* "post-port" */
 
 /* ---- reset control register (PIIX/ICH RST_CNT, Linux's reboot=pci) ---- */
