@@ -27,10 +27,6 @@
 #include "kvmrun/virtio_slot.h"
 #include "kvmrun/vm.h"
 
-/* ISA IRQs nothing else uses, handed to virtio-mmio devices in this order. */
-static const unsigned mmio_irqs[] = { 5, 6, 7, 10, 11, 14, 15 };
-#define MMIO_SLOTS (sizeof(mmio_irqs) / sizeof(mmio_irqs[0]))
-
 /* Plugs a device into the list; on failure the list has already destroyed it. */
 static int add(struct vm *vm, const struct vm_device_ops *ops, void *dev, const char *name)
 {
@@ -269,16 +265,17 @@ static int add_virtio(struct vm *vm, unsigned i, const char *name, virtio_type_i
 				 s->pci.nr_vectors);
 		return r < 0 ? r : 0;
 	}
-	if (vm->next_mmio_slot >= MMIO_SLOTS) {
-		log_err("too many virtio devices: at most %zu with --transport mmio", MMIO_SLOTS);
+	if (vm->next_mmio_slot >= VIRTIO_MMIO_MAX) {
+		log_err("too many virtio devices: at most %d with --transport mmio", VIRTIO_MMIO_MAX);
 		return -EINVAL;
 	}
 	unsigned slot = vm->next_mmio_slot++;
 	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)slot * VIRTIO_MMIO_SIZE;
 
-	r = virtio_slot_attach_mmio(s, &vm->mmio, base, mmio_irqs[slot], vm->irq);
+	/* ISA IRQs nothing else uses, in this order (virtio_mmio.h). */
+	r = virtio_slot_attach_mmio(s, &vm->mmio, base, virtio_mmio_irqs[slot], vm->irq);
 	if (!r)
-		log_info("%s at 0x%llx, IRQ %u", name, (unsigned long long)base, mmio_irqs[slot]);
+		log_info("%s at 0x%llx, IRQ %u", name, (unsigned long long)base, virtio_mmio_irqs[slot]);
 	return r;
 }
 
