@@ -171,8 +171,17 @@ static void *sink_thread(void *arg)
 		}
 		if (poll(pfd, len ? 2 : 1, timeout) < 0 && errno != EINTR)
 			return NULL;
-		if (pfd[0].revents & POLLIN && read(s->wake_efd, &v, sizeof(v)) < 0) {
-			/* Raced with another read: nothing to do. */
+		if (pfd[0].revents & POLLIN) {
+			if (read(s->wake_efd, &v, sizeof(v)) < 0) {
+				/* Raced with another read: nothing to do. */
+			}
+			/*
+			 * Woken by the first byte after a quiet spell: let a burst
+			 * gather, so that a guest printing a byte per exit costs a
+			 * wake-up per SINK_BATCH_MS, not per byte.
+			 */
+			if (!ending && !len)
+				nanosleep(&(struct timespec){ 0, SINK_BATCH_MS * 1000000L }, NULL);
 		}
 		if (!ending)
 			last_progress = now_ms();
