@@ -144,7 +144,7 @@ static void write_some(struct out_sink *s)
 static void *sink_thread(void *arg)
 {
 	struct out_sink *s = arg;
-	int64_t last_progress = now_ms();
+	int64_t last_progress = now_ms(), last_wake = 0;
 
 	pthread_setname_np(pthread_self(), "sink");
 	if (sandbox_enter(SANDBOX_SINK, s->name))
@@ -176,12 +176,16 @@ static void *sink_thread(void *arg)
 				/* Raced with another read: nothing to do. */
 			}
 			/*
-			 * Woken by the first byte after a quiet spell: let a burst
-			 * gather, so that a guest printing a byte per exit costs a
-			 * wake-up per SINK_BATCH_MS, not per byte.
+			 * Woken again soon after the last wake-up: a burst (a guest
+			 * printing a byte per exit).  Let it gather, so that it costs
+			 * a wake-up per SINK_BATCH_MS, not per byte; the first byte
+			 * after a quiet spell goes out at once.
 			 */
-			if (!ending && !len)
+			int64_t now = now_ms();
+
+			if (!ending && !len && now - last_wake < SINK_BURST_MS)
 				nanosleep(&(struct timespec){ 0, SINK_BATCH_MS * 1000000L }, NULL);
+			last_wake = now;
 		}
 		if (!ending)
 			last_progress = now_ms();

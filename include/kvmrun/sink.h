@@ -20,7 +20,8 @@
 
 #define SINK_CAPACITY		(2u << 20)	/* bytes buffered per output */
 #define SINK_FLUSH_MS		250		/* at the end: give up after this long without progress */
-#define SINK_BATCH_MS		2		/* output gathered after a wake-up before it is written */
+#define SINK_BATCH_MS		2		/* in a burst, output gathered after a wake-up */
+#define SINK_BURST_MS		10		/* wake-ups closer than this are a burst */
 
 struct out_sink {
 	const char *name;		/* "serial", "virtio-console": for the report */
