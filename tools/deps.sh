@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libelf-dev)
-test_pkgs=(check e2fsprogs)
+test_pkgs=(check e2fsprogs python3)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
