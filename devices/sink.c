@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/sink.h"
@@ -96,14 +97,6 @@ bool out_sink_reserve(struct out_sink *s, size_t n)
 	return ok;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Writes at most PIPE_BUF bytes once poll() said there is room: that never blocks on a pipe. */
 static void write_some(struct out_sink *s)
 {
@@ -144,7 +137,7 @@ static void write_some(struct out_sink *s)
 static void *sink_thread(void *arg)
 {
 	struct out_sink *s = arg;
-	int64_t last_progress = now_ms(), last_wake = 0;
+	int64_t last_progress = clock_now_ms(), last_wake = 0;
 
 	pthread_setname_np(pthread_self(), "sink");
 	if (sandbox_enter(SANDBOX_SINK, s->name))
@@ -163,7 +156,7 @@ static void *sink_thread(void *arg)
 		if (ending && !len)
 			return NULL;
 		if (ending) {
-			int64_t left = last_progress + SINK_FLUSH_MS - now_ms();
+			int64_t left = last_progress + SINK_FLUSH_MS - clock_now_ms();
 
 			if (left <= 0)
 				return NULL;
@@ -181,17 +174,17 @@ static void *sink_thread(void *arg)
 			 * a wake-up per SINK_BATCH_MS, not per byte; the first byte
 			 * after a quiet spell goes out at once.
 			 */
-			int64_t now = now_ms();
+			int64_t now = clock_now_ms();
 
 			if (!ending && !len && now - last_wake < SINK_BURST_MS)
 				nanosleep(&(struct timespec){ 0, SINK_BATCH_MS * 1000000L }, NULL);
 			last_wake = now;
 		}
 		if (!ending)
-			last_progress = now_ms();
+			last_progress = clock_now_ms();
 		if (len && (pfd[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
 			write_some(s);
-			last_progress = now_ms();
+			last_progress = clock_now_ms();
 		}
 	}
 }

@@ -7,17 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/watchdog.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void __attribute__((noreturn)) exit_now(struct stop_watchdog *w, int status)
 {
@@ -39,10 +32,10 @@ static void *watchdog_thread(void *arg)
 		;
 	if (pfd[1].revents & POLLIN)
 		return NULL;
-	deadline = now_ms() + STOP_BOUND_MS;
+	deadline = clock_now_ms() + STOP_BOUND_MS;
 	pfd[0] = (struct pollfd){ w->sfd, POLLIN, 0 };
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int n;
 
 		if (left <= 0) {

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-foundation="bus device host_file irq irq_routing kvm_irq log mem sandbox state stop"
+foundation="bus clock device host_file irq irq_routing kvm_irq log mem sandbox state stop"
 devices="block devices sink disk_config net_config pci tap virtio virtio_devices virtio_mmio virtio_pci virtio_slot"
 vmm="acpi boot builder config console cpuid kvm multiboot pvh vm watchdog"
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/virtio.h"
@@ -86,14 +87,6 @@ static void drain(int fd)
 		;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /*
  * After the device consumed buffers, watch the ring for a short while with
  * notifications still off: a driver that submits its next request within
@@ -106,13 +99,13 @@ static uint64_t now_ns(void)
 static bool poll_avail(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
-	uint64_t start = now_ns(), now = start, end = start + d->poll_ns[q];
+	uint64_t start = clock_now_ns(), now = start, end = start + d->poll_ns[q];
 
 	while (now < end) {
 		if (virtq_has_avail(vq))
 			return true;
 		__builtin_ia32_pause();
-		now = now_ns();
+		now = clock_now_ns();
 	}
 	d->poll_ns[q] /= 2;
 	d->wait_start[q] = now;
@@ -122,7 +115,7 @@ static bool poll_avail(struct virtio_device *d, unsigned q)
 /* A notification for q arrived: was the wait short enough that polling would have caught it? */
 static void poll_adapt(struct virtio_device *d, unsigned q)
 {
-	uint64_t waited = now_ns() - d->wait_start[q];
+	uint64_t waited = clock_now_ns() - d->wait_start[q];
 
 	if (d->wait_start[q] && waited < VIRTIO_POLL_NS)
 		d->poll_ns[q] = d->poll_ns[q] ? d->poll_ns[q] * 2 : 4000;
@@ -142,14 +135,14 @@ static void poll_adapt(struct virtio_device *d, unsigned q)
 void virtio_serve_queue(struct virtio_device *d, unsigned q)
 {
 	struct virtq *vq = &d->vq[q];
-	uint64_t start = now_ns();
+	uint64_t start = clock_now_ns();
 
 	if (!d->ops->queue_notify)
 		return;
 	for (unsigned round = 0;; round++) {
 		if (!(d->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vq->ready || vq->broken)
 			return;
-		if (round == VIRTIO_SERVE_ROUNDS || (round && now_ns() - start >= VIRTIO_PASS_NS)) {
+		if (round == VIRTIO_SERVE_ROUNDS || (round && clock_now_ns() - start >= VIRTIO_PASS_NS)) {
 			virtio_notify_queue(d, q);
 			return;
 		}
