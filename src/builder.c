@@ -426,14 +426,15 @@ int builder_describe(struct vm *vm, struct machine_desc *m)
 int builder_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
+	struct machine_desc desc;
 	struct boot_entry entry;
 	int r;
 
 	r = builder_create_devices(vm);
 	if (!r)
-		r = builder_describe(vm, &vm->desc);
+		r = builder_describe(vm, &desc);
 	if (!r)
-		r = boot_load(cfg, &vm->mem, vm->pvm, &vm->desc, &entry);
+		r = boot_load(cfg, &vm->mem, vm->pvm, &desc, &entry);
 	if (r)
 		return r;
 	log_info("booting %s via %s at 0x%llx, %u vCPU(s), %llu MiB", cfg->kernel,

@@ -68,7 +68,6 @@ struct vm {
 	struct vm_irq irq;		/* what devices get: kvm_irq behind ops */
 	/* Every device, in the builder's order (src/builder.c). */
 	struct device_list devices;
-	struct machine_desc desc;	/* what the guest was told, derived from the devices */
 	unsigned next_mmio_slot;	/* builder: virtio-mmio windows handed out */
 	struct vm_output out[VM_NR_OUTS];
 	/* Devices the main loop talks to. */
