@@ -500,3 +500,21 @@ out:
 		close(tfd);
 	return status;
 }
+
+int vm_pause(struct vm *vm)
+{
+	(void)vm;
+	return -ENOSYS;
+}
+
+int vm_resume(struct vm *vm)
+{
+	(void)vm;
+	return -ENOSYS;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	(void)vm;
+	return false;
+}

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "kvmrun/bus.h"
@@ -36,6 +37,7 @@ struct vcpu {
 	bool thread_started;
 	uint64_t nr_exits;
 	uint64_t nr_fixups;	/* PVM emulation fix-ups applied */
+	pid_t tid;		/* its thread's id once running (query-cpus-fast) */
 };
 
 struct serial8250;
@@ -49,6 +51,17 @@ struct vm_output {
 	struct out_sink sink;
 	int fd;				/* closed with the VM when above stderr */
 	bool used;
+};
+
+/*
+ * Who watches the VM's life (the control socket): emit is called from any
+ * thread, without VM locks, for QMP events ("STOP", "RESUME", "SHUTDOWN",
+ * "RESET", "POWERDOWN", "MIGRATION"); data is NULL or the text of a JSON
+ * object.  Unset: nobody listens.
+ */
+struct vm_events {
+	void (*emit)(void *opaque, const char *event, const char *data_json);
+	void *opaque;
 };
 
 struct vm {
@@ -74,6 +87,8 @@ struct vm {
 	struct serial8250 *serial;	/* COM1: console input without a virtio console */
 	struct virtio_device *vconsole;	/* gets console input when present */
 	struct pci_bus *pci;		/* with --transport pci */
+
+	struct vm_events events;
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
@@ -102,6 +117,17 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
 
 /* Starts the devices' threads and the vCPUs, runs until the guest or the host stops it; returns the exit status. */
 int vm_run(struct vm *vm);
+
+/*
+ * Pause: every vCPU out of KVM_RUN with its last exit completed, device
+ * workers quiesced, what the guest wrote to its outputs flushed; the VM's
+ * state is then stable for save ops and RAM copies.  Any thread but a
+ * vCPU's; a pause of a paused VM is a no-op.  Emit STOP / RESUME.  0 or
+ * -errno (-ESHUTDOWN: the VM is stopping).
+ */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
 
 /* vCPU thread body and helpers (vcpu.c). */
 void *vcpu_thread(void *arg);
