@@ -38,6 +38,8 @@ struct vcpu {
 	uint64_t nr_exits;
 	uint64_t nr_fixups;	/* PVM emulation fix-ups applied */
 	pid_t tid;		/* its thread's id once running (query-cpus-fast) */
+	/* The last exit was handled but KVM has not completed it yet (a KVM_RUN does). */
+	bool exit_incomplete;
 };
 
 struct serial8250;
@@ -89,6 +91,15 @@ struct vm {
 	struct pci_bus *pci;		/* with --transport pci */
 
 	struct vm_events events;
+
+	/* Pause (vm_pause): vCPUs park between two KVM_RUNs, devices hold still. */
+	pthread_mutex_t pause_lock;	/* one pause or resume at a time */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;	/* parked changed, or the pause ended */
+	atomic_bool pause_req;
+	atomic_bool paused;
+	unsigned parked, running;	/* vCPU threads parked / inside their loop (park_lock) */
+	bool start_paused;		/* vm_run starts with the VM paused (restore, incoming) */
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
