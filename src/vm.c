@@ -22,6 +22,7 @@
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
+#include "kvmrun/snapshot.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/vm.h"
 
@@ -56,7 +57,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->cfg = cfg;
 	vm->host = host;
 	vm->mem.memfd = -1;
+	vm->mem.backing_fd = -1;
 	vm->rx_efd = -1;
+	vm->snap_efd = -1;
 	vm->sfd = -1;
 	device_list_init(&vm->devices);
 	pthread_mutex_init(&vm->pause_lock, NULL);
@@ -81,7 +84,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		log_err("KVM_CREATE_VM: %s", strerror(-r));
 		return r;
 	}
-	r = guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
+	r = cfg->mem_file ? guest_mem_init_file(&vm->mem, cfg->mem_size, cfg->mem_shared,
+						cfg->hugepages, cfg->mem_file) :
+			    guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
@@ -118,7 +123,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		return r;
 	vm->irq = kvm_irq_ops_for(&vm->kvm_irq);
 	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->rx_efd < 0) {
+	vm->snap_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->rx_efd < 0 || vm->snap_efd < 0) {
 		r = -errno;
 		log_err("eventfd: %s", strerror(-r));
 		return r;
@@ -226,6 +232,9 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 		if (r)
 			return r;
 	}
+	/* Restore sets every register itself. */
+	if (!entry)
+		return 0;
 	/* The others wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
 	r = vcpu_setup_boot_regs(&vm->vcpus[0], entry);
 	if (r)
@@ -267,6 +276,10 @@ void vm_destroy(struct vm *vm)
 	if (vm->rx_efd >= 0)
 		close(vm->rx_efd);
 	vm->rx_efd = -1;
+	if (vm->snap_efd >= 0)
+		close(vm->snap_efd);
+	vm->snap_efd = -1;
+	vm->snapshot_port = NULL;
 	free(vm->cpuid);
 	kvm_irq_destroy(&vm->kvm_irq);
 	guest_mem_destroy(&vm->mem);
@@ -471,7 +484,38 @@ static void input_read(struct vm *vm, struct console *con, struct input *in)
 	input_flush(vm, in);
 }
 
-enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_NR };
+void vm_snapshot_requested(void *opaque)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	/* Every vCPU, the writer included, parks once KVM completed its exit. */
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->snap_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: a request is pending anyway. */
+	}
+}
+
+/* The guest's snapshot request, on the main thread. */
+static void guest_snapshot(struct vm *vm)
+{
+	char err[512];
+	uint64_t v;
+	int r;
+
+	if (read(vm->snap_efd, &v, sizeof(v)) < 0)
+		return;
+	r = vm_snapshot_save(vm, vm->cfg->snapshot_dir, false, err, sizeof(err));
+	if (r)
+		log_err("guest-requested snapshot: %s", err);
+	else
+		log_info("guest-requested snapshot written to %s", vm->cfg->snapshot_dir);
+	snapshot_port_done(vm->snapshot_port, r == 0);
+}
+
+enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_SNAPSHOT, PFD_NR };
 
 static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct console *con)
 {
@@ -487,6 +531,7 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 		pfd[PFD_TIMER] = (struct pollfd){ tfd, POLLIN, 0 };
 		pfd[PFD_RXSPACE] = (struct pollfd){ in.len ? rx_efd : -1, POLLIN, 0 };
 		pfd[PFD_STDIN] = (struct pollfd){ (in.len || in.eof) ? -1 : con->fd, POLLIN, 0 };
+		pfd[PFD_SNAPSHOT] = (struct pollfd){ vm->snap_efd, POLLIN, 0 };
 		if (poll(pfd, PFD_NR, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -514,6 +559,8 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 		}
 		if (pfd[PFD_STDIN].revents & (POLLIN | POLLHUP | POLLERR))
 			input_read(vm, con, &in);
+		if (pfd[PFD_SNAPSHOT].revents & POLLIN)
+			guest_snapshot(vm);
 	}
 }
 

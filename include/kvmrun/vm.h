@@ -89,6 +89,8 @@ struct vm {
 	struct serial8250 *serial;	/* COM1: console input without a virtio console */
 	struct virtio_device *vconsole;	/* gets console input when present */
 	struct pci_bus *pci;		/* with --transport pci */
+	struct snapshot_port *snapshot_port;
+	int snap_efd;			/* the guest asked for a snapshot (main loop) */
 
 	struct vm_events events;
 
@@ -146,6 +148,9 @@ int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry);
 void vcpu_kick(struct vcpu *vcpu);
 /* Handles the exit in vcpu->run; false when the vCPU loop must end. */
 bool vcpu_handle_exit(struct vcpu *vcpu);
+
+/* The guest wrote the snapshot port (vCPU thread): pause now, the main loop saves. */
+void vm_snapshot_requested(void *opaque);
 
 /* Wakes the main loop: the console device can take more input (opaque: &vm->rx_efd). */
 void vm_console_rx_space(void *opaque);
