@@ -223,6 +223,9 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 		if (r)
 			return r;
 	}
+	/* A restore sets every register itself (vcpu_state.h). */
+	if (!entry)
+		return 0;
 	/* The others wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
 	r = vcpu_setup_boot_regs(&vm->vcpus[0], entry);
 	if (r)

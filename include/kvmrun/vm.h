@@ -111,7 +111,10 @@ void vm_destroy(struct vm *vm);
 /* Flushes and closes the VM's outputs (vm_destroy does it after the devices). */
 void vm_outputs_destroy(struct vm *vm);
 
-/* Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry. */
+/*
+ * Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry,
+ * or, with entry NULL, no registers are set (a restore sets them all).
+ */
 struct boot_entry;
 int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
 
