@@ -22,6 +22,7 @@ enum { FPU_KIND_FPU = 1, FPU_KIND_XSAVE = 2 };
 #define NR_SEGS		8	/* cs, ds, es, fs, gs, ss, tr, ldt */
 #define CPUID_1_ECX_OSXSAVE	(1u << 27)	/* mirrors CR4.OSXSAVE */
 #define CPUID_7_ECX_OSPKE	(1u << 4)	/* mirrors CR4.PKE */
+#define CPUID_1_EDX_HTT		(1u << 28)	/* topology the VMM describes (cpuid_set_topology) */
 #define TSC_TOLERANCE_PPM	250		/* what KVM itself treats as the same rate */
 #define EVENT_FLAGS_KNOWN	(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | \
 				 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM | \
@@ -94,13 +95,21 @@ static uint32_t host_xsave_size(struct vm *vm)
 
 /* ---- reading KVM ---- */
 
+/* The table vcpu_create (or a restore) set: PVM's KVM_GET_CPUID2 reports other values. */
 static int get_cpuid(struct vcpu *vcpu, struct vcpu_snap *s)
 {
-	s->cpuid = calloc(1, sizeof(*s->cpuid) + VCPU_STATE_MAX_CPUID * sizeof(s->cpuid->entries[0]));
+	size_t size;
+
+	if (!vcpu->cpuid || vcpu->cpuid->nent > VCPU_STATE_MAX_CPUID) {
+		log_err("vcpu%u: no CPUID table kept to save", vcpu->id);
+		return -EINVAL;
+	}
+	size = sizeof(*s->cpuid) + vcpu->cpuid->nent * sizeof(s->cpuid->entries[0]);
+	s->cpuid = malloc(size);
 	if (!s->cpuid)
 		return -ENOMEM;
-	s->cpuid->nent = VCPU_STATE_MAX_CPUID;
-	return vcpu_ioctl(vcpu, KVM_GET_CPUID2, s->cpuid, "KVM_GET_CPUID2");
+	memcpy(s->cpuid, vcpu->cpuid, size);
+	return 0;
 }
 
 /*
@@ -594,7 +603,7 @@ static void snap_read(struct rd *c, struct vcpu_snap *s)
 		e->edx = state_get_u32(r);
 	}
 	s->tsc_khz = state_get_u32(r);
-	if (s->tsc_khz > (uint32_t)INT32_MAX)
+	if (!r->err && s->tsc_khz > (uint32_t)INT32_MAX)
 		refuse(c, "TSC frequency %u kHz out of range", s->tsc_khz);
 	s->mp.mp_state = state_get_u32(r);
 	/* The states an x86 vCPU can be in; the others are other architectures'. */
@@ -653,9 +662,9 @@ static void snap_read(struct rd *c, struct vcpu_snap *s)
 static const struct feature_reg {
 	uint32_t function, index;
 	uint8_t reg;		/* 0 eax, 1 ebx, 2 ecx, 3 edx */
-	uint32_t dynamic;	/* bits KVM derives from guest state, not features */
+	uint32_t dynamic;	/* bits that are not features (guest state, topology) */
 } feature_regs[] = {
-	{ 1, 0, 2, CPUID_1_ECX_OSXSAVE }, { 1, 0, 3, 0 },
+	{ 1, 0, 2, CPUID_1_ECX_OSXSAVE }, { 1, 0, 3, CPUID_1_EDX_HTT },
 	{ 7, 0, 1, 0 }, { 7, 0, 2, CPUID_7_ECX_OSPKE }, { 7, 0, 3, 0 }, { 7, 1, 0, 0 },
 	{ 0xd, 0, 0, 0 }, { 0xd, 0, 3, 0 }, { 0xd, 1, 0, 0 },
 	{ 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
@@ -803,6 +812,12 @@ static int snap_apply(struct vcpu *vcpu, struct rd *c, struct vcpu_snap *s)
 	int r;
 
 	r = set_one(vcpu, c, KVM_SET_CPUID2, s->cpuid, "KVM_SET_CPUID2");
+	if (!r) {
+		/* The vCPU's table now: what the next snapshot saves. */
+		free(vcpu->cpuid);
+		vcpu->cpuid = s->cpuid;
+		s->cpuid = NULL;
+	}
 	if (!r)
 		r = set_tsc_khz(vcpu, c, s->tsc_khz);
 	if (!r)

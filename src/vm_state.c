@@ -17,6 +17,7 @@
 #define CLOCK_FLAGS_KNOWN	(KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)
 #define PIT_MAX_COUNT		0x10000	/* a count of 0 loads as 65536 */
 #define PIT_MAX_MODE		5
+#define PIT_MODE_UNSET		0xff	/* KVM's PIT after reset, before the guest programs it */
 #define PIT_MAX_RW		3	/* latch, LSB, MSB, LSB then MSB */
 #define PIT_MAX_RW_STATE	4	/* KVM's LSB, MSB, WORD0, WORD1 */
 #define PIC_MAX_INIT_STATE	3	/* waiting for ICW1..ICW4 */
@@ -177,7 +178,9 @@ static void get_pit_channel(struct rd *c, struct kvm_pit_channel_state *ch)
 	ch->write_state = get_max(c, PIT_MAX_RW_STATE, "PIT write state");
 	ch->write_latch = state_get_u8(r);
 	ch->rw_mode = get_max(c, PIT_MAX_RW, "PIT access mode");
-	ch->mode = get_max(c, PIT_MAX_MODE, "PIT mode");
+	ch->mode = state_get_u8(r);
+	if (!r->err && ch->mode > PIT_MAX_MODE && ch->mode != PIT_MODE_UNSET)
+		refuse(c, "PIT mode %u out of range (at most %u)", ch->mode, PIT_MAX_MODE);
 	ch->bcd = state_get_bool(r);
 	ch->gate = state_get_bool(r);
 }

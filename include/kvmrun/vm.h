@@ -38,6 +38,8 @@ struct vcpu {
 	uint64_t nr_exits;
 	uint64_t nr_fixups;	/* PVM emulation fix-ups applied */
 	pid_t tid;		/* its thread's id once running (query-cpus-fast) */
+	/* The table given to KVM_SET_CPUID2, for a snapshot (KVM_GET_CPUID2 is unreliable on PVM). */
+	struct kvm_cpuid2 *cpuid;
 };
 
 struct serial8250;
