@@ -124,8 +124,9 @@ static int get_msrs(struct vcpu *vcpu, struct vcpu_snap *s)
 	int r = 0;
 
 	if (ioctl(vcpu->vm->host->fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
-		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(-r));
+		return r;
 	}
 	n = probe.nmsrs;
 	if (n > VCPU_STATE_MAX_MSRS) {
