@@ -152,7 +152,7 @@ START_TEST(pci_machine)
 	cfg.rng = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
 	check_names(names, 11);
-	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-pci");
+	ck_assert_str_eq(vm.devices.v[9].ops->kind, "virtio-pci");
 	check_platform_ports();
 	/* 0xCF9 lies inside the host bridge's ports: the bridge hands it on. */
 	ck_assert_ptr_eq(bus_find(&vm.pio, PCI_CONFIG_ADDRESS), bus_find(&vm.pio, RESET_CONTROL_PORT));
