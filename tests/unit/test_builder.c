@@ -156,7 +156,7 @@ START_TEST(pci_machine)
 	check_platform_ports();
 	/* 0xCF9 lies inside the host bridge's ports: the bridge hands it on. */
 	ck_assert_ptr_eq(bus_find(&vm.pio, PCI_CONFIG_ADDRESS), bus_find(&vm.pio, RESET_CONTROL_PORT));
-	ck_assert_ptr_eq(vm.pci->cf9_opaque, vm.devices.v[7].dev);
+	ck_assert_ptr_eq(vm.pci->cf9_opaque, vm.devices.v[8].dev);
 	ck_assert_ptr_nonnull(bus_find(&vm.mmio, PCI_WINDOW_BASE));
 	ck_assert_ptr_nonnull(vm.pci);
 	/* Slot 0 is the host bridge; the devices follow in list order. */
