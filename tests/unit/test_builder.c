@@ -116,8 +116,8 @@ START_TEST(mmio_machine)
 	cfg.virtio_console = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
 	check_names(names, 12);
-	ck_assert_str_eq(vm.devices.v[6].ops->kind, "reset-control");
-	ck_assert_str_eq(vm.devices.v[7].ops->kind, "virtio-mmio");
+	ck_assert_str_eq(vm.devices.v[7].ops->kind, "reset-control");
+	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-mmio");
 	check_platform_ports();
 	ck_assert_ptr_null(bus_find(&vm.pio, PCI_CONFIG_ADDRESS));
 	ck_assert_ptr_nonnull(vm.serial);
