@@ -9,6 +9,7 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/config.h"
+#include "kvmrun/control.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
@@ -49,7 +50,7 @@ static int cmd_info(void)
 
 /* One boot of the guest: returns its exit status; *reset tells whether it ended in a reset. */
 static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
-		     const struct timespec *deadline, bool *reset)
+		     const struct timespec *deadline, struct control_server *ctl, bool *reset)
 {
 	struct vm vm;
 	int status = EXIT_VMM_ERROR;
@@ -65,7 +66,11 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 	if (!cfg->reboot_restart)
 		kvm_host_close(host);
 	vm.deadline = *deadline;
+	if (ctl)
+		control_attach(ctl, &vm);
 	status = vm_run(&vm);
+	if (ctl)
+		control_detach(ctl);
 	*reset = vm.stop.reason == STOP_RESET;
 out:
 	vm_destroy(&vm);
@@ -75,6 +80,7 @@ out:
 static int cmd_run(const struct vm_config *cfg)
 {
 	struct timespec deadline = { 0, 0 };
+	struct control_server *ctl = NULL;
 	struct kvm_host host;
 	bool reset;
 	int status;
@@ -94,10 +100,25 @@ static int cmd_run(const struct vm_config *cfg)
 	vm_block_signals();
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
+	/* The control socket outlives each boot's VM. */
+	if (cfg->api_path) {
+		char err[512];
+		int r = control_open(&ctl, cfg->api_path, err, sizeof(err));
+
+		if (!r && (r = control_start(ctl)))
+			snprintf(err, sizeof(err), "control socket thread: %s", strerror(-r));
+		if (r) {
+			log_err("%s", err);
+			control_close(ctl);
+			kvm_host_close(&host);
+			return EXIT_VMM_ERROR;
+		}
+	}
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */
 	do
-		status = boot_once(cfg, &host, &deadline, &reset);
+		status = boot_once(cfg, &host, &deadline, ctl, &reset);
 	while (reset && cfg->reboot_restart && (log_info("guest reset: booting again"), true));
+	control_close(ctl);
 	kvm_host_close(&host);
 	return status;
 }
@@ -154,6 +175,8 @@ int main(int argc, char **argv)
 		return cmd_info();
 	case CMD_RUN:
 		return cmd_run(&cfg);
+	case CMD_CTL:
+		return ctl_main(cfg.ctl_argc, cfg.ctl_argv);
 	}
 	return EXIT_VMM_ERROR;
 }

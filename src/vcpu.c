@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
@@ -308,6 +309,7 @@ void *vcpu_thread(void *arg)
 	char name[16];
 	sigset_t set;
 
+	__atomic_store_n(&vcpu->tid, gettid(), __ATOMIC_RELEASE);	/* query-cpus-fast */
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
 	/* The kick signal must reach this thread; everything else goes to the main loop. */
