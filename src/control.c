@@ -1,5 +1,6 @@
 /* The control socket's server (control.h): one thread, poll() over the listener and clients. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -194,6 +195,19 @@ static void client_read(struct control_server *s, struct control_client *c)
 		c->closing = true;
 }
 
+/* Closes the listener and removes the socket this run made (another run may have replaced it). */
+static void remove_socket(struct control_server *s)
+{
+	struct stat st;
+
+	if (s->lfd < 0)
+		return;
+	close(s->lfd);
+	s->lfd = -1;
+	if (!stat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlinkat(AT_FDCWD, s->path, 0);
+}
+
 static void *control_thread(void *arg)
 {
 	struct control_server *s = arg;
@@ -201,8 +215,10 @@ static void *control_thread(void *arg)
 	struct control_client *who[2 + CONTROL_MAX_CLIENTS];
 
 	pthread_setname_np(pthread_self(), "control");
-	if (sandbox_enter(SANDBOX_CONTROL, "control"))
+	if (sandbox_enter(SANDBOX_CONTROL, "control")) {
+		remove_socket(s);	/* clients get "connection refused", not silence */
 		return NULL;
+	}
 	while (!atomic_load(&s->stopping)) {
 		nfds_t n = 2;
 
@@ -256,6 +272,8 @@ static void *control_thread(void *arg)
 			}
 		}
 	}
+	/* Here, not in control_close: the main thread's filter has no unlink. */
+	remove_socket(s);
 	return NULL;
 }
 
@@ -329,7 +347,7 @@ int control_open(struct control_server **out, const char *path, char *err, size_
 		goto fail;
 	}
 	/* Only this user may connect: the socket is created 0600. */
-	old = umask(0077);
+	old = umask(0177);
 	r = bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	umask(old);
 	if (!r && !stat(path, &st)) {
@@ -386,8 +404,6 @@ void control_detach(struct control_server *s)
 
 void control_close(struct control_server *s)
 {
-	struct stat st;
-
 	if (!s)
 		return;
 	if (s->started) {
@@ -400,12 +416,7 @@ void control_close(struct control_server *s)
 			client_flush(s, &s->clients[i]);	/* what it takes at once: a quit's reply */
 			client_close(s, &s->clients[i]);
 		}
-	if (s->lfd >= 0) {
-		close(s->lfd);
-		/* Only the socket this run made: another run may have replaced it since. */
-		if (!stat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
-			unlink(s->path);
-	}
+	remove_socket(s);
 	if (s->wake_efd >= 0)
 		close(s->wake_efd);
 	pthread_mutex_destroy(&s->lock);

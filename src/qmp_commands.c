@@ -155,7 +155,6 @@ static int cmd_query_cpus_fast(struct vm *vm, struct json_object *args,
 		add_int(cpu, "cpu-index", i);
 		/* Set once by the vCPU thread when it starts (0 before). */
 		add_int(cpu, "thread-id", __atomic_load_n(&vm->vcpus[i].tid, __ATOMIC_ACQUIRE));
-		add_str(cpu, "qom-path", "");
 		add_str(cpu, "target", "x86_64");
 		add_int(props, "socket-id", 0);
 		add_int(props, "core-id", i);

@@ -120,6 +120,7 @@ static const int control_syscalls[] = {
 	COMMON_SYSCALLS,
 	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_accept4, SYS_recvfrom, SYS_sendto, SYS_close,
 	SYS_socket, SYS_connect,
+	SYS_getrandom,		/* json-c seeds its hash tables */
 	SYS_openat, SYS_mkdirat, SYS_pwrite64, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
 	SYS_fallocate, SYS_lseek, SYS_renameat, SYS_renameat2, SYS_unlinkat, SYS_getdents64,
 	SANITIZER_SYSCALLS
