@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "kvmrun/boot.h"
+#include "kvmrun/clock.h"
+#include "kvmrun/snapshot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/config.h"
 #include "kvmrun/control.h"
@@ -66,6 +68,7 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 	if (!cfg->reboot_restart)
 		kvm_host_close(host);
 	vm.deadline = *deadline;
+	vm.start_paused = cfg->start_paused;
 	if (ctl)
 		control_attach(ctl, &vm);
 	status = vm_run(&vm);
@@ -77,13 +80,9 @@ out:
 	return status;
 }
 
-static int cmd_run(const struct vm_config *cfg)
+static struct timespec deadline_of(const struct vm_config *cfg)
 {
 	struct timespec deadline = { 0, 0 };
-	struct control_server *ctl = NULL;
-	struct kvm_host host;
-	bool reset;
-	int status;
 
 	if (cfg->timeout > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -94,25 +93,101 @@ static int cmd_run(const struct vm_config *cfg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 	}
+	return deadline;
+}
+
+/* --api: the control socket, which outlives each boot's VM.  0, or -errno after one line. */
+static int control_open_start(const char *path, struct control_server **ctl)
+{
+	char err[512];
+	int r;
+
+	*ctl = NULL;
+	if (!path)
+		return 0;
+	r = control_open(ctl, path, err, sizeof(err));
+	if (!r && (r = control_start(*ctl)))
+		snprintf(err, sizeof(err), "control socket thread: %s", strerror(-r));
+	if (r) {
+		log_err("%s", err);
+		control_close(*ctl);
+		*ctl = NULL;
+	}
+	return r;
+}
+
+/* kvmrun restore DIR: the snapshot's machine, its state, then the guest goes on. */
+static int cmd_restore(const struct vm_config *cli)
+{
+	struct timespec deadline = deadline_of(cli);
+	struct control_server *ctl = NULL;
+	struct snapshot snap;
+	struct vm_config cfg;
+	struct kvm_host host;
+	struct vm vm;
+	char err[768];
+	int status = EXIT_VMM_ERROR;
+	uint64_t t0 = clock_now_ns();
+
+	if (snapshot_open(&snap, cli->restore_dir, err, sizeof(err))) {
+		log_err("%s", err);
+		return EXIT_VMM_ERROR;
+	}
+	if (snapshot_config(&snap, cli, &cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
+	if (sandbox_setup(cfg.seccomp) || (vm_block_signals(), kvm_host_open(&host))) {
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
+	if (control_open_start(cli->api_path, &ctl)) {
+		kvm_host_close(&host);
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
+	if (vm_create(&vm, &cfg, &host))
+		goto out;
+	if (snapshot_restore(&vm, &snap, err, sizeof(err))) {
+		log_err("restore %s: %s", cli->restore_dir, err);
+		goto out;
+	}
+	kvm_host_close(&host);
+	log_info("restored %s: %u vCPU(s), %llu MiB, %.2f ms", cli->restore_dir, cfg.cpus,
+		 (unsigned long long)(cfg.mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
+	vm.deadline = deadline;
+	vm.start_paused = cfg.start_paused;
+	if (ctl)
+		control_attach(ctl, &vm);
+	status = vm_run(&vm);
+	if (ctl)
+		control_detach(ctl);
+out:
+	vm_destroy(&vm);
+	control_close(ctl);
+	kvm_host_close(&host);
+	snapshot_close(&snap);
+	return status;
+}
+
+static int cmd_run(const struct vm_config *cfg)
+{
+	struct timespec deadline = deadline_of(cfg);
+	struct control_server *ctl;
+	struct kvm_host host;
+	bool reset;
+	int status;
+
 	/* Before any thread exists, so that all of them inherit no_new_privs and the signal mask. */
 	if (sandbox_setup(cfg->seccomp))
 		return EXIT_VMM_ERROR;
 	vm_block_signals();
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
-	/* The control socket outlives each boot's VM. */
-	if (cfg->api_path) {
-		char err[512];
-		int r = control_open(&ctl, cfg->api_path, err, sizeof(err));
-
-		if (!r && (r = control_start(ctl)))
-			snprintf(err, sizeof(err), "control socket thread: %s", strerror(-r));
-		if (r) {
-			log_err("%s", err);
-			control_close(ctl);
-			kvm_host_close(&host);
-			return EXIT_VMM_ERROR;
-		}
+	if (control_open_start(cfg->api_path, &ctl)) {
+		kvm_host_close(&host);
+		return EXIT_VMM_ERROR;
 	}
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */
 	do
@@ -175,6 +250,8 @@ int main(int argc, char **argv)
 		return cmd_info();
 	case CMD_RUN:
 		return cmd_run(&cfg);
+	case CMD_RESTORE:
+		return cmd_restore(&cfg);
 	case CMD_CTL:
 		return ctl_main(cfg.ctl_argc, cfg.ctl_argv);
 	}
