@@ -190,7 +190,7 @@ static int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned id)
 	memcpy(cpuid, vm->cpuid, cpuid_size);
 	cpuid_set_topology(cpuid, id, vm->nr_vcpus);
 	r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
-	free(cpuid);
+	vcpu->cpuid = cpuid;
 	if (r) {
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", id, strerror(-r));
 		return r;
@@ -232,7 +232,7 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 		if (r)
 			return r;
 	}
-	/* Restore sets every register itself. */
+	/* A restore sets every register itself (vcpu_state.h). */
 	if (!entry)
 		return 0;
 	/* The others wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
@@ -264,6 +264,7 @@ void vm_destroy(struct vm *vm)
 			munmap(v->run, vm->run_size);
 		if (v->fd >= 0)
 			close(v->fd);
+		free(v->cpuid);
 	}
 	free(vm->vcpus);
 	vm->vcpus = NULL;

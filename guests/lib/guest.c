@@ -440,6 +440,34 @@ static void tss_init(void)
 	__asm__ volatile("ltr %w0" :: "r"(0x30));
 }
 
+/* ---- CPL3 for good ---- */
+
+static void user_fn_returned(void)
+{
+	fail("a user_jump() function returned");
+}
+
+void user_jump(void (*fn)(long), long arg, void *stack_top, bool irqs)
+{
+	/* A call frame's alignment, with a return address that reports the mistake. */
+	uint64_t *sp = (uint64_t *)((uint64_t)stack_top & ~15ULL) - 1;
+	uint64_t rsp;
+
+	*sp = (uint64_t)user_fn_returned;
+	if (irqs) {
+		__asm__ volatile("mov %%rsp, %0" : "=r"(rsp));
+		tss.rsp0 = (rsp - 256) & ~15ULL;	/* below this frame, which is never returned to */
+	}
+	__asm__ volatile("pushq $0x23\n\t"		/* user data */
+			 "pushq %0\n\t"
+			 "pushq %1\n\t"
+			 "pushq $0x2b\n\t"		/* user code, 64-bit */
+			 "pushq %2\n\t"
+			 "iretq"
+			 :: "r"(sp), "r"(irqs ? 0x3202ULL : 0x3002ULL), "r"(fn), "D"(arg) : "memory");
+	__builtin_unreachable();
+}
+
 /* ---- SMP ---- */
 
 static void delay_loop(unsigned n)

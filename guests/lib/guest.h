@@ -93,6 +93,13 @@ static inline void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
 
 /* CPL3: runs fn(arg) in user mode (IOPL 3, interrupts off) on stack_top. */
 long user_call(long (*fn)(long), long arg, void *stack_top);
+/*
+ * CPL3 for good: jumps to fn(arg) in user mode (IOPL 3) on stack_top and never
+ * comes back; fn must not return (it ends the test or loops).  With irqs,
+ * interrupts are on in user mode and land on the current kernel stack (the
+ * TSS is the BSP's: APs must pass false).
+ */
+__attribute__((noreturn)) void user_jump(void (*fn)(long), long arg, void *stack_top, bool irqs);
 static inline unsigned current_cpl(void)
 {
 	uint16_t cs;

@@ -40,6 +40,8 @@ struct vcpu {
 	pid_t tid;		/* its thread's id once running (query-cpus-fast) */
 	/* The last exit was handled but KVM has not completed it yet (a KVM_RUN does). */
 	bool exit_incomplete;
+	/* The table given to KVM_SET_CPUID2, for a snapshot (KVM_GET_CPUID2 is unreliable on PVM). */
+	struct kvm_cpuid2 *cpuid;
 };
 
 struct serial8250;
@@ -124,7 +126,10 @@ void vm_destroy(struct vm *vm);
 /* Flushes and closes the VM's outputs (vm_destroy does it after the devices). */
 void vm_outputs_destroy(struct vm *vm);
 
-/* Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry. */
+/*
+ * Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry,
+ * or, with entry NULL, no registers are set (a restore sets them all).
+ */
 struct boot_entry;
 int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
 
