@@ -136,11 +136,10 @@ static const int control_syscalls[] = {
 	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_accept4, SYS_recvfrom, SYS_sendto, SYS_close,
 	SYS_socket, SYS_connect,
 	SYS_getrandom,		/* json-c seeds its hash tables */
-	SYS_openat, SYS_mkdirat, SYS_pwrite64, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
-	SYS_fallocate, SYS_lseek, SYS_renameat, SYS_renameat2, SYS_unlinkat, SYS_getdents64,
+	SNAPSHOT_SYSCALLS,	/* snapshot-save runs here */
 	SANITIZER_SYSCALLS
 };
-static const unsigned long control_ioctls[] = { KVM_IRQ_LINE };
+static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
 
 static const struct role {
 	const char *name;
