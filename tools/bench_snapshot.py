@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Snapshot and restore benchmark: kvmrun against QEMU on the same test guest.
+
+Run by tools/bench.sh --snapshot (or by hand from a built tree):
+    tools/bench_snapshot.py [--build build] [--runs N] [--qemu qemu-system-x86_64]
+
+The guest is guests/snapcount (PVH ELF for kvmrun, its multiboot twin for QEMU
+-M microvm), printing a line every 1 ms tick.  For each RAM size (256 MiB and
+4 GiB: the guest touches a few MiB of either):
+  snapshot  kvmrun: QMP snapshot-save on a running guest, timed from the
+            request to the answer (the VM is paused, saved and resumed);
+            QEMU 7.2: stop, migrate "exec:cat > FILE", polled until
+            completed, timed from stop to completed.  Size: the disk blocks
+            the files take (du), and their apparent size.
+  restore   from the exec of `kvmrun restore DIR` / `qemu -incoming
+            "exec:cat FILE"` to the guest's first new serial line (the guest
+            prints one every millisecond, so that line comes at most ~1 ms
+            after its first instruction).
+Medians over --runs runs.  Progress on stderr, a Markdown table on stdout.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def log(*a):
+    print("bench_snapshot:", *a, file=sys.stderr, flush=True)
+
+
+class QMP:
+    """A minimal QMP client: greeting, capabilities, commands; events are kept aside."""
+
+    def __init__(self, path, timeout=20.0):
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.005)
+        self.f = self.s.makefile("rwb", buffering=0)
+        self.events = []
+        json.loads(self.f.readline())
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg).encode() + b"\r\n")
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError(f"{name}: connection closed")
+            r = json.loads(line)
+            if "event" in r:
+                self.events.append(r)
+                continue
+            if "error" in r:
+                raise RuntimeError(f"{name}: {r['error']}")
+            return r["return"]
+
+    def close(self):
+        self.s.close()
+
+
+def wait_line(proc, prefix, timeout=30.0):
+    """Reads proc's stdout until a line starting with prefix; returns the time it came."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"no '{prefix}' line: the process ended")
+        if line.startswith(prefix.encode()):
+            return time.monotonic()
+    raise RuntimeError(f"no '{prefix}' line in {timeout} s")
+
+
+def du(paths):
+    blocks = sum(os.stat(p).st_blocks * 512 for p in paths)
+    apparent = sum(os.stat(p).st_size for p in paths)
+    return blocks, apparent
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+GUEST_ARGS = "lines=0 tick_us=1000 period=1"
+
+
+def kvmrun_once(kvmrun, guest, mem, tmp):
+    sock = os.path.join(tmp, "api.sock")
+    snap = os.path.join(tmp, "snap")
+    shutil.rmtree(snap, ignore_errors=True)
+    proc = subprocess.Popen([kvmrun, "run", "--kernel", guest, "--memory", mem, "--api", sock,
+                             "--append", GUEST_ARGS, "--timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        wait_line(proc, "seq 20")
+        q = QMP(sock)
+        t0 = time.monotonic()
+        q.cmd("snapshot-save", path=snap)
+        t_snap = time.monotonic() - t0
+        q.cmd("quit")
+        q.close()
+    finally:
+        stop(proc)
+    size = du([os.path.join(snap, "state"), os.path.join(snap, "memory")])
+    t0 = time.monotonic()
+    proc = subprocess.Popen([kvmrun, "restore", snap, "--timeout", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        t1 = wait_line(proc, "seq ")
+    finally:
+        stop(proc)
+    return t_snap, t1 - t0, size
+
+
+def qemu_base(qemu, mem):
+    return [qemu, "-M", "microvm,acpi=off", "-enable-kvm", "-cpu", "host,-arch-capabilities",
+            "-m", mem, "-nodefaults", "-no-user-config", "-nographic", "-display", "none",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio"]
+
+
+def qemu_once(qemu, guest_mb, mem, tmp):
+    sock = os.path.join(tmp, "qmp.sock")
+    f = os.path.join(tmp, "qemu.state")
+    for p in (sock, f):
+        if os.path.exists(p):
+            os.unlink(p)
+    cmd = qemu_base(qemu, mem) + ["-kernel", guest_mb, "-append", GUEST_ARGS,
+                                  "-qmp", f"unix:{sock},server=on,wait=off"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        wait_line(proc, "seq 20")
+        q = QMP(sock)
+        t0 = time.monotonic()
+        q.cmd("stop")
+        q.cmd("migrate", uri=f"exec:cat > {f}")
+        while q.cmd("query-migrate").get("status") not in ("completed", "failed"):
+            time.sleep(0.001)
+        t_snap = time.monotonic() - t0
+        q.cmd("quit")
+        q.close()
+    finally:
+        stop(proc)
+    size = du([f])
+    t0 = time.monotonic()
+    cmd = qemu_base(qemu, mem) + ["-kernel", guest_mb, "-append", GUEST_ARGS,
+                                  "-incoming", f"exec:cat {f}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        t1 = wait_line(proc, "seq ")
+    finally:
+        stop(proc)
+    return t_snap, t1 - t0, size
+
+
+def fmt_ms(v):
+    return "n/a" if v is None else f"{v * 1000:.1f} ms"
+
+
+def fmt_size(b):
+    blocks, apparent = b
+    return f"{blocks / 2**20:.1f} MiB ({apparent / 2**20:.0f} MiB apparent)"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--qemu", default=os.environ.get("QEMU", "qemu-system-x86_64"))
+    ap.add_argument("--mem", nargs="*", default=["256M", "4G"])
+    a = ap.parse_args()
+    kvmrun = os.path.join(a.build, "kvmrun")
+    guest = os.path.join(a.build, "guests", "snapcount.elf")
+    guest_mb = os.path.join(a.build, "guests", "snapcount.mb.elf")
+    have_qemu = shutil.which(a.qemu) is not None
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kvmrun-bench-snap-", dir="/var/tmp") as tmp:
+        for mem in a.mem:
+            res = {"kvmrun": [], "qemu": []}
+            for i in range(a.runs):
+                log(f"{mem}: run {i + 1}/{a.runs}")
+                res["kvmrun"].append(kvmrun_once(kvmrun, guest, mem, tmp))
+                if have_qemu:
+                    try:
+                        res["qemu"].append(qemu_once(a.qemu, guest_mb, mem, tmp))
+                    except (RuntimeError, OSError) as e:
+                        log(f"QEMU: {e}")
+            for who in ("kvmrun", "qemu"):
+                r = res[who]
+                if not r:
+                    rows.append((mem, who, None, None, None))
+                    continue
+                rows.append((mem, who, statistics.median(x[0] for x in r),
+                             statistics.median(x[1] for x in r), r[-1][2]))
+    print("| RAM | VMM | snapshot time | snapshot size on disk | restore to the guest's next line |")
+    print("| --- | --- | --- | --- | --- |")
+    for mem, who, ts, tr, size in rows:
+        name = "kvmrun" if who == "kvmrun" else "QEMU 7.2 microvm"
+        print(f"| {mem} | {name} | {fmt_ms(ts)} | {fmt_size(size) if size else 'n/a'} | "
+              f"{fmt_ms(tr)} |")
+    print(f"\nMedians of {a.runs} runs; guest: snapcount ({GUEST_ARGS}).")
+
+
+if __name__ == "__main__":
+    main()
