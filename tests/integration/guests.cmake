@@ -389,3 +389,10 @@ foreach(t pci mmio)
   list(APPEND snap_tests snapshot.devices.${t} snapshot.net.${t})
 endforeach()
 set_tests_properties(${snap_tests} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS snapshot)
+# Linux snapshotted, and live-migrated, while KUnit runs; one boot each, alone.
+foreach(mode snapshot migrate)
+  add_test(NAME linux.${mode} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_snapshot.sh
+    ${RUN} ${KVMRUN} ${mode})
+  set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux;snapshot"
+    RUN_SERIAL TRUE)
+endforeach()

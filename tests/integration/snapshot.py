@@ -497,11 +497,15 @@ class DyingDestination(threading.Thread):
 
     def run(self):
         c, _ = self.s.accept()
-        while self.got < self.limit:
-            b = c.recv(65536)
-            if not b:
-                break
-            self.got += len(b)
+        c.settimeout(3)  # a source that waits for an answer first: die then
+        try:
+            while self.got < self.limit:
+                b = c.recv(65536)
+                if not b:
+                    break
+                self.got += len(b)
+        except socket.timeout:
+            pass
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
         c.close()
         self.s.close()
