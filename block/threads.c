@@ -123,6 +123,18 @@ static void threads_complete(struct block_engine *e)
 	complete_list(e, done, false);
 }
 
+/* Every request runs to its end; the engine stopping (teardown) is the only way out. */
+static void threads_drain(struct block_engine *e)
+{
+	struct threads *t = (struct threads *)e;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop && (t->busy || t->pending))
+		pthread_cond_wait(&t->idle, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+	threads_complete(e);
+}
+
 /* Requests on the disk cannot be called back: wait for them, and drop those not started. */
 static void threads_cancel(struct block_engine *e)
 {
@@ -168,6 +180,7 @@ static const struct block_engine_ops threads_ops = {
 	.submit = threads_submit,
 	.complete = threads_complete,
 	.cancel = threads_cancel,
+	.drain = threads_drain,
 	.destroy = threads_destroy,
 };
 

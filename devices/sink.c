@@ -202,6 +202,22 @@ int out_sink_start(struct out_sink *s)
 	return 0;
 }
 
+bool out_sink_drain(struct out_sink *s, int timeout_ms)
+{
+	int64_t end = clock_now_ms() + timeout_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		bool empty = !s->started || s->broken || !s->len;
+		pthread_mutex_unlock(&s->lock);
+		if (empty)
+			return true;
+		if (clock_now_ms() >= end)
+			return false;
+		nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+	}
+}
+
 void out_sink_destroy(struct out_sink *s)
 {
 	if (s->started) {

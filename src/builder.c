@@ -173,6 +173,19 @@ static int add_post(struct vm *vm, unsigned i, const char *name)
 			    POST_PORT, 1, ignore_io);
 }
 
+static int add_snapshot_port(struct vm *vm, unsigned i, const char *name)
+{
+	struct snapshot_port *p = calloc(1, sizeof(*p));
+
+	(void)i;
+	if (!p)
+		return -ENOMEM;
+	snapshot_port_init(p, vm->cfg->snapshot_dir ? vm_snapshot_requested : NULL, vm);
+	vm->snapshot_port = p;
+	return add_on_ports(vm, &snapshot_port_device_ops, p, name, SNAPSHOT_PORT, 1,
+			    snapshot_port_io);
+}
+
 static int add_acpi_pm(struct vm *vm, unsigned i, const char *name)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
@@ -373,6 +386,7 @@ static const struct machine_part {
 	{ "i8042", one, add_i8042 },
 	{ "debug-exit", one, add_debug_exit },
 	{ "post", one, add_post },
+	{ "snapshot-port", one, add_snapshot_port },
 	{ "acpi-pm", one, add_acpi_pm },
 	{ "rtc", one, add_rtc },
 	{ "pci-host", nr_pci_hosts, add_pci_host },

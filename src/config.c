@@ -11,6 +11,7 @@
 
 const char config_usage_text[] =
 "usage: kvmrun run --kernel FILE [options]\n"
+"       kvmrun restore DIR [options]\n"
 "       kvmrun info\n"
 "       kvmrun --help | --version\n"
 "\n"
@@ -43,6 +44,17 @@ const char config_usage_text[] =
 "                           it takes the console input instead of COM1\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
+"\n"
+"snapshots and migration:\n"
+"      --snapshot-dir DIR   where a snapshot the guest asks for (a write to\n"
+"                           port 0x5f0) is written\n"
+"      --incoming URI       wait for a migration from unix:PATH or tcp:HOST:PORT\n"
+"                           instead of booting (same devices as the source)\n"
+"      --paused             start paused (resume with the control socket's cont)\n"
+"  restore DIR continues the guest saved in DIR; --disk, --net and --serial\n"
+"  replace the snapshot's (same order, same disk sizes), the machine options\n"
+"  (--kernel, --cpus, --memory, ...) come from the snapshot.\n"
+"\n"
 "  -v, --verbose            more log lines (repeat for debug)\n"
 "  -q, --quiet              errors only\n"
 "\n"
@@ -135,6 +147,9 @@ enum {
 	OPT_TRANSPORT,
 	OPT_NET,
 	OPT_VCONSOLE,
+	OPT_SNAPSHOT_DIR,
+	OPT_INCOMING,
+	OPT_PAUSED,
 };
 
 static const struct option run_options[] = {
@@ -155,6 +170,9 @@ static const struct option run_options[] = {
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
 	{ "net",	required_argument, NULL, OPT_NET },
 	{ "virtio-console", no_argument,  NULL, OPT_VCONSOLE },
+	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+	{ "incoming",	required_argument, NULL, OPT_INCOMING },
+	{ "paused",	no_argument,	   NULL, OPT_PAUSED },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -193,6 +211,24 @@ static int bad_option(const char *arg, char *err, size_t errlen)
 
 #define MEM_MIN	(2ULL << 20)
 #define MEM_MAX	(1ULL << 40)
+
+/* Which CFG_GIVEN_* group an option belongs to (restore refuses the machine's). */
+static uint32_t given_bit(int c)
+{
+	switch (c) {
+	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED:
+	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
+		return CFG_GIVEN_MACHINE;
+	case OPT_DISK:
+		return CFG_GIVEN_DISK;
+	case OPT_NET:
+		return CFG_GIVEN_NET;
+	case 's':
+		return CFG_GIVEN_SERIAL;
+	default:
+		return 0;
+	}
+}
 
 static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 			    char *err, size_t errlen)
@@ -329,6 +365,20 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else
 			return fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
 		return 0;
+	case OPT_SNAPSHOT_DIR:
+		if (!*arg)
+			return fail(err, errlen, "--snapshot-dir: empty directory name");
+		cfg->snapshot_dir = arg;
+		return 0;
+	case OPT_INCOMING:
+		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
+			return fail(err, errlen, "--incoming '%s': expected unix:PATH or tcp:HOST:PORT",
+				    arg);
+		cfg->incoming = arg;
+		return 0;
+	case OPT_PAUSED:
+		cfg->start_paused = true;
+		return 0;
 	case 'v':
 		cfg->verbosity++;
 		return 0;
@@ -366,6 +416,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	first = 2;
 	if (!strcmp(cmd, "run")) {
 		cfg->cmd = CMD_RUN;
+	} else if (!strcmp(cmd, "restore")) {
+		cfg->cmd = CMD_RESTORE;
 	} else if (!strcmp(cmd, "info")) {
 		cfg->cmd = CMD_INFO;
 	} else if (!strcmp(cmd, "help")) {
@@ -409,9 +461,26 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		r = parse_run_option(cfg, c, optarg, err, errlen);
 		if (r)
 			return r;
+		cfg->given |= given_bit(c);
 	}
+	if (cfg->cmd == CMD_RESTORE && optind < argc - first + 1)
+		cfg->restore_dir = argv[first - 1 + optind++];
 	if (optind < argc - first + 1)
 		return fail(err, errlen, "unexpected argument '%s'", argv[first - 1 + optind]);
+	if (cfg->cmd == CMD_RESTORE) {
+		if (!cfg->restore_dir || !*cfg->restore_dir)
+			return fail(err, errlen, "restore: missing the snapshot directory: "
+				    "kvmrun restore DIR [options]");
+		if (cfg->given & CFG_GIVEN_MACHINE)
+			return fail(err, errlen, "restore: the machine (kernel, vCPUs, memory, "
+				    "devices) is the snapshot's; only --disk, --net, --serial and "
+				    "run-time options can be given");
+		if (cfg->incoming)
+			return fail(err, errlen, "restore: --incoming is for 'run'");
+		return 0;
+	}
+	if (cfg->cmd == CMD_RUN && cfg->incoming && !cfg->kernel)
+		cfg->kernel = "(incoming migration)";
 
 	if (cfg->cmd == CMD_INFO && (cfg->kernel || cfg->append || cfg->initrd))
 		return fail(err, errlen, "'info' takes no kernel options");

@@ -89,6 +89,20 @@ int device_list_start(struct device_list *l)
 	return 0;
 }
 
+void device_list_pause(struct device_list *l)
+{
+	for (unsigned i = 0; i < l->nr; i++)
+		if (l->v[i].ops->pause)
+			l->v[i].ops->pause(l->v[i].dev);
+}
+
+void device_list_resume(struct device_list *l)
+{
+	for (unsigned i = l->nr; i-- > 0;)
+		if (l->v[i].ops->resume)
+			l->v[i].ops->resume(l->v[i].dev);
+}
+
 void device_list_stop(struct device_list *l)
 {
 	for (unsigned i = 0; i < l->nr; i++)

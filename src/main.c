@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "kvmrun/boot.h"
+#include "kvmrun/clock.h"
+#include "kvmrun/snapshot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/config.h"
 #include "kvmrun/kvm.h"
@@ -65,6 +67,7 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 	if (!cfg->reboot_restart)
 		kvm_host_close(host);
 	vm.deadline = *deadline;
+	vm.start_paused = cfg->start_paused;
 	status = vm_run(&vm);
 	*reset = vm.stop.reason == STOP_RESET;
 out:
@@ -72,12 +75,9 @@ out:
 	return status;
 }
 
-static int cmd_run(const struct vm_config *cfg)
+static struct timespec deadline_of(const struct vm_config *cfg)
 {
 	struct timespec deadline = { 0, 0 };
-	struct kvm_host host;
-	bool reset;
-	int status;
 
 	if (cfg->timeout > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -88,6 +88,60 @@ static int cmd_run(const struct vm_config *cfg)
 			deadline.tv_nsec -= 1000000000L;
 		}
 	}
+	return deadline;
+}
+
+/* kvmrun restore DIR: the snapshot's machine, its state, then the guest goes on. */
+static int cmd_restore(const struct vm_config *cli)
+{
+	struct timespec deadline = deadline_of(cli);
+	struct snapshot snap;
+	struct vm_config cfg;
+	struct kvm_host host;
+	struct vm vm;
+	char err[768];
+	int status = EXIT_VMM_ERROR;
+	uint64_t t0 = clock_now_ns();
+
+	if (snapshot_open(&snap, cli->restore_dir, err, sizeof(err))) {
+		log_err("%s", err);
+		return EXIT_VMM_ERROR;
+	}
+	if (snapshot_config(&snap, cli, &cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
+	if (sandbox_setup(cfg.seccomp) || (vm_block_signals(), kvm_host_open(&host))) {
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
+	if (vm_create(&vm, &cfg, &host))
+		goto out;
+	if (snapshot_restore(&vm, &snap, err, sizeof(err))) {
+		log_err("restore %s: %s", cli->restore_dir, err);
+		goto out;
+	}
+	kvm_host_close(&host);
+	log_info("restored %s: %u vCPU(s), %llu MiB, %.2f ms", cli->restore_dir, cfg.cpus,
+		 (unsigned long long)(cfg.mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
+	vm.deadline = deadline;
+	vm.start_paused = cfg.start_paused;
+	status = vm_run(&vm);
+out:
+	vm_destroy(&vm);
+	kvm_host_close(&host);
+	snapshot_close(&snap);
+	return status;
+}
+
+static int cmd_run(const struct vm_config *cfg)
+{
+	struct timespec deadline = deadline_of(cfg);
+	struct kvm_host host;
+	bool reset;
+	int status;
+
 	/* Before any thread exists, so that all of them inherit no_new_privs and the signal mask. */
 	if (sandbox_setup(cfg->seccomp))
 		return EXIT_VMM_ERROR;
@@ -154,6 +208,8 @@ int main(int argc, char **argv)
 		return cmd_info();
 	case CMD_RUN:
 		return cmd_run(&cfg);
+	case CMD_RESTORE:
+		return cmd_restore(&cfg);
 	}
 	return EXIT_VMM_ERROR;
 }

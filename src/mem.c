@@ -8,6 +8,8 @@
 
 #define HUGE_2M	(2ULL << 20)
 
+static void split_regions(struct guest_mem *mem, uint8_t *p, uint64_t size);
+
 int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 		   enum hugepages hugepages)
 {
@@ -18,6 +20,8 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = -1;
+	mem->backing_fd = -1;
+	mem->hugetlb = hugepages == HUGEPAGES_HUGETLB;
 	if (size == 0 || size > (1ULL << 46))
 		return -EINVAL;
 
@@ -70,9 +74,16 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 	if (hugepages == HUGEPAGES_THP && madvise(p, size, MADV_HUGEPAGE) < 0)
 		log_warn("guest memory: transparent huge pages unavailable (%s)", strerror(errno));
 
+	mem->memfd = fd;
+	split_regions(mem, p, size);
+	return 0;
+}
+
+/* One host mapping of size bytes behind the RAM regions of the x86 layout. */
+static void split_regions(struct guest_mem *mem, uint8_t *p, uint64_t size)
+{
 	mem->map = p;
 	mem->map_size = size;
-	mem->memfd = fd;
 	mem->total = size;
 	if (size <= MEM_HOLE_START) {
 		mem->region[0] = (struct mem_region){ 0, size, p };
@@ -83,6 +94,73 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 						      (uint8_t *)p + MEM_HOLE_START };
 		mem->nr_regions = 2;
 	}
+}
+
+/* Copies the file's data extents into RAM that is already mapped; holes stay zero. */
+static int load_file(struct guest_mem *mem, const struct mem_file *f)
+{
+	uint64_t off = 0;
+
+	while (off < mem->map_size) {
+		off_t data = lseek(f->fd, (off_t)(f->offset + off), SEEK_DATA);
+		off_t hole;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno;
+		if ((uint64_t)data >= f->offset + mem->map_size)
+			return 0;
+		hole = lseek(f->fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		uint64_t end = (uint64_t)hole - f->offset;
+
+		if (end > mem->map_size)
+			end = mem->map_size;
+		for (off = (uint64_t)data - f->offset; off < end;) {
+			ssize_t n = pread(f->fd, mem->map + off, end - off, (off_t)(f->offset + off));
+
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			off += (uint64_t)n;
+		}
+	}
+	return 0;
+}
+
+int guest_mem_init_file(struct guest_mem *mem, uint64_t size, bool shared,
+			enum hugepages hugepages, const struct mem_file *f)
+{
+	void *p;
+	int r;
+
+	if (shared || hugepages == HUGEPAGES_HUGETLB) {
+		r = guest_mem_init(mem, size, shared, hugepages);
+		if (!r && (r = load_file(mem, f)))
+			log_err("guest memory: loading the snapshot's memory: %s", strerror(-r));
+		return r;
+	}
+	memset(mem, 0, sizeof(*mem));
+	mem->memfd = -1;
+	mem->backing_fd = -1;
+	if (size == 0 || size > (1ULL << 46))
+		return -EINVAL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, f->fd,
+		 (off_t)f->offset);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		log_err("guest memory: cannot map the snapshot's memory: %s", strerror(-r));
+		return r;
+	}
+	mem->backing_fd = dup(f->fd);
+	mem->backing_off = f->offset;
+	if (mem->backing_fd < 0) {
+		r = -errno;
+		munmap(p, size);
+		return r;
+	}
+	if (hugepages == HUGEPAGES_THP && madvise(p, size, MADV_HUGEPAGE) < 0)
+		log_debug("guest memory: no transparent huge pages on a file mapping");
+	split_regions(mem, p, size);
 	return 0;
 }
 
@@ -92,8 +170,12 @@ void guest_mem_destroy(struct guest_mem *mem)
 		munmap(mem->map, mem->map_size);
 	if (mem->memfd >= 0)
 		close(mem->memfd);
+	/* Only an initialised mapping has a backing fd (a zeroed struct's 0 is not one). */
+	if (mem->map && mem->backing_fd >= 0)
+		close(mem->backing_fd);
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = -1;
+	mem->backing_fd = -1;
 }
 
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
@@ -302,12 +304,27 @@ bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/* Waits out a pause (vm_pause counts the parked vCPUs). */
+static void park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->park_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->park_cond);
+	while (atomic_load(&vm->pause_req) && !vm_stop_requested(&vm->stop))
+		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->park_lock);
+}
+
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	char name[16];
 	sigset_t set;
 
+	vcpu->tid = (pid_t)syscall(SYS_gettid);
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
 	/* The kick signal must reach this thread; everything else goes to the main loop. */
@@ -320,16 +337,29 @@ void *vcpu_thread(void *arg)
 	}
 
 	while (!vm_stop_requested(&vcpu->vm->stop)) {
+		/* A pause waits for KVM to complete the last exit: state saved before would repeat it. */
+		if (atomic_load(&vcpu->vm->pause_req) && !vcpu->exit_incomplete) {
+			park(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/* KVM completes a pending exit before it looks at kicks. */
+				vcpu->exit_incomplete = false;
 				continue;
+			}
 			log_err("vcpu%u: KVM_RUN: %s", vcpu->id, strerror(errno));
 			stop_error(vcpu);
 			break;
 		}
+		vcpu->exit_incomplete = true;
 		vcpu->nr_exits++;
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	pthread_mutex_lock(&vcpu->vm->park_lock);
+	vcpu->vm->running--;
+	pthread_cond_broadcast(&vcpu->vm->park_cond);
+	pthread_mutex_unlock(&vcpu->vm->park_lock);
 	return NULL;
 }

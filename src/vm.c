@@ -22,6 +22,7 @@
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
+#include "kvmrun/snapshot.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/vm.h"
 
@@ -56,9 +57,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->cfg = cfg;
 	vm->host = host;
 	vm->mem.memfd = -1;
+	vm->mem.backing_fd = -1;
 	vm->rx_efd = -1;
+	vm->snap_efd = -1;
 	vm->sfd = -1;
 	device_list_init(&vm->devices);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->park_lock, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	r = vm_stop_init(&vm->stop);
@@ -78,7 +84,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		log_err("KVM_CREATE_VM: %s", strerror(-r));
 		return r;
 	}
-	r = guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
+	r = cfg->mem_file ? guest_mem_init_file(&vm->mem, cfg->mem_size, cfg->mem_shared,
+						cfg->hugepages, cfg->mem_file) :
+			    guest_mem_init(&vm->mem, cfg->mem_size, cfg->mem_shared, cfg->hugepages);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
@@ -115,7 +123,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		return r;
 	vm->irq = kvm_irq_ops_for(&vm->kvm_irq);
 	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->rx_efd < 0) {
+	vm->snap_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->rx_efd < 0 || vm->snap_efd < 0) {
 		r = -errno;
 		log_err("eventfd: %s", strerror(-r));
 		return r;
@@ -181,7 +190,7 @@ static int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned id)
 	memcpy(cpuid, vm->cpuid, cpuid_size);
 	cpuid_set_topology(cpuid, id, vm->nr_vcpus);
 	r = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0 ? -errno : 0;
-	free(cpuid);
+	vcpu->cpuid = cpuid;
 	if (r) {
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", id, strerror(-r));
 		return r;
@@ -223,6 +232,9 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 		if (r)
 			return r;
 	}
+	/* A restore sets every register itself (vcpu_state.h). */
+	if (!entry)
+		return 0;
 	/* The others wait in the in-kernel LAPIC for INIT/SIPI from the guest. */
 	r = vcpu_setup_boot_regs(&vm->vcpus[0], entry);
 	if (r)
@@ -252,6 +264,7 @@ void vm_destroy(struct vm *vm)
 			munmap(v->run, vm->run_size);
 		if (v->fd >= 0)
 			close(v->fd);
+		free(v->cpuid);
 	}
 	free(vm->vcpus);
 	vm->vcpus = NULL;
@@ -264,6 +277,10 @@ void vm_destroy(struct vm *vm)
 	if (vm->rx_efd >= 0)
 		close(vm->rx_efd);
 	vm->rx_efd = -1;
+	if (vm->snap_efd >= 0)
+		close(vm->snap_efd);
+	vm->snap_efd = -1;
+	vm->snapshot_port = NULL;
 	free(vm->cpuid);
 	kvm_irq_destroy(&vm->kvm_irq);
 	guest_mem_destroy(&vm->mem);
@@ -278,6 +295,110 @@ void vm_destroy(struct vm *vm)
 		close(vm->sfd);
 	vm->sfd = -1;
 	vm_stop_destroy(&vm->stop);
+	pthread_cond_destroy(&vm->park_cond);
+	pthread_mutex_destroy(&vm->park_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+}
+
+static void emit(struct vm *vm, const char *event, const char *data)
+{
+	if (vm->events.emit)
+		vm->events.emit(vm->events.opaque, event, data);
+}
+
+/* Parks the vCPUs and quiesces the devices; pause_lock held. */
+static int pause_locked(struct vm *vm)
+{
+	struct timespec ts;
+
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run)
+			vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->park_lock);
+	while (vm->parked < vm->running && !vm_stop_requested(&vm->stop)) {
+		/* A stop does not signal park_cond: look again every few milliseconds. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&vm->park_cond, &vm->park_lock, &ts);
+	}
+	pthread_mutex_unlock(&vm->park_lock);
+	if (vm_stop_requested(&vm->stop))
+		return -ESHUTDOWN;
+	device_list_pause(&vm->devices);
+	for (unsigned i = 0; i < VM_NR_OUTS; i++)
+		if (vm->out[i].used)
+			out_sink_drain(&vm->out[i].sink, SINK_FLUSH_MS);
+	atomic_store(&vm->paused, true);
+	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!atomic_load(&vm->paused)) {
+		r = vm_stop_requested(&vm->stop) ? -ESHUTDOWN : pause_locked(vm);
+		if (!r)
+			emit(vm, "STOP", NULL);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+int vm_resume(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!atomic_load(&vm->paused) || vm_stop_requested(&vm->stop)) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return vm_stop_requested(&vm->stop) ? -ESHUTDOWN : 0;
+	}
+	device_list_resume(&vm->devices);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&vm->park_lock);
+	atomic_store(&vm->pause_req, false);
+	atomic_store(&vm->paused, false);
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
+	/* Console input held back while paused goes in now. */
+	if (vm->rx_efd >= 0 && write(vm->rx_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: a wake-up is pending anyway. */
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	emit(vm, "RESUME", NULL);
+	return 0;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	return atomic_load(&vm->paused);
+}
+
+/* QMP's SHUTDOWN / RESET reasons. */
+static void emit_end(struct vm *vm)
+{
+	static const char *const reason[] = {
+		[STOP_NONE] = "none", [STOP_POWEROFF] = "guest-shutdown",
+		[STOP_RESET] = "guest-reset", [STOP_DEBUG_EXIT] = "guest-shutdown",
+		[STOP_TIMEOUT] = "host-error", [STOP_SIGNAL] = "host-signal",
+		[STOP_USER] = "host-qmp-quit", [STOP_ERROR] = "host-error",
+	};
+	enum stop_reason r = vm->stop.reason;
+	bool guest = r == STOP_POWEROFF || r == STOP_RESET || r == STOP_DEBUG_EXIT;
+	char data[96];
+
+	snprintf(data, sizeof(data), "{\"guest\": %s, \"reason\": \"%s\"}",
+		 guest ? "true" : "false", reason[r]);
+	emit(vm, r == STOP_RESET ? "RESET" : "SHUTDOWN", data);
 }
 
 static void noop_handler(int sig)
@@ -330,6 +451,9 @@ struct input {
 /* Feeds buffered console input to the console device as far as it takes it. */
 static void input_flush(struct vm *vm, struct input *in)
 {
+	/* A paused machine holds still: the input waits for vm_resume's wake-up. */
+	if (vm_is_paused(vm))
+		return;
 	if (vm->vconsole)
 		in->off += virtio_console_input(vm->vconsole, in->buf + in->off, in->len - in->off);
 	else
@@ -361,7 +485,38 @@ static void input_read(struct vm *vm, struct console *con, struct input *in)
 	input_flush(vm, in);
 }
 
-enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_NR };
+void vm_snapshot_requested(void *opaque)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	/* Every vCPU, the writer included, parks once KVM completed its exit. */
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->snap_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: a request is pending anyway. */
+	}
+}
+
+/* The guest's snapshot request, on the main thread. */
+static void guest_snapshot(struct vm *vm)
+{
+	char err[512];
+	uint64_t v;
+	int r;
+
+	if (read(vm->snap_efd, &v, sizeof(v)) < 0)
+		return;
+	r = vm_snapshot_save(vm, vm->cfg->snapshot_dir, false, err, sizeof(err));
+	if (r)
+		log_err("guest-requested snapshot: %s", err);
+	else
+		log_info("guest-requested snapshot written to %s", vm->cfg->snapshot_dir);
+	snapshot_port_done(vm->snapshot_port, r == 0);
+}
+
+enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_SNAPSHOT, PFD_NR };
 
 static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct console *con)
 {
@@ -377,6 +532,7 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 		pfd[PFD_TIMER] = (struct pollfd){ tfd, POLLIN, 0 };
 		pfd[PFD_RXSPACE] = (struct pollfd){ in.len ? rx_efd : -1, POLLIN, 0 };
 		pfd[PFD_STDIN] = (struct pollfd){ (in.len || in.eof) ? -1 : con->fd, POLLIN, 0 };
+		pfd[PFD_SNAPSHOT] = (struct pollfd){ vm->snap_efd, POLLIN, 0 };
 		if (poll(pfd, PFD_NR, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -404,6 +560,8 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 		}
 		if (pfd[PFD_STDIN].revents & (POLLIN | POLLHUP | POLLERR))
 			input_read(vm, con, &in);
+		if (pfd[PFD_SNAPSHOT].revents & POLLIN)
+			guest_snapshot(vm);
 	}
 }
 
@@ -465,10 +623,23 @@ int vm_run(struct vm *vm)
 		log_err("starting the devices: %s", strerror(-r));
 		goto out;
 	}
+	if (vm->start_paused) {
+		pthread_mutex_lock(&vm->pause_lock);
+		r = pause_locked(vm);
+		pthread_mutex_unlock(&vm->pause_lock);
+		if (r)
+			goto out;
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		pthread_mutex_lock(&vm->park_lock);
+		vm->running++;
+		pthread_mutex_unlock(&vm->park_lock);
 		r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (r) {
 			log_err("cannot start vcpu%u thread: %s", i, strerror(r));
+			pthread_mutex_lock(&vm->park_lock);
+			vm->running--;
+			pthread_mutex_unlock(&vm->park_lock);
 			vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
 			break;
 		}
@@ -482,8 +653,12 @@ int vm_run(struct vm *vm)
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
 	main_loop(vm, vm->sfd, tfd, vm->rx_efd, &vm->con);
+	emit_end(vm);
 	/* Long device work is abandoned first: a vCPU may be waiting for a device's lock. */
 	device_list_stop(&vm->devices);
+	pthread_mutex_lock(&vm->park_lock);
+	pthread_cond_broadcast(&vm->park_cond);	/* parked vCPUs see the stop */
+	pthread_mutex_unlock(&vm->park_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);
@@ -499,22 +674,4 @@ out:
 	if (tfd >= 0)
 		close(tfd);
 	return status;
-}
-
-int vm_pause(struct vm *vm)
-{
-	(void)vm;
-	return -ENOSYS;
-}
-
-int vm_resume(struct vm *vm)
-{
-	(void)vm;
-	return -ENOSYS;
-}
-
-bool vm_is_paused(struct vm *vm)
-{
-	(void)vm;
-	return false;
 }

@@ -14,8 +14,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvmrun/block.h"
+#include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 
 #define SECTOR			512ULL
@@ -281,6 +283,26 @@ static void blk_reset(struct virtio_device *d)
 	b->starved = 0;
 }
 
+/* Pause: every request on the disk finished and handed back, the image flushed. */
+static void blk_drain(struct virtio_device *d)
+{
+	struct blk *b = d->priv;
+	uint16_t old[VIRTIO_MAX_QUEUES];
+	uint32_t starved = b->starved;
+
+	b->starved = 0;
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		old[q] = d->vq[q].used_idx;
+	block_drain(b->engine);
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		virtio_signal_used(d, q, old[q]);
+		if (starved & (1u << q))
+			virtio_notify_queue(d, q);	/* served once the device resumes */
+	}
+	if (!b->cfg.readonly && fdatasync(b->disk.fd))
+		log_warn("%s: flushing the image: %s", d->name, strerror(errno));
+}
+
 static void blk_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct blk *b = d->priv;
@@ -343,6 +365,7 @@ static void blk_stop(struct virtio_device *d)
 static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.stop = blk_stop,
+	.drain = blk_drain,
 	.queue_notify = blk_notify,
 	.fd_ready = blk_fd_ready,
 	.reset = blk_reset,

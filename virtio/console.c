@@ -83,7 +83,7 @@ size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t 
 
 	pthread_mutex_lock(&d->lock);
 	old = vq->used_idx;
-	while (taken < n && (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && virtq_has_avail(vq)) {
+	while (!d->paused && taken < n && (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && virtq_has_avail(vq)) {
 		size_t len;
 		int r = virtq_pop(vq, d->mem, &c->chain);
 

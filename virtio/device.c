@@ -40,6 +40,7 @@ int virtio_device_init(struct virtio_device *d, const char *name, uint32_t devic
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		d->notify_fd[q] = -1;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->resumed, NULL);
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -178,6 +179,11 @@ static void *worker(void *arg)
 		return NULL;
 	}
 	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		while (d->paused && !d->stopping)
+			pthread_cond_wait(&d->resumed, &d->lock);
+		pthread_mutex_unlock(&d->lock);
+
 		int n = epoll_wait(d->epfd, ev, 8, -1);
 
 		if (n < 0) {
@@ -195,7 +201,9 @@ static void *worker(void *arg)
 			for (q = 0; q < d->nr_queues && d->notify_fd[q] != fd; q++)
 				;
 			pthread_mutex_lock(&d->lock);
-			if (q < d->nr_queues) {
+			if (d->paused) {
+				/* Level-triggered: the fd is seen again once the device resumes. */
+			} else if (q < d->nr_queues) {
 				drain(fd);
 				poll_adapt(d, q);
 				virtio_serve_queue(d, q);
@@ -233,6 +241,27 @@ void virtio_device_stop(struct virtio_device *d)
 		d->ops->stop(d);
 	if (d->thread_started && write(d->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("%s: cannot stop its worker: %s", d->name, strerror(errno));
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->resumed);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_device_pause(struct virtio_device *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->paused = true;
+	if (d->ops && d->ops->drain)
+		d->ops->drain(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_device_resume(struct virtio_device *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->paused = false;
+	pthread_cond_broadcast(&d->resumed);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void virtio_device_destroy(struct virtio_device *d)
@@ -242,6 +271,10 @@ void virtio_device_destroy(struct virtio_device *d)
 	if (d->thread_started) {
 		if (write(d->stop_fd, &one, sizeof(one)) < 0)
 			log_warn("%s: cannot stop its worker: %s", d->name, strerror(errno));
+		pthread_mutex_lock(&d->lock);
+		d->stopping = true;
+		pthread_cond_broadcast(&d->resumed);
+		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
 		d->thread_started = false;
 	}
@@ -254,6 +287,7 @@ void virtio_device_destroy(struct virtio_device *d)
 		close(d->epfd);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
+	pthread_cond_destroy(&d->resumed);
 	pthread_mutex_destroy(&d->lock);
 }
 

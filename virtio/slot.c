@@ -67,6 +67,22 @@ static void slot_stop(void *opaque)
 		virtio_device_stop(&s->dev);
 }
 
+static void slot_pause(void *opaque)
+{
+	struct virtio_slot *s = opaque;
+
+	if (s->initialised)
+		virtio_device_pause(&s->dev);
+}
+
+static void slot_resume(void *opaque)
+{
+	struct virtio_slot *s = opaque;
+
+	if (s->initialised)
+		virtio_device_resume(&s->dev);
+}
+
 static int mmio_describe(void *opaque, struct machine_desc *m)
 {
 	struct virtio_slot *s = opaque;
@@ -101,6 +117,8 @@ const struct vm_device_ops virtio_mmio_slot_ops = {
 	.restore = slot_restore,
 	.start = slot_start,
 	.stop = slot_stop,
+	.pause = slot_pause,
+	.resume = slot_resume,
 	.describe = mmio_describe,
 	.destroy = slot_destroy,
 };
@@ -112,5 +130,7 @@ const struct vm_device_ops virtio_pci_slot_ops = {
 	.restore = slot_restore,
 	.start = slot_start,
 	.stop = slot_stop,
+	.pause = slot_pause,
+	.resume = slot_resume,
 	.destroy = slot_destroy,
 };

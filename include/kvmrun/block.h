@@ -108,6 +108,7 @@ struct block_engine_ops {
 	void (*submit)(struct block_engine *e, struct block_req *req, unsigned flags);
 	void (*complete)(struct block_engine *e);
 	void (*cancel)(struct block_engine *e);
+	void (*drain)(struct block_engine *e);
 	void (*destroy)(struct block_engine *e);
 };
 
@@ -150,6 +151,17 @@ static inline void block_cancel(struct block_engine *e)
 {
 	if (e->ops->cancel)
 		e->ops->cancel(e);
+}
+
+/*
+ * Waits for every submitted request to run and completes them all (a
+ * pause: nothing may touch guest memory afterwards).  Owner's side, with
+ * whatever lock the done callbacks need held.
+ */
+static inline void block_drain(struct block_engine *e)
+{
+	if (e->ops->drain)
+		e->ops->drain(e);
 }
 
 static inline unsigned block_inflight(const struct block_engine *e)

@@ -21,7 +21,7 @@
 #define CMDLINE_MAX	4096	/* bytes including the terminating NUL */
 #define CPUS_MAX	255	/* xAPIC ids fit in 8 bits; 0xff is broadcast */
 
-enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION };
+enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION, CMD_RESTORE };
 
 enum serial_sink { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -52,7 +52,21 @@ struct vm_config {
 	bool has_net;
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
+
+	/* Snapshots and migration (snapshot.h, migrate.h). */
+	const char *snapshot_dir;	/* --snapshot-dir: where guest-requested snapshots go */
+	const char *restore_dir;	/* restore DIR */
+	const char *incoming;		/* --incoming URI */
+	bool start_paused;		/* --paused */
+	const struct mem_file *mem_file;	/* restore: RAM from this file (not an option) */
+	uint32_t given;			/* CFG_GIVEN_* bits: options on the command line */
 };
+
+/* Options restore refuses, because the snapshot fixes them. */
+#define CFG_GIVEN_MACHINE	(1u << 0)	/* --kernel, --cpus, --memory, ... */
+#define CFG_GIVEN_DISK		(1u << 1)
+#define CFG_GIVEN_NET		(1u << 2)
+#define CFG_GIVEN_SERIAL	(1u << 3)
 
 /*
  * Parses argv into cfg.  Returns 0, or -EINVAL after writing one line that

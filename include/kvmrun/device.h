@@ -57,6 +57,13 @@ struct vm_device_ops {
 	 * locks (a vCPU or a worker may hold them).  Optional.
 	 */
 	void (*stop)(void *dev);
+	/*
+	 * The VM pauses (vCPUs already out of the guest): finish what is in
+	 * flight and touch neither guest memory nor guest-visible state until
+	 * resume, so that save and RAM copies see a still machine.  Optional.
+	 */
+	void (*pause)(void *dev);
+	void (*resume)(void *dev);
 	/* Back to the power-on state, as a machine reset does.  Optional. */
 	void (*reset)(void *dev);
 	/* Adds what the guest must be told about it.  Optional.  0 or -errno. */
@@ -122,6 +129,9 @@ void device_list_destroy(struct device_list *l);
 /* Starts every device in list order; 0 or the first error. */
 int device_list_start(struct device_list *l);
 void device_list_reset(struct device_list *l);
+/* Pauses every device, in list order; resumes them, the last first. */
+void device_list_pause(struct device_list *l);
+void device_list_resume(struct device_list *l);
 /* Tells every device that a stop was requested (ops->stop). */
 void device_list_stop(struct device_list *l);
 int device_list_describe(struct device_list *l, struct machine_desc *m);

@@ -10,6 +10,7 @@
 #define KVMRUN_DEVICES_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,6 +186,27 @@ struct post_port {
 void ignore_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	       bool is_write);
 extern const struct vm_device_ops post_port_device_ops;	/* "post-port" */
+
+/* ---- snapshot-request port (devices/snapshot_port.c) ---- */
+
+/* A guest write asks for a snapshot right after that instruction; a read says how it went. */
+#define SNAPSHOT_PORT		0x5f0
+#define SNAPSHOT_PORT_NONE	0	/* no snapshot taken (none asked for, none possible, failed) */
+#define SNAPSHOT_PORT_SAVED	1	/* this run saved it */
+#define SNAPSHOT_PORT_RESTORED	2	/* this run was restored from a snapshot */
+
+struct snapshot_port {
+	_Atomic uint8_t result;
+	void (*request)(void *opaque);	/* NULL: snapshots are not wanted */
+	void *opaque;
+};
+
+/* request runs on the vCPU thread that wrote the port. */
+void snapshot_port_init(struct snapshot_port *p, void (*request)(void *opaque), void *opaque);
+void snapshot_port_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void snapshot_port_done(struct snapshot_port *p, bool saved);
+void snapshot_port_restored(struct snapshot_port *p);
+extern const struct vm_device_ops snapshot_port_device_ops;	/* "snapshot-port" */
 
 /* ---- reset control register (PIIX/ICH RST_CNT, Linux's reboot=pci) ---- */
 

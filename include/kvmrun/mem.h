@@ -32,6 +32,16 @@ struct guest_mem {
 	uint8_t *map;		/* one host mapping behind all regions */
 	size_t map_size;
 	int memfd;		/* -1 unless --mem-shared */
+	/* Restored RAM: the snapshot file mapped copy-on-write behind map (-1: none). */
+	int backing_fd;
+	uint64_t backing_off;
+	bool hugetlb;
+};
+
+/* Where restored RAM comes from: a snapshot's memory file, RAM starting at offset. */
+struct mem_file {
+	int fd;
+	uint64_t offset;
 };
 
 /* E820 / PVH memory map entry types. */
@@ -48,6 +58,15 @@ struct mem_map_entry {
 
 int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 		   enum hugepages hugepages);
+/*
+ * RAM from a snapshot's memory file (size bytes from offset): mapped
+ * privately, so that pages load on demand and guest writes stay in this
+ * process (copy-on-write).  Shared or hugetlb RAM cannot map a file that
+ * way: it is created as guest_mem_init does and the file's data is copied
+ * in.  0 or -errno after one logged line.
+ */
+int guest_mem_init_file(struct guest_mem *mem, uint64_t size, bool shared,
+			enum hugepages hugepages, const struct mem_file *f);
 void guest_mem_destroy(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa + len) if it lies inside one RAM region, else NULL. */

@@ -60,6 +60,12 @@ void out_sink_on_room(struct out_sink *s, void (*room)(void *opaque), void *opaq
  */
 bool out_sink_reserve(struct out_sink *s, size_t n);
 /*
+ * Waits until what is queued now has been written (or the output failed),
+ * at most timeout_ms: a paused VM's output is out before anyone looks.
+ * true when it was.
+ */
+bool out_sink_drain(struct out_sink *s, int timeout_ms);
+/*
  * Flushes what is queued (giving up after SINK_FLUSH_MS without progress),
  * ends the thread, reports dropped bytes in one line, frees the buffer.
  */

@@ -125,6 +125,12 @@ struct virtio_device_ops {
 	 * worker is inside queue_notify.
 	 */
 	void (*stop)(struct virtio_device *d);
+	/*
+	 * The VM pauses: complete every request in flight and flush what the
+	 * device buffers on the host, so that nothing touches guest memory
+	 * until the device resumes (lock held, the pausing thread; optional).
+	 */
+	void (*drain)(struct virtio_device *d);
 	/* Starts threads of the device type's own, before the worker (optional). */
 	int (*start)(struct virtio_device *d);
 	/* Frees the device's own state (after the worker stopped). */
@@ -171,6 +177,9 @@ struct virtio_device {
 	int transport_fd;	/* watched for the transport when >= 0 (virtio_watch_transport_fd) */
 	pthread_t thread;
 	bool thread_started;
+	/* Paused (vm_pause): the worker serves nothing; stopping ends the wait. */
+	bool paused, stopping;
+	pthread_cond_t resumed;
 	bool reported_broken;		/* since the last reset */
 	/* Adaptive polling of busy queues (worker thread only). */
 	uint64_t poll_ns[VIRTIO_MAX_QUEUES], wait_start[VIRTIO_MAX_QUEUES];
@@ -194,6 +203,14 @@ void virtio_device_destroy(struct virtio_device *d);
  * and the worker leaves after its current pass.  Any thread, no lock.
  */
 void virtio_device_stop(struct virtio_device *d);
+/*
+ * Pause: requests in flight completed (ops->drain), the worker serves no
+ * notification and no watched fd until virtio_device_resume; paths on other
+ * threads (console input) check d->paused under the lock.  Any thread but
+ * the worker.
+ */
+void virtio_device_pause(struct virtio_device *d);
+void virtio_device_resume(struct virtio_device *d);
 int virtio_watch_fd(struct virtio_device *d, int fd);
 /* Has the worker call d->transport->fd_ready when fd becomes readable. */
 int virtio_watch_transport_fd(struct virtio_device *d, int fd);

@@ -38,6 +38,10 @@ struct vcpu {
 	uint64_t nr_exits;
 	uint64_t nr_fixups;	/* PVM emulation fix-ups applied */
 	pid_t tid;		/* its thread's id once running (query-cpus-fast) */
+	/* The last exit was handled but KVM has not completed it yet (a KVM_RUN does). */
+	bool exit_incomplete;
+	/* The table given to KVM_SET_CPUID2, for a snapshot (KVM_GET_CPUID2 is unreliable on PVM). */
+	struct kvm_cpuid2 *cpuid;
 };
 
 struct serial8250;
@@ -87,8 +91,19 @@ struct vm {
 	struct serial8250 *serial;	/* COM1: console input without a virtio console */
 	struct virtio_device *vconsole;	/* gets console input when present */
 	struct pci_bus *pci;		/* with --transport pci */
+	struct snapshot_port *snapshot_port;
+	int snap_efd;			/* the guest asked for a snapshot (main loop) */
 
 	struct vm_events events;
+
+	/* Pause (vm_pause): vCPUs park between two KVM_RUNs, devices hold still. */
+	pthread_mutex_t pause_lock;	/* one pause or resume at a time */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;	/* parked changed, or the pause ended */
+	atomic_bool pause_req;
+	atomic_bool paused;
+	unsigned parked, running;	/* vCPU threads parked / inside their loop (park_lock) */
+	bool start_paused;		/* vm_run starts with the VM paused (restore, incoming) */
 
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
@@ -111,7 +126,10 @@ void vm_destroy(struct vm *vm);
 /* Flushes and closes the VM's outputs (vm_destroy does it after the devices). */
 void vm_outputs_destroy(struct vm *vm);
 
-/* Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry. */
+/*
+ * Creates the vCPUs (CPUID, LAPIC wiring); the BSP starts at the boot entry,
+ * or, with entry NULL, no registers are set (a restore sets them all).
+ */
 struct boot_entry;
 int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
 
@@ -135,6 +153,9 @@ int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry);
 void vcpu_kick(struct vcpu *vcpu);
 /* Handles the exit in vcpu->run; false when the vCPU loop must end. */
 bool vcpu_handle_exit(struct vcpu *vcpu);
+
+/* The guest wrote the snapshot port (vCPU thread): pause now, the main loop saves. */
+void vm_snapshot_requested(void *opaque);
 
 /* Wakes the main loop: the console device can take more input (opaque: &vm->rx_efd). */
 void vm_console_rx_space(void *opaque);
