@@ -82,8 +82,22 @@ static const int device_syscalls[] = {
 };
 static const unsigned long device_ioctls[] = { KVM_IRQ_LINE, TUNSETOFFLOAD };
 
+/* Writing a snapshot (snapshot.c): its directory and files, /proc/self/pagemap, an id. */
+#define SNAPSHOT_SYSCALLS \
+	SYS_mkdir, SYS_mkdirat, SYS_open, SYS_openat, SYS_close, SYS_pread64, SYS_pwrite64, \
+	SYS_lseek, SYS_ftruncate, SYS_fsync, SYS_fdatasync, SYS_rename, SYS_renameat, \
+	SYS_renameat2, SYS_unlink, SYS_unlinkat, SYS_getrandom
+
+/* ...and reading what KVM holds for the VM and its vCPUs (vcpu_state.c). */
+#define SNAPSHOT_IOCTLS \
+	KVM_CHECK_EXTENSION, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_SREGS2, KVM_GET_FPU, \
+	KVM_GET_XSAVE, KVM_GET_XSAVE2, KVM_GET_XCRS, KVM_GET_LAPIC, KVM_GET_MSRS, \
+	KVM_GET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_GET_TSC_KHZ, \
+	KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK
+
 static const int main_syscalls[] = {
 	COMMON_SYSCALLS,
+	SNAPSHOT_SYSCALLS,	/* the guest's snapshot requests are served here */
 	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_timerfd_settime, SYS_timerfd_gettime,
 	SYS_epoll_ctl,
 	SYS_rt_sigaction,	/* restoring signal dispositions */
@@ -94,6 +108,7 @@ static const unsigned long main_ioctls[] = {
 	TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,	/* the console */
 	KVM_IRQ_LINE,			/* console input to the UART */
 	KVM_IRQFD, KVM_IOEVENTFD,	/* teardown */
+	SNAPSHOT_IOCTLS,
 };
 
 /* Waits for the stop, then for teardown; may restore the terminal and end the process. */

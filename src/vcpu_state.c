@@ -118,35 +118,22 @@ static int get_cpuid(struct vcpu *vcpu, struct vcpu_snap *s)
  */
 static int get_msrs(struct vcpu *vcpu, struct vcpu_snap *s)
 {
-	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+	const struct kvm_msr_list *list = vcpu->vm->msr_list;
 	struct kvm_msrs *b;
 	uint32_t n, kept = 0;
 	int r = 0;
 
-	if (ioctl(vcpu->vm->host->fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
-		r = -errno;
-		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(-r));
-		return r;
+	if (!list) {
+		log_err("vcpu%u: no MSR list kept to save", vcpu->id);
+		return -EINVAL;
 	}
-	n = probe.nmsrs;
-	if (n > VCPU_STATE_MAX_MSRS) {
-		log_err("KVM lists %u MSRs to save, kvmrun takes at most %u", n, VCPU_STATE_MAX_MSRS);
-		return -E2BIG;
-	}
-	list = calloc(1, sizeof(*list) + (n + 1) * sizeof(list->indices[0]));
+	n = list->nmsrs;
 	b = calloc(1, sizeof(*b) + (n + 1) * sizeof(b->entries[0]));
 	s->msrs = calloc(1, sizeof(*s->msrs) + (n + 1) * sizeof(s->msrs->entries[0]));
-	if (!list || !b || !s->msrs) {
+	if (!b || !s->msrs) {
 		r = -ENOMEM;
 		goto out;
 	}
-	list->nmsrs = n;
-	if (ioctl(vcpu->vm->host->fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
-		r = -errno;
-		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(-r));
-		goto out;
-	}
-	n = list->nmsrs < n ? list->nmsrs : n;
 	for (uint32_t next = 0; next < n;) {
 		int got;
 
@@ -170,7 +157,6 @@ static int get_msrs(struct vcpu *vcpu, struct vcpu_snap *s)
 	}
 	s->msrs->nmsrs = kept;
 out:
-	free(list);
 	free(b);
 	return r;
 }
@@ -880,4 +866,29 @@ int vcpu_state_restore(struct vcpu *vcpu, struct state_reader *r, char *err, siz
 		refuse(&c, "restore failed: %s", strerror(-ret));
 	snap_free(&s);
 	return ret;
+}
+
+struct kvm_msr_list *vcpu_state_msr_list(int kvm_fd)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+
+	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
+		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(errno));
+		return NULL;
+	}
+	if (probe.nmsrs > VCPU_STATE_MAX_MSRS) {
+		log_err("KVM lists %u MSRs to save, kvmrun takes at most %u", probe.nmsrs,
+			VCPU_STATE_MAX_MSRS);
+		return NULL;
+	}
+	list = calloc(1, sizeof(*list) + (probe.nmsrs + 1) * sizeof(list->indices[0]));
+	if (!list)
+		return NULL;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		log_err("KVM_GET_MSR_INDEX_LIST: %s", strerror(errno));
+		free(list);
+		return NULL;
+	}
+	return list;
 }

@@ -23,6 +23,7 @@
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/snapshot.h"
+#include "kvmrun/vcpu_state.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/vm.h"
 
@@ -133,7 +134,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
 	if (!vm->cpuid)
 		return -ENOMEM;
-	return 0;
+	vm->msr_list = vcpu_state_msr_list(host->fd);
+	return vm->msr_list ? 0 : -EINVAL;
 }
 
 /* LINT0 delivers the legacy PIC (ExtINT), LINT1 NMIs, as firmware leaves them. */
@@ -282,6 +284,8 @@ void vm_destroy(struct vm *vm)
 	vm->snap_efd = -1;
 	vm->snapshot_port = NULL;
 	free(vm->cpuid);
+	free(vm->msr_list);
+	vm->msr_list = NULL;
 	kvm_irq_destroy(&vm->kvm_irq);
 	guest_mem_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
@@ -508,12 +512,17 @@ static void guest_snapshot(struct vm *vm)
 
 	if (read(vm->snap_efd, &v, sizeof(v)) < 0)
 		return;
-	r = vm_snapshot_save(vm, vm->cfg->snapshot_dir, false, err, sizeof(err));
+	bool was_paused = vm_is_paused(vm);
+
+	/* Paused until the answer is in the port: the guest's next read must see it. */
+	r = vm_snapshot_save(vm, vm->cfg->snapshot_dir, true, err, sizeof(err));
 	if (r)
 		log_err("guest-requested snapshot: %s", err);
 	else
 		log_info("guest-requested snapshot written to %s", vm->cfg->snapshot_dir);
 	snapshot_port_done(vm->snapshot_port, r == 0);
+	if (!was_paused)
+		vm_resume(vm);
 }
 
 enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_SNAPSHOT, PFD_NR };

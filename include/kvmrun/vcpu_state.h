@@ -36,4 +36,11 @@ int vm_kvm_state_restore(struct vm *vm, struct state_reader *r, char *err, size_
 int vcpu_state_save(struct vcpu *vcpu, struct state_writer *w);
 int vcpu_state_restore(struct vcpu *vcpu, struct state_reader *r, char *err, size_t errlen);
 
+/*
+ * The MSRs KVM lists as vCPU state (a /dev/kvm ioctl: fetched when the VM is
+ * created, since the host fd is closed once the machine is built).  NULL
+ * after one logged line.
+ */
+struct kvm_msr_list *vcpu_state_msr_list(int kvm_fd);
+
 #endif

@@ -77,6 +77,7 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct kvm_cpuid2 *cpuid;	/* the model, before per-vCPU ids */
+	struct kvm_msr_list *msr_list;	/* MSRs a snapshot saves (vcpu_state.h) */
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
 	size_t run_size;

@@ -94,7 +94,7 @@ static void check_names(const char *const *want, unsigned n)
 static void check_platform_ports(void)
 {
 	static const uint64_t ports[] = { COM1_BASE, I8042_DATA_PORT, I8042_CMD_PORT,
-					  DEBUG_EXIT_PORT, POST_PORT, ACPI_PM_BASE, RTC_PORT,
+					  DEBUG_EXIT_PORT, POST_PORT, SNAPSHOT_PORT, ACPI_PM_BASE, RTC_PORT,
 					  RESET_CONTROL_PORT };
 
 	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
@@ -105,7 +105,7 @@ static void check_platform_ports(void)
 START_TEST(mmio_machine)
 {
 	static const char *const names[] = {
-		"serial0", "i8042-0", "debug-exit0", "post0", "acpi-pm0", "rtc0",
+		"serial0", "i8042-0", "debug-exit0", "post0", "snapshot-port0", "acpi-pm0", "rtc0",
 		"reset-control0", "virtio-blk0", "virtio-blk1", "virtio-rng0", "virtio-console0",
 	};
 	struct machine_desc d;
@@ -115,9 +115,9 @@ START_TEST(mmio_machine)
 	cfg.rng = true;
 	cfg.virtio_console = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 11);
-	ck_assert_str_eq(vm.devices.v[6].ops->kind, "reset-control");
-	ck_assert_str_eq(vm.devices.v[7].ops->kind, "virtio-mmio");
+	check_names(names, 12);
+	ck_assert_str_eq(vm.devices.v[7].ops->kind, "reset-control");
+	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-mmio");
 	check_platform_ports();
 	ck_assert_ptr_null(bus_find(&vm.pio, PCI_CONFIG_ADDRESS));
 	ck_assert_ptr_nonnull(vm.serial);
@@ -142,7 +142,7 @@ END_TEST
 START_TEST(pci_machine)
 {
 	static const char *const names[] = {
-		"serial0", "i8042-0", "debug-exit0", "post0", "acpi-pm0", "rtc0",
+		"serial0", "i8042-0", "debug-exit0", "post0", "snapshot-port0", "acpi-pm0", "rtc0",
 		"pci-host0", "reset-control0", "virtio-blk0", "virtio-rng0",
 	};
 	struct machine_desc d;
@@ -151,12 +151,12 @@ START_TEST(pci_machine)
 	cfg.nr_disks = 1;
 	cfg.rng = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 10);
-	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-pci");
+	check_names(names, 11);
+	ck_assert_str_eq(vm.devices.v[9].ops->kind, "virtio-pci");
 	check_platform_ports();
 	/* 0xCF9 lies inside the host bridge's ports: the bridge hands it on. */
 	ck_assert_ptr_eq(bus_find(&vm.pio, PCI_CONFIG_ADDRESS), bus_find(&vm.pio, RESET_CONTROL_PORT));
-	ck_assert_ptr_eq(vm.pci->cf9_opaque, vm.devices.v[7].dev);
+	ck_assert_ptr_eq(vm.pci->cf9_opaque, vm.devices.v[8].dev);
 	ck_assert_ptr_nonnull(bus_find(&vm.mmio, PCI_WINDOW_BASE));
 	ck_assert_ptr_nonnull(vm.pci);
 	/* Slot 0 is the host bridge; the devices follow in list order. */
@@ -179,7 +179,7 @@ START_TEST(pci_host_without_devices)
 
 	cfg.transport = TRANSPORT_PCI;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	ck_assert_uint_eq(vm.devices.nr, 8);
+	ck_assert_uint_eq(vm.devices.nr, 9);
 	ck_assert_int_eq(builder_describe(&vm, &d), 0);
 	ck_assert(d.pci_host);
 }
@@ -192,8 +192,8 @@ START_TEST(bad_disk_fails_and_releases)
 	snprintf(cfg.disks[1].path, sizeof(cfg.disks[1].path), "/nonexistent/kvmrun-disk");
 	ck_assert_int_lt(builder_create_devices(&vm), 0);
 	/* What was built before the failure is in the list, for the caller to destroy. */
-	ck_assert_uint_eq(vm.devices.nr, 8);
-	ck_assert_str_eq(vm.devices.v[7].name, "virtio-blk0");
+	ck_assert_uint_eq(vm.devices.nr, 9);
+	ck_assert_str_eq(vm.devices.v[8].name, "virtio-blk0");
 }
 END_TEST
 
