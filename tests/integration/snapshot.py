@@ -595,15 +595,20 @@ def scenario_refuse():
 
     damaged("state-truncated", truncate("state", lambda n: n // 2), r"truncat|short|corrupt|checksum|end of")
     damaged("state-corrupt", flip("state", state_size // 2), r"checksum|corrupt")
-    damaged("state-empty", truncate("state", lambda n: 0), r"truncat|short|empty|corrupt|magic")
+    damaged("state-empty", truncate("state", lambda n: 0), r"not a kvmrun snapshot|truncat|empty")
+    damaged("state-magic", flip("state", 0), r"not a kvmrun snapshot")
     damaged("state-newer", bump_version, r"version")
     damaged("memory-short", truncate("memory", lambda n: n // 2), r"memory")
     damaged("disk-resized", lambda d: None, r"disk|size", disk_grow=True)
 
 
 def bump_version(d):
-    """The version after the state file's magic, one higher (the header layout of src/snapshot.c)."""
-    raise Fail("bump_version: the state header layout is not known yet")
+    """DIR/state begins with an 8-byte magic and a little-endian u32 version: make it one newer."""
+    with open(os.path.join(d, "state"), "r+b") as h:
+        h.seek(8)
+        v = int.from_bytes(h.read(4), "little")
+        h.seek(8)
+        h.write((v + 1).to_bytes(4, "little"))
 
 
 def main():
