@@ -155,7 +155,7 @@ def wait_path(path, timeout, proc=None):
         if proc and proc.p.poll() is not None:
             raise Fail(f"[{proc.name}] exited ({proc.p.returncode}) before {path} appeared\n{proc.report()}")
         if time.monotonic() > deadline:
-            raise Fail(f"{path} did not appear within {timeout} s")
+            raise Fail(f"{path} did not appear within {timeout} s" + (f"\n{proc.report()}" if proc else ""))
         time.sleep(0.02)
 
 
@@ -416,6 +416,8 @@ def query_migrate(sock):
     _, r, _ = ctl(sock, "query-migrate")
     if isinstance(r, dict) and "return" in r:
         r = r["return"]
+    if r == {}:
+        return {"status": "none"}  # QMP's answer before any migration
     if not isinstance(r, dict) or "status" not in r:
         raise Fail(f"query-migrate answered {r!r}: no status")
     return r
