@@ -76,7 +76,7 @@ fi
 wait_for "$tmp/src.out" "KTAP version|# Subtest" "$src_pid" 400
 grep -q "$marker" "$tmp/src.out" || fail "the source booted without the command line's marker"
 grep -q "reboot: Power down" "$tmp/src.out" && fail "the guest finished before the snapshot point: nothing left to prove"
-echo "KUnit started after $SECONDS s: $(grep -cE '^ *(ok|# Subtest)' "$tmp/src.out") KTAP lines so far"
+echo "KUnit started after $SECONDS s: $(grep -cE '\] +(# Subtest|ok [0-9])' "$tmp/src.out") KTAP lines so far"
 
 case "$mode" in
 snapshot)
