@@ -1,7 +1,9 @@
 /*
  * The ACPI fixed-hardware registers the FADT announces: PM1a status/enable,
  * PM1a control (SLP_TYP + SLP_EN = power off) and the reset register.
- * SCI_EN reads as set: the machine is always in ACPI mode.
+ * SCI_EN reads as set: the machine is always in ACPI mode.  The fixed power
+ * button (QMP system_powerdown) sets PWRBTN_STS; the SCI is raised while
+ * PWRBTN_STS and PWRBTN_EN are both set.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,14 @@
 #define PM1_CNT_SLP_TYP_MASK	0x1c00
 #define PM1_CNT_SLP_EN		0x2000
 #define PM1_STS_WAK		0x8000
+/* Status bits this model ever sets (WAK_STS only through an old record). */
+#define PM1_STS_KNOWN		(PM1_STS_WAK | ACPI_PM1_PWRBTN)
+
+/* The SCI follows the status and enable bits; called with the lock held. */
+static void update_sci(struct acpi_pm *pm)
+{
+	irq_line_set(&pm->sci, (pm->regs.pm1_sts & pm->regs.pm1_en & ACPI_PM1_PWRBTN) != 0);
+}
 
 static void store(uint8_t *reg_bytes, unsigned off, const uint8_t *data, uint32_t len,
 		  unsigned reg_len)
@@ -66,6 +76,23 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 	default:
 		break;
 	}
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_power_button(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->regs.pm1_sts |= ACPI_PM1_PWRBTN;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_set_sci(struct acpi_pm *pm, struct irq_line sci)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sci = sci;
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
 
@@ -90,7 +117,11 @@ void acpi_pm_destroy(struct acpi_pm *pm)
 
 /* ---- save, restore, reset ---- */
 
-#define ACPI_PM_STATE_VERSION	1
+/*
+ * 1: PM1 status, enable, control.  2: the same fields; status bits other
+ * than PWRBTN_STS and WAK_STS are refused, and the SCI is driven from them.
+ */
+#define ACPI_PM_STATE_VERSION	2
 
 int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w)
 {
@@ -109,13 +140,16 @@ int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version
 {
 	struct acpi_pm_regs n;
 
-	if (version != ACPI_PM_STATE_VERSION)
+	if (version < 1 || version > ACPI_PM_STATE_VERSION)
 		state_reader_fail(r);
 	n.pm1_sts = state_get_u16(r);
 	n.pm1_en = state_get_u16(r);
 	n.pm1_cnt = state_get_u16(r);
 	/* SCI_EN always reads set and SLP_EN is write-only: never stored otherwise. */
 	if ((n.pm1_cnt & (PM1_CNT_SCI_EN | PM1_CNT_SLP_EN)) != PM1_CNT_SCI_EN)
+		state_reader_fail(r);
+	/* No version-2 device sets other status bits. */
+	if (version >= 2 && (n.pm1_sts & ~PM1_STS_KNOWN))
 		state_reader_fail(r);
 	/* The record is this device's alone: bytes left over are corruption too. */
 	if (!r->err && state_reader_finish(r))
@@ -126,6 +160,7 @@ int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version
 		regs_power_on(&pm->regs);
 	else
 		pm->regs = n;
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 	return r->err;
 }
@@ -134,6 +169,7 @@ void acpi_pm_reset(struct acpi_pm *pm)
 {
 	pthread_mutex_lock(&pm->lock);
 	regs_power_on(&pm->regs);
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
 

@@ -234,7 +234,7 @@ static void build_facs(struct tbuf *t)
 #define FADT_LEN		276
 #define FADT_F_WBINVD		(1u << 0)
 #define FADT_F_PROC_C1		(1u << 2)
-#define FADT_F_PWR_BUTTON	(1u << 4)	/* set: no fixed power button */
+#define FADT_F_PWR_BUTTON	(1u << 4)	/* set: no fixed power button (kvmrun has one) */
 #define FADT_F_SLP_BUTTON	(1u << 5)	/* set: no fixed sleep button */
 #define FADT_F_RESET_REG_SUP	(1u << 10)
 #define BOOT_ARCH_8042		(1u << 1)
@@ -256,8 +256,8 @@ static void build_fadt(struct tbuf *t, uint64_t facs, uint64_t dsdt)
 	put16(t, 98, 0xffff);			/* P_LVL3_LAT: no C3 */
 	put8(t, 108, 0x32);			/* CENTURY register in CMOS */
 	put16(t, 109, BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA);
-	put32(t, 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON |
-		      FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
+	/* PWR_BUTTON clear: the fixed power button in PM1 (system_powerdown). */
+	put32(t, 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
 	gas_io(t, 116, ACPI_RESET_PORT, 8);
 	put8(t, 128, ACPI_RESET_VALUE);
 	put8(t, 131, 4);			/* FADT minor version (6.4) */

@@ -191,8 +191,10 @@ static int add_acpi_pm(struct vm *vm, unsigned i, const char *name)
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
 
 	(void)i;
-	if (pm)
+	if (pm) {
 		acpi_pm_init(pm, &vm->stop);
+		acpi_pm_set_sci(pm, isa_irq(vm, ACPI_SCI_IRQ));
+	}
 	return add_on_ports(vm, &acpi_pm_device_ops, pm, name, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io);
 }
 

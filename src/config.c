@@ -13,6 +13,7 @@ const char config_usage_text[] =
 "usage: kvmrun run --kernel FILE [options]\n"
 "       kvmrun restore DIR [options]\n"
 "       kvmrun info\n"
+"       kvmrun ctl SOCKET COMMAND [KEY=VALUE...]  (see README: Control socket)\n"
 "       kvmrun --help | --version\n"
 "\n"
 "Boots FILE in a KVM virtual machine.  FILE is a Linux bzImage (64-bit boot\n"
@@ -34,6 +35,7 @@ const char config_usage_text[] =
 "                           or boot the guest again\n"
 "      --seccomp on|off     per-thread system-call allow-lists (default on;\n"
 "                           off is for debugging)\n"
+"      --api PATH           a QMP control socket at PATH (kvmrun ctl PATH ...)\n"
 "\n"
 "virtio devices:\n"
 "      --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]\n"
@@ -147,6 +149,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_NET,
 	OPT_VCONSOLE,
+	OPT_API,
 	OPT_SNAPSHOT_DIR,
 	OPT_INCOMING,
 	OPT_PAUSED,
@@ -170,6 +173,7 @@ static const struct option run_options[] = {
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
 	{ "net",	required_argument, NULL, OPT_NET },
 	{ "virtio-console", no_argument,  NULL, OPT_VCONSOLE },
+	{ "api",	required_argument, NULL, OPT_API },
 	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
 	{ "incoming",	required_argument, NULL, OPT_INCOMING },
 	{ "paused",	no_argument,	   NULL, OPT_PAUSED },
@@ -365,6 +369,11 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else
 			return fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
 		return 0;
+	case OPT_API:
+		if (!*arg)
+			return fail(err, errlen, "--api: empty socket path");
+		cfg->api_path = arg;
+		return 0;
 	case OPT_SNAPSHOT_DIR:
 		if (!*arg)
 			return fail(err, errlen, "--snapshot-dir: empty directory name");
@@ -422,6 +431,12 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		cfg->cmd = CMD_INFO;
 	} else if (!strcmp(cmd, "help")) {
 		cfg->cmd = CMD_HELP;
+	} else if (!strcmp(cmd, "ctl")) {
+		/* The client has a grammar of its own (src/ctl.c). */
+		cfg->cmd = CMD_CTL;
+		cfg->ctl_argc = argc - 2;
+		cfg->ctl_argv = argv + 2;
+		return 0;
 	} else if (cmd[0] == '-') {
 		/* "kvmrun --kernel X" means "kvmrun run --kernel X". */
 		first = 1;

@@ -11,6 +11,7 @@
 #include "kvmrun/snapshot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/config.h"
+#include "kvmrun/control.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
 #include "kvmrun/sandbox.h"
@@ -51,7 +52,7 @@ static int cmd_info(void)
 
 /* One boot of the guest: returns its exit status; *reset tells whether it ended in a reset. */
 static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
-		     const struct timespec *deadline, bool *reset)
+		     const struct timespec *deadline, struct control_server *ctl, bool *reset)
 {
 	struct vm vm;
 	int status = EXIT_VMM_ERROR;
@@ -68,7 +69,11 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		kvm_host_close(host);
 	vm.deadline = *deadline;
 	vm.start_paused = cfg->start_paused;
+	if (ctl)
+		control_attach(ctl, &vm);
 	status = vm_run(&vm);
+	if (ctl)
+		control_detach(ctl);
 	*reset = vm.stop.reason == STOP_RESET;
 out:
 	vm_destroy(&vm);
@@ -91,10 +96,31 @@ static struct timespec deadline_of(const struct vm_config *cfg)
 	return deadline;
 }
 
+/* --api: the control socket, which outlives each boot's VM.  0, or -errno after one line. */
+static int control_open_start(const char *path, struct control_server **ctl)
+{
+	char err[512];
+	int r;
+
+	*ctl = NULL;
+	if (!path)
+		return 0;
+	r = control_open(ctl, path, err, sizeof(err));
+	if (!r && (r = control_start(*ctl)))
+		snprintf(err, sizeof(err), "control socket thread: %s", strerror(-r));
+	if (r) {
+		log_err("%s", err);
+		control_close(*ctl);
+		*ctl = NULL;
+	}
+	return r;
+}
+
 /* kvmrun restore DIR: the snapshot's machine, its state, then the guest goes on. */
 static int cmd_restore(const struct vm_config *cli)
 {
 	struct timespec deadline = deadline_of(cli);
+	struct control_server *ctl = NULL;
 	struct snapshot snap;
 	struct vm_config cfg;
 	struct kvm_host host;
@@ -116,6 +142,11 @@ static int cmd_restore(const struct vm_config *cli)
 		snapshot_close(&snap);
 		return EXIT_VMM_ERROR;
 	}
+	if (control_open_start(cli->api_path, &ctl)) {
+		kvm_host_close(&host);
+		snapshot_close(&snap);
+		return EXIT_VMM_ERROR;
+	}
 	if (vm_create(&vm, &cfg, &host))
 		goto out;
 	if (snapshot_restore(&vm, &snap, err, sizeof(err))) {
@@ -127,9 +158,14 @@ static int cmd_restore(const struct vm_config *cli)
 		 (unsigned long long)(cfg.mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
 	vm.deadline = deadline;
 	vm.start_paused = cfg.start_paused;
+	if (ctl)
+		control_attach(ctl, &vm);
 	status = vm_run(&vm);
+	if (ctl)
+		control_detach(ctl);
 out:
 	vm_destroy(&vm);
+	control_close(ctl);
 	kvm_host_close(&host);
 	snapshot_close(&snap);
 	return status;
@@ -138,6 +174,7 @@ out:
 static int cmd_run(const struct vm_config *cfg)
 {
 	struct timespec deadline = deadline_of(cfg);
+	struct control_server *ctl;
 	struct kvm_host host;
 	bool reset;
 	int status;
@@ -148,10 +185,15 @@ static int cmd_run(const struct vm_config *cfg)
 	vm_block_signals();
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
+	if (control_open_start(cfg->api_path, &ctl)) {
+		kvm_host_close(&host);
+		return EXIT_VMM_ERROR;
+	}
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */
 	do
-		status = boot_once(cfg, &host, &deadline, &reset);
+		status = boot_once(cfg, &host, &deadline, ctl, &reset);
 	while (reset && cfg->reboot_restart && (log_info("guest reset: booting again"), true));
+	control_close(ctl);
 	kvm_host_close(&host);
 	return status;
 }
@@ -210,6 +252,8 @@ int main(int argc, char **argv)
 		return cmd_run(&cfg);
 	case CMD_RESTORE:
 		return cmd_restore(&cfg);
+	case CMD_CTL:
+		return ctl_main(cfg.ctl_argc, cfg.ctl_argv);
 	}
 	return EXIT_VMM_ERROR;
 }

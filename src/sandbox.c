@@ -126,6 +126,21 @@ static const int sink_syscalls[] = {
 	SANITIZER_SYSCALLS
 };
 
+/*
+ * The control socket's thread: its clients, the commands it runs (vm_pause
+ * kicks vCPUs with tgkill; system_powerdown raises the SCI), snapshot-save
+ * writing a directory, and the connection a migration starts from.
+ */
+static const int control_syscalls[] = {
+	COMMON_SYSCALLS,
+	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_accept4, SYS_recvfrom, SYS_sendto, SYS_close,
+	SYS_socket, SYS_connect,
+	SYS_getrandom,		/* json-c seeds its hash tables */
+	SNAPSHOT_SYSCALLS,	/* snapshot-save runs here */
+	SANITIZER_SYSCALLS
+};
+static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
+
 static const struct role {
 	const char *name;
 	const int *syscalls;
@@ -142,6 +157,8 @@ static const struct role {
 	[SANDBOX_SINK] = { "sink", sink_syscalls, ARRAY_SIZE(sink_syscalls), NULL, 0 },
 	[SANDBOX_WATCHDOG] = { "watchdog", watchdog_syscalls, ARRAY_SIZE(watchdog_syscalls),
 			       watchdog_ioctls, ARRAY_SIZE(watchdog_ioctls) },
+	[SANDBOX_CONTROL] = { "control", control_syscalls, ARRAY_SIZE(control_syscalls),
+			      control_ioctls, ARRAY_SIZE(control_ioctls) },
 };
 
 const char *sandbox_role_name(enum sandbox_role role)
@@ -296,14 +313,22 @@ int sandbox_enter(enum sandbox_role role, const char *name)
 		  r->nr_ioctls);
 	/*
 	 * Test hook: KVMRUN_SECCOMP_SELFTEST=ROLE makes the first thread of that
-	 * role try socket(2), which no role may call: the process must die.
+	 * role try socket(2) (control: socketpair(2)), which it may not call:
+	 * the process must die.
 	 */
 	const char *t = getenv("KVMRUN_SECCOMP_SELFTEST");
 
 	if (t && !strcmp(t, r->name)) {
-		log_warn("%s: KVMRUN_SECCOMP_SELFTEST: calling socket(2)", name);
-		syscall(SYS_socket, 2, 1, 0);
-		log_err("%s: socket(2) returned under the sandbox", name);
+		/* The control thread may open sockets (a migration's): socketpair(2) there. */
+		const char *call = role == SANDBOX_CONTROL ? "socketpair" : "socket";
+		int sv[2];
+
+		log_warn("%s: KVMRUN_SECCOMP_SELFTEST: calling %s(2)", name, call);
+		if (role == SANDBOX_CONTROL)
+			syscall(SYS_socketpair, 1, 1, 0, sv);
+		else
+			syscall(SYS_socket, 2, 1, 0);
+		log_err("%s: %s(2) returned under the sandbox", name, call);
 	}
 	return 0;
 }

@@ -580,12 +580,42 @@ static int read_file(int dirfd, const char *name, uint8_t **data, size_t *len)
 	return 0;
 }
 
+int snapshot_check_file(const uint8_t *file, size_t len, size_t *payload_len, char *err,
+			size_t errlen)
+{
+	uint64_t version, plen;
+
+	if (len < STATE_HEADER + 4 || memcmp(file, state_magic, 8)) {
+		snprintf(err, errlen, "not a kvmrun snapshot");
+		return -EINVAL;
+	}
+	version = le(file + 8, 4);
+	if (version > SNAPSHOT_VERSION) {
+		snprintf(err, errlen, "format version %llu is newer than this kvmrun's (%u)",
+			 (unsigned long long)version, SNAPSHOT_VERSION);
+		return -EINVAL;
+	}
+	plen = le(file + 16, 8);
+	if (plen != len - STATE_HEADER - 4) {
+		snprintf(err, errlen, "truncated or padded (%zu bytes, the header says %llu)", len,
+			 plen > SIZE_MAX - STATE_HEADER - 4 ? (unsigned long long)plen :
+			 (unsigned long long)(plen + STATE_HEADER + 4));
+		return -EINVAL;
+	}
+	if (snapshot_crc32c(0, file, len - 4) != (uint32_t)le(file + len - 4, 4)) {
+		snprintf(err, errlen, "checksum mismatch: the file is corrupt");
+		return -EINVAL;
+	}
+	*payload_len = (size_t)plen;
+	return 0;
+}
+
 int snapshot_open(struct snapshot *s, const char *dir, char *err, size_t errlen)
 {
 	uint8_t *file = NULL, mhdr[SNAPSHOT_MEM_HEADER];
-	size_t len = 0;
+	size_t len = 0, plen;
 	struct stat st;
-	uint64_t plen, version;
+	char why[256];
 	int dirfd, r;
 
 	memset(s, 0, sizeof(*s));
@@ -602,33 +632,15 @@ int snapshot_open(struct snapshot *s, const char *dir, char *err, size_t errlen)
 			 r == -EFBIG ? "too large to be a kvmrun snapshot" : strerror(-r));
 		goto out;
 	}
-	r = -EINVAL;
-	if (len < STATE_HEADER + 4 || memcmp(file, state_magic, 8)) {
-		snprintf(err, errlen, "%s/state: not a kvmrun snapshot", dir);
-		goto out;
-	}
-	version = le(file + 8, 4);
-	if (version > SNAPSHOT_VERSION) {
-		snprintf(err, errlen, "%s/state: format version %llu is newer than this kvmrun's (%u)",
-			 dir, (unsigned long long)version, SNAPSHOT_VERSION);
-		goto out;
-	}
-	plen = le(file + 16, 8);
-	if (plen != len - STATE_HEADER - 4) {
-		snprintf(err, errlen, "%s/state: truncated (%zu bytes, the header says %llu)", dir,
-			 len, (unsigned long long)(plen + STATE_HEADER + 4));
-		goto out;
-	}
-	if (snapshot_crc32c(0, file, len - 4) != (uint32_t)le(file + len - 4, 4)) {
-		snprintf(err, errlen, "%s/state: checksum mismatch: the file is corrupt", dir);
+	r = snapshot_check_file(file, len, &plen, why, sizeof(why));
+	if (r) {
+		snprintf(err, errlen, "%s/state: %s", dir, why);
 		goto out;
 	}
 	memmove(file, file + STATE_HEADER, (size_t)plen);
 	r = snapshot_parse(s, file, (size_t)plen, err, errlen);
 	file = NULL;			/* s->payload owns it now */
 	if (r) {
-		char why[256];
-
 		snprintf(why, sizeof(why), "%s", err);
 		snprintf(err, errlen, "%s/state: %s", dir, why);
 		goto out;
@@ -720,6 +732,28 @@ int snapshot_config(const struct snapshot *s, const struct vm_config *cli, struc
 		memcpy(out->net.tap, cli->net.tap, sizeof(out->net.tap));
 	}
 	return 0;
+}
+
+int snapshot_check_payload(const struct snapshot *s, struct device_list *devices, char *err,
+			   size_t errlen)
+{
+	struct state_reader r, sec;
+	int ret;
+
+	state_reader_init(&r, s->payload, s->payload_len);
+	get_section(&r, SEC_CONF, &sec);
+	get_section(&r, SEC_MEM, &sec);
+	if (get_section(&r, SEC_KVM, &sec))
+		return -EINVAL;
+	ret = vm_kvm_state_check(&sec, err, errlen);
+	for (unsigned i = 0; !ret && i < s->cfg.cpus; i++) {
+		if (get_section(&r, SEC_VCPU, &sec))
+			return -EINVAL;
+		ret = vcpu_state_check(&sec, err, errlen);
+	}
+	if (ret || get_section(&r, SEC_DEVS, &sec))
+		return -EINVAL;
+	return device_list_restore(devices, &sec, err, errlen);
 }
 
 int snapshot_restore(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)

@@ -868,6 +868,21 @@ int vcpu_state_restore(struct vcpu *vcpu, struct state_reader *r, char *err, siz
 	return ret;
 }
 
+int vcpu_state_check(struct state_reader *r, char *err, size_t errlen)
+{
+	struct rd c = { .r = r, .err = err, .errlen = errlen };
+	struct vcpu_snap s;
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	memset(&s, 0, sizeof(s));
+	snap_read(&c, &s);
+	ret = r->err;
+	snap_free(&s);
+	return ret;
+}
+
 struct kvm_msr_list *vcpu_state_msr_list(int kvm_fd)
 {
 	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;

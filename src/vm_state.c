@@ -202,49 +202,71 @@ static int vm_set(struct rd *c, struct vm *vm, unsigned long req, void *arg, con
  * guest's clock read the saved value from now on, so the guest sees no jump
  * over the time it spent saved.  Call it right before the vCPUs' restore.
  */
+/* Reads and checks the whole record into s; 0 or -EINVAL with the line said. */
+static int snap_read(struct rd *c, struct vm_snap *s)
+{
+	struct state_reader *r = c->r;
+	uint32_t pins;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->pic[0].chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic[1].chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	for (unsigned i = 0; i < 2; i++)
+		get_pic(c, &s->pic[i].chip.pic);
+	s->ioapic.chip.ioapic.base_address = state_get_u64(r);
+	s->ioapic.chip.ioapic.ioregsel = state_get_u32(r);
+	s->ioapic.chip.ioapic.id = state_get_u32(r);
+	s->ioapic.chip.ioapic.irr = state_get_u32(r);
+	pins = state_get_u32(r);
+	if (!r->err && pins != KVM_IOAPIC_NUM_PINS)
+		refuse(c, "an IOAPIC with %u pins in the record, this one has %u", pins,
+		       KVM_IOAPIC_NUM_PINS);
+	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !r->err; i++)
+		s->ioapic.chip.ioapic.redirtbl[i].bits = state_get_u64(r);
+	s->pit.flags = state_get_u32(r);
+	if (!r->err && (s->pit.flags & ~(uint32_t)PIT_FLAGS_KNOWN))
+		refuse(c, "unknown PIT flags 0x%x", s->pit.flags);
+	for (unsigned i = 0; i < 3; i++)
+		get_pit_channel(c, &s->pit.channels[i]);
+	s->clock.clock = state_get_u64(r);
+	s->clock.flags = state_get_u32(r);
+	if (!r->err && (s->clock.flags & ~(uint32_t)CLOCK_FLAGS_KNOWN))
+		refuse(c, "unknown kvmclock flags 0x%x", s->clock.flags);
+	s->clock.realtime = state_get_u64(r);
+	ret = state_reader_finish(r);
+	if (ret) {
+		if (!c->said)
+			refuse(c, "snapshot record truncated or corrupt");
+		return ret;
+	}
+
+	return 0;
+}
+
+int vm_kvm_state_check(struct state_reader *r, char *err, size_t errlen)
+{
+	struct rd c = { .r = r, .err = err, .errlen = errlen };
+	struct vm_snap s;
+
+	if (errlen)
+		err[0] = '\0';
+	return snap_read(&c, &s);
+}
+
 int vm_kvm_state_restore(struct vm *vm, struct state_reader *r, char *err, size_t errlen)
 {
 	struct rd c = { .r = r, .err = err, .errlen = errlen };
 	struct kvm_clock_data clock;
 	struct vm_snap s;
-	uint32_t pins;
 	int ret;
 
 	if (errlen)
 		err[0] = '\0';
-	memset(&s, 0, sizeof(s));
-	s.pic[0].chip_id = KVM_IRQCHIP_PIC_MASTER;
-	s.pic[1].chip_id = KVM_IRQCHIP_PIC_SLAVE;
-	s.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	for (unsigned i = 0; i < 2; i++)
-		get_pic(&c, &s.pic[i].chip.pic);
-	s.ioapic.chip.ioapic.base_address = state_get_u64(r);
-	s.ioapic.chip.ioapic.ioregsel = state_get_u32(r);
-	s.ioapic.chip.ioapic.id = state_get_u32(r);
-	s.ioapic.chip.ioapic.irr = state_get_u32(r);
-	pins = state_get_u32(r);
-	if (!r->err && pins != KVM_IOAPIC_NUM_PINS)
-		refuse(&c, "an IOAPIC with %u pins in the record, this one has %u", pins,
-		       KVM_IOAPIC_NUM_PINS);
-	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !r->err; i++)
-		s.ioapic.chip.ioapic.redirtbl[i].bits = state_get_u64(r);
-	s.pit.flags = state_get_u32(r);
-	if (!r->err && (s.pit.flags & ~(uint32_t)PIT_FLAGS_KNOWN))
-		refuse(&c, "unknown PIT flags 0x%x", s.pit.flags);
-	for (unsigned i = 0; i < 3; i++)
-		get_pit_channel(&c, &s.pit.channels[i]);
-	s.clock.clock = state_get_u64(r);
-	s.clock.flags = state_get_u32(r);
-	if (!r->err && (s.clock.flags & ~(uint32_t)CLOCK_FLAGS_KNOWN))
-		refuse(&c, "unknown kvmclock flags 0x%x", s.clock.flags);
-	s.clock.realtime = state_get_u64(r);
-	ret = state_reader_finish(r);
-	if (ret) {
-		if (!c.said)
-			refuse(&c, "snapshot record truncated or corrupt");
+	ret = snap_read(&c, &s);
+	if (ret)
 		return ret;
-	}
-
 	ret = 0;
 	for (unsigned i = 0; i < 2 && !ret; i++)
 		ret = vm_set(&c, vm, KVM_SET_IRQCHIP, &s.pic[i], "KVM_SET_IRQCHIP (PIC)");

@@ -5,7 +5,7 @@
 # libclang-rt-14-dev).
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libelf-dev)
+build_pkgs=(build-essential cmake pkg-config libelf-dev libjson-c-dev)
 test_pkgs=(check e2fsprogs python3)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 

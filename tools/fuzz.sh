@@ -4,7 +4,7 @@
 #
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
-# TARGET: virtqueue blk blk_direct console pci mmio serial pio loader config
+# TARGET: virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp
 # (default: all of them, one after the other, one fuzzer process at a time).
 # --time: seconds per target (default 60).
 # --merge: afterwards, add the inputs that cover something new to
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct console pci mmio serial pio loader config)
+all=(virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp)
 secs=60
 merge=0
 targets=()
@@ -53,9 +53,10 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >"$build/bu
 max_len() {
 	case $1 in
 	virtqueue|blk|blk_direct|console) echo 8192 ;;
-	pci|mmio|config) echo 4096 ;;
+	pci|mmio|config|qmp) echo 4096 ;;
 	serial|pio) echo 1024 ;;
 	loader) echo 131072 ;;
+	snapshot) echo 32768 ;;
 	esac
 }
 

@@ -21,7 +21,7 @@
 #define CMDLINE_MAX	4096	/* bytes including the terminating NUL */
 #define CPUS_MAX	255	/* xAPIC ids fit in 8 bits; 0xff is broadcast */
 
-enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION, CMD_RESTORE };
+enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION, CMD_RESTORE, CMD_CTL };
 
 enum serial_sink { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 
@@ -52,6 +52,9 @@ struct vm_config {
 	bool has_net;
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
+	const char *api_path;		/* --api: the control socket, or NULL */
+	int ctl_argc;			/* kvmrun ctl: its arguments (src/ctl.c parses them) */
+	char **ctl_argv;
 
 	/* Snapshots and migration (snapshot.h, migrate.h). */
 	const char *snapshot_dir;	/* --snapshot-dir: where guest-requested snapshots go */

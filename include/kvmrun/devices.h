@@ -130,6 +130,8 @@ extern const struct vm_device_ops i8042_device_ops;	/* "i8042" */
 #define ACPI_S5_TYPE		5	/* SLP_TYP for soft-off, as \_S5 says */
 
 
+#define ACPI_PM1_PWRBTN		0x0100	/* PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN */
+
 struct acpi_pm_regs {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 };
@@ -138,9 +140,14 @@ struct acpi_pm {
 	struct acpi_pm_regs regs;
 	pthread_mutex_t lock;
 	struct vm_stop *stop;
+	struct irq_line sci;		/* raised while a status bit and its enable are set */
 };
 
 void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
+/* Wires the SCI (ACPI_SCI_IRQ, level triggered); without it the SCI goes nowhere. */
+void acpi_pm_set_sci(struct acpi_pm *pm, struct irq_line sci);
+/* The fixed power button is pressed: PWRBTN_STS, and the SCI when PWRBTN_EN.  Any thread. */
+void acpi_pm_power_button(struct acpi_pm *pm);
 void acpi_pm_destroy(struct acpi_pm *pm);
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w);

@@ -60,7 +60,13 @@ struct snapshot {
  * sizes, the two files belonging together.  0, or -errno with one line.
  */
 int snapshot_open(struct snapshot *s, const char *dir, char *err, size_t errlen);
-/* The same checks for a payload that came another way (migration). */
+/*
+ * A state file's header and checksum; its payload starts at byte 24.  0, or
+ * -EINVAL with one line (not a snapshot, a newer format, truncated, corrupt).
+ */
+int snapshot_check_file(const uint8_t *file, size_t len, size_t *payload_len, char *err,
+			size_t errlen);
+/* The payload's configuration and memory records (also for a migration stream). */
 int snapshot_parse(struct snapshot *s, uint8_t *payload, size_t len, char *err, size_t errlen);
 void snapshot_close(struct snapshot *s);
 
@@ -80,6 +86,14 @@ int snapshot_config(const struct snapshot *s, const struct vm_config *cli, struc
  * with one line in err.
  */
 int snapshot_restore(struct vm *vm, const struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * Checks the KVM and vCPU records without KVM and restores the device
+ * records into devices (a machine built for s->cfg): the fuzz target's way
+ * through a payload.  0 or -errno.
+ */
+int snapshot_check_payload(const struct snapshot *s, struct device_list *devices, char *err,
+			   size_t errlen);
 
 /* Writes the state file (checksummed) for payload to dir/name.  0 or -errno. */
 int snapshot_write_state_file(int dirfd, const char *name, const struct state_writer *payload);

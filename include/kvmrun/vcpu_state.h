@@ -43,4 +43,8 @@ int vcpu_state_restore(struct vcpu *vcpu, struct state_reader *r, char *err, siz
  */
 struct kvm_msr_list *vcpu_state_msr_list(int kvm_fd);
 
+/* Reads and checks a record without touching KVM (the fuzz target's way in). */
+int vm_kvm_state_check(struct state_reader *r, char *err, size_t errlen);
+int vcpu_state_check(struct state_reader *r, char *err, size_t errlen);
+
 #endif

@@ -396,3 +396,8 @@ foreach(mode snapshot migrate)
   set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux;snapshot"
     RUN_SERIAL TRUE)
 endforeach()
+# The control socket (QMP) against a running guest: commands, events, hostile clients,
+# kvmrun ctl, the ACPI power button, socket file rules (tests/integration/control.py).
+add_test(NAME control.qmp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/control.py
+  ${KVMRUN} ${G}/powerbtn.elf)
+set_tests_properties(control.qmp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS control)

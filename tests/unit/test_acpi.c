@@ -71,6 +71,7 @@ START_TEST(tables_are_consistent)
 	ck_assert_uint_eq(r64(fadt + 116 + 4), ACPI_RESET_PORT);	/* RESET_REG */
 	ck_assert_uint_eq(fadt[128], ACPI_RESET_VALUE);
 	ck_assert(r32(fadt + 112) & (1u << 10));		/* RESET_REG_SUP */
+	ck_assert(!(r32(fadt + 112) & (1u << 4)));		/* a fixed power button */
 	ck_assert(!(r32(fadt + 112) & (1u << 20)));		/* not hardware-reduced */
 	dsdt = table(r64(fadt + 140), "DSDT");
 	ck_assert_uint_eq(r32(fadt + 40), r64(fadt + 140));

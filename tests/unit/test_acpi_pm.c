@@ -8,7 +8,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/stop.h"
 
-/* The record's layout (state_version 1): three little-endian u16. */
+/* The record's layout (state_version 1 and 2): three little-endian u16. */
 enum { REC_STS = 0, REC_EN = 2, REC_CNT = 4, REC_LEN = 6 };
 
 #define SCI_EN		0x0001
@@ -17,12 +17,31 @@ enum { REC_STS = 0, REC_EN = 2, REC_CNT = 4, REC_LEN = 6 };
 static struct vm_stop stop, stop2;
 static struct acpi_pm pm, pm2;
 
+/* The SCI lines of pm and pm2: last level set, and how often. */
+static int sci_level[2], sci_sets[2];
+
+static void sci_set(void *opaque, unsigned gsi, int level)
+{
+	int *which = opaque;
+
+	ck_assert_uint_eq(gsi, ACPI_SCI_IRQ);
+	sci_level[*which] = level;
+	sci_sets[*which]++;
+}
+
+static int idx[2] = { 0, 1 };
+
 static void setup(void)
 {
 	ck_assert_int_eq(vm_stop_init(&stop), 0);
 	ck_assert_int_eq(vm_stop_init(&stop2), 0);
 	acpi_pm_init(&pm, &stop);
 	acpi_pm_init(&pm2, &stop2);
+	sci_level[0] = sci_level[1] = -1;
+	acpi_pm_set_sci(&pm, (struct irq_line){ sci_set, &idx[0], ACPI_SCI_IRQ });
+	acpi_pm_set_sci(&pm2, (struct irq_line){ sci_set, &idx[1], ACPI_SCI_IRQ });
+	ck_assert_int_eq(sci_level[0], 0);
+	ck_assert_int_eq(sci_level[1], 0);
 }
 
 static void teardown(void)
@@ -59,7 +78,8 @@ static void make_busy(void)
 {
 	wr16(&pm, 2, 0x0321);
 	wr16(&pm, 4, 5 << 10);
-	pm.regs.pm1_sts = 0x8101;	/* no guest path sets status bits yet */
+	acpi_pm_power_button(&pm);	/* PWRBTN_STS, with PWRBTN_EN: the SCI is up */
+	pm.regs.pm1_sts |= 0x8000;	/* WAK_STS: no path sets it, old records may */
 }
 
 /* Every byte of the block, a write-1-to-clear, every byte again, into log. */
@@ -94,7 +114,9 @@ START_TEST(save_restore_round_trip)
 	ck_assert_uint_eq(w1.len, REC_LEN);
 	ck_assert_uint_eq(w1.data[REC_EN], 0x21);
 	ck_assert_uint_eq(w1.data[REC_EN + 1], 0x03);
+	ck_assert_int_eq(sci_level[0], 1);
 	ck_assert_int_eq(device_restore_one(&acpi_pm_device_ops, &pm2, w1.data, w1.len), 0);
+	ck_assert_int_eq(sci_level[1], 1);	/* restore drives the SCI */
 	save(&pm2, &w2);
 	ck_assert_uint_eq(w2.len, w1.len);
 	ck_assert_mem_eq(w2.data, w1.data, w1.len);
@@ -103,7 +125,8 @@ START_TEST(save_restore_round_trip)
 	n2 = run_script(&pm2, &stop2, log2);
 	ck_assert_uint_eq(n1, n2);
 	ck_assert_mem_eq(log1, log2, n1);
-	ck_assert_uint_eq(log1[0], 0x01);	/* status came across */
+	ck_assert_uint_eq(log1[1], 0x81);	/* status came across */
+	ck_assert_int_eq(sci_level[1], 0);	/* the script cleared PWRBTN_STS */
 	ck_assert_uint_eq(log1[n1 - 1], STOP_POWEROFF);
 	state_writer_free(&w1);
 	state_writer_free(&w2);
@@ -139,8 +162,11 @@ START_TEST(restore_refuses_corrupt)
 	memcpy(rec, w.data, w.len);
 	rec[REC_LEN] = 0;
 	assert_refused(rec, REC_LEN + 1);
+	memcpy(rec, w.data, w.len);
+	rec[REC_STS] |= 0x01;		/* TMR_STS: never set by this device */
+	assert_refused(rec, w.len);
 	state_reader_init(&r, w.data, w.len);
-	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 2), -EINVAL);
+	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 3), -EINVAL);
 	ck_assert_uint_eq(rd16(&pm2, 2), 0);
 	state_writer_free(&w);
 }
@@ -156,13 +182,53 @@ START_TEST(reset_and_ops)
 	ck_assert_uint_eq(rd16(&pm, 2), 0);
 	ck_assert_uint_eq(rd16(&pm, 4), SCI_EN);
 	ck_assert(!vm_stop_requested(&stop));
+	ck_assert_int_eq(sci_level[0], 0);
 
 	ck_assert_str_eq(acpi_pm_device_ops.kind, "acpi-pm");
-	ck_assert_uint_eq(acpi_pm_device_ops.state_version, 1);
+	ck_assert_uint_eq(acpi_pm_device_ops.state_version, 2);
 	p = calloc(1, sizeof(*p));
 	ck_assert_ptr_nonnull(p);
 	acpi_pm_init(p, &stop);
 	acpi_pm_device_ops.destroy(p);	/* frees it: AddressSanitizer checks */
+}
+END_TEST
+
+/* The fixed power button: status without enable, enable raises the SCI, write-1 clears. */
+START_TEST(power_button)
+{
+	acpi_pm_power_button(&pm);
+	ck_assert_uint_eq(rd16(&pm, 0), ACPI_PM1_PWRBTN);
+	ck_assert_int_eq(sci_level[0], 0);		/* PWRBTN_EN clear */
+	wr16(&pm, 2, ACPI_PM1_PWRBTN);
+	ck_assert_int_eq(sci_level[0], 1);
+	wr16(&pm, 0, 0x8001);				/* other bits: nothing cleared */
+	ck_assert_int_eq(sci_level[0], 1);
+	wr16(&pm, 0, ACPI_PM1_PWRBTN);
+	ck_assert_uint_eq(rd16(&pm, 0), 0);
+	ck_assert_int_eq(sci_level[0], 0);
+	acpi_pm_power_button(&pm);			/* enabled: at once */
+	ck_assert_int_eq(sci_level[0], 1);
+	wr16(&pm, 2, 0);				/* disabling lowers it, status stays */
+	ck_assert_int_eq(sci_level[0], 0);
+	ck_assert_uint_eq(rd16(&pm, 0), ACPI_PM1_PWRBTN);
+	ck_assert(!vm_stop_requested(&stop));		/* the guest decides what to do */
+}
+END_TEST
+
+/* A version-1 record (no power button then) still loads, any status bits included. */
+START_TEST(version_1_record_loads)
+{
+	const uint8_t rec[REC_LEN] = { 0x01, 0x80, 0x21, 0x01, SCI_EN, 0x14 };
+	struct state_reader r;
+
+	state_reader_init(&r, rec, sizeof(rec));
+	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 1), 0);
+	ck_assert_uint_eq(rd16(&pm2, 0), 0x8001);
+	ck_assert_uint_eq(rd16(&pm2, 2), 0x0121);
+	ck_assert_uint_eq(rd16(&pm2, 4), 0x1401);
+	ck_assert_int_eq(sci_level[1], 0);
+	acpi_pm_power_button(&pm2);
+	ck_assert_int_eq(sci_level[1], 1);
 }
 END_TEST
 
@@ -177,6 +243,8 @@ int main(void)
 	tcase_add_test(tc, save_restore_round_trip);
 	tcase_add_test(tc, restore_refuses_corrupt);
 	tcase_add_test(tc, reset_and_ops);
+	tcase_add_test(tc, power_button);
+	tcase_add_test(tc, version_1_record_loads);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
