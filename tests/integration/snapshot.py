@@ -177,7 +177,10 @@ def check_seq(text, cpus, segments):
         raise Fail("the guest reported a failure:\n" + "\n".join(x for x in text.splitlines() if "FAIL" in x))
     seqs = []
     last = None
-    for line in text.splitlines():
+    lines = text.splitlines()
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # the last process was stopped in the middle of a line
+    for line in lines:
         m = SEQ.match(line)
         if not m:
             continue
