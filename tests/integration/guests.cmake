@@ -360,6 +360,42 @@ foreach(transport pci mmio)
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 endforeach()
 
+# Snapshots, restores and live migration (issue 11; tests/integration/snapshot.py):
+# the snapcount, dirtymem and snapdev guests across kvmrun processes.
+kvmrun_guest_test(guest.snapcount.1 snapcount.elf ${PASS} --out "^seq 5 ticks 50 cpu0 [0-9]+$"
+  ARGS --append lines=5)
+kvmrun_guest_test(guest.snapcount.2 snapcount.mb.elf ${PASS} --out "^seq 5 ticks 50 cpu0 [0-9]+ cpu1 [0-9]+$"
+  ARGS --cpus 2 --append "cpus=2 lines=5")
+kvmrun_guest_test(guest.dirtymem dirtymem.elf ${PASS} --out "^pass 5 verified \\(64 MiB\\)" --no-out FAIL
+  ARGS --cpus 2 --memory 128M --append "cpus=2 passes=5")
+# The RAM checker must be able to fail: a bit flipped behind its back.
+kvmrun_guest_test(guest.dirtymem.corrupt dirtymem.elf --status 35
+  --out "^FAIL: page 5 \\(0x[0-9a-f]+\\) word 3 expected" --no-out "^pass 3 verified"
+  ARGS --memory 128M --append "passes=5 corrupt_at=3")
+set(SNAP ${CMAKE_CURRENT_SOURCE_DIR}/integration/snapshot.py ${KVMRUN} ${G})
+add_test(NAME snapshot.cycles.1 COMMAND ${SNAP} cycles 1)
+add_test(NAME snapshot.cycles.2 COMMAND ${SNAP} cycles 2)
+add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
+add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
+add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
+add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
+add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
+add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
+set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
+  snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
+foreach(t pci mmio)
+  add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
+  add_test(NAME snapshot.net.${t} COMMAND ${SNAP} net ${t})
+  list(APPEND snap_tests snapshot.devices.${t} snapshot.net.${t})
+endforeach()
+set_tests_properties(${snap_tests} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS snapshot)
+# Linux snapshotted, and live-migrated, while KUnit runs; one boot each, alone.
+foreach(mode snapshot migrate)
+  add_test(NAME linux.${mode} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_snapshot.sh
+    ${RUN} ${KVMRUN} ${mode})
+  set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux;snapshot"
+    RUN_SERIAL TRUE)
+endforeach()
 # The control socket (QMP) against a running guest: commands, events, hostile clients,
 # kvmrun ctl, the ACPI power button, socket file rules (tests/integration/control.py).
 add_test(NAME control.qmp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/control.py
