@@ -24,6 +24,7 @@ enum sandbox_role {
 	SANDBOX_MAIN,		/* poll loop: console, signals, timeout; then teardown */
 	SANDBOX_SINK,		/* guest output writer (sink.h) */
 	SANDBOX_WATCHDOG,	/* the stop bound (watchdog.h) */
+	SANDBOX_MIGRATE,	/* a live migration's sender (migrate.h): socket, dirty log, state */
 	SANDBOX_NR_ROLES,
 };
 
