@@ -2,8 +2,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "kvmrun/boot.h"
@@ -14,6 +16,7 @@
 #include "kvmrun/control.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
+#include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
 
@@ -171,6 +174,84 @@ out:
 	return status;
 }
 
+/* Milliseconds left before deadline (-1: none; 0: past). */
+static int ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	int64_t ms;
+
+	if (!deadline->tv_sec && !deadline->tv_nsec)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/*
+ * kvmrun run --incoming URI: the machine of the command line, waiting for
+ * a migration; once the source's RAM and state are in, the guest goes on.
+ */
+static int cmd_incoming(const struct vm_config *cfg)
+{
+	struct timespec deadline = deadline_of(cfg);
+	struct kvm_host host;
+	struct vm vm;
+	sigset_t set;
+	char err[768];
+	int lfd, fd, sigfd, status = EXIT_VMM_ERROR;
+	uint64_t t0;
+
+	if (sandbox_setup(cfg->seccomp))
+		return EXIT_VMM_ERROR;
+	vm_block_signals();
+	if (kvm_host_open(&host))
+		return EXIT_VMM_ERROR;
+	lfd = migrate_listen(cfg->incoming, err, sizeof(err));
+	if (lfd < 0) {
+		log_err("%s", err);
+		kvm_host_close(&host);
+		return EXIT_VMM_ERROR;
+	}
+	log_info("waiting for a migration on %s", cfg->incoming);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	fd = migrate_accept(lfd, sigfd, ms_left(&deadline), err, sizeof(err));
+	if (sigfd >= 0)
+		close(sigfd);
+	migrate_unlisten(cfg->incoming, lfd);
+	if (fd < 0) {
+		log_err("%s", err);
+		kvm_host_close(&host);
+		return fd == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_VMM_ERROR;
+	}
+	t0 = clock_now_ns();
+	if (vm_create(&vm, cfg, &host)) {
+		/* The source learns it from the closed connection and resumes. */
+		close(fd);
+		goto out;
+	}
+	if (migrate_receive(&vm, fd, err, sizeof(err))) {
+		log_err("incoming migration: %s", err);
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	kvm_host_close(&host);
+	log_info("incoming migration received: %u vCPU(s), %llu MiB, restored in %.1f ms", cfg->cpus,
+		 (unsigned long long)(cfg->mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
+	vm.deadline = deadline;
+	vm.start_paused = cfg->start_paused;
+	status = vm_run(&vm);
+out:
+	vm_destroy(&vm);
+	kvm_host_close(&host);
+	return status;
+}
+
 static int cmd_run(const struct vm_config *cfg)
 {
 	struct timespec deadline = deadline_of(cfg);
@@ -249,7 +330,7 @@ int main(int argc, char **argv)
 	case CMD_INFO:
 		return cmd_info();
 	case CMD_RUN:
-		return cmd_run(&cfg);
+		return cfg.incoming ? cmd_incoming(&cfg) : cmd_run(&cfg);
 	case CMD_RESTORE:
 		return cmd_restore(&cfg);
 	case CMD_CTL:

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -173,12 +174,50 @@ void guest_mem_destroy(struct guest_mem *mem)
 	/* Only an initialised mapping has a backing fd (a zeroed struct's 0 is not one). */
 	if (mem->map && mem->backing_fd >= 0)
 		close(mem->backing_fd);
+	free(mem->dirty);
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = -1;
 	mem->backing_fd = -1;
 }
 
-void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+#define PAGE_SHIFT	12
+
+int guest_mem_dirty_start(struct guest_mem *mem)
+{
+	size_t words = (mem->map_size >> PAGE_SHIFT) / 64 + 1;
+
+	if (!mem->dirty) {
+		mem->dirty = calloc(words, sizeof(uint64_t));
+		if (!mem->dirty)
+			return -ENOMEM;
+	} else {
+		for (size_t i = 0; i < words; i++)
+			__atomic_store_n(&mem->dirty[i], 0, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&mem->dirty_on, true, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void guest_mem_dirty_stop(struct guest_mem *mem)
+{
+	__atomic_store_n(&mem->dirty_on, false, __ATOMIC_SEQ_CST);
+}
+
+/* Marks the map pages of [host, host + len): host lies inside the map. */
+static void mark(const struct guest_mem *mem, const uint8_t *host, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!len)
+		return;
+	first = (uint64_t)(host - mem->map) >> PAGE_SHIFT;
+	last = ((uint64_t)(host - mem->map) + len - 1) >> PAGE_SHIFT;
+	for (uint64_t p = first; p <= last; p++)
+		__atomic_fetch_or(&mem->dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+}
+
+/* The host address of [gpa, gpa + len) inside one region, without marking. */
+static uint8_t *lookup(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	uint64_t end;
 
@@ -193,9 +232,34 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+static inline bool tracking(const struct guest_mem *mem)
+{
+	return __atomic_load_n(&mem->dirty_on, __ATOMIC_ACQUIRE);
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p;
+
+	if (!mem || !tracking(mem))
+		return;
+	p = lookup(mem, gpa, len);
+	if (p)
+		mark(mem, p, len);
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = lookup(mem, gpa, len);
+
+	if (p && tracking(mem))
+		mark(mem, p, len);
+	return p;
+}
+
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len)
 {
-	void *p = guest_mem_ptr(mem, gpa, len);
+	void *p = lookup(mem, gpa, len);
 
 	if (!p)
 		return -EFAULT;

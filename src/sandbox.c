@@ -141,6 +141,24 @@ static const int control_syscalls[] = {
 };
 static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
 
+/*
+ * The migration thread (migrate.c): connects, reads KVM's dirty log and
+ * /proc/self/pagemap, pauses the VM, saves its state as a snapshot does.
+ */
+static const int migrate_syscalls[] = {
+	COMMON_SYSCALLS,
+	SNAPSHOT_SYSCALLS,
+	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_socket, SYS_connect, SYS_sendto, SYS_sendmsg,
+	SYS_recvfrom, SYS_recvmsg, SYS_setsockopt, SYS_getsockopt, SYS_shutdown, SYS_fcntl,
+	SYS_epoll_ctl,		/* devices pause and resume */
+	SANITIZER_SYSCALLS
+};
+static const unsigned long migrate_ioctls[] = {
+	KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_SET_USER_MEMORY_REGION, KVM_ENABLE_CAP,
+	KVM_IRQ_LINE,		/* devices pause and resume */
+	SNAPSHOT_IOCTLS,
+};
+
 static const struct role {
 	const char *name;
 	const int *syscalls;
@@ -159,6 +177,8 @@ static const struct role {
 			       watchdog_ioctls, ARRAY_SIZE(watchdog_ioctls) },
 	[SANDBOX_CONTROL] = { "control", control_syscalls, ARRAY_SIZE(control_syscalls),
 			      control_ioctls, ARRAY_SIZE(control_ioctls) },
+	[SANDBOX_MIGRATE] = { "migrate", migrate_syscalls, ARRAY_SIZE(migrate_syscalls),
+			      migrate_ioctls, ARRAY_SIZE(migrate_ioctls) },
 };
 
 const char *sandbox_role_name(enum sandbox_role role)

@@ -51,6 +51,7 @@ const char *stop_reason_name(enum stop_reason r)
 	case STOP_SIGNAL:	return "stopped by signal";
 	case STOP_USER:		return "quit from the console";
 	case STOP_ERROR:	return "error";
+	case STOP_MIGRATED:	return "the guest moved to the migration's destination";
 	}
 	return "?";
 }

@@ -21,6 +21,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
+#include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/snapshot.h"
 #include "kvmrun/vcpu_state.h"
@@ -69,6 +70,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	r = vm_stop_init(&vm->stop);
+	if (!r)
+		r = vm_migrate_create(vm);
 	if (r)
 		return r;
 	vm->pvm = cfg->pvm == TRI_ON || (cfg->pvm == TRI_AUTO && host->backend == BACKEND_PVM);
@@ -259,6 +262,7 @@ void vm_outputs_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_migrate_destroy(vm);
 	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
@@ -395,6 +399,7 @@ static void emit_end(struct vm *vm)
 		[STOP_RESET] = "guest-reset", [STOP_DEBUG_EXIT] = "guest-shutdown",
 		[STOP_TIMEOUT] = "host-error", [STOP_SIGNAL] = "host-signal",
 		[STOP_USER] = "host-qmp-quit", [STOP_ERROR] = "host-error",
+		[STOP_MIGRATED] = "host-qmp-quit",
 	};
 	enum stop_reason r = vm->stop.reason;
 	bool guest = r == STOP_POWEROFF || r == STOP_RESET || r == STOP_DEBUG_EXIT;
@@ -416,6 +421,7 @@ static int exit_status(const struct vm_stop *s)
 	case STOP_POWEROFF:
 	case STOP_RESET:
 	case STOP_USER:
+	case STOP_MIGRATED:
 		return EXIT_GUEST_OFF;
 	case STOP_DEBUG_EXIT:
 	case STOP_SIGNAL:
@@ -654,6 +660,10 @@ int vm_run(struct vm *vm)
 		}
 		vm->vcpus[i].thread_started = true;
 	}
+	/* Its thread is created now, while the main thread may still create threads. */
+	r = vm_migrate_thread_start(vm);
+	if (r)
+		log_warn("no live migration for this VM: cannot start its thread: %s", strerror(-r));
 	/*
 	 * Every thread is up: the main thread's own filter.  Under --reboot
 	 * restart it must build the next VM, so it stays unfiltered there (and
@@ -662,6 +672,8 @@ int vm_run(struct vm *vm)
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
 	main_loop(vm, vm->sfd, tfd, vm->rx_efd, &vm->con);
+	/* A migration under way notices the stop, resumes nothing, and its thread ends. */
+	vm_migrate_stop(vm);
 	emit_end(vm);
 	/* Long device work is abandoned first: a vCPU may be waiting for a device's lock. */
 	device_list_stop(&vm->devices);

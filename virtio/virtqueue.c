@@ -38,6 +38,7 @@ int virtq_enable(struct virtq *vq, const struct guest_mem *mem, bool event_idx, 
 	vq->used = guest_mem_ptr(mem, vq->used_gpa, used_len);
 	if (!vq->desc || !vq->avail || !vq->used)
 		return -EINVAL;
+	vq->mem = mem;
 	vq->event_idx = event_idx;
 	vq->indirect = indirect;
 	vq->last_avail = 0;
@@ -233,6 +234,8 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 	/* The element must be visible before the index that publishes it. */
 	store16(&vq->used->idx, vq->used_idx);
+	/* The ring pointer is long-lived: a migration learns of the write here. */
+	guest_mem_mark_dirty(vq->mem, vq->used_gpa, 6 + 8ULL * vq->num);
 }
 
 bool virtq_should_interrupt(struct virtq *vq, uint16_t old_used)
@@ -262,6 +265,7 @@ void virtq_set_notification(struct virtq *vq, bool enable)
 	} else {
 		store16(&vq->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY);
 	}
+	guest_mem_mark_dirty(vq->mem, vq->used_gpa, 6 + 8ULL * vq->num);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 

@@ -36,6 +36,15 @@ struct guest_mem {
 	int backing_fd;
 	uint64_t backing_off;
 	bool hugetlb;
+	/*
+	 * Pages kvmrun itself wrote while a migration tracks dirty pages (KVM
+	 * only sees the guest's writes): one bit per 4 KiB of map, set by
+	 * guest_mem_ptr / guest_mem_write / guest_mem_mark_dirty while
+	 * dirty_on.  Allocated by the first guest_mem_dirty_start, freed with
+	 * the memory (a device may be marking when tracking ends).
+	 */
+	uint64_t *dirty;
+	bool dirty_on;
 };
 
 /* Where restored RAM comes from: a snapshot's memory file, RAM starting at offset. */
@@ -69,10 +78,23 @@ int guest_mem_init_file(struct guest_mem *mem, uint64_t size, bool shared,
 			enum hugepages hugepages, const struct mem_file *f);
 void guest_mem_destroy(struct guest_mem *mem);
 
-/* Host pointer for [gpa, gpa + len) if it lies inside one RAM region, else NULL. */
+/*
+ * Host pointer for [gpa, gpa + len) if it lies inside one RAM region, else
+ * NULL.  The caller may write there: the range is marked dirty (above).
+ */
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
-/* Copy helpers: 0 or -EFAULT. */
+/*
+ * Tracking of the pages the VMM writes (migration): start clears the
+ * bitmap and turns marking on (0 or -ENOMEM), stop turns it off.  Marks
+ * are only ever set while on; the migration thread reads and clears them.
+ */
+int guest_mem_dirty_start(struct guest_mem *mem);
+void guest_mem_dirty_stop(struct guest_mem *mem);
+/* Marks [gpa, gpa + len) written when tracking is on; anything outside RAM is ignored. */
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Copy helpers: 0 or -EFAULT.  guest_mem_write marks what it writes (above). */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
 

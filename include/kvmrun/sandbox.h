@@ -25,6 +25,7 @@ enum sandbox_role {
 	SANDBOX_SINK,		/* guest output writer (sink.h) */
 	SANDBOX_WATCHDOG,	/* the stop bound (watchdog.h) */
 	SANDBOX_CONTROL,	/* the control socket (control.h): clients, commands, snapshots */
+	SANDBOX_MIGRATE,	/* a live migration's sender (migrate.h): socket, dirty log, state */
 	SANDBOX_NR_ROLES,
 };
 

@@ -18,6 +18,7 @@ enum stop_reason {
 	STOP_SIGNAL,
 	STOP_USER,		/* Ctrl-A x */
 	STOP_ERROR,		/* VMM or unrecoverable guest error */
+	STOP_MIGRATED,		/* the guest runs on a migration's destination now: status 0 */
 };
 
 struct vm_stop {

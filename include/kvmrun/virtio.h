@@ -54,6 +54,8 @@ struct virtq {
 	 * chain that spends them ends the round, as a spent budget does.
 	 */
 	uint64_t *budget_bytes;
+	/* Where the rings are: writes to the used ring are marked for a migration. */
+	const struct guest_mem *mem;
 };
 
 /* One chain popped from the available ring: readable segments, then writable ones. */

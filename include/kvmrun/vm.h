@@ -96,6 +96,7 @@ struct vm {
 	int snap_efd;			/* the guest asked for a snapshot (main loop) */
 
 	struct vm_events events;
+	struct migration *migration;	/* migrate.c's bookkeeping */
 
 	/* Pause (vm_pause): vCPUs park between two KVM_RUNs, devices hold still. */
 	pthread_mutex_t pause_lock;	/* one pause or resume at a time */
