@@ -333,18 +333,19 @@ int sandbox_enter(enum sandbox_role role, const char *name)
 		  r->nr_ioctls);
 	/*
 	 * Test hook: KVMRUN_SECCOMP_SELFTEST=ROLE makes the first thread of that
-	 * role try socket(2) (control: socketpair(2)), which it may not call:
+	 * role try socket(2) (control, migrate: socketpair(2)), which it may not call:
 	 * the process must die.
 	 */
 	const char *t = getenv("KVMRUN_SECCOMP_SELFTEST");
 
 	if (t && !strcmp(t, r->name)) {
-		/* The control thread may open sockets (a migration's): socketpair(2) there. */
-		const char *call = role == SANDBOX_CONTROL ? "socketpair" : "socket";
+		/* The control and migration threads may open sockets: socketpair(2) there. */
+		bool may_socket = role == SANDBOX_CONTROL || role == SANDBOX_MIGRATE;
+		const char *call = may_socket ? "socketpair" : "socket";
 		int sv[2];
 
 		log_warn("%s: KVMRUN_SECCOMP_SELFTEST: calling %s(2)", name, call);
-		if (role == SANDBOX_CONTROL)
+		if (may_socket)
 			syscall(SYS_socketpair, 1, 1, 0, sv);
 		else
 			syscall(SYS_socket, 2, 1, 0);

@@ -6,7 +6,7 @@
 #   seccomp.sh RUN_GUEST KVMRUN GUEST   (GUEST: build/guests/virtio_rng.elf, which
 #   cannot finish before the device worker has served it)
 #
-# Checked per role (vcpu, device, main, sink, watchdog, control): kvmrun dies by SIGSYS (status 159)
+# Checked per role (vcpu, device, main, sink, watchdog, control, migrate): kvmrun dies by SIGSYS (status 159)
 # with one line naming the thread and system call 41, and without the
 # guest's output finishing; with --seccomp off the same run ends normally
 # (33).  Sanitizer builds leave the main thread unfiltered (`kvmrun info`
@@ -17,10 +17,11 @@ main_filtered=1
 "$kvmrun" info | grep -q "main .*not applied" && main_filtered=0
 
 api=$(mktemp -u /tmp/kvmrun-seccomp-XXXXXX.sock)
-for role in vcpu device main sink watchdog control; do
+for role in vcpu device main sink watchdog control migrate; do
 	extra=() nr=41
 	case $role in
 	control) name=control extra=(--api "$api") nr=53 ;;	# it may call socket(2): socketpair
+	migrate) name=migrate nr=53 ;;				# the same
 	sink) name=stdout ;;
 	watchdog) name=watchdog ;;
 	vcpu) name=vcpu0 ;;
