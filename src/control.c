@@ -44,8 +44,8 @@ struct control_server {
 	bool started;
 	atomic_bool stopping;
 	pthread_mutex_t lock;		/* the clients' output buffers and events flags */
-	pthread_mutex_t vm_lock;	/* vm; held while a command runs */
-	struct vm *vm;
+	pthread_mutex_t vm_lock;	/* target; held while a command runs */
+	struct qmp_target target;
 	struct control_client clients[CONTROL_MAX_CLIENTS];
 };
 
@@ -185,7 +185,7 @@ static void client_read(struct control_server *s, struct control_client *c)
 		return;
 	}
 	pthread_mutex_lock(&s->vm_lock);
-	c->qmp.dispatch_opaque = s->vm;
+	c->qmp.dispatch_opaque = &s->target;
 	r = qmp_session_feed(&c->qmp, buf, (size_t)n);
 	pthread_mutex_unlock(&s->vm_lock);
 	pthread_mutex_lock(&s->lock);
@@ -386,7 +386,8 @@ int control_start(struct control_server *s)
 void control_attach(struct control_server *s, struct vm *vm)
 {
 	pthread_mutex_lock(&s->vm_lock);
-	s->vm = vm;
+	s->target.vm = vm;
+	s->target.last_migration.state = MIGRATE_NONE;
 	vm->events = (struct vm_events){ control_emit, s };
 	pthread_mutex_unlock(&s->vm_lock);
 }
@@ -398,7 +399,10 @@ void control_detach(struct control_server *s)
 	 * server outlives every VM, so vm->events stays.
 	 */
 	pthread_mutex_lock(&s->vm_lock);
-	s->vm = NULL;
+	/* A source whose guest moved away still answers query-migrate until it exits. */
+	if (s->target.vm)
+		vm_migrate_query(s->target.vm, &s->target.last_migration);
+	s->target.vm = NULL;
 	pthread_mutex_unlock(&s->vm_lock);
 }
 

@@ -265,16 +265,12 @@ static int cmd_migrate_set_parameters(struct vm *vm, struct json_object *args,
 	return 0;
 }
 
-static int cmd_query_migrate(struct vm *vm, struct json_object *args, struct json_object **ret,
-			     char *desc, size_t desclen)
+/* query-migrate's answer in QEMU's shape. */
+static int migrate_answer(const struct migrate_status *s, struct json_object **ret)
 {
-	struct migrate_status st;
+	const struct migrate_status st = *s;
 	struct json_object *ram;
 
-	(void)args;
-	(void)desc;
-	(void)desclen;
-	vm_migrate_query(vm, &st);
 	*ret = json_object_new_object();
 	if (!*ret)
 		return -ENOMEM;
@@ -298,6 +294,19 @@ static int cmd_query_migrate(struct vm *vm, struct json_object *args, struct jso
 		add_str(*ret, "error-desc", st.error);
 	return 0;
 }
+
+static int cmd_query_migrate(struct vm *vm, struct json_object *args, struct json_object **ret,
+			     char *desc, size_t desclen)
+{
+	struct migrate_status st;
+
+	(void)args;
+	(void)desc;
+	(void)desclen;
+	vm_migrate_query(vm, &st);
+	return migrate_answer(&st, ret);
+}
+
 
 static const struct qmp_arg no_args[] = { { NULL, json_type_null, false } };
 static const struct qmp_arg snapshot_args[] = {
@@ -360,7 +369,22 @@ static int cmd_query_commands(struct vm *vm, struct json_object *args, struct js
 int qmp_commands_dispatch(void *opaque, const char *name, struct json_object *args,
 			  struct json_object **ret, char *desc, size_t desclen)
 {
-	struct vm *vm = opaque;
+	struct qmp_target *t = opaque;
+	struct vm *vm = t ? t->vm : NULL;
+
+	if (!vm && t && t->last_migration.state != MIGRATE_NONE) {
+		if (!strcmp(name, "query-migrate"))
+			return migrate_answer(&t->last_migration, ret);
+		if (!strcmp(name, "query-status") && t->last_migration.state == MIGRATE_COMPLETED) {
+			*ret = json_object_new_object();
+			if (!*ret)
+				return -ENOMEM;
+			json_object_object_add(*ret, "running", json_object_new_boolean(0));
+			json_object_object_add(*ret, "singlestep", json_object_new_boolean(0));
+			json_object_object_add(*ret, "status", json_object_new_string("postmigrate"));
+			return 0;
+		}
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct qmp_command *c = &commands[i];

@@ -9,6 +9,7 @@
 #ifndef KVMRUN_CONTROL_H
 #define KVMRUN_CONTROL_H
 
+#include "kvmrun/migrate.h"
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -35,10 +36,17 @@ void control_detach(struct control_server *s);
 void control_close(struct control_server *s);
 
 /*
- * The command table (src/qmp_commands.c), a qmp_dispatch_fn: vm may be
- * NULL (between boots, or in tests), then commands that need a VM fail.
+ * What commands act on: the VM, or none (between boots, after the guest
+ * moved away, in tests); then commands that need one fail, except
+ * query-migrate, which reports how the last VM's migration ended.
  */
-int qmp_commands_dispatch(void *vm, const char *name, struct json_object *args,
+struct qmp_target {
+	struct vm *vm;
+	struct migrate_status last_migration;	/* state MIGRATE_NONE: none */
+};
+
+/* The command table (src/qmp_commands.c), a qmp_dispatch_fn on a struct qmp_target (or NULL). */
+int qmp_commands_dispatch(void *target, const char *name, struct json_object *args,
 			  struct json_object **ret, char *desc, size_t desclen);
 
 /* `kvmrun ctl SOCKET COMMAND [KEY=VALUE...]` (src/ctl.c): argv after "ctl"; the exit status. */
