@@ -49,6 +49,8 @@ do_linux=0
 do_base=1
 do_blk=0
 do_stop=0
+do_snap=0
+snap_runs=5
 stop_runs=5
 blk_runs=5
 blk_iters=20000
@@ -75,6 +77,10 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
                 (tests/integration/stop_bound.py; stdout a stalled 4 KiB pipe)
   --stop-only   measure only that
   --stop-runs N runs per flood guest (default $stop_runs)
+  --snapshot    add snapshot size and time and restore time against QEMU
+                (tools/bench_snapshot.py: 256 MiB and 4 GiB snapcount guests)
+  --snapshot-only  measure only that
+  --snapshot-runs N  runs per RAM size and VMM (default $snap_runs)
 Run from a built tree (cmake -S . -B build && cmake --build build).
 Environment: QEMU=path of qemu-system-x86_64 (default: from PATH);
 BUILD=build tree (default: build); BLK_DIR=directory for the disk image
@@ -103,6 +109,9 @@ while [ $# -gt 0 ]; do
 	--blk) do_blk=1; shift ;;
 	--blk-only) do_blk=1; do_base=0; shift ;;
 	--stop) do_stop=1; shift ;;
+	--snapshot) do_snap=1; shift ;;
+	--snapshot-only) do_snap=1; do_base=0; shift ;;
+	--snapshot-runs) [ $# -ge 2 ] || die "--snapshot-runs needs a value"; posint --snapshot-runs "$2"; snap_runs=$2; shift 2 ;;
 	--stop-only) do_stop=1; do_base=0; shift ;;
 	--stop-runs) [ $# -ge 2 ] || die "--stop-runs needs a value"; posint --stop-runs "$2"; stop_runs=$2; shift 2 ;;
 	--blk-runs) [ $# -ge 2 ] || die "--blk-runs needs a value"; posint --blk-runs "$2"; blk_runs=$2; shift 2 ;;
@@ -481,9 +490,15 @@ stop_bench() {
 	echo "(the 64 MiB reads touch half of it).  Backend: $backend."
 }
 
+snap_bench() {
+	echo
+	python3 "$(dirname "$0")/bench_snapshot.py" --build "$B" --runs "$snap_runs" --qemu "$QEMU"
+}
+
 if [ $do_base = 0 ]; then
 	[ $do_blk = 1 ] && blk_bench
 	[ $do_stop = 1 ] && stop_bench
+	[ $do_snap = 1 ] && snap_bench
 	exit 0
 fi
 
@@ -604,6 +619,7 @@ echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from th
 
 [ $do_blk = 1 ] && blk_bench
 [ $do_stop = 1 ] && stop_bench
+[ $do_snap = 1 ] && snap_bench
 [ $do_linux = 1 ] || exit 0
 
 # ---- Linux boot time --------------------------------------------------------

@@ -15,11 +15,14 @@ The guest is guests/snapcount (PVH ELF for kvmrun, its multiboot twin for QEMU
   restore   from the exec of `kvmrun restore DIR` / `qemu -incoming
             "exec:cat FILE"` to the guest's first new serial line (the guest
             prints one every millisecond, so that line comes at most ~1 ms
-            after its first instruction).
+            after its first instruction).  QEMU keeps a guest that was
+            stopped when saved paused: the script polls query-status until
+            the state is loaded and sends cont (a few QMP round trips).
 Medians over --runs runs.  Progress on stderr, a Markdown table on stdout.
 """
 import argparse
 import json
+import select
 import os
 import shutil
 import socket
@@ -79,6 +82,9 @@ def wait_line(proc, prefix, timeout=30.0):
     """Reads proc's stdout until a line starting with prefix; returns the time it came."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            break
         line = proc.stdout.readline()
         if not line:
             raise RuntimeError(f"no '{prefix}' line: the process ended")
@@ -159,12 +165,20 @@ def qemu_once(qemu, guest_mb, mem, tmp):
     finally:
         stop(proc)
     size = du([f])
+    os.unlink(sock)
     t0 = time.monotonic()
     cmd = qemu_base(qemu, mem) + ["-kernel", guest_mb, "-append", GUEST_ARGS,
-                                  "-incoming", f"exec:cat {f}"]
+                                  "-incoming", f"exec:cat {f}",
+                                  "-qmp", f"unix:{sock},server=on,wait=off"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
+        # The state says the source was stopped: QEMU keeps it paused; cont once loaded.
+        q = QMP(sock)
+        while q.cmd("query-status")["status"] == "inmigrate":
+            time.sleep(0.0005)
+        q.cmd("cont")
         t1 = wait_line(proc, "seq ")
+        q.close()
     finally:
         stop(proc)
     return t_snap, t1 - t0, size
