@@ -195,6 +195,7 @@ static int ms_left(const struct timespec *deadline)
 static int cmd_incoming(const struct vm_config *cfg)
 {
 	struct timespec deadline = deadline_of(cfg);
+	struct control_server *ctl = NULL;
 	struct kvm_host host;
 	struct vm vm;
 	sigset_t set;
@@ -207,9 +208,15 @@ static int cmd_incoming(const struct vm_config *cfg)
 	vm_block_signals();
 	if (kvm_host_open(&host))
 		return EXIT_VMM_ERROR;
+	/* Before the guest arrives: once the source hands it over, nothing here may fail for want of it. */
+	if (control_open_start(cfg->api_path, &ctl)) {
+		kvm_host_close(&host);
+		return EXIT_VMM_ERROR;
+	}
 	lfd = migrate_listen(cfg->incoming, err, sizeof(err));
 	if (lfd < 0) {
 		log_err("%s", err);
+		control_close(ctl);
 		kvm_host_close(&host);
 		return EXIT_VMM_ERROR;
 	}
@@ -225,6 +232,7 @@ static int cmd_incoming(const struct vm_config *cfg)
 	migrate_unlisten(cfg->incoming, lfd);
 	if (fd < 0) {
 		log_err("%s", err);
+		control_close(ctl);
 		kvm_host_close(&host);
 		return fd == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_VMM_ERROR;
 	}
@@ -245,9 +253,14 @@ static int cmd_incoming(const struct vm_config *cfg)
 		 (unsigned long long)(cfg->mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
 	vm.deadline = deadline;
 	vm.start_paused = cfg->start_paused;
+	if (ctl)
+		control_attach(ctl, &vm);
 	status = vm_run(&vm);
+	if (ctl)
+		control_detach(ctl);
 out:
 	vm_destroy(&vm);
+	control_close(ctl);
 	kvm_host_close(&host);
 	return status;
 }

@@ -78,7 +78,8 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --stop-only   measure only that
   --stop-runs N runs per flood guest (default $stop_runs)
   --snapshot    add snapshot size and time and restore time against QEMU
-                (tools/bench_snapshot.py: 256 MiB and 4 GiB snapcount guests)
+                (tools/bench_snapshot.py: 256 MiB and 4 GiB snapcount guests;
+                with --linux also KUnit's end from a snapshot against a cold boot)
   --snapshot-only  measure only that
   --snapshot-runs N  runs per RAM size and VMM (default $snap_runs)
 Run from a built tree (cmake -S . -B build && cmake --build build).
@@ -492,7 +493,13 @@ stop_bench() {
 
 snap_bench() {
 	echo
-	python3 "$(dirname "$0")/bench_snapshot.py" --build "$B" --runs "$snap_runs" --qemu "$QEMU"
+	local linux=()
+	if [ $do_linux = 1 ]; then
+		local ldir
+		ldir=$("$(dirname "$0")/build-linux-guest.sh" --cached 2>/dev/null) && linux=(--linux "$ldir")
+	fi
+	python3 "$(dirname "$0")/bench_snapshot.py" --build "$B" --runs "$snap_runs" --qemu "$QEMU" \
+		"${linux[@]}"
 }
 
 if [ $do_base = 0 ]; then
