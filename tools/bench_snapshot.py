@@ -13,9 +13,9 @@ The guest is guests/snapcount (PVH ELF for kvmrun, its multiboot twin for QEMU
             completed, timed from stop to completed.  Size: the disk blocks
             the files take (du), and their apparent size.
   restore   from the exec of `kvmrun restore DIR` / `qemu -incoming
-            "exec:cat FILE"` to the guest's first new serial line (the guest
-            prints one every millisecond, so that line comes at most ~1 ms
-            after its first instruction).  QEMU keeps a guest that was
+            "exec:cat FILE"` to the first byte the guest writes to its serial
+            port (it prints a line every 1 ms tick, a port write per byte, so
+            that byte comes at most a tick after its first instruction).  QEMU keeps a guest that was
             stopped when saved paused: the script polls query-status until
             the state is loaded and sends cont (a few QMP round trips).
 Medians over --runs runs.  Progress on stderr, a Markdown table on stdout.
@@ -93,6 +93,15 @@ def wait_line(proc, prefix, timeout=30.0):
     raise RuntimeError(f"no '{prefix}' line in {timeout} s")
 
 
+def wait_byte(proc, timeout=30.0):
+    """The time the process's first output byte came: the restored guest's first instruction
+    that shows (snapcount prints a line every tick, a port write per byte)."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready or not os.read(proc.stdout.fileno(), 1):
+        raise RuntimeError("no output from the restored guest")
+    return time.monotonic()
+
+
 def du(paths):
     blocks = sum(os.stat(p).st_blocks * 512 for p in paths)
     apparent = sum(os.stat(p).st_size for p in paths)
@@ -130,7 +139,7 @@ def kvmrun_once(kvmrun, guest, mem, tmp):
     proc = subprocess.Popen([kvmrun, "restore", snap, "--timeout", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        t1 = wait_line(proc, "seq ")
+        t1 = wait_byte(proc)
     finally:
         stop(proc)
     return t_snap, t1 - t0, size
@@ -178,11 +187,85 @@ def qemu_once(qemu, guest_mb, mem, tmp):
         while q.cmd("query-status")["status"] == "inmigrate":
             time.sleep(0.0005)
         q.cmd("cont")
-        t1 = wait_line(proc, "seq ")
+        t1 = wait_byte(proc)
         q.close()
     finally:
         stop(proc)
     return t_snap, t1 - t0, size
+
+
+MIG_GUESTS = {
+    # name: (kvmrun guest, QEMU guest, --append, the line that shows it runs)
+    "idle": ("snapcount.elf", "snapcount.mb.elf", "lines=0 tick_us=10000 period=10", "seq 3"),
+    "busy": ("dirtymem.elf", "dirtymem.mb.elf", "mb=64 passes=0", "pass 3 verified"),
+}
+
+
+def kvmrun_migrate_once(kvmrun, build, kind, tmp):
+    """Source and destination processes over a UNIX socket; total and paused time from the source's line."""
+    guest, _, args, ready = MIG_GUESTS[kind]
+    sock = os.path.join(tmp, "src.sock")
+    mig = os.path.join(tmp, "mig.sock")
+    common = ["--kernel", os.path.join(build, "guests", guest), "--memory", "256M",
+              "--append", args, "--timeout", "120"]
+    dst = subprocess.Popen([kvmrun, "run", "--incoming", f"unix:{mig}"] + common,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    src = subprocess.Popen([kvmrun, "run", "--api", sock] + common, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    try:
+        wait_line(src, ready)
+        end = time.monotonic() + 10
+        while not os.path.exists(mig) and time.monotonic() < end:
+            time.sleep(0.002)
+        q = QMP(sock)
+        q.cmd("migrate", uri=f"unix:{mig}")
+        q.close()
+        err = src.stderr.read().decode(errors="replace")
+        src.wait(timeout=60)
+    finally:
+        stop(src)
+        stop(dst)
+    for line in err.splitlines():
+        if "the guest moved to" in line:
+            # "... (N MiB sent in T ms, paused for D ms)"
+            nums = [int(w) for w in line.replace("(", " ").replace(",", " ").split() if w.isdigit()]
+            return nums[1] / 1000, nums[2] / 1000
+    raise RuntimeError(f"kvmrun migration ({kind}) did not complete: {err.strip()[-200:]}")
+
+
+def qemu_migrate_once(qemu, build, kind, tmp):
+    _, guest, args, ready = MIG_GUESTS[kind]
+    ssock = os.path.join(tmp, "qsrc.sock")
+    mig = os.path.join(tmp, "qmig.sock")
+    for p in (ssock, mig):
+        if os.path.exists(p):
+            os.unlink(p)
+    common = qemu_base(qemu, "256M") + ["-kernel", os.path.join(build, "guests", guest),
+                                        "-append", args]
+    dst = subprocess.Popen(common + ["-incoming", f"unix:{mig}"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    src = subprocess.Popen(common + ["-qmp", f"unix:{ssock},server=on,wait=off"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        wait_line(src, ready)
+        end = time.monotonic() + 10
+        while not os.path.exists(mig) and time.monotonic() < end:
+            time.sleep(0.002)
+        q = QMP(ssock)
+        q.cmd("migrate", uri=f"unix:{mig}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            st = q.cmd("query-migrate")
+            if st.get("status") in ("completed", "failed"):
+                break
+            time.sleep(0.002)
+        q.close()
+    finally:
+        stop(src)
+        stop(dst)
+    if st.get("status") != "completed":
+        raise RuntimeError(f"QEMU migration ({kind}): {st}")
+    return st["total-time"] / 1000, st["downtime"] / 1000
 
 
 def linux_case(kvmrun, ldir, tmp):
@@ -272,13 +355,39 @@ def main():
                     continue
                 rows.append((mem, who, statistics.median(x[0] for x in r),
                              statistics.median(x[1] for x in r), r[-1][2]))
-    print("| RAM | VMM | snapshot time | snapshot size on disk | restore to the guest's next line |")
+    print("| RAM | VMM | snapshot time | snapshot size on disk | restore to the guest's first output |")
     print("| --- | --- | --- | --- | --- |")
     for mem, who, ts, tr, size in rows:
         name = "kvmrun" if who == "kvmrun" else "QEMU 7.2 microvm"
         print(f"| {mem} | {name} | {fmt_ms(ts)} | {fmt_size(size) if size else 'n/a'} | "
               f"{fmt_ms(tr)} |")
     print(f"\nMedians of {a.runs} runs; guest: snapcount ({GUEST_ARGS}).")
+    mig_rows = []
+    with tempfile.TemporaryDirectory(prefix="kvmrun-bench-mig-", dir="/var/tmp") as tmp:
+        for kind in ("idle", "busy"):
+            res = {"kvmrun": [], "qemu": []}
+            for i in range(a.runs):
+                log(f"migration, {kind} guest: run {i + 1}/{a.runs}")
+                res["kvmrun"].append(kvmrun_migrate_once(kvmrun, a.build, kind, tmp))
+                if have_qemu:
+                    try:
+                        res["qemu"].append(qemu_migrate_once(a.qemu, a.build, kind, tmp))
+                    except (RuntimeError, OSError) as e:
+                        log(f"QEMU: {e}")
+            for who in ("kvmrun", "qemu"):
+                r = res[who]
+                mig_rows.append((kind, who, statistics.median(x[0] for x in r) if r else None,
+                                 statistics.median(x[1] for x in r) if r else None))
+    print()
+    print("| live migration, 256 MiB, UNIX socket | VMM | total time | downtime (paused) |")
+    print("| --- | --- | --- | --- |")
+    for kind, who, total, down in mig_rows:
+        name = "kvmrun" if who == "kvmrun" else "QEMU 7.2 microvm"
+        guest = ("idle: snapcount" if kind == "idle" else
+                 "busy: dirtymem rewriting 64 MiB per pass")
+        print(f"| {guest} | {name} | {fmt_ms(total)} | {fmt_ms(down)} |")
+    print(f"\nMedians of {a.runs} runs; default downtime limits (kvmrun 300 ms, QEMU 300 ms); "
+          "kvmrun's times from its 'the guest moved' line, QEMU's from query-migrate.")
     if a.linux:
         with tempfile.TemporaryDirectory(prefix="kvmrun-bench-snap-", dir="/var/tmp") as tmp:
             t_ktap, t_total, t_restored = linux_case(kvmrun, a.linux, tmp)
