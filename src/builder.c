@@ -81,8 +81,12 @@ static int serial_output(struct vm *vm, struct out_sink **out)
 	case SERIAL_STDIO:
 		return output(vm, VM_OUT_STDOUT, STDOUT_FILENO, "stdout", out);
 	case SERIAL_FILE:
-		/* A FIFO nobody reads fails (ENXIO) instead of blocking. */
-		fd = host_file_open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC, 0644,
+		/*
+		 * A FIFO nobody reads fails (ENXIO) instead of blocking.  A restored
+		 * or migrated guest goes on where its output left off: appended.
+		 */
+		fd = host_file_open(cfg->serial_path, O_WRONLY | O_CREAT |
+				    (cfg->cmd == CMD_RESTORE || cfg->incoming ? O_APPEND : O_TRUNC), 0644,
 				    HOST_FILE_REG | HOST_FILE_CHR | HOST_FILE_FIFO, &st);
 		if (fd == EFTYPE_HOST) {
 			log_err("--serial file:%s: is %s, not a file, terminal or FIFO",
