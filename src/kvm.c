@@ -96,6 +96,16 @@ int kvm_host_open(struct kvm_host *host)
 	if (host->max_vcpus <= 0)
 		host->max_vcpus = host->nr_vcpus;
 	host->backend = kvm_detect_backend();
+	r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+	if (r <= 0)
+		r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	/* r: the largest ring in bytes. */
+	host->dirty_ring_entries = 0;
+	if (r > 0)
+		host->dirty_ring_entries = (unsigned)r / sizeof(struct kvm_dirty_gfn) <
+						   KVM_DIRTY_RING_ENTRIES ?
+					   (unsigned)r / sizeof(struct kvm_dirty_gfn) :
+					   KVM_DIRTY_RING_ENTRIES;
 	host->fd = fd;
 	return 0;
 }

@@ -36,6 +36,11 @@ static int cmd_info(void)
 		       "pvm linux args: %s\n", PVM_LINUX_ARGS);
 	printf("vCPUs: %d recommended, %d max (kvmrun: %d max)\n", host.nr_vcpus,
 	       host.max_vcpus, CPUS_MAX);
+	if (host.dirty_ring_entries)
+		printf("migration dirty tracking: ring (%u entries per vCPU)\n",
+		       host.dirty_ring_entries);
+	else
+		printf("migration dirty tracking: bitmap (no dirty ring on this host)\n");
 	printf("capabilities used:");
 	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
 		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));

@@ -6,11 +6,12 @@
  * go, and only the destination's answer that it restored the guest ends
  * the VM here (STOP_MIGRATED).  Any failure before that answer resumes it.
  *
- * Dirty pages: KVM's dirty log bitmap per memory slot, cleared by hand
+ * Dirty pages: KVM's dirty ring where vm_create enabled it (each vCPU's
+ * ring is harvested every round, and whenever a vCPU exits with a full
+ * ring; KVM_RESET_DIRTY_RINGS re-protects the pages before they are
+ * copied).  Else KVM's dirty log bitmap per memory slot, cleared by hand
  * chunk by chunk just before the chunk is sent where KVM offers
  * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (else KVM_GET_DIRTY_LOG clears it).
- * The dirty ring is not used: it must be enabled before the vCPUs exist,
- * so for every VM, and each full ring costs an exit (~44 us on PVM hosts).
  * KVM sees only the guest's writes; the VMM's own (virtio used rings and
  * buffers) are marked in guest_mem's bitmap.  Those marks are sticky for a
  * migration: a device may take a pointer (the mark) and write much later,
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -60,6 +62,11 @@ struct migration {
 	char uri[4200];
 	struct migrate_status st;
 	atomic_bool cancel;
+	/* Dirty ring: a vCPU's ring is full (set by it, cleared by the harvest). */
+	atomic_bool harvest_req;
+	uint64_t ring_gen;		/* harvests done (lock) */
+	int ring_efd;			/* wakes the migration thread's polls */
+	bool ring_warned;
 
 	/* The migration thread's own. */
 	int fd;
@@ -192,16 +199,21 @@ static int abort_reason(struct migration *m, char *err, size_t errlen)
 
 /* ---- the connection ---- */
 
+static int ring_service(struct migration *m);
+
 static int wait_fd(struct migration *m, short events, bool cancellable)
 {
-	struct pollfd p = { m->fd, events, 0 };
-	int n = poll(&p, 1, POLL_MS);
+	struct pollfd p[2] = { { m->fd, events, 0 }, { m->ring_efd, POLLIN, 0 } };
+	int n = poll(p, m->vm->dirty_ring_entries && m->ring_efd >= 0 ? 2 : 1, POLL_MS);
 
 	if (n < 0 && errno != EINTR)
 		return -errno;
 	if (cancellable ? aborted(m) : vm_stop_requested(&m->vm->stop))
 		return -ECANCELED;
-	return n > 0 ? 1 : 0;
+	n = ring_service(m);
+	if (n)
+		return n;
+	return p[0].revents ? 1 : 0;
 }
 
 static int connect_uri(struct migration *m, char *err, size_t errlen)
@@ -367,6 +379,112 @@ static int alloc_bitmaps(struct migration *m)
 	return 0;
 }
 
+/* ---- the dirty ring ---- */
+
+static void ring_mark(struct migration *m, uint32_t slot, uint64_t off)
+{
+	const struct guest_mem *mem = &m->vm->mem;
+
+	/* KVM's word, but checked: a bad entry must not write outside kvm_bm. */
+	if ((slot >> 16) || slot >= mem->nr_regions || off >= slot_pages(mem, slot)) {
+		if (!m->ring_warned)
+			log_warn("migration: dirty ring entry for slot %u page %llu ignored", slot,
+				 (unsigned long long)off);
+		m->ring_warned = true;
+		return;
+	}
+	m->kvm_bm[slot][off / 64] |= 1ULL << (off % 64);
+}
+
+/*
+ * Takes every vCPU's dirty entries (into kvm_bm while tracking, else they
+ * are dropped), hands them back to KVM, which re-protects their pages in
+ * KVM_RESET_DIRTY_RINGS: a page is copied only after that, so a later
+ * write shows in the ring again.  Wakes vCPUs waiting on a full ring.
+ */
+static int ring_harvest(struct migration *m)
+{
+	struct vm *vm = m->vm;
+	uint32_t mask = vm->dirty_ring_entries - 1;
+	uint64_t n = 0, cnt;
+	int r = 0;
+
+	/* Cleared first: a ring that fills during this harvest asks again. */
+	atomic_store(&m->harvest_req, false);
+	if (m->ring_efd >= 0 && read(m->ring_efd, &cnt, sizeof(cnt)) < 0) {
+		/* Nothing pending. */
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->ring)
+			continue;
+		for (;;) {
+			struct kvm_dirty_gfn *e = &v->ring[v->ring_fetch & mask];
+			/* Acquire: the slot and offset are read after KVM published them. */
+			uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+
+			if ((flags & KVM_DIRTY_GFN_F_MASK) != KVM_DIRTY_GFN_F_DIRTY)
+				break;
+			if (m->logging)
+				ring_mark(m, e->slot, e->offset);
+			/* Release: KVM may reuse the entry once it sees the flag. */
+			__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+			v->ring_fetch++;
+			n++;
+		}
+	}
+	if (n && ioctl(vm->fd, KVM_RESET_DIRTY_RINGS, 0) < 0)
+		r = -errno;
+	pthread_mutex_lock(&m->lock);
+	m->ring_gen++;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+/* A vCPU asked for a harvest: now (migration thread, anywhere between two sends). */
+static int ring_service(struct migration *m)
+{
+	if (!m->vm->dirty_ring_entries || !atomic_load(&m->harvest_req))
+		return 0;
+	return ring_harvest(m);
+}
+
+void vm_migrate_ring_full(struct vm *vm)
+{
+	struct migration *m = vm->migration;
+	int64_t until = clock_now_ms() + 1000;
+	uint64_t gen, one = 1;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	gen = m->ring_gen;
+	m->st.ring_full_waits++;
+	atomic_store(&m->harvest_req, true);
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (m->ring_efd >= 0 && write(m->ring_efd, &one, sizeof(one)) < 0) {
+		/* Saturated: a wake-up is pending anyway. */
+	}
+	pthread_mutex_lock(&m->lock);
+	/* A pause or a stop does not signal m->cond: look again every 5 ms. */
+	while (m->ring_gen == gen && !atomic_load(&vm->pause_req) &&
+	       !vm_stop_requested(&vm->stop) && clock_now_ms() < until) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void tracking_stop(struct migration *m)
 {
 	if (!m->logging)
@@ -375,6 +493,9 @@ static void tracking_stop(struct migration *m)
 	if (set_logging(m, false))
 		log_warn("migration: cannot turn KVM's dirty log off: %s", strerror(errno));
 	m->logging = false;
+	/* Empty rings: a ring left soft-full would stop its vCPU on every entry. */
+	if (m->vm->dirty_ring_entries && ring_harvest(m))
+		log_warn("migration: KVM_RESET_DIRTY_RINGS: %s", strerror(errno));
 }
 
 /*
@@ -395,7 +516,16 @@ static int tracking_start(struct migration *m, char *err, size_t errlen)
 	if (r)
 		return snprintf(err, errlen, "cannot pause the VM: %s",
 				r == -ESHUTDOWN ? "it is stopping" : strerror(-r)), r;
-	if (!m->manual_tried) {
+	if (vm->dirty_ring_entries) {
+		/* Leftovers predate this migration's tracking: dropped (not logging yet). */
+		r = ring_harvest(m);
+		if (r) {
+			snprintf(err, errlen, "KVM_RESET_DIRTY_RINGS: %s", strerror(-r));
+			if (!was_paused)
+				vm_resume(vm);
+			return r;
+		}
+	} else if (!m->manual_tried) {
 		int caps = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
@@ -417,6 +547,16 @@ static int tracking_start(struct migration *m, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot turn on dirty page tracking: %s", strerror(-r));
 	} else {
 		m->logging = true;
+		pthread_mutex_lock(&m->lock);
+		snprintf(m->st.dirty_tracking, sizeof(m->st.dirty_tracking), "%s",
+			 vm->dirty_ring_entries ? "ring" : "bitmap");
+		pthread_mutex_unlock(&m->lock);
+		if (vm->dirty_ring_entries)
+			log_info("migration: dirty tracking: ring (%u entries per vCPU)",
+				 vm->dirty_ring_entries);
+		else
+			log_info("migration: dirty tracking: bitmap%s",
+				 m->manual ? " (manual protect)" : "");
 		for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 			uint64_t n = slot_pages(&vm->mem, i);
 
@@ -435,6 +575,8 @@ static int kvm_harvest(struct migration *m)
 {
 	struct vm *vm = m->vm;
 
+	if (vm->dirty_ring_entries)
+		return ring_harvest(m);
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		size_t nw = words_of(slot_pages(&vm->mem, i));
 		struct kvm_dirty_log d = { .slot = i, .dirty_bitmap = m->tmp_bm };
@@ -446,6 +588,11 @@ static int kvm_harvest(struct migration *m)
 			m->kvm_bm[i][w] |= m->tmp_bm[w];
 	}
 	return 0;
+}
+
+static const char *harvest_name(const struct migration *m)
+{
+	return m->vm->dirty_ring_entries ? "KVM_RESET_DIRTY_RINGS" : "KVM_GET_DIRTY_LOG";
 }
 
 static uint64_t dev_bits(struct migration *m, uint64_t word, bool final)
@@ -562,6 +709,9 @@ static int send_round(struct migration *m, bool round0, bool final, int pm)
 
 			if (aborted(m))
 				return -ECANCELED;
+			r = ring_service(m);
+			if (r)
+				return r;
 			for (size_t w = 0; w < nw; w++)
 				any |= bm[w];
 			/* Cleared before the copy: a write after it shows in the next round. */
@@ -612,7 +762,7 @@ static int round_once(struct migration *m, bool round0, bool final, int pm, char
 	int r = round0 ? 0 : kvm_harvest(m);
 
 	if (r)
-		return snprintf(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(-r)), r;
+		return snprintf(err, errlen, "%s: %s", harvest_name(m), strerror(-r)), r;
 	pthread_mutex_lock(&m->lock);
 	m->st.remaining_bytes = count_dirty(m, final) * PAGE;
 	m->st.iterations++;
@@ -647,7 +797,7 @@ static int precopy(struct migration *m, char *err, size_t errlen)
 			bw = (double)m->sent_bytes / ((double)(ns ? ns : 1) / 1e6);
 		r = kvm_harvest(m);
 		if (r) {
-			snprintf(err, errlen, "KVM_GET_DIRTY_LOG: %s", strerror(-r));
+			snprintf(err, errlen, "%s: %s", harvest_name(m), strerror(-r));
 			break;
 		}
 		pthread_mutex_lock(&m->lock);
@@ -841,10 +991,20 @@ static void *migrate_thread(void *arg)
 	}
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		while (!m->quit && !m->request)
+		while (!m->quit && !m->request && !atomic_load(&m->harvest_req))
 			pthread_cond_wait(&m->cond, &m->lock);
 		if (m->quit)
 			break;
+		if (!m->request) {
+			/* No migration: a full ring (left over) is emptied, its entries dropped. */
+			pthread_mutex_unlock(&m->lock);
+			int r = ring_service(m);
+
+			if (r)
+				log_warn("KVM_RESET_DIRTY_RINGS: %s", strerror(-r));
+			pthread_mutex_lock(&m->lock);
+			continue;
+		}
 		m->request = false;
 		pthread_mutex_unlock(&m->lock);
 		run_migration(m);
@@ -864,6 +1024,11 @@ int vm_migrate_create(struct vm *vm)
 		return -ENOMEM;
 	m->vm = vm;
 	m->fd = -1;
+	m->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->ring_efd < 0) {
+		free(m);
+		return -errno;
+	}
 	m->st.downtime_limit_ms = MIGRATE_DOWNTIME_DEFAULT_MS;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
@@ -914,6 +1079,7 @@ void vm_migrate_destroy(struct vm *vm)
 		free(m->kvm_bm[i]);
 	free(m->tmp_bm);
 	free(m->seen);
+	close(m->ring_efd);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -289,6 +289,10 @@ static int migrate_answer(const struct migrate_status *s, struct json_object **r
 	add_int(ram, "total", (int64_t)st.total_bytes);
 	add_int(ram, "normal", (int64_t)st.pages_sent);
 	add_int(ram, "dirty-sync-count", (int64_t)st.iterations);
+	if (st.dirty_tracking[0])
+		add_str(ram, "dirty-tracking", st.dirty_tracking);
+	if (st.ring_full_waits)
+		add_int(ram, "dirty-ring-full", (int64_t)st.ring_full_waits);
 	json_object_object_add(*ret, "ram", ram);
 	if (st.state == MIGRATE_FAILED && st.error[0])
 		add_str(*ret, "error-desc", st.error);

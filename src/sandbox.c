@@ -142,7 +142,7 @@ static const int control_syscalls[] = {
 static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
 
 /*
- * The migration thread (migrate.c): connects, reads KVM's dirty log and
+ * The migration thread (migrate.c): connects, reads KVM's dirty ring or log and
  * /proc/self/pagemap, pauses the VM, saves its state as a snapshot does.
  */
 static const int migrate_syscalls[] = {
@@ -155,6 +155,7 @@ static const int migrate_syscalls[] = {
 };
 static const unsigned long migrate_ioctls[] = {
 	KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_SET_USER_MEMORY_REGION, KVM_ENABLE_CAP,
+	KVM_RESET_DIRTY_RINGS,	/* the dirty ring's harvest */
 	KVM_IRQ_LINE,		/* devices pause and resume */
 	SNAPSHOT_IOCTLS,
 };

@@ -12,6 +12,7 @@
 
 #include "kvmrun/boot.h"
 #include "kvmrun/log.h"
+#include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
 
@@ -276,6 +277,12 @@ bool vcpu_handle_exit(struct vcpu *vcpu)
 		handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		/* Nothing to complete: KVM looks at the ring again on entry; a pause may park now. */
+		vcpu->exit_incomplete = false;
+		vcpu->nr_ring_full++;
+		vm_migrate_ring_full(vcpu->vm);
 		return true;
 	case KVM_EXIT_HLT:
 		/* With the in-kernel LAPIC, HLT only exits when nothing can wake the vCPU. */

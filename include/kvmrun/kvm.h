@@ -17,7 +17,20 @@ struct kvm_host {
 	int nr_vcpus;		/* recommended */
 	int max_vcpus;
 	enum kvm_backend backend;
+	/*
+	 * Dirty ring entries per vCPU that vm_create enables: 0 where the host
+	 * has no KVM_CAP_DIRTY_LOG_RING (then migration uses the dirty bitmap).
+	 * Tests may lower it, or set 0 to exercise the bitmap path.
+	 */
+	unsigned dirty_ring_entries;
 };
+
+/*
+ * 4096 entries (16 bytes each: 64 KiB per vCPU): a vCPU may dirty 16 MiB
+ * between two harvests before it exits with a full ring, and a full exit
+ * costs ~44 us on PVM hosts, so a busy guest makes few of them.
+ */
+#define KVM_DIRTY_RING_ENTRIES	4096u
 
 struct kvm_cap_req {
 	int cap;

@@ -32,6 +32,8 @@ struct migrate_status {
 	uint64_t downtime_ms;		/* paused time, once completed */
 	uint64_t total_ms;
 	uint64_t downtime_limit_ms;
+	char dirty_tracking[8];		/* "ring" or "bitmap" once tracking started */
+	uint64_t ring_full_waits;	/* vCPUs that waited for a harvest (full ring) */
 	char error[256];		/* MIGRATE_FAILED: why */
 };
 
@@ -60,6 +62,14 @@ int vm_migrate_create(struct vm *vm);
 int vm_migrate_thread_start(struct vm *vm);
 void vm_migrate_stop(struct vm *vm);
 void vm_migrate_destroy(struct vm *vm);
+
+/*
+ * A vCPU thread's KVM_EXIT_DIRTY_RING_FULL: asks the migration thread to
+ * harvest the rings and waits until it did, a pause or a stop is
+ * requested, or 1 s passed; then the vCPU goes back to KVM_RUN (which
+ * exits again while its ring is still full).
+ */
+void vm_migrate_ring_full(struct vm *vm);
 
 /*
  * The stream, little-endian:

@@ -42,6 +42,10 @@ struct vcpu {
 	bool exit_incomplete;
 	/* The table given to KVM_SET_CPUID2, for a snapshot (KVM_GET_CPUID2 is unreliable on PVM). */
 	struct kvm_cpuid2 *cpuid;
+	/* Its dirty ring (vm->dirty_ring_entries of them), or NULL; the harvester's index. */
+	struct kvm_dirty_gfn *ring;
+	uint32_t ring_fetch;
+	uint64_t nr_ring_full;	/* KVM_EXIT_DIRTY_RING_FULL exits */
 };
 
 struct serial8250;
@@ -81,6 +85,8 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
 	size_t run_size;
+	/* Dirty ring entries per vCPU (power of 2), 0: no ring, migration uses the bitmap. */
+	unsigned dirty_ring_entries;
 
 	struct kvm_irq kvm_irq;		/* KVM plumbing: lines, ioeventfds, irqfds, MSI routes */
 	struct vm_irq irq;		/* what devices get: kvm_irq behind ops */
