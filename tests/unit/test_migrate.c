@@ -200,7 +200,8 @@ START_TEST(guest_moves_while_dirtying)
 	ck_assert_int_eq(a.stop.reason, STOP_MIGRATED);
 	st = wait_migration_end(&a);
 	ck_assert_int_eq(st.state, MIGRATE_COMPLETED);
-	ck_assert_uint_ge(st.iterations, 3);
+	/* Round 0 and the paused last pass at least; more when the guest outpaces a loaded host. */
+	ck_assert_uint_ge(st.iterations, 2);
 	ck_assert_uint_gt(st.pages_sent, 16 * 256);
 	ck_assert_uint_gt(st.transferred_bytes, 16ULL << 20);
 	ck_assert_uint_eq(st.remaining_bytes, 0);
