@@ -298,3 +298,13 @@ unsigned guest_mem_map(const struct guest_mem *mem, struct mem_map_entry *map,
 		map[i] = e[i];
 	return i;
 }
+
+bool guest_page_zero(const void *p)
+{
+	const uint64_t *q = p;
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < 4096 / 8; i++)
+		acc |= q[i];
+	return !acc;
+}

@@ -626,16 +626,6 @@ static uint64_t count_dirty(struct migration *m, bool final)
 	return n;
 }
 
-static bool page_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)(const void *)p;
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		acc |= q[i];
-	return !acc;
-}
-
 /* A run of pages of one kind (data or zero) waiting to be sent. */
 struct run {
 	uint64_t first, count;		/* map pages */
@@ -740,7 +730,7 @@ static int send_round(struct migration *m, bool round0, bool final, int pm)
 						account(m, 0, 0, PAGE);
 						continue;
 					}
-					zero = page_zero(mem->map + page * PAGE);
+					zero = guest_page_zero(mem->map + page * PAGE);
 					if (round0 && zero) {
 						account(m, 0, 0, PAGE);
 						continue;

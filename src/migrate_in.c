@@ -158,16 +158,6 @@ static int read_all(int fd, void *buf, size_t n)
 	return 0;
 }
 
-static bool page_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)(const void *)p;
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		acc |= q[i];
-	return !acc;
-}
-
 static const char *io_why(int r)
 {
 	return r == -ECONNRESET ? "the source closed the connection" :
@@ -247,25 +237,10 @@ static int receive_stream(struct vm *vm, int fd, uint8_t **payload, size_t *plen
 			uint8_t *p = mem->map + off + (uint64_t)i * PAGE;
 
 			/* Untouched pages stay unallocated. */
-			if (!page_zero(p))
+			if (!guest_page_zero(p))
 				memset(p, 0, PAGE);
 		}
 	}
-}
-
-static int disk_bytes(const char *path, uint64_t *size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	off_t end;
-
-	if (fd < 0)
-		return -errno;
-	end = lseek(fd, 0, SEEK_END);
-	close(fd);
-	if (end < 0)
-		return -errno;
-	*size = (uint64_t)end;
-	return 0;
 }
 
 #define DIFFER(what, a, b, opt) \
@@ -299,7 +274,7 @@ static int check_machine(const struct snapshot *s, const struct vm *vm, char *er
 		DIFFER("disks:", src->nr_disks, c->nr_disks, "--disk");
 	for (unsigned i = 0; i < c->nr_disks; i++) {
 		uint64_t size = 0;
-		int r = disk_bytes(c->disks[i].path, &size);
+		int r = snapshot_disk_size(c->disks[i].path, &size);
 
 		if (r)
 			return snprintf(err, errlen, "disk %u: %s: %s", i, c->disks[i].path,

@@ -98,7 +98,7 @@ static int get_section(struct state_reader *r, uint32_t tag, struct state_reader
 }
 
 /* Size of an image file or block device: what the guest sees as its disk. */
-static int disk_size(const char *path, uint64_t *size)
+int snapshot_disk_size(const char *path, uint64_t *size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	off_t end;
@@ -131,7 +131,7 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	for (unsigned i = 0; i < c->nr_disks; i++) {
 		const struct disk_config *d = &c->disks[i];
 		uint64_t size = 0;
-		int r = disk_size(d->path, &size);
+		int r = snapshot_disk_size(d->path, &size);
 
 		if (r) {
 			snprintf(err, errlen, "%s: %s", d->path, strerror(-r));
@@ -310,16 +310,6 @@ int snapshot_write_state_file(int dirfd, const char *name, const struct state_wr
 	return r;
 }
 
-static bool page_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)(const void *)p;
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		acc |= q[i];
-	return !acc;
-}
-
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
 #define CHUNK_PAGES	512u
@@ -380,7 +370,7 @@ static int write_ram(const struct guest_mem *mem, int fd, uint64_t base, uint64_
 			uint64_t page = c + i;
 			bool data = (all || (ent[i] & (PM_PRESENT | PM_SWAPPED)) ||
 				     extent_has_data(&x, page * PAGE)) &&
-				    !page_zero(mem->map + page * PAGE);
+				    !guest_page_zero(mem->map + page * PAGE);
 
 			if (data && run == UINT64_MAX)
 				run = page;
@@ -714,7 +704,7 @@ int snapshot_config(const struct snapshot *s, const struct vm_config *cli, struc
 	}
 	for (unsigned i = 0; i < out->nr_disks; i++) {
 		uint64_t size;
-		int r = disk_size(out->disks[i].path, &size);
+		int r = snapshot_disk_size(out->disks[i].path, &size);
 
 		if (r)
 			return snprintf(err, errlen, "restore: disk %u: %s: %s", i,

@@ -94,6 +94,9 @@ void guest_mem_dirty_stop(struct guest_mem *mem);
 /* Marks [gpa, gpa + len) written when tracking is on; anything outside RAM is ignored. */
 void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 
+/* Is the 4 KiB page at p (8-byte aligned) all zeroes?  Snapshots and migration skip those. */
+bool guest_page_zero(const void *p);
+
 /* Copy helpers: 0 or -EFAULT.  guest_mem_write marks what it writes (above). */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);

@@ -98,6 +98,9 @@ int snapshot_check_payload(const struct snapshot *s, struct device_list *devices
 /* Writes the state file (checksummed) for payload to dir/name.  0 or -errno. */
 int snapshot_write_state_file(int dirfd, const char *name, const struct state_writer *payload);
 
+/* Size of a disk image file or block device, as the guest sees it.  0 or -errno. */
+int snapshot_disk_size(const char *path, uint64_t *size);
+
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (0 to start). */
 uint32_t snapshot_crc32c(uint32_t crc, const void *p, size_t len);
 
