@@ -124,6 +124,27 @@ static int control_open_start(const char *path, struct control_server **ctl)
 	return r;
 }
 
+/*
+ * What every way of running a guest does first, before any thread exists
+ * (so that all inherit no_new_privs and the signal mask): the sandbox,
+ * the signals, /dev/kvm, the control socket.  0, or -1 after one line.
+ */
+static int host_setup(const struct vm_config *cfg, const char *api_path, struct kvm_host *host,
+		      struct control_server **ctl)
+{
+	*ctl = NULL;
+	if (sandbox_setup(cfg->seccomp))
+		return -1;
+	vm_block_signals();
+	if (kvm_host_open(host))
+		return -1;
+	if (control_open_start(api_path, ctl)) {
+		kvm_host_close(host);
+		return -1;
+	}
+	return 0;
+}
+
 /* kvmrun restore DIR: the snapshot's machine, its state, then the guest goes on. */
 static int cmd_restore(const struct vm_config *cli)
 {
@@ -146,12 +167,7 @@ static int cmd_restore(const struct vm_config *cli)
 		snapshot_close(&snap);
 		return EXIT_VMM_ERROR;
 	}
-	if (sandbox_setup(cfg.seccomp) || (vm_block_signals(), kvm_host_open(&host))) {
-		snapshot_close(&snap);
-		return EXIT_VMM_ERROR;
-	}
-	if (control_open_start(cli->api_path, &ctl)) {
-		kvm_host_close(&host);
+	if (host_setup(&cfg, cli->api_path, &host, &ctl)) {
 		snapshot_close(&snap);
 		return EXIT_VMM_ERROR;
 	}
@@ -208,16 +224,9 @@ static int cmd_incoming(const struct vm_config *cfg)
 	int lfd, fd, sigfd, status = EXIT_VMM_ERROR;
 	uint64_t t0;
 
-	if (sandbox_setup(cfg->seccomp))
+	/* The control socket before the guest arrives: once the source hands it over, nothing may fail. */
+	if (host_setup(cfg, cfg->api_path, &host, &ctl))
 		return EXIT_VMM_ERROR;
-	vm_block_signals();
-	if (kvm_host_open(&host))
-		return EXIT_VMM_ERROR;
-	/* Before the guest arrives: once the source hands it over, nothing here may fail for want of it. */
-	if (control_open_start(cfg->api_path, &ctl)) {
-		kvm_host_close(&host);
-		return EXIT_VMM_ERROR;
-	}
 	lfd = migrate_listen(cfg->incoming, err, sizeof(err));
 	if (lfd < 0) {
 		log_err("%s", err);
@@ -278,16 +287,8 @@ static int cmd_run(const struct vm_config *cfg)
 	bool reset;
 	int status;
 
-	/* Before any thread exists, so that all of them inherit no_new_privs and the signal mask. */
-	if (sandbox_setup(cfg->seccomp))
+	if (host_setup(cfg, cfg->api_path, &host, &ctl))
 		return EXIT_VMM_ERROR;
-	vm_block_signals();
-	if (kvm_host_open(&host))
-		return EXIT_VMM_ERROR;
-	if (control_open_start(cfg->api_path, &ctl)) {
-		kvm_host_close(&host);
-		return EXIT_VMM_ERROR;
-	}
 	/* --reboot restart: a reset builds the machine anew, as a power cycle would. */
 	do
 		status = boot_once(cfg, &host, &deadline, ctl, &reset);
