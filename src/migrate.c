@@ -512,7 +512,7 @@ static int tracking_start(struct migration *m, char *err, size_t errlen)
 	r = alloc_bitmaps(m);
 	if (r)
 		return snprintf(err, errlen, "no memory for the dirty bitmaps"), r;
-	r = vm_pause(vm);
+	r = vm_pause_hold(vm);
 	if (r)
 		return snprintf(err, errlen, "cannot pause the VM: %s",
 				r == -ESHUTDOWN ? "it is stopping" : strerror(-r)), r;
@@ -521,8 +521,7 @@ static int tracking_start(struct migration *m, char *err, size_t errlen)
 		r = ring_harvest(m);
 		if (r) {
 			snprintf(err, errlen, "KVM_RESET_DIRTY_RINGS: %s", strerror(-r));
-			if (!was_paused)
-				vm_resume(vm);
+			vm_release(vm, !was_paused);
 			return r;
 		}
 	} else if (!m->manual_tried) {
@@ -565,8 +564,7 @@ static int tracking_start(struct migration *m, char *err, size_t errlen)
 				m->kvm_bm[i][n / 64] = (1ULL << (n % 64)) - 1;
 		}
 	}
-	if (!was_paused)
-		vm_resume(vm);
+	vm_release(vm, !was_paused);
 	return r;
 }
 
@@ -905,7 +903,7 @@ static void run_migration(struct migration *m)
 {
 	struct vm *vm = m->vm;
 	char err[sizeof(m->st.error)] = "";
-	bool paused_by_us = false;
+	bool paused_by_us = false, held = false;
 	uint64_t t0 = clock_now_ns(), tp = 0;
 	int r;
 
@@ -924,10 +922,12 @@ static void run_migration(struct migration *m)
 		bool was_paused = vm_is_paused(vm);
 
 		tp = clock_now_ns();
-		r = vm_pause(vm);
+		/* Held: a `cont` now would send a moving machine's state. */
+		r = vm_pause_hold(vm);
 		if (r)
 			snprintf(err, sizeof(err), "cannot pause the VM: %s",
 				 r == -ESHUTDOWN ? "it is stopping" : strerror(-r));
+		held = !r;
 		paused_by_us = !r && !was_paused;
 	}
 	/* Paused: the last dirty pages, every page a device touched, the state. */
@@ -952,10 +952,11 @@ static void run_migration(struct migration *m)
 				(unsigned long long)m->st.total_ms,
 				(unsigned long long)m->st.downtime_ms);
 		vm_stop_request(&vm->stop, STOP_MIGRATED, EXIT_GUEST_OFF);
+		vm_release(vm, false);
 	} else {
 		tracking_stop(m);
-		if (paused_by_us)
-			vm_resume(vm);
+		if (held)
+			vm_release(vm, paused_by_us);
 		if (atomic_load(&m->cancel) && !vm_stop_requested(&vm->stop)) {
 			set_state(m, MIGRATE_CANCELLED, "cancelled");
 			log_info("migration to %s cancelled; the guest goes on here", m->uri);

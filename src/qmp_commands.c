@@ -40,6 +40,9 @@ static int vm_error(int r, const char *what, char *desc, size_t desclen)
 {
 	if (r == -ESHUTDOWN)
 		snprintf(desc, desclen, "%s: the VM is shutting down", what);
+	else if (r == -EBUSY)
+		snprintf(desc, desclen, "%s: a snapshot or a migration holds the VM paused; "
+			 "try again when it is done", what);
 	else if (r == -ENOSYS)
 		snprintf(desc, desclen, "%s: not supported by this kvmrun yet", what);
 	else

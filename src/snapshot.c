@@ -477,7 +477,7 @@ static int save_locked(struct vm *vm, const char *dir, char *err, size_t errlen)
 int vm_snapshot_save(struct vm *vm, const char *dir, bool stay_paused, char *err, size_t errlen)
 {
 	bool was_paused = vm_is_paused(vm);
-	int r = vm_pause(vm);
+	int r = vm_pause_hold(vm);
 
 	if (r) {
 		snprintf(err, errlen, "cannot pause the VM: %s",
@@ -485,8 +485,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool stay_paused, char *err
 		return r;
 	}
 	r = save_locked(vm, dir, err, errlen);
-	if (!was_paused && !stay_paused)
-		vm_resume(vm);
+	vm_release(vm, !was_paused && !stay_paused);
 	return r;
 }
 

@@ -399,15 +399,62 @@ int vm_pause(struct vm *vm)
 	return r;
 }
 
+int vm_pause_hold(struct vm *vm)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!atomic_load(&vm->paused)) {
+		r = vm_stop_requested(&vm->stop) ? -ESHUTDOWN : pause_locked(vm);
+		if (!r)
+			emit(vm, "STOP", NULL);
+	}
+	if (!r)
+		vm->holds++;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return r;
+}
+
+static int resume_locked(struct vm *vm);
+
+void vm_release(struct vm *vm, bool resume)
+{
+	bool resumed = false;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->holds)
+		vm->holds--;
+	if (resume && !vm->holds && atomic_load(&vm->paused) && !vm_stop_requested(&vm->stop))
+		resumed = !resume_locked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (resumed)
+		emit(vm, "RESUME", NULL);
+}
+
 int vm_resume(struct vm *vm)
+{
+	int r;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm_stop_requested(&vm->stop))
+		r = -ESHUTDOWN;
+	else if (vm->holds)
+		r = -EBUSY;
+	else if (!atomic_load(&vm->paused))
+		r = 0;
+	else if (!(r = resume_locked(vm)))
+		r = 1;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (r == 1)
+		emit(vm, "RESUME", NULL);
+	return r < 0 ? r : 0;
+}
+
+/* Devices, then vCPUs, go again; pause_lock held.  0. */
+static int resume_locked(struct vm *vm)
 {
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&vm->pause_lock);
-	if (!atomic_load(&vm->paused) || vm_stop_requested(&vm->stop)) {
-		pthread_mutex_unlock(&vm->pause_lock);
-		return vm_stop_requested(&vm->stop) ? -ESHUTDOWN : 0;
-	}
 	device_list_resume(&vm->devices);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].run)
@@ -421,8 +468,6 @@ int vm_resume(struct vm *vm)
 	if (vm->rx_efd >= 0 && write(vm->rx_efd, &one, sizeof(one)) < 0) {
 		/* Saturated: a wake-up is pending anyway. */
 	}
-	pthread_mutex_unlock(&vm->pause_lock);
-	emit(vm, "RESUME", NULL);
 	return 0;
 }
 

@@ -111,6 +111,7 @@ struct vm {
 	atomic_bool pause_req;
 	atomic_bool paused;
 	unsigned parked, running;	/* vCPU threads parked / inside their loop (park_lock) */
+	unsigned holds;			/* vm_pause_hold: a resume must wait (pause_lock) */
 	bool start_paused;		/* vm_run starts with the VM paused (restore, incoming) */
 
 	struct vm_stop stop;
@@ -154,6 +155,15 @@ int vm_run(struct vm *vm);
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
+/*
+ * A pause nobody can end while it is held: a snapshot or a migration's last
+ * phase reads the VM, and a `cont` in the middle would save a moving
+ * machine.  vm_resume returns -EBUSY while any hold remains.  vm_pause_hold
+ * returns as vm_pause does; vm_release drops the hold and, when resume is
+ * true and it was the last, resumes.
+ */
+int vm_pause_hold(struct vm *vm);
+void vm_release(struct vm *vm, bool resume);
 
 /* vCPU thread body and helpers (vcpu.c). */
 void *vcpu_thread(void *arg);

@@ -294,6 +294,26 @@ static void check_source_goes_on(void)
 	count_passes(out_a);
 }
 
+/* A snapshot's or a migration's pause cannot be ended by a `cont` in the middle of it. */
+START_TEST(held_pause_refuses_resume)
+{
+	unsigned n;
+
+	start_source("cpus=2 mb=16");
+	wait_passes(out_a, 2);
+	ck_assert_int_eq(vm_pause_hold(&a), 0);
+	ck_assert(vm_is_paused(&a));
+	ck_assert_int_eq(vm_resume(&a), -EBUSY);
+	ck_assert_int_eq(vm_pause(&a), 0);		/* already paused: a no-op */
+	n = count_passes(out_a);
+	usleep(200000);
+	ck_assert_uint_eq(count_passes(out_a), n);	/* still, for real */
+	ck_assert(vm_is_paused(&a));
+	vm_release(&a, true);
+	check_source_goes_on();
+}
+END_TEST
+
 START_TEST(dropped_connection_resumes)
 {
 	struct migrate_status st;
@@ -507,6 +527,7 @@ int main(void)
 	tcase_add_test(tc, bad_uris);
 	tcase_add_test(tc, destination_refuses_the_machine);
 	tcase_add_test(tc, dropped_connection_resumes);
+	tcase_add_test(tc, held_pause_refuses_resume);
 	tcase_add_loop_test(tc, guest_moves_while_dirtying, 0, 3);
 	tcase_add_test(tc, idle_guest_downtime);
 	suite_add_tcase(s, tc);
