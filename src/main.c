@@ -40,7 +40,8 @@ static int cmd_info(void)
 		printf("migration dirty tracking: ring (%u entries per vCPU)\n",
 		       host.dirty_ring_entries);
 	else
-		printf("migration dirty tracking: bitmap (no dirty ring on this host)\n");
+		printf("migration dirty tracking: bitmap (%s)\n", host.dirty_ring_max ?
+		       "PVM's dirty ring misses pages its emulator writes" : "no dirty ring on this host");
 	printf("capabilities used:");
 	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
 		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));

@@ -19,10 +19,12 @@ struct kvm_host {
 	enum kvm_backend backend;
 	/*
 	 * Dirty ring entries per vCPU that vm_create enables: 0 where the host
-	 * has no KVM_CAP_DIRTY_LOG_RING (then migration uses the dirty bitmap).
-	 * Tests may lower it, or set 0 to exercise the bitmap path.
+	 * has no KVM_CAP_DIRTY_LOG_RING, or on PVM (kvm.c says why): then
+	 * migration uses the dirty bitmap.  Tests may set it (up to
+	 * dirty_ring_max), or set 0 to exercise the bitmap path.
 	 */
 	unsigned dirty_ring_entries;
+	unsigned dirty_ring_max;	/* entries the host's dirty ring can have; 0: none */
 };
 
 /*
