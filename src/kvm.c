@@ -106,7 +106,7 @@ int kvm_host_open(struct kvm_host *host)
 	/*
 	 * PVM offers the ring, but pages its emulator writes for guest kernel
 	 * code do not all reach it: a Linux guest migrated with the ring
-	 * crashed on the destination in 3 of 7 runs (stale pages), never with
+	 * crashed on the destination in 3 of 10 runs (stale pages), never with
 	 * the bitmap, while CPL3 writers (dirtymem) moved fine with either.
 	 */
 	if (host->backend == BACKEND_PVM)
