@@ -385,7 +385,8 @@ static int pause_locked(struct vm *vm)
 	return 0;
 }
 
-int vm_pause(struct vm *vm)
+/* vm_pause, and with hold vm_pause_hold. */
+static int pause_vm(struct vm *vm, bool hold)
 {
 	int r = 0;
 
@@ -395,24 +396,20 @@ int vm_pause(struct vm *vm)
 		if (!r)
 			emit(vm, "STOP", NULL);
 	}
+	if (!r && hold)
+		vm->holds++;
 	pthread_mutex_unlock(&vm->pause_lock);
 	return r;
 }
 
+int vm_pause(struct vm *vm)
+{
+	return pause_vm(vm, false);
+}
+
 int vm_pause_hold(struct vm *vm)
 {
-	int r = 0;
-
-	pthread_mutex_lock(&vm->pause_lock);
-	if (!atomic_load(&vm->paused)) {
-		r = vm_stop_requested(&vm->stop) ? -ESHUTDOWN : pause_locked(vm);
-		if (!r)
-			emit(vm, "STOP", NULL);
-	}
-	if (!r)
-		vm->holds++;
-	pthread_mutex_unlock(&vm->pause_lock);
-	return r;
+	return pause_vm(vm, true);
 }
 
 static int resume_locked(struct vm *vm);
