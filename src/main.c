@@ -59,6 +59,22 @@ static int cmd_info(void)
 	return 0;
 }
 
+/* Runs a built VM with the control socket (if any) attached to it; the exit status. */
+static int run_attached(struct vm *vm, const struct timespec *deadline, bool start_paused,
+			struct control_server *ctl)
+{
+	int status;
+
+	vm->deadline = *deadline;
+	vm->start_paused = start_paused;
+	if (ctl)
+		control_attach(ctl, vm);
+	status = vm_run(vm);
+	if (ctl)
+		control_detach(ctl);
+	return status;
+}
+
 /* One boot of the guest: returns its exit status; *reset tells whether it ended in a reset. */
 static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		     const struct timespec *deadline, struct control_server *ctl, bool *reset)
@@ -76,13 +92,7 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 	/* Only another boot would need /dev/kvm itself again: drop it. */
 	if (!cfg->reboot_restart)
 		kvm_host_close(host);
-	vm.deadline = *deadline;
-	vm.start_paused = cfg->start_paused;
-	if (ctl)
-		control_attach(ctl, &vm);
-	status = vm_run(&vm);
-	if (ctl)
-		control_detach(ctl);
+	status = run_attached(&vm, deadline, cfg->start_paused, ctl);
 	*reset = vm.stop.reason == STOP_RESET;
 out:
 	vm_destroy(&vm);
@@ -181,13 +191,7 @@ static int cmd_restore(const struct vm_config *cli)
 	kvm_host_close(&host);
 	log_info("restored %s: %u vCPU(s), %llu MiB, %.2f ms", cli->restore_dir, cfg.cpus,
 		 (unsigned long long)(cfg.mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
-	vm.deadline = deadline;
-	vm.start_paused = cfg.start_paused;
-	if (ctl)
-		control_attach(ctl, &vm);
-	status = vm_run(&vm);
-	if (ctl)
-		control_detach(ctl);
+	status = run_attached(&vm, &deadline, cfg.start_paused, ctl);
 out:
 	vm_destroy(&vm);
 	control_close(ctl);
@@ -266,13 +270,7 @@ static int cmd_incoming(const struct vm_config *cfg)
 	kvm_host_close(&host);
 	log_info("incoming migration received: %u vCPU(s), %llu MiB, restored in %.1f ms", cfg->cpus,
 		 (unsigned long long)(cfg->mem_size >> 20), (double)(clock_now_ns() - t0) / 1e6);
-	vm.deadline = deadline;
-	vm.start_paused = cfg->start_paused;
-	if (ctl)
-		control_attach(ctl, &vm);
-	status = vm_run(&vm);
-	if (ctl)
-		control_detach(ctl);
+	status = run_attached(&vm, &deadline, cfg->start_paused, ctl);
 out:
 	vm_destroy(&vm);
 	control_close(ctl);

@@ -250,6 +250,25 @@ static int connect_uri(struct migration *m, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * After a send or receive on the non-blocking socket moved nothing (errno
+ * set): 0 to try again once it is ready, -ETIMEDOUT when the peer did
+ * nothing for MIGRATE_IDLE_MS since last, or -errno.
+ */
+static int io_wait(struct migration *m, int64_t last, short events, bool cancellable)
+{
+	int r;
+
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return -errno;
+	if (clock_now_ms() - last > MIGRATE_IDLE_MS)
+		return -ETIMEDOUT;
+	r = wait_fd(m, events, cancellable);
+	return r < 0 ? r : 0;
+}
+
 /* Sends all of iov (consumed on the way); a peer that takes nothing for MIGRATE_IDLE_MS is gone. */
 static int send_iov(struct migration *m, struct iovec *iov, int n)
 {
@@ -264,13 +283,7 @@ static int send_iov(struct migration *m, struct iovec *iov, int n)
 			return -ECANCELED;
 		w = sendmsg(m->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			if (clock_now_ms() - last > MIGRATE_IDLE_MS)
-				return -ETIMEDOUT;
-			r = wait_fd(m, POLLOUT, true);
+			r = io_wait(m, last, POLLOUT, true);
 			if (r < 0)
 				return r;
 			continue;
@@ -850,13 +863,7 @@ static int recv_all(struct migration *m, void *buf, size_t n)
 			last = clock_now_ms();
 			continue;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		if (clock_now_ms() - last > MIGRATE_IDLE_MS)
-			return -ETIMEDOUT;
-		r = wait_fd(m, POLLIN, false);
+		r = io_wait(m, last, POLLIN, false);
 		if (r < 0)
 			return r;
 	}
