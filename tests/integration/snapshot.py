@@ -435,9 +435,13 @@ def wait_migration(sock, src, timeout=120):
         try:
             last = query_migrate(sock)
         except Fail:
-            if src.p.poll() is not None:
+            # A source whose guest moved away exits: its socket may close under
+            # the query before the process is gone.  The caller checks its status.
+            try:
+                src.p.wait(timeout=10)
                 return last
-            raise
+            except subprocess.TimeoutExpired:
+                raise
         if last["status"] in ("completed", "failed", "cancelled"):
             return last
         time.sleep(0.1)
