@@ -11,6 +11,7 @@
  * the configuration into the device's plain parameters.
  */
 #include <ctype.h>
+#include <linux/virtio_ids.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -300,7 +301,28 @@ static int add_virtio(struct vm *vm, unsigned i, const char *name, virtio_type_i
 
 static int blk_init(struct vm *vm, struct virtio_device *d, unsigned i)
 {
-	return virtio_blk_init(d, &vm->cfg->disks[i], &vm->mem);
+	const struct disk_config *dc = &vm->cfg->disks[i];
+
+	if (dc->vhost_user) {
+		struct vhost_user_dev_config c = {
+			.device_id = VIRTIO_ID_BLOCK, .socket = dc->path,
+			.num_queues = dc->num_queues,
+		};
+
+		return virtio_vhost_user_init(d, &c, &vm->mem);
+	}
+	return virtio_blk_init(d, dc, &vm->mem);
+}
+
+static int fs_init(struct vm *vm, struct virtio_device *d, unsigned i)
+{
+	const struct fs_config *fc = &vm->cfg->fs[i];
+	struct vhost_user_dev_config c = {
+		.device_id = VIRTIO_ID_FS, .socket = fc->socket, .tag = fc->tag,
+		.num_queues = fc->num_queues, .queue_size = fc->queue_size,
+	};
+
+	return virtio_vhost_user_init(d, &c, &vm->mem);
 }
 
 static int rng_init(struct vm *vm, struct virtio_device *d, unsigned i)
@@ -334,6 +356,11 @@ static int add_blk(struct vm *vm, unsigned i, const char *name)
 	return add_virtio(vm, i, name, blk_init);
 }
 
+static int add_fs(struct vm *vm, unsigned i, const char *name)
+{
+	return add_virtio(vm, i, name, fs_init);
+}
+
 static int add_rng(struct vm *vm, unsigned i, const char *name)
 {
 	return add_virtio(vm, i, name, rng_init);
@@ -365,6 +392,11 @@ static unsigned nr_pci_hosts(const struct vm_config *cfg)
 static unsigned nr_disks(const struct vm_config *cfg)
 {
 	return cfg->nr_disks;
+}
+
+static unsigned nr_fs(const struct vm_config *cfg)
+{
+	return cfg->nr_fs;
 }
 
 static unsigned nr_rngs(const struct vm_config *cfg)
@@ -401,6 +433,7 @@ static const struct machine_part {
 	{ "virtio-rng", nr_rngs, add_rng },
 	{ "virtio-net", nr_nets, add_net },
 	{ "virtio-console", nr_consoles, add_console },
+	{ "virtio-fs", nr_fs, add_fs },	/* last: adding it moves no earlier device */
 };
 
 /* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */

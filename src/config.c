@@ -40,6 +40,16 @@ const char config_usage_text[] =
 "virtio devices:\n"
 "      --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]\n"
 "                           a raw image as virtio-blk (repeat for more, up to 4)\n"
+"      --disk vhost-user=SOCKET[,num-queues=N]\n"
+"                           virtio-blk served by a vhost-user backend (such as\n"
+"                           qemu-storage-daemon --export type=vhost-user-blk)\n"
+"      --fs socket=SOCKET,tag=TAG[,queue-size=N][,num-queues=N]\n"
+"                           virtio-fs served by a vhost-user backend (virtiofsd);\n"
+"                           Linux mounts it with mount -t virtiofs TAG DIR\n"
+"      --share HOSTDIR,tag=TAG[,readonly]\n"
+"                           the same with a virtiofsd that kvmrun starts for\n"
+"                           HOSTDIR and stops at exit (up to 4 --fs/--share)\n"
+"                           vhost-user devices put guest RAM in a shared memfd\n"
 "      --rng                virtio-rng fed from the host's getrandom()\n"
 "      --net tap=NAME[,mac=MAC]  virtio-net on a tap device (created when run as root)\n"
 "      --virtio-console     a virtio console (hvc0 in Linux) on stdin/stdout;\n"
@@ -153,6 +163,8 @@ enum {
 	OPT_SNAPSHOT_DIR,
 	OPT_INCOMING,
 	OPT_PAUSED,
+	OPT_FS,
+	OPT_SHARE,
 };
 
 static const struct option run_options[] = {
@@ -169,6 +181,8 @@ static const struct option run_options[] = {
 	{ "reboot",	required_argument, NULL, OPT_REBOOT },
 	{ "seccomp",	required_argument, NULL, OPT_SECCOMP },
 	{ "disk",	required_argument, NULL, OPT_DISK },
+	{ "fs",		required_argument, NULL, OPT_FS },
+	{ "share",	required_argument, NULL, OPT_SHARE },
 	{ "rng",	no_argument,	   NULL, OPT_RNG },
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
 	{ "net",	required_argument, NULL, OPT_NET },
@@ -227,6 +241,8 @@ static uint32_t given_bit(int c)
 		return CFG_GIVEN_DISK;
 	case OPT_NET:
 		return CFG_GIVEN_NET;
+	case OPT_FS: case OPT_SHARE:
+		return CFG_GIVEN_FS;
 	case 's':
 		return CFG_GIVEN_SERIAL;
 	default:
@@ -343,6 +359,22 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 				return fail(err, errlen, "%s", why);
 		}
 		cfg->nr_disks++;
+		return 0;
+	case OPT_FS:
+	case OPT_SHARE:
+		if (cfg->nr_fs == MAX_FS)
+			return fail(err, errlen, "--fs/--share: at most %d shared file systems", MAX_FS);
+		{
+			char why[512];
+
+			if (fs_config_parse(arg, &cfg->fs[cfg->nr_fs], c == OPT_SHARE, why, sizeof(why)))
+				return fail(err, errlen, "%s", why);
+			for (unsigned i = 0; i < cfg->nr_fs; i++)
+				if (!strcmp(cfg->fs[i].tag, cfg->fs[cfg->nr_fs].tag))
+					return fail(err, errlen, "--fs/--share: tag '%s' is used twice",
+						    cfg->fs[i].tag);
+		}
+		cfg->nr_fs++;
 		return 0;
 	case OPT_RNG:
 		cfg->rng = true;
@@ -503,5 +535,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		return fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))
 		return fail(err, errlen, "--hugepages hugetlb needs --memory in whole 2M pages");
+	/* A vhost-user backend maps guest RAM: it must be a memfd it can be handed. */
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		cfg->mem_shared |= cfg->disks[i].vhost_user;
+	if (cfg->nr_fs)
+		cfg->mem_shared = true;
 	return 0;
 }

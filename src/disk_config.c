@@ -17,14 +17,29 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 	dc->num_queues = 1;
 	if (!len || len >= sizeof(buf) || arg[0] == ',') {
 		snprintf(err, errlen, "--disk '%s': expected PATH[,readonly][,cache=none|writeback]"
-			 "[,serial=ID][,num-queues=N]", arg);
+			 "[,serial=ID][,num-queues=N] or vhost-user=SOCKET[,num-queues=N]", arg);
 		return -EINVAL;
 	}
 	memcpy(buf, arg, len + 1);
 	opt = strtok_r(buf, ",", &save);
+	if (!strncmp(opt, "vhost-user=", 11)) {
+		/* sizeof(sockaddr_un.sun_path) */
+		if (!opt[11] || strlen(opt + 11) >= 108) {
+			snprintf(err, errlen, "--disk: vhost-user socket path must have 1 to 107 bytes");
+			return -EINVAL;
+		}
+		dc->vhost_user = true;
+		opt += 11;
+	}
 	snprintf(dc->path, sizeof(dc->path), "%s", opt);
 	while ((opt = strtok_r(NULL, ",", &save))) {
 		char *end;
+
+		if (dc->vhost_user && strncmp(opt, "num-queues=", 11)) {
+			snprintf(err, errlen, "--disk vhost-user=: '%s' is the backend's business "
+				 "(only num-queues=N is taken)", opt);
+			return -EINVAL;
+		}
 
 		if (!strcmp(opt, "readonly") || !strcmp(opt, "ro")) {
 			dc->readonly = true;

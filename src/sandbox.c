@@ -57,10 +57,20 @@ static __thread const char *thread_name;
 #define SANITIZER_SYSCALLS
 #endif
 
+/*
+ * A vhost-user backend's socket (virtio/vhost_user.c): requests and replies
+ * from whichever thread drives the device (a vCPU at DRIVER_OK or reset, the
+ * worker, a pause), dropping a backend, and connecting again at a reset.
+ */
+#define VHOST_USER_SYSCALLS \
+	SYS_sendmsg, SYS_recvmsg, SYS_recvfrom, SYS_poll, SYS_ppoll, SYS_close, SYS_socket, \
+	SYS_connect
+
 static const int vcpu_syscalls[] = {
 	COMMON_SYSCALLS,
 	SYS_ioctl,
 	SYS_epoll_ctl,		/* virtio-net starts and stops watching its tap */
+	VHOST_USER_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long vcpu_ioctls[] = {
@@ -78,6 +88,7 @@ static const int device_syscalls[] = {
 	SYS_preadv, SYS_pwritev, SYS_preadv2, SYS_pwritev2, SYS_pread64, SYS_pwrite64,
 	SYS_fdatasync, SYS_fsync, SYS_fallocate, SYS_lseek,
 	SYS_getrandom,		/* virtio-rng */
+	VHOST_USER_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long device_ioctls[] = { KVM_IRQ_LINE, TUNSETOFFLOAD };
@@ -102,6 +113,8 @@ static const int main_syscalls[] = {
 	SYS_epoll_ctl,
 	SYS_rt_sigaction,	/* restoring signal dispositions */
 	SYS_close, SYS_fsync, SYS_fdatasync,	/* teardown */
+	VHOST_USER_SYSCALLS,	/* devices pause for a snapshot */
+	SYS_kill, SYS_wait4,	/* --share: virtiofsd stopped and reaped at exit */
 	SANITIZER_SYSCALLS
 };
 static const unsigned long main_ioctls[] = {
@@ -137,6 +150,7 @@ static const int control_syscalls[] = {
 	SYS_socket, SYS_connect,
 	SYS_getrandom,		/* json-c seeds its hash tables */
 	SNAPSHOT_SYSCALLS,	/* snapshot-save runs here */
+	VHOST_USER_SYSCALLS,	/* stop and cont pause and resume devices */
 	SANITIZER_SYSCALLS
 };
 static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
@@ -151,6 +165,7 @@ static const int migrate_syscalls[] = {
 	SYS_ioctl, SYS_poll, SYS_ppoll, SYS_socket, SYS_connect, SYS_sendto, SYS_sendmsg,
 	SYS_recvfrom, SYS_recvmsg, SYS_setsockopt, SYS_getsockopt, SYS_shutdown, SYS_fcntl,
 	SYS_epoll_ctl,		/* devices pause and resume */
+	VHOST_USER_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long migrate_ioctls[] = {

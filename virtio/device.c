@@ -71,6 +71,28 @@ int virtio_watch_fd(struct virtio_device *d, int fd)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+int virtio_unwatch_fd(struct virtio_device *d, int fd)
+{
+	return epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+int virtio_unwatch_queues(struct virtio_device *d)
+{
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		int r = virtio_unwatch_fd(d, d->notify_fd[q]);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void virtio_interrupts_changed(struct virtio_device *d)
+{
+	if (d->ops && d->ops->interrupts_changed)
+		d->ops->interrupts_changed(d);
+}
+
 int virtio_watch_transport_fd(struct virtio_device *d, int fd)
 {
 	int r = virtio_watch_fd(d, fd);
@@ -260,6 +282,8 @@ void virtio_device_resume(struct virtio_device *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->paused = false;
+	if (d->ops && d->ops->resume)
+		d->ops->resume(d);
 	pthread_cond_broadcast(&d->resumed);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -364,6 +388,8 @@ void virtio_set_status(struct virtio_device *d, uint8_t status)
 			if (d->vq[q].ready && write(d->notify_fd[q], &one, sizeof(one)) < 0)
 				log_debug("%s: queue %u kick: %s", d->name, q, strerror(errno));
 		}
+		if (d->ops->driver_ok)
+			d->ops->driver_ok(d);
 	}
 }
 

@@ -100,7 +100,22 @@ static void pci_interrupt(struct virtio_device *d, unsigned q, bool config)
 		fire(p, v);
 }
 
-static const struct virtio_transport_ops pci_transport = { .interrupt = pci_interrupt };
+/* A vector that can fire now is its irqfd: another process may write it directly. */
+static int pci_call_fd(struct virtio_device *d, unsigned q)
+{
+	struct virtio_pci *p = d->transport_priv;
+	uint16_t v = q < VIRTIO_MAX_QUEUES ? p->queue_vector[q] : VPCI_NO_VECTOR;
+
+	if (!p->msix_enabled || v >= p->nr_vectors || vector_masked(p, v) || p->irqfd[v] < 0)
+		return -1;
+	sync_route(p, v);
+	return p->routed[v] ? p->irqfd[v] : -1;
+}
+
+static const struct virtio_transport_ops pci_transport = {
+	.interrupt = pci_interrupt,
+	.call_fd = pci_call_fd,
+};
 
 static void msix_table_io(struct virtio_pci *p, uint64_t off, uint8_t *data, uint32_t len,
 			  bool is_write)
@@ -135,6 +150,8 @@ static void msix_table_io(struct virtio_pci *p, uint64_t off, uint8_t *data, uin
 		p->table[v].ctrl = val & MSIX_ENTRY_MASKED;
 		if (was && !vector_masked(p, v))
 			unmasked(p);
+		if (was != vector_masked(p, v))
+			virtio_interrupts_changed(p->dev);
 		return;
 	}
 	*reg = val;
@@ -247,8 +264,10 @@ static void common_field(struct virtio_pci *p, unsigned fo, const uint8_t *b)
 			vq->num = (uint16_t)get_le(b, fo, 2);	/* checked when enabled */
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
-		if (vq)
+		if (vq) {
 			p->queue_vector[p->queue_select] = checked_vector(p, get_le(b, fo, 2));
+			virtio_interrupts_changed(d);
+		}
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		/* Writing 0 is not allowed (4.1.4.3.2); only a reset disables a queue. */
@@ -399,6 +418,7 @@ static void config_write(struct pci_function *f, uint32_t off, uint32_t len)
 		p->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
 		p->msix_masked = ctrl & MSIX_CTRL_MASKALL;
 		unmasked(p);
+		virtio_interrupts_changed(p->dev);
 		pthread_mutex_unlock(&p->dev->lock);
 	}
 	if (touches(off, len, p->cfg_cap + VPCI_CAP_LEN, 4))

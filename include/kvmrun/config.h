@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kvmrun/disk_config.h"
+#include "kvmrun/fs_config.h"
 #include "kvmrun/mem.h"
 #include "kvmrun/net_config.h"
 
@@ -47,6 +48,8 @@ struct vm_config {
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
 	unsigned nr_disks;
+	struct fs_config fs[MAX_FS];	/* --fs and --share, in command-line order */
+	unsigned nr_fs;
 	bool rng;
 	struct net_config net;
 	bool has_net;
@@ -70,6 +73,7 @@ struct vm_config {
 #define CFG_GIVEN_DISK		(1u << 1)
 #define CFG_GIVEN_NET		(1u << 2)
 #define CFG_GIVEN_SERIAL	(1u << 3)
+#define CFG_GIVEN_FS		(1u << 4)
 
 /*
  * Parses argv into cfg.  Returns 0, or -EINVAL after writing one line that
@@ -80,6 +84,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 
 /* One --disk value (src/disk_config.c); 0 or -EINVAL with a one-line reason in err. */
 int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t errlen);
+/* One --fs (share false) or --share value (src/fs_config.c); 0 or -EINVAL with a reason in err. */
+int fs_config_parse(const char *arg, struct fs_config *fc, bool share, char *err, size_t errlen);
 /* One --net value (src/net_config.c); 0 or -EINVAL with a one-line reason in err. */
 int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen);
 

@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N] */
+/*
+ * --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]
+ * or --disk vhost-user=SOCKET[,num-queues=N] (the backend serves the image)
+ */
 struct disk_config {
-	char path[4096];
+	char path[4096];	/* the image, or the vhost-user socket */
+	bool vhost_user;
 	bool readonly;
 	bool cache_none;	/* O_DIRECT */
 	char serial[21];	/* VIRTIO_BLK_ID_BYTES + NUL */

@@ -133,6 +133,16 @@ struct virtio_device_ops {
 	 * until the device resumes (lock held, the pausing thread; optional).
 	 */
 	void (*drain)(struct virtio_device *d);
+	/* The pause is over: undo what drain did (lock held; optional). */
+	void (*resume)(struct virtio_device *d);
+	/* The driver set DRIVER_OK, after the status checks (lock held; optional). */
+	void (*driver_ok)(struct virtio_device *d);
+	/*
+	 * The transport's interrupt set-up changed (an MSI-X vector masked,
+	 * unmasked or reassigned): transport->call_fd may answer otherwise
+	 * now (lock held; optional).
+	 */
+	void (*interrupts_changed)(struct virtio_device *d);
 	/* Starts threads of the device type's own, before the worker (optional). */
 	int (*start)(struct virtio_device *d);
 	/* Frees the device's own state (after the worker stopped). */
@@ -152,6 +162,13 @@ struct virtio_transport_ops {
 	void (*interrupt)(struct virtio_device *d, unsigned q, bool config);
 	/* d->transport_fd became readable (worker thread, lock held). */
 	void (*fd_ready)(struct virtio_device *d);
+	/*
+	 * An eventfd that, written, delivers queue q's interrupt with no
+	 * help from kvmrun (an MSI-X vector's irqfd), or -1 when the
+	 * interrupt needs the transport (interrupt above).  For devices whose
+	 * rings another process serves (vhost-user); optional, lock held.
+	 */
+	int (*call_fd)(struct virtio_device *d, unsigned q);
 };
 
 struct virtio_device {
@@ -188,6 +205,8 @@ struct virtio_device {
 	uint16_t serve_budget;		/* the round's allowance, lent to the queue served (virtq.budget) */
 	uint64_t serve_bytes;		/* and its bytes (virtq.budget_bytes) */
 	bool no_poll;			/* the device's work is elsewhere (I/O threads): never spin */
+	/* Why a live migration cannot carry this device (NULL: it can). */
+	const char *live_blocker;
 	/* Log budget for device errors across resets (a guest can break and reset in a loop). */
 	unsigned broken_logged, broken_suppressed;
 	int64_t broken_last_log;	/* CLOCK_MONOTONIC seconds */
@@ -214,6 +233,14 @@ void virtio_device_stop(struct virtio_device *d);
 void virtio_device_pause(struct virtio_device *d);
 void virtio_device_resume(struct virtio_device *d);
 int virtio_watch_fd(struct virtio_device *d, int fd);
+int virtio_unwatch_fd(struct virtio_device *d, int fd);
+/*
+ * Another process serves the rings (vhost-user): the worker stops watching
+ * the notify fds, which that process reads instead.  Before the start.
+ */
+int virtio_unwatch_queues(struct virtio_device *d);
+/* The transport's interrupt set-up changed: tells the device type (lock held). */
+void virtio_interrupts_changed(struct virtio_device *d);
 /* Has the worker call d->transport->fd_ready when fd becomes readable. */
 int virtio_watch_transport_fd(struct virtio_device *d, int fd);
 

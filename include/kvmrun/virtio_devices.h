@@ -33,4 +33,20 @@ int virtio_console_init(struct virtio_device *d, struct out_sink *out, void (*rx
 /* Offers console input; returns how many bytes the guest's receive buffers took. */
 size_t virtio_console_input(struct virtio_device *d, const uint8_t *buf, size_t n);
 
+/* A virtio device whose rings a vhost-user backend serves (virtio/vhost_user_dev.c). */
+struct vhost_user_dev_config {
+	uint32_t device_id;		/* VIRTIO_ID_FS or VIRTIO_ID_BLOCK */
+	const char *socket;		/* the backend's UNIX socket */
+	const char *tag;		/* virtio-fs: the mount tag */
+	unsigned num_queues;		/* request queues (fs) or queues (blk); 0: one */
+	unsigned queue_size;		/* 0: VIRTQ_MAX_SIZE */
+};
+
+/*
+ * Connects to the backend (one line on error) and sets up the device; guest
+ * RAM must be a shared memfd (mem->memfd).
+ */
+int virtio_vhost_user_init(struct virtio_device *d, const struct vhost_user_dev_config *c,
+			   const struct guest_mem *mem);
+
 #endif
