@@ -524,6 +524,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 				    "run-time options can be given");
 		if (cfg->incoming)
 			return fail(err, errlen, "restore: --incoming is for 'run'");
+		if (cfg->given & CFG_GIVEN_FS)
+			return fail(err, errlen, "restore: a snapshot holds no virtio-fs device "
+				    "(--fs, --share): its state lives in virtiofsd");
 		return 0;
 	}
 	if (cfg->cmd == CMD_RUN && cfg->incoming && !cfg->kernel)
@@ -540,5 +543,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		cfg->mem_shared |= cfg->disks[i].vhost_user;
 	if (cfg->nr_fs)
 		cfg->mem_shared = true;
+	if (cfg->incoming && cfg->mem_shared && (cfg->nr_fs || cfg->given & CFG_GIVEN_DISK))
+		for (unsigned i = 0; i < cfg->nr_disks + cfg->nr_fs; i++)
+			if (i >= cfg->nr_disks || cfg->disks[i].vhost_user)
+				return fail(err, errlen, "--incoming: a migration cannot carry "
+					    "vhost-user devices (--fs, --share, --disk vhost-user=)");
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "kvmrun/control.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/log.h"
+#include "kvmrun/share.h"
 #include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
@@ -75,20 +77,63 @@ static int run_attached(struct vm *vm, const struct timespec *deadline, bool sta
 	return status;
 }
 
+/*
+ * --share: starts a virtiofsd per shared directory and points a copy of the
+ * configuration (*run, to free) at their sockets.  0, or -errno (said).
+ */
+static int shares_start(const struct vm_config *cfg, struct share *shares,
+			struct vm_config **run)
+{
+	*run = malloc(sizeof(**run));
+	if (!*run)
+		return -ENOMEM;
+	**run = *cfg;
+	for (unsigned i = 0; i < cfg->nr_fs; i++) {
+		struct fs_config *fc = &(*run)->fs[i];
+
+		if (!fc->share_dir[0])
+			continue;
+		int r = share_start(fc, &shares[i]);
+
+		if (r)
+			return r;
+		snprintf(fc->socket, sizeof(fc->socket), "%s", shares[i].socket);
+	}
+	return 0;
+}
+
+static void shares_stop(struct share *shares, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		share_stop(&shares[i]);
+}
+
 /* One boot of the guest: returns its exit status; *reset tells whether it ended in a reset. */
 static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 		     const struct timespec *deadline, struct control_server *ctl, bool *reset)
 {
+	struct share shares[MAX_FS];
+	struct vm_config *run = NULL;
 	struct vm vm;
 	int status = EXIT_VMM_ERROR;
 
 	*reset = false;
-	if (vm_create(&vm, cfg, host))
+	for (unsigned i = 0; i < MAX_FS; i++)
+		share_init(&shares[i]);
+	/* Before the VM: the daemons' forks then copy no guest RAM and no KVM fds. */
+	if (shares_start(cfg, shares, &run)) {
+		shares_stop(shares, MAX_FS);
+		free(run);
+		return EXIT_VMM_ERROR;
+	}
+	if (vm_create(&vm, run, host))
 		goto out;
 	log_info("backend: %s%s", kvm_backend_name(host->backend),
 		 vm.pvm ? "; PVM workarounds on" : "");
 	if (builder_build(&vm))
 		goto out;
+	for (unsigned i = 0; i < MAX_FS; i++)
+		share_forget_socket(&shares[i]);
 	/* Only another boot would need /dev/kvm itself again: drop it. */
 	if (!cfg->reboot_restart)
 		kvm_host_close(host);
@@ -96,6 +141,8 @@ static int boot_once(const struct vm_config *cfg, struct kvm_host *host,
 	*reset = vm.stop.reason == STOP_RESET;
 out:
 	vm_destroy(&vm);
+	shares_stop(shares, MAX_FS);
+	free(run);
 	return status;
 }
 

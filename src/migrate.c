@@ -1098,6 +1098,14 @@ int vm_migrate_start(struct vm *vm, const char *uri, char *err, size_t errlen)
 		return r;
 	if (strlen(uri) >= sizeof(m->uri))
 		return snprintf(err, errlen, "migrate: the URI is too long"), -EINVAL;
+	for (unsigned i = 0; i < vm->devices.nr; i++) {
+		const struct vm_device *dv = &vm->devices.v[i];
+		const char *why = dv->ops->live_blocker ? dv->ops->live_blocker(dv->dev) : NULL;
+
+		if (why)
+			return snprintf(err, errlen, "migrate: %s cannot be migrated live: %s",
+					dv->name, why), -ENOTSUP;
+	}
 	pthread_mutex_lock(&m->lock);
 	if (!m->thread_started || m->quit || vm_stop_requested(&vm->stop)) {
 		r = -ESHUTDOWN;

@@ -110,6 +110,13 @@ static int slot_restore(void *opaque, struct state_reader *r, uint16_t version)
 	return s->pci_bound ? virtio_pci_restore(&s->pci, r) : virtio_mmio_restore(&s->mmio, r);
 }
 
+static const char *slot_live_blocker(void *opaque)
+{
+	struct virtio_slot *s = opaque;
+
+	return s->initialised ? s->dev.live_blocker : NULL;
+}
+
 const struct vm_device_ops virtio_mmio_slot_ops = {
 	.kind = "virtio-mmio",
 	.state_version = VIRTIO_SLOT_STATE_VERSION,
@@ -120,6 +127,7 @@ const struct vm_device_ops virtio_mmio_slot_ops = {
 	.pause = slot_pause,
 	.resume = slot_resume,
 	.describe = mmio_describe,
+	.live_blocker = slot_live_blocker,
 	.destroy = slot_destroy,
 };
 
@@ -132,5 +140,6 @@ const struct vm_device_ops virtio_pci_slot_ops = {
 	.stop = slot_stop,
 	.pause = slot_pause,
 	.resume = slot_resume,
+	.live_blocker = slot_live_blocker,
 	.destroy = slot_destroy,
 };

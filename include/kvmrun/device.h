@@ -68,6 +68,8 @@ struct vm_device_ops {
 	void (*reset)(void *dev);
 	/* Adds what the guest must be told about it.  Optional.  0 or -errno. */
 	int (*describe)(void *dev, struct machine_desc *m);
+	/* Why a live migration cannot carry it (NULL: it can).  Optional. */
+	const char *(*live_blocker)(void *dev);
 	/* Stops its threads, releases its host resources and frees dev. */
 	void (*destroy)(void *dev);
 };
