@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp)
+all=(virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp vhost_user)
 secs=60
 merge=0
 targets=()

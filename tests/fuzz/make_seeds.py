@@ -398,10 +398,34 @@ def config():
     argv("info", ["info", "-q"])
     argv("help", ["--help"])
     argv("bad", ["run", "--kernel", "x", "--quiet=1", "-x", "--disk", ",ro", "extra"])
+    argv("vhost-user", ["run", "-k", "k", "--disk", "vhost-user=/run/b.sock,num-queues=2",
+                        "--fs", "socket=/run/f.sock,tag=t,queue-size=64,num-queues=2",
+                        "--share", "/srv,tag=s,readonly"])
+
+
+# ---- vhost_user: u8 flags, then the backend's replies, in the frontend's order ----
+def vhost_user():
+    def reply(req, payload):
+        return struct.pack("<III", req, 1 | 4, len(payload)) + payload
+
+    def ack(req):
+        return reply(req, struct.pack("<Q", 0))
+
+    feats = (1 << 32) | (1 << 30) | (1 << 29) | (1 << 28) | (1 << 9) | (1 << 6)
+    proto = (1 << 0) | (1 << 3) | (1 << 9)
+    conv = reply(1, struct.pack("<Q", feats)) + reply(15, struct.pack("<Q", proto))
+    conv += ack(3) + reply(17, struct.pack("<Q", 1))
+    conv += reply(24, struct.pack("<III", 0, 60, 0) + struct.pack("<Q", 2048) + bytes(52))
+    for req in (2, 5, 8, 10, 9, 12, 13, 18):
+        conv += ack(req)
+    conv += reply(11, struct.pack("<II", 0, 5)) + ack(25)
+    put("conversation", "vhost_user", b"\0" + conv)
+    put("conversation-fd", "vhost_user", b"\1" + conv)
+    put("no-protocol", "vhost_user", b"\0" + reply(1, struct.pack("<Q", 1 << 32)))
 
 
 if __name__ == "__main__":
-    for fn in (virtqueue, blk, console, pci, mmio, serial, pio, loader, config):
+    for fn in (virtqueue, blk, console, pci, mmio, serial, pio, loader, config, vhost_user):
         fn()
     total = sum(os.path.getsize(os.path.join(dp, f))
                 for dp, _, fs in os.walk(CORPUS) for f in fs)
