@@ -19,6 +19,15 @@
  *     virtio-blk bench: PHASE reqs=N bytes=N qd=N ticks=N us=N tsc_khz=N
  *   PHASE is rand4k, seqread or seqwrite; us is the phase's wall time.
  *
+ * blk=survive: for a disk whose backend is killed (vhost-user): reads pattern A
+ *   from sectors 0..sectors-1 in a loop ("virtio-blk: reading in a loop" after
+ *   the first 100) until a request does not complete and the device says
+ *   NEEDS_RESET ("virtio-blk: device needs reset after N reads"); then the
+ *   disk other_index=N (default 1) must still read its pattern, and the
+ *   first one is reset and set up again every 100 ms until it works again
+ *   (a backend that came back: "virtio-blk: works again after N resets"),
+ *   for at most 20 s.
+ *
  * Also: virtio_mmio.device=... (one per transport), blk_index=N (use the N-th
  * block device, from 0), virtio_timeout=MS, cpl=0.
  */
@@ -391,6 +400,77 @@ static void bench(void)
 	printf("virtio-blk bench: %u requests, %lu notifies (%lu skipped)\n", requests, vq.notifies, vq.kicks_skipped);
 }
 
+/* Resets d and sets it up again: 0, or -1 when it says NEEDS_RESET (no backend) or fails. */
+static int blk_setup(struct virtio_dev *d, struct virtq *q)
+{
+	if (virtio_init(d, VIRTIO_BIT(VIRTIO_BLK_F_FLUSH)) || virtq_setup(d, q, 0, VIRTQ_MAX_SIZE) <= 0)
+		return -1;
+	virtio_driver_ok(d);
+	return virtio_status(d) & VIRTIO_STATUS_NEEDS_RESET ? -1 : 0;
+}
+
+/* One read of pattern A through q: 1 if it completed with the pattern, 0 if it never completed. */
+static int survive_read(struct virtq *q, uint32_t nsect)
+{
+	struct slot *s = &slots[0];
+	struct virtq_buf b[3];
+	uint32_t id, len;
+
+	s->hdr = (struct blk_hdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
+	s->status = 0xff;
+	b[0] = (struct virtq_buf){ &s->hdr, sizeof(s->hdr), false };
+	b[1] = (struct virtq_buf){ buf, nsect * SECTOR, true };
+	b[2] = (struct virtq_buf){ &s->status, 1, true };
+	check(virtq_add(q, b, 3, false) >= 0, "virtio-blk: ring full");
+	virtq_kick(q);
+	if (!virtq_wait(q, &id, &len))
+		return 0;
+	expect_status(s->status, VIRTIO_BLK_S_OK, "read");
+	verify(buf, 0, nsect, pat_a, "pattern A");
+	return 1;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	uint64_t end = rdtsc() + ms * virtio_tsc_per_ms();
+
+	while (rdtsc() < end)
+		pause();
+}
+
+static void survive(uint32_t nsect)
+{
+	static struct virtio_dev other;
+	static struct virtq other_vq;
+	uint64_t other_index = 1, reads = 0, resets = 0, t0;
+
+	cmdline_u64("other_index", &other_index);
+	virtio_timeout_ms = 1000;
+	while (survive_read(&vq, nsect))
+		if (++reads == 100)
+			printf("virtio-blk: reading in a loop\n");
+	check(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET,
+	      "virtio-blk: a read never completed but the device does not say NEEDS_RESET");
+	printf("virtio-blk: device needs reset after %lu reads\n", reads);
+
+	check(virtio_find(VIRTIO_ID_BLOCK, (unsigned)other_index, &other) == 0,
+	      "virtio-blk: no block device number %lu", other_index);
+	check(blk_setup(&other, &other_vq) == 0, "virtio-blk: disk %lu cannot be set up", other_index);
+	check(survive_read(&other_vq, nsect) == 1, "virtio-blk: disk %lu does not read", other_index);
+	printf("virtio-blk: disk %lu still works\n", other_index);
+
+	t0 = rdtsc();
+	for (;;) {
+		resets++;
+		if (blk_setup(&dev, &vq) == 0 && survive_read(&vq, nsect) == 1)
+			break;
+		check(rdtsc() - t0 < 20000 * virtio_tsc_per_ms(),
+		      "virtio-blk: the device did not work again within 20 s (%lu resets)", resets);
+		sleep_ms(100);
+	}
+	printf("virtio-blk: works again after %lu resets\n", resets);
+}
+
 static long run(long arg)
 {
 	char mode[16] = "check";
@@ -404,7 +484,8 @@ static long run(long arg)
 	cmdline_get("blk", mode, sizeof(mode));
 	cmdline_u64("readonly", &ro);
 	cmdline_u64("sectors", &nsect);
-	check(!strcmp(mode, "check") || !strcmp(mode, "bench"), "blk=%s: expected check or bench", mode);
+	check(!strcmp(mode, "check") || !strcmp(mode, "bench") || !strcmp(mode, "survive"),
+	      "blk=%s: expected check, bench or survive", mode);
 	check(nsect >= 1 && nsect <= PAT_SECTORS, "sectors=%lu: must be 1..%u", nsect, PAT_SECTORS);
 
 	virtio_mmio_list();
@@ -436,6 +517,10 @@ static long run(long arg)
 
 	if (!strcmp(mode, "bench")) {
 		bench();
+		return 0;
+	}
+	if (!strcmp(mode, "survive")) {
+		survive((uint32_t)nsect);
 		return 0;
 	}
 	check(capacity >= WR_FIRST + WR_SECTORS, "virtio-blk: check needs at least %u sectors", WR_FIRST + WR_SECTORS);

@@ -310,8 +310,9 @@ int vhost_user_adopt(struct vhost_user *vu, int fd)
 	vu->max_queues = 0;
 	r = negotiate(vu);
 	if (r) {
-		log_err("%s: vhost-user backend: the negotiation failed: %s", vu->name,
-			vhost_user_strerror(r));
+		if (!vu->quiet)
+			log_err("%s: vhost-user backend: the negotiation failed: %s", vu->name,
+				vhost_user_strerror(r));
 		vhost_user_close(vu);
 	}
 	return r;
@@ -323,19 +324,22 @@ int vhost_user_connect(struct vhost_user *vu, const char *path)
 	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("%s: vhost-user socket path too long: %s", vu->name, path);
+		if (!vu->quiet)
+			log_err("%s: vhost-user socket path too long: %s", vu->name, path);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		r = -errno;
-		log_err("%s: socket: %s", vu->name, strerror(errno));
+		if (!vu->quiet)
+			log_err("%s: socket: %s", vu->name, strerror(errno));
 		return r;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
-		log_err("%s: cannot connect to the vhost-user backend at %s: %s%s", vu->name, path,
+		if (!vu->quiet)
+			log_err("%s: cannot connect to the vhost-user backend at %s: %s%s", vu->name, path,
 			strerror(errno),
 			r == -ENOENT || r == -ECONNREFUSED ? " (is the backend running?)" : "");
 		close(fd);

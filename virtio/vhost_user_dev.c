@@ -64,8 +64,12 @@ static void lost(struct vud *v, const char *what, int r)
 	}
 	v->lost = true;
 	v->started = false;
-	snprintf(why, sizeof(why), "vhost-user backend at %s: %s: %s", v->socket, what,
-		 vhost_user_strerror(r));
+	if (what)
+		snprintf(why, sizeof(why), "vhost-user backend at %s: %s: %s", v->socket, what,
+			 vhost_user_strerror(r));
+	else
+		snprintf(why, sizeof(why), "vhost-user backend at %s: %s", v->socket,
+			 vhost_user_strerror(r));
 	virtio_needs_reset(v->d, why);
 }
 
@@ -107,9 +111,15 @@ static void start(struct vud *v)
 	uint64_t features = d->guest_features;
 	int r;
 
-	if (v->started || v->lost || !(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+	if (v->started || !(d->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
 	    (d->status & VIRTIO_CONFIG_S_NEEDS_RESET))
 		return;
+	if (v->lost) {
+		/* Still no backend after the driver's reset: said once already, when it went. */
+		d->reported_broken = true;
+		virtio_needs_reset(d, "no vhost-user backend");
+		return;
+	}
 	if (v->vu.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))
 		features |= 1ULL << VHOST_USER_F_PROTOCOL_FEATURES;
 	r = vhost_user_set_features(&v->vu, features);
@@ -174,8 +184,13 @@ static void reconnect(struct vud *v)
 {
 	struct virtio_device *d = v->d;
 	uint64_t offered;
+	int r;
 
-	if (vhost_user_connect(&v->vu, v->socket))
+	/* Quietly: a driver may reset in a loop while the backend is away. */
+	v->vu.quiet = true;
+	r = vhost_user_connect(&v->vu, v->socket);
+	v->vu.quiet = false;
+	if (r)
 		return;
 	offered = (v->vu.features & PASSED_FEATURES) | (1ULL << VIRTIO_F_VERSION_1);
 	if (offered != d->host_features) {
@@ -245,11 +260,11 @@ static void vud_fd_ready(struct virtio_device *d, int fd)
 		ssize_t got = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 
 		if (got == 0)
-			lost(v, "connection", -EPIPE);
+			lost(v, NULL, -EPIPE);
 		else if (got > 0)
 			lost(v, "a message kvmrun did not ask for", -EPROTO);
 		else if (errno != EAGAIN && errno != EINTR)
-			lost(v, "connection", -errno);
+			lost(v, NULL, -errno);
 		return;
 	}
 	for (unsigned q = 0; q < d->nr_queues; q++) {

@@ -258,6 +258,16 @@ foreach(t pci mmio)
 endforeach()
 kvmrun_virtio_test(virtio.pci.rng.mb virtio_rng.mb.elf ${PASS} --out "virtio-rng: 8192 bytes"
   ARGS --rng)
+# vhost-user: real backends (qemu-storage-daemon, virtiofsd) the tests start themselves.
+foreach(t pci mmio)
+  foreach(mode check survive)
+    add_test(NAME vhost-user.${t}.blk.${mode} COMMAND
+      ${CMAKE_CURRENT_SOURCE_DIR}/integration/vhost_user_blk.sh ${RUN} ${KVMRUN}
+      $<TARGET_FILE:blkimg> ${G}/virtio_blk.elf ${mode} ${t})
+    set_tests_properties(vhost-user.${t}.blk.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+      LABELS "virtio;vhost-user")
+  endforeach()
+endforeach()
 virtio_blk_test(virtio.pci.blk.rw.mb virtio_blk.mb.elf rw pci)
 virtio_blk_test(virtio.mmio.blk.rw.mb virtio_blk.mb.elf rw mmio)
 kvmrun_virtio_test(virtio.pci.rng.cpl0 virtio_rng.elf ${PASS} ARGS --rng --append cpl=0)
