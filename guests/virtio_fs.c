@@ -14,7 +14,8 @@
  *     virtio-fs: entry NAME
  *   (hello.txt and fromguest.txt must be among them), RELEASEDIR; LOOKUP of a
  *   missing name must fail with ENOENT, an unknown opcode with ENOSYS; FORGET
- *   on the hiprio queue.  Any failure prints one FAIL line.
+ *   on the hiprio queue.  With VIRTIO_RING_F_INDIRECT_DESC every other request
+ *   goes through an indirect table.  Any failure prints one FAIL line.
  * fs=bench: READ the file fs_file=NAME (default bench.bin) from start to end
  *   in requests of req_kb=N KiB (default 128), then CREATE bench-write.bin and
  *   WRITE as many bytes (or write_mb=N MiB) the same way (FLUSH and RELEASE
@@ -62,7 +63,8 @@ static struct virtq reqq, hiprioq;
 static struct fuse_in_header inh;
 static struct fuse_out_header outh;
 static uint64_t next_unique = 1;
-static unsigned requests;
+static unsigned requests, indirect_requests;
+static bool alternate_indirect;	/* fs=check: every other request through an indirect table */
 static uint32_t max_write, max_read;
 static uint8_t buf[4096] __attribute__((aligned(4096)));
 static uint8_t bench_buf[BENCH_MAX_REQ] __attribute__((aligned(4096)));
@@ -148,7 +150,9 @@ static int fs_call(struct virtq *q, uint32_t op, uint64_t nodeid, const void *a1
 	b[n++] = (struct virtq_buf){ &outh, sizeof(outh), true };
 	if (rlen)
 		b[n++] = (struct virtq_buf){ reply, rlen, true };
-	used = virtq_xfer(q, b, n, false);
+	if (alternate_indirect && q->indirect && (inh.unique & 1))
+		indirect_requests++;
+	used = virtq_xfer(q, b, n, alternate_indirect && (inh.unique & 1));
 	requests++;
 	check(used >= sizeof(outh), "virtio-fs: %s: the device wrote %u bytes, less than a fuse_out_header",
 	      op_name(op), used);
@@ -610,13 +614,18 @@ static long run(long arg)
 	check_tag();
 	fs_init();
 
-	if (!strcmp(mode, "bench"))
+	if (!strcmp(mode, "bench")) {
 		fs_bench();
-	else
+	} else {
+		alternate_indirect = true;
 		fs_check();
-	printf("virtio-fs: %u requests, %lu notifies (%lu skipped)%s\n", requests, reqq.notifies + hiprioq.notifies,
-	       reqq.kicks_skipped + hiprioq.kicks_skipped, reqq.event_idx ? ", event-idx" : "");
+	}
+	printf("virtio-fs: %u requests (%u indirect), %lu notifies (%lu skipped)%s%s\n", requests, indirect_requests,
+	       reqq.notifies + hiprioq.notifies, reqq.kicks_skipped + hiprioq.kicks_skipped,
+	       reqq.indirect ? ", indirect" : "", reqq.event_idx ? ", event-idx" : "");
 	check(!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET), "virtio-fs: device needs reset");
+	if (alternate_indirect && reqq.indirect)
+		check(indirect_requests > 0, "virtio-fs: no indirect request was made");
 	return 0;
 }
 
