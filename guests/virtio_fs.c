@@ -8,16 +8,17 @@
  *   INIT (7.31, reply major 7), LOOKUP hello.txt in the root, GETATTR, OPEN,
  *   READ (whole, then from offset 6, then at the end of file), print
  *     virtio-fs: read 'CONTENT'
- *   (non-printable bytes as \xNN), RELEASE; CREATE fromguest.txt (0644),
- *   WRITE "written by the guest", READ it back, FLUSH, RELEASE, GETATTR and
- *   LOOKUP it again; OPENDIR + READDIR the root, one line per name
+ *   (non-printable bytes as \xNN), RELEASE; CREATE fromguest.txt (0644; when
+ *   it exists: OPEN with O_TRUNC, reported as such), WRITE "written by the
+ *   guest", READ it back, FLUSH, RELEASE, GETATTR and LOOKUP it again;
+ *   OPENDIR + READDIR the root, one line per name
  *     virtio-fs: entry NAME
  *   (hello.txt and fromguest.txt must be among them), RELEASEDIR; LOOKUP of a
  *   missing name must fail with ENOENT, an unknown opcode with ENOSYS; FORGET
  *   on the hiprio queue.  With VIRTIO_RING_F_INDIRECT_DESC every other request
  *   goes through an indirect table.  Any failure prints one FAIL line.
  * fs=bench: READ the file fs_file=NAME (default bench.bin) from start to end
- *   in requests of req_kb=N KiB (default 128), then CREATE bench-write.bin and
+ *   in requests of req_kb=N KiB (default 128), then create bench-write.bin and
  *   WRITE as many bytes (or write_mb=N MiB) the same way (FLUSH and RELEASE
  *   after the clock stops), then iters=N (default 1000) LOOKUP+GETATTR pairs
  *   on fs_file.  One line per phase, timed with rdtsc at tsc_khz=N (from the
@@ -36,8 +37,6 @@
 #include <linux/stat.h>
 #include "virtio.h"
 
-#define VIRTIO_ID_FS		26
-
 /* Config space (5.11.4): char tag[36], le32 num_request_queues */
 #define FS_CFG_TAG		0
 #define FS_TAG_BYTES		36
@@ -46,7 +45,7 @@
 #define FS_HIPRIO_QUEUE		0
 #define FS_REQUEST_QUEUE	1
 
-/* What we ask for in INIT: 7.31 is the last minor before fuse_init_in grew to 64 bytes. */
+/* INIT as a 7.31 client: its fuse_init_in is the 16-byte one (64 bytes from 7.36 on). */
 #define FS_MINOR		31
 #define FS_INIT_IN_BYTES	16
 
