@@ -21,7 +21,7 @@
 # host fromguest.txt holds exactly the guest's text and hello.txt is unchanged.
 set -u
 run=$1 kvmrun=$2 guest=$3 transport=$4
-tag=kvmrun-fs
+tag="kvmrun-fs"
 text="written by the guest"	# what guests/virtio_fs.c writes
 
 vfsd=${VIRTIOFSD:-}
