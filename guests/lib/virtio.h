@@ -52,6 +52,7 @@
 #define VIRTIO_ID_BLOCK			2
 #define VIRTIO_ID_CONSOLE		3
 #define VIRTIO_ID_RNG			4
+#define VIRTIO_ID_FS			26
 
 /* Transport feature bits (6) */
 #define VIRTIO_RING_F_INDIRECT_DESC	28

@@ -255,6 +255,10 @@ foreach(t pci mmio)
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh
     ${RUN} ${KVMRUN} ${G}/virtio_net.elf ${t})
   set_tests_properties(virtio.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
+  # virtio-fs: the script runs virtiofsd (vhost-user) beside kvmrun.
+  add_test(NAME virtio.${t}.fs.check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_fs.sh
+    ${RUN} ${KVMRUN} ${G}/virtio_fs.elf ${t})
+  set_tests_properties(virtio.${t}.fs.check PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "virtio;vhost-user")
 endforeach()
 kvmrun_virtio_test(virtio.pci.rng.mb virtio_rng.mb.elf ${PASS} --out "virtio-rng: 8192 bytes"
   ARGS --rng)
