@@ -17,6 +17,10 @@
  *   missing name must fail with ENOENT, an unknown opcode with ENOSYS; FORGET
  *   on the hiprio queue.  With VIRTIO_RING_F_INDIRECT_DESC every other request
  *   goes through an indirect table.  Any failure prints one FAIL line.
+ * fs=check fs_readonly=1: a read-only share (kvmrun --share DIR,readonly):
+ *   the same reads, but CREATE of fromguest.txt must fail with EROFS
+ *     virtio-fs: CREATE fromguest.txt refused: EROFS
+ *   and READDIR need not list it.
  * fs=bench: READ the file fs_file=NAME (default bench.bin) from start to end
  *   in requests of req_kb=N KiB (default 128), then create bench-write.bin and
  *   WRITE as many bytes (or write_mb=N MiB) the same way (FLUSH and RELEASE
@@ -411,11 +415,28 @@ static void check_create(uint64_t *new_id)
 	*new_id = r.entry.nodeid;
 }
 
-static void check_readdir(void)
+/* A read-only share: the CREATE must come back EROFS and leave nothing behind. */
+static void check_create_refused(void)
+{
+	struct fuse_create_in in = { .flags = O_RDWR | O_CREAT, .mode = S_IFREG | 0644, .umask = 022 };
+	static struct create_reply r;
+	struct fuse_entry_out e;
+	int err;
+
+	err = fs_call(&reqq, FUSE_CREATE, FUSE_ROOT_ID, &in, sizeof(in), NEW_NAME, sizeof(NEW_NAME), &r,
+		      sizeof(r), NULL);
+	check(err == -EROFS, "virtio-fs: CREATE " NEW_NAME " on a read-only share: error %d (%s), expected %d (EROFS)",
+	      err, err_name(err), -EROFS);
+	err = fs_lookup(FUSE_ROOT_ID, NEW_NAME, &e);
+	check(err == -ENOENT, "virtio-fs: " NEW_NAME " exists after a refused CREATE (error %d)", err);
+	printf("virtio-fs: CREATE " NEW_NAME " refused: EROFS\n");
+}
+
+static void check_readdir(bool readonly)
 {
 	uint64_t fh, off = 0;
 	unsigned entries = 0, reads = 0;
-	bool hello = false, created = false;
+	bool hello = false, created = readonly;
 
 	fs_open(FUSE_OPENDIR, FUSE_ROOT_ID, O_RDONLY, &fh, "/");
 	for (;;) {
@@ -468,13 +489,20 @@ static void fs_check(void)
 {
 	uint64_t hello_id, new_id;
 
+	uint64_t readonly = 0;
+
+	cmdline_u64("fs_readonly", &readonly);
 	check_hello(&hello_id);
-	check_create(&new_id);
-	check_readdir();
+	if (readonly)
+		check_create_refused();
+	else
+		check_create(&new_id);
+	check_readdir(readonly);
 	check_errors();
 	/* Each successful LOOKUP or CREATE took one reference. */
 	fs_forget(hello_id, 1);
-	fs_forget(new_id, 2);
+	if (!readonly)
+		fs_forget(new_id, 2);
 	printf("virtio-fs: FORGET on the hiprio queue\n");
 }
 

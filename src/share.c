@@ -55,11 +55,14 @@ static int readonly_view(const char *dir)
 	return 0;
 }
 
-static void child(const struct fs_config *fc, const char *bin, const char *sock)
+static void child(const struct fs_config *fc, const char *bin, const char *sock, int log_fd)
 {
 	char sockarg[160], source[4200];
 	int r;
 
+	/* Its messages go to a file kvmrun shows when it fails to start (it chats at exit). */
+	if (log_fd >= 0 && (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0))
+		_exit(127);
 	/* The daemon must not outlive kvmrun, even one killed with SIGKILL. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (fc->readonly && (r = readonly_view(fc->share_dir))) {
@@ -79,12 +82,27 @@ void share_init(struct share *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->pid = -1;
+	s->log_fd = -1;
+}
+
+/* The daemon's last words, on kvmrun's stderr. */
+static void show_log(struct share *s)
+{
+	char buf[2048];
+	ssize_t n;
+
+	if (s->log_fd < 0)
+		return;
+	n = pread(s->log_fd, buf, sizeof(buf), 0);
+	if (n > 0)
+		fprintf(stderr, "%.*s%s", (int)n, buf, buf[n - 1] == '\n' ? "" : "\n");
 }
 
 int share_start(const struct fs_config *fc, struct share *s)
 {
 	const char *bin = find_virtiofsd();
 	const char *tmp = getenv("TMPDIR");
+	char logname[sizeof(s->dir) + 32];
 	struct stat st;
 	uint64_t deadline;
 
@@ -112,6 +130,11 @@ int share_start(const struct fs_config *fc, struct share *s)
 		return -EIO;
 	}
 	snprintf(s->socket, sizeof(s->socket), "%s/fs.sock", s->dir);
+	/* An unlinked file: nothing to clean up, readable while kvmrun holds it. */
+	snprintf(logname, sizeof(logname), "%s/virtiofsd.log", s->dir);
+	s->log_fd = open(logname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (s->log_fd >= 0)
+		unlink(logname);
 	s->pid = fork();
 	if (s->pid < 0) {
 		int e = errno;
@@ -121,7 +144,7 @@ int share_start(const struct fs_config *fc, struct share *s)
 		return -e;
 	}
 	if (s->pid == 0)
-		child(fc, bin, s->socket);
+		child(fc, bin, s->socket, s->log_fd);
 
 	/* Its socket file appears once it listens; connecting now would use up its one client. */
 	deadline = clock_now_ns() + SHARE_START_MS * 1000000ULL;
@@ -131,8 +154,10 @@ int share_start(const struct fs_config *fc, struct share *s)
 		if (stat(s->socket, &st) == 0 && S_ISSOCK(st.st_mode))
 			break;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-			log_err("--share %s: virtiofsd (%s) exited with status %d before it listened",
-				fc->share_dir, bin, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			log_err("--share %s: virtiofsd (%s) exited with status %d before it listened%s",
+				fc->share_dir, bin, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+				s->log_fd >= 0 ? "; it said:" : "");
+			show_log(s);
 			s->pid = -1;
 			share_stop(s);
 			return -EIO;
@@ -140,6 +165,7 @@ int share_start(const struct fs_config *fc, struct share *s)
 		if (clock_now_ns() > deadline) {
 			log_err("--share %s: virtiofsd did not listen within %d ms", fc->share_dir,
 				SHARE_START_MS);
+			show_log(s);
 			share_stop(s);
 			return -ETIMEDOUT;
 		}
@@ -176,5 +202,8 @@ void share_stop(struct share *s)
 		}
 	}
 	s->pid = -1;
+	if (s->log_fd >= 0)
+		close(s->log_fd);
+	s->log_fd = -1;
 	share_forget_socket(s);
 }

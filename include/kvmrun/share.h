@@ -8,6 +8,7 @@
 
 struct share {
 	pid_t pid;		/* the daemon, -1: none */
+	int log_fd;		/* its stdout and stderr (an unlinked file), -1: none */
 	char dir[96];		/* private directory holding its socket */
 	char socket[108];
 };

@@ -99,6 +99,7 @@ struct vhost_user {
 	uint64_t features;		/* what GET_FEATURES offered */
 	uint64_t protocol;		/* protocol features both sides have */
 	unsigned max_queues;		/* GET_QUEUE_NUM with MQ, else 0 (unknown) */
+	bool quiet;			/* connect failures are not logged (reconnect attempts) */
 };
 
 /* Protocol features kvmrun uses when the backend offers them. */

@@ -271,6 +271,12 @@ foreach(t pci mmio)
     set_tests_properties(vhost-user.${t}.blk.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
       LABELS "virtio;vhost-user")
   endforeach()
+  foreach(mode rw readonly)
+    add_test(NAME vhost-user.${t}.share.${mode} COMMAND
+      ${CMAKE_CURRENT_SOURCE_DIR}/integration/share.sh ${RUN} ${KVMRUN} ${G}/virtio_fs.elf ${t} ${mode})
+    set_tests_properties(vhost-user.${t}.share.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+      LABELS "virtio;vhost-user")
+  endforeach()
 endforeach()
 virtio_blk_test(virtio.pci.blk.rw.mb virtio_blk.mb.elf rw pci)
 virtio_blk_test(virtio.mmio.blk.rw.mb virtio_blk.mb.elf rw mmio)
