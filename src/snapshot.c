@@ -131,7 +131,8 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	for (unsigned i = 0; i < c->nr_disks; i++) {
 		const struct disk_config *d = &c->disks[i];
 		uint64_t size = 0;
-		int r = snapshot_disk_size(d->path, &size);
+		/* A vhost-user disk's image is its backend's: no size to check here. */
+		int r = d->vhost_user ? 0 : snapshot_disk_size(d->path, &size);
 
 		if (r) {
 			snprintf(err, errlen, "%s: %s", d->path, strerror(-r));
@@ -146,6 +147,12 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	}
 	state_put_bool(w, c->has_net);
 	put_str(w, c->has_net ? c->net.tap : NULL);
+	/* Added later: an older record ends before it (no vhost-user disks). */
+	uint32_t vhost_user = 0;
+
+	for (unsigned i = 0; i < c->nr_disks; i++)
+		vhost_user |= (uint32_t)c->disks[i].vhost_user << i;
+	state_put_u32(w, vhost_user);
 	return w->err;
 }
 
@@ -181,6 +188,14 @@ static void get_config(struct state_reader *r, struct snapshot *s)
 	}
 	c->has_net = state_get_bool(r);
 	get_str(r, c->net.tap, sizeof(c->net.tap));
+	if (r->off < r->len) {
+		uint32_t vhost_user = state_get_u32(r);
+
+		if (vhost_user >> c->nr_disks)
+			state_reader_fail(r);
+		for (unsigned i = 0; i < c->nr_disks; i++)
+			c->disks[i].vhost_user = vhost_user & (1u << i);
+	}
 	if (c->cpus == 0 || c->cpus > CPUS_MAX || c->mem_size < (2ULL << 20) ||
 	    c->mem_size > (1ULL << 40) || (c->mem_size & (PAGE - 1)) ||
 	    c->hugepages > HUGEPAGES_HUGETLB || c->transport > TRANSPORT_PCI ||
@@ -698,12 +713,22 @@ int snapshot_config(const struct snapshot *s, const struct vm_config *cli, struc
 		if (cli->nr_disks != s->cfg.nr_disks)
 			return snprintf(err, errlen, "restore: the snapshot has %u disk(s), %u given",
 					s->cfg.nr_disks, cli->nr_disks), -EINVAL;
-		for (unsigned i = 0; i < cli->nr_disks; i++)
+		for (unsigned i = 0; i < cli->nr_disks; i++) {
+			if (cli->disks[i].vhost_user != s->cfg.disks[i].vhost_user)
+				return snprintf(err, errlen, "restore: disk %u was %s when the snapshot "
+						"was taken", i, s->cfg.disks[i].vhost_user ?
+						"a vhost-user disk (--disk vhost-user=SOCKET)" :
+						"an image file"), -EINVAL;
 			out->disks[i] = cli->disks[i];
+		}
 	}
 	for (unsigned i = 0; i < out->nr_disks; i++) {
 		uint64_t size;
-		int r = snapshot_disk_size(out->disks[i].path, &size);
+		int r;
+
+		if (out->disks[i].vhost_user)
+			continue;	/* its backend serves the image the snapshot's must match */
+		r = snapshot_disk_size(out->disks[i].path, &size);
 
 		if (r)
 			return snprintf(err, errlen, "restore: disk %u: %s: %s", i,

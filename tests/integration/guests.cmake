@@ -277,6 +277,10 @@ foreach(t pci mmio)
     set_tests_properties(vhost-user.${t}.share.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
       LABELS "virtio;vhost-user")
   endforeach()
+  add_test(NAME vhost-user.${t}.share.snapshot COMMAND
+    ${CMAKE_CURRENT_SOURCE_DIR}/integration/share.sh ${RUN} ${KVMRUN} ${G}/snapdev.elf ${t} snapshot)
+  set_tests_properties(vhost-user.${t}.share.snapshot PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+    LABELS "virtio;vhost-user")
 endforeach()
 virtio_blk_test(virtio.pci.blk.rw.mb virtio_blk.mb.elf rw pci)
 virtio_blk_test(virtio.mmio.blk.rw.mb virtio_blk.mb.elf rw mmio)
@@ -406,7 +410,8 @@ set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapsho
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
   add_test(NAME snapshot.net.${t} COMMAND ${SNAP} net ${t})
-  list(APPEND snap_tests snapshot.devices.${t} snapshot.net.${t})
+  add_test(NAME snapshot.vhost-user-blk.${t} COMMAND ${SNAP} devices ${t} vhost-user)
+  list(APPEND snap_tests snapshot.devices.${t} snapshot.net.${t} snapshot.vhost-user-blk.${t})
 endforeach()
 set_tests_properties(${snap_tests} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS snapshot)
 # Linux snapshotted, and live-migrated, while KUnit runs; one boot each, alone.

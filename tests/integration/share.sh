@@ -3,13 +3,16 @@
 # virtio_fs test guest (a FUSE client) uses the directory, and kvmrun stops the
 # daemon and removes its socket when the VM ends.
 #
-#   share.sh RUN_GUEST KVMRUN GUEST TRANSPORT MODE     MODE: rw or readonly
+#   share.sh RUN_GUEST KVMRUN GUEST TRANSPORT MODE     MODE: rw, readonly or snapshot
 #
 # rw: the guest reads hello.txt (unique to this run), creates fromguest.txt
 #   (on the host afterwards, with the guest's text) and lists the directory.
 # readonly: the guest's CREATE fails with EROFS and the directory is
 #   byte-for-byte what it was.
-# Both: no virtiofsd started for this directory is left, nor its socket.
+# snapshot: GUEST is snapdev, which asks for a snapshot through the guest port:
+#   kvmrun refuses it in one line (virtio-fs state lives in virtiofsd), the
+#   guest sees "snapshot: none" and goes on to PASS, no state file is written.
+# All: no virtiofsd started for this directory is left, nor its socket.
 set -u
 run=$1 kvmrun=$2 guest=$3 transport=$4 mode=$5
 [ -x /usr/lib/qemu/virtiofsd ] || [ -n "${KVMRUN_VIRTIOFSD:-}" ] ||
@@ -22,7 +25,13 @@ printf '%s' "$content" >"$share/hello.txt"
 export TMPDIR=$tmp	# where kvmrun puts the daemon's socket directory
 fail() { echo "FAIL: $*"; exit 1; }
 
-if [ "$mode" = readonly ]; then
+if [ "$mode" = snapshot ]; then
+	"$run" --needs-kvm --status 33 --out "^snapshot: none" --out "^PASS" \
+		--err-count "a VM with --fs or --share cannot be saved" 1 -- \
+		"$kvmrun" run --kernel "$guest" --transport "$transport" --memory 64M --rng \
+		--share "$share,tag=s" --snapshot-dir "$tmp/snap" --timeout 60 || exit 1
+	[ ! -e "$tmp/snap/state" ] || fail "a snapshot was written"
+elif [ "$mode" = readonly ]; then
 	before=$(cd "$share" && ls -la --time-style=+%s && md5sum hello.txt)
 	"$run" --needs-kvm --status 33 --out "^virtio-fs: device on virtio-$transport " \
 		--out "^virtio-fs: read '$content'\$" --out "^virtio-fs: CREATE fromguest\\.txt refused: EROFS" \

@@ -14,6 +14,9 @@ SCENARIO:
   devices T         snapdev on transport T (pci, mmio) with virtio-blk, -rng and
                     -console: after the restore a disk write lands in the image
                     (checked from the host), entropy arrives, the console prints
+  devices T vhost-user
+                    the same with the disk served by qemu-storage-daemon over
+                    vhost-user (the backend runs on across both processes)
   net T             snapdev with virtio-net on a tap in a network namespace:
                     ARP and pings after the restore (root only)
   migrate URI       dirtymem (2 vCPUs) migrated to a second kvmrun started with
@@ -293,14 +296,42 @@ def expected_sector(state):
     return head + bytes((i * 7 + 3) & 0xff for i in range(len(head), 512))
 
 
-def scenario_devices(transport):
+def storage_daemon(img):
+    """qemu-storage-daemon exporting img as vhost-user-blk; the socket's path."""
+    qsd = shutil.which("qemu-storage-daemon")
+    if not qsd:
+        skip("qemu-storage-daemon is not installed (tools/deps.sh test)")
+    sock = os.path.join(TMP, "blk.sock")
+    p = subprocess.Popen([qsd, "--blockdev", f"driver=file,node-name=f0,filename={img}",
+                          "--export", f"type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,"
+                          f"addr.path={sock},writable=on"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    PROCS.append(Daemon(p))
+    for _ in range(500):
+        if os.path.exists(sock):
+            return sock
+        time.sleep(0.01)
+    raise Fail("qemu-storage-daemon did not listen")
+
+
+class Daemon:
+    """A helper process PROCS kills at the end, as it does the kvmruns."""
+    def __init__(self, p):
+        self.p = p
+
+    def kill(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def scenario_devices(transport, backend="file"):
     img = os.path.join(TMP, "disk.img")
     with open(img, "wb") as f:
         f.truncate(1 << 20)
+    disk = img if backend == "file" else "vhost-user=" + storage_daemon(img)
     snap = os.path.join(TMP, "dsnap")
     common = ["--kernel", os.path.join(GUESTS, "snapdev.elf"), "--transport", transport, "--memory", "64M",
               "--rng", "--virtio-console", "--timeout", "60"]
-    p = Proc("run", ["run"] + common + ["--disk", img, "--snapshot-dir", snap])
+    p = Proc("run", ["run"] + common + ["--disk", disk, "--snapshot-dir", snap])
     p.expect_exit(33, 90)
     out = p.out()
     for dev in ("blk", "rng", "console"):
@@ -312,7 +343,7 @@ def scenario_devices(transport):
             raise Fail(f"[run] no '{want.strip()}'\n{p.report()}")
     if sector(img, 16) != expected_sector("saved"):
         raise Fail("[run] the write after the snapshot is not in sector 16 of the image")
-    r = Proc("restore", ["restore", snap, "--disk", img, "--timeout", "60"])
+    r = Proc("restore", ["restore", snap, "--disk", disk, "--timeout", "60"])
     r.expect_exit(33, 90)
     out = r.out()
     for want in ("snapshot: restored", "snapdev: blk after restored ok (sector 24)", "snapdev: rng after restored ok",
@@ -326,7 +357,7 @@ def scenario_devices(transport):
         raise Fail(f"[restore] sector 24 of the image holds {got[:40]!r}..., not the restored run's write")
     if sector(img, 16) != expected_sector("saved"):
         raise Fail("[restore] sector 16 (the first run's write) changed")
-    log(f"ok: virtio-{transport}: blk write after restore in the image (sector 24), rng and console work")
+    log(f"ok: virtio-{transport}: blk ({backend}) write after restore in the image (sector 24), rng and console work")
 
 
 def netns_setup():
