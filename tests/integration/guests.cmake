@@ -383,6 +383,17 @@ foreach(transport pci mmio)
   set_tests_properties(linux.virtio-${transport} linux.virtio-${transport}.userspace PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 endforeach()
+# Linux on vhost-user devices with the real backends (tests/integration/linux_vhost_user.sh):
+# its root on virtio-fs (kvmrun --share starts virtiofsd) and on vhost-user-blk
+# (qemu-storage-daemon); one transport each (the CPL3 tests cover both).
+foreach(case "fs-root;pci" "blk-root;mmio" "fs-user;pci")
+  list(GET case 0 mode)
+  list(GET case 1 transport)
+  add_test(NAME linux.vhost-user.${mode} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_vhost_user.sh
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${transport} ${mode})
+  set_tests_properties(linux.vhost-user.${mode} PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux;vhost-user" RUN_SERIAL TRUE)
+endforeach()
 
 # Snapshots, restores and live migration (issue 11; tests/integration/snapshot.py):
 # the snapcount, dirtymem and snapdev guests across kvmrun processes.
