@@ -32,12 +32,12 @@ if [ "$mode" = snapshot ]; then
 		--share "$share,tag=s" --snapshot-dir "$tmp/snap" --timeout 60 || exit 1
 	[ ! -e "$tmp/snap/state" ] || fail "a snapshot was written"
 elif [ "$mode" = readonly ]; then
-	before=$(cd "$share" && ls -la --time-style=+%s && md5sum hello.txt)
+	before=$(cd "$share" && stat -c "%n %s %Y" . ./* && md5sum hello.txt)
 	"$run" --needs-kvm --status 33 --out "^virtio-fs: device on virtio-$transport " \
 		--out "^virtio-fs: read '$content'\$" --out "^virtio-fs: CREATE fromguest\\.txt refused: EROFS" \
 		--out "^PASS" -- "$kvmrun" run --kernel "$guest" --transport "$transport" \
 		--share "$share,tag=ro,readonly" --timeout 60 --append "fs=check fs_tag=ro fs_readonly=1" || exit 1
-	after=$(cd "$share" && ls -la --time-style=+%s && md5sum hello.txt)
+	after=$(cd "$share" && stat -c "%n %s %Y" . ./* && md5sum hello.txt)
 	[ "$before" = "$after" ] || fail "the read-only directory changed"
 else
 	"$run" --needs-kvm --status 33 --out "^virtio-fs: device on virtio-$transport " \
