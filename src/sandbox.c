@@ -60,11 +60,11 @@ static __thread const char *thread_name;
 /*
  * A vhost-user backend's socket (virtio/vhost_user.c): requests and replies
  * from whichever thread drives the device (a vCPU at DRIVER_OK or reset, the
- * worker, a pause), dropping a backend, and connecting again at a reset.
+ * worker, a pause), and dropping a backend.  Only the device's worker
+ * connects again (socket, connect: device role).
  */
 #define VHOST_USER_SYSCALLS \
-	SYS_sendmsg, SYS_recvmsg, SYS_recvfrom, SYS_poll, SYS_ppoll, SYS_close, SYS_socket, \
-	SYS_connect
+	SYS_sendmsg, SYS_recvmsg, SYS_recvfrom, SYS_poll, SYS_ppoll, SYS_close
 
 static const int vcpu_syscalls[] = {
 	COMMON_SYSCALLS,
@@ -89,6 +89,7 @@ static const int device_syscalls[] = {
 	SYS_fdatasync, SYS_fsync, SYS_fallocate, SYS_lseek,
 	SYS_getrandom,		/* virtio-rng */
 	VHOST_USER_SYSCALLS,
+	SYS_socket, SYS_connect,	/* a vhost-user backend that came back */
 	SANITIZER_SYSCALLS
 };
 static const unsigned long device_ioctls[] = { KVM_IRQ_LINE, TUNSETOFFLOAD };
@@ -349,14 +350,15 @@ int sandbox_enter(enum sandbox_role role, const char *name)
 		  r->nr_ioctls);
 	/*
 	 * Test hook: KVMRUN_SECCOMP_SELFTEST=ROLE makes the first thread of that
-	 * role try socket(2) (control, migrate: socketpair(2)), which it may not call:
+	 * role try socket(2) (control, migrate, device: socketpair(2)), which it may not call:
 	 * the process must die.
 	 */
 	const char *t = getenv("KVMRUN_SECCOMP_SELFTEST");
 
 	if (t && !strcmp(t, r->name)) {
-		/* The control and migration threads may open sockets: socketpair(2) there. */
-		bool may_socket = role == SANDBOX_CONTROL || role == SANDBOX_MIGRATE;
+		/* These threads may open sockets: socketpair(2) there. */
+		bool may_socket = role == SANDBOX_CONTROL || role == SANDBOX_MIGRATE ||
+				  role == SANDBOX_DEVICE;
 		const char *call = may_socket ? "socketpair" : "socket";
 		int sv[2];
 

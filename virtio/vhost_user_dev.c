@@ -49,6 +49,7 @@ struct vud {
 	uint32_t config_len;
 	int call_fd[VIRTIO_MAX_QUEUES];		/* ours, watched by the worker */
 	int given_call[VIRTIO_MAX_QUEUES];	/* what the backend writes for q (ours or an irqfd) */
+	int reconnect_fd;	/* the worker connects again when this fires (only it may connect) */
 	bool started;		/* rings handed over */
 	bool lost;		/* backend dropped: NEEDS_RESET until a reset reconnects */
 };
@@ -208,10 +209,12 @@ static void reconnect(struct vud *v)
 static void vud_reset(struct virtio_device *d)
 {
 	struct vud *v = d->priv;
+	uint64_t one = 1;
 
 	stop(v);
-	if (v->lost)
-		reconnect(v);
+	/* A vCPU resets the device: the worker makes the new connection. */
+	if (v->lost && write(v->reconnect_fd, &one, sizeof(one)) < 0)
+		log_debug("%s: reconnect request: %s", d->name, strerror(errno));
 }
 
 static void vud_driver_ok(struct virtio_device *d)
@@ -255,6 +258,13 @@ static void vud_fd_ready(struct virtio_device *d, int fd)
 	uint64_t n;
 	uint8_t b;
 
+	if (fd == v->reconnect_fd) {
+		while (read(fd, &n, sizeof(n)) > 0)
+			;
+		if (v->lost)
+			reconnect(v);
+		return;
+	}
 	if (fd == v->vu.fd) {
 		/* Between requests (they run under the lock) the backend has nothing to say. */
 		ssize_t got = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -343,6 +353,8 @@ static void vud_destroy(struct virtio_device *d)
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		if (v->call_fd[q] >= 0)
 			close(v->call_fd[q]);
+	if (v->reconnect_fd >= 0)
+		close(v->reconnect_fd);
 	free(v);
 	d->priv = NULL;
 }
@@ -441,6 +453,7 @@ int virtio_vhost_user_init(struct virtio_device *d, const struct vhost_user_dev_
 		return -ENOMEM;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		v->call_fd[q] = v->given_call[q] = -1;
+	v->reconnect_fd = -1;
 	strcpy(v->socket, c->socket);
 	vhost_user_init(&v->vu, name, -1);
 	r = vhost_user_connect(&v->vu, c->socket);
@@ -469,6 +482,10 @@ int virtio_vhost_user_init(struct virtio_device *d, const struct vhost_user_dev_
 	for (unsigned q = 0; q < nr_queues && !r; q++) {
 		v->call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r = v->call_fd[q] < 0 ? -errno : virtio_watch_fd(d, v->call_fd[q]);
+	}
+	if (!r) {
+		v->reconnect_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r = v->reconnect_fd < 0 ? -errno : virtio_watch_fd(d, v->reconnect_fd);
 	}
 	if (!r)
 		r = watch_backend(v);

@@ -25,7 +25,7 @@ for role in vcpu device main sink watchdog control migrate; do
 	sink) name=stdout ;;
 	watchdog) name=watchdog ;;
 	vcpu) name=vcpu0 ;;
-	device) name=virtio-rng ;;
+	device) name=virtio-rng nr=53 ;;			# it may reconnect vhost-user: socketpair
 	main) name=main ;;
 	esac
 	if [ $role = main ] && [ $main_filtered = 0 ]; then
