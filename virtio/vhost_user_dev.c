@@ -65,6 +65,8 @@ static void lost(struct vud *v, const char *what, int r)
 	}
 	v->lost = true;
 	v->started = false;
+	if (r == -EINTR)
+		return;		/* kvmrun is stopping: nothing to tell the guest or the user */
 	if (what)
 		snprintf(why, sizeof(why), "vhost-user backend at %s: %s: %s", v->socket, what,
 			 vhost_user_strerror(r));
