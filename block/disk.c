@@ -149,10 +149,11 @@ static bool direct_ok(const struct block_disk *disk, const struct iovec *v, unsi
 	return true;
 }
 
-static int disk_rw(struct block_disk *disk, struct block_req *req, bool write, uint8_t *bounce)
+static int disk_rw(struct block_disk *disk, struct block_req *req, bool write, uint8_t *bounce,
+		   size_t done)
 {
 	off_t off = (off_t)req->offset;
-	size_t done = 0, len = req->len;
+	size_t len = req->len;
 
 	if (write && disk->readonly)
 		return -EROFS;
@@ -252,9 +253,9 @@ int block_disk_run(struct block_disk *disk, struct block_req *req, uint8_t *boun
 		return -ECANCELED;
 	switch (req->op) {
 	case BLOCK_OP_READ:
-		return disk_rw(disk, req, false, bounce);
+		return disk_rw(disk, req, false, bounce, 0);
 	case BLOCK_OP_WRITE:
-		return disk_rw(disk, req, true, bounce);
+		return disk_rw(disk, req, true, bounce, 0);
 	case BLOCK_OP_FLUSH:
 		return fdatasync(disk->fd) ? -EIO : 0;
 	case BLOCK_OP_DISCARD:
@@ -263,4 +264,13 @@ int block_disk_run(struct block_disk *disk, struct block_req *req, uint8_t *boun
 		return disk_deallocate(disk, req, true, bounce);
 	}
 	return -EINVAL;
+}
+
+int block_disk_finish(struct block_disk *disk, struct block_req *req, size_t done, uint8_t *bounce)
+{
+	if (cancelled(disk))
+		return -ECANCELED;
+	if (done >= req->len)
+		return 0;
+	return disk_rw(disk, req, req->op == BLOCK_OP_WRITE, bounce, done);
 }

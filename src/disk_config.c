@@ -16,7 +16,7 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 	memset(dc, 0, sizeof(*dc));
 	dc->num_queues = 1;
 	if (!len || len >= sizeof(buf) || arg[0] == ',') {
-		snprintf(err, errlen, "--disk '%s': expected PATH[,readonly][,cache=none|writeback]"
+		snprintf(err, errlen, "--disk '%s': expected PATH[,readonly][,cache=none|writeback][,aio=E]"
 			 "[,serial=ID][,num-queues=N] or vhost-user=SOCKET[,num-queues=N]", arg);
 		return -EINVAL;
 	}
@@ -47,6 +47,12 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 			dc->cache_none = true;
 		} else if (!strcmp(opt, "cache=writeback")) {
 			dc->cache_none = false;
+		} else if (!strcmp(opt, "aio=io_uring")) {
+			dc->aio = DISK_AIO_IO_URING;
+		} else if (!strcmp(opt, "aio=threads")) {
+			dc->aio = DISK_AIO_THREADS;
+		} else if (!strcmp(opt, "aio=sync")) {
+			dc->aio = DISK_AIO_SYNC;
 		} else if (!strncmp(opt, "serial=", 7)) {
 			if (strlen(opt + 7) > VIRTIO_BLK_ID_BYTES) {
 				snprintf(err, errlen, "--disk: serial '%s' is longer than %d bytes",
@@ -65,7 +71,7 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 			dc->num_queues = (unsigned)n;
 		} else {
 			snprintf(err, errlen, "--disk: unknown option '%s' (readonly, cache=none|"
-				 "writeback, serial=ID, num-queues=N)", opt);
+				 "writeback, aio=io_uring|threads|sync, serial=ID, num-queues=N)", opt);
 			return -EINVAL;
 		}
 	}

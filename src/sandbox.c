@@ -66,11 +66,19 @@ static __thread const char *thread_name;
 #define VHOST_USER_SYSCALLS \
 	SYS_sendmsg, SYS_recvmsg, SYS_recvfrom, SYS_poll, SYS_ppoll, SYS_close
 
+/*
+ * A disk's io_uring (block/uring.c): submitting and waiting from whichever
+ * thread drives the device (worker; vCPU at a reset; a pause).  The ring
+ * only takes reads, writes and fsync on its registered disk.
+ */
+#define URING_SYSCALLS SYS_io_uring_enter
+
 static const int vcpu_syscalls[] = {
 	COMMON_SYSCALLS,
 	SYS_ioctl,
 	SYS_epoll_ctl,		/* virtio-net starts and stops watching its tap */
 	VHOST_USER_SYSCALLS,
+	URING_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long vcpu_ioctls[] = {
@@ -89,6 +97,7 @@ static const int device_syscalls[] = {
 	SYS_fdatasync, SYS_fsync, SYS_fallocate, SYS_lseek,
 	SYS_getrandom,		/* virtio-rng */
 	VHOST_USER_SYSCALLS,
+	URING_SYSCALLS,
 	SYS_socket, SYS_connect,	/* a vhost-user backend that came back */
 	SANITIZER_SYSCALLS
 };
@@ -115,6 +124,7 @@ static const int main_syscalls[] = {
 	SYS_rt_sigaction,	/* restoring signal dispositions */
 	SYS_close, SYS_fsync, SYS_fdatasync,	/* teardown */
 	VHOST_USER_SYSCALLS,	/* devices pause for a snapshot */
+	URING_SYSCALLS,
 	SYS_kill, SYS_wait4,	/* --share: virtiofsd stopped and reaped at exit */
 	SANITIZER_SYSCALLS
 };
@@ -152,6 +162,7 @@ static const int control_syscalls[] = {
 	SYS_getrandom,		/* json-c seeds its hash tables */
 	SNAPSHOT_SYSCALLS,	/* snapshot-save runs here */
 	VHOST_USER_SYSCALLS,	/* stop and cont pause and resume devices */
+	URING_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long control_ioctls[] = { KVM_IRQ_LINE, SNAPSHOT_IOCTLS };
@@ -167,6 +178,7 @@ static const int migrate_syscalls[] = {
 	SYS_recvfrom, SYS_recvmsg, SYS_setsockopt, SYS_getsockopt, SYS_shutdown, SYS_fcntl,
 	SYS_epoll_ctl,		/* devices pause and resume */
 	VHOST_USER_SYSCALLS,
+	URING_SYSCALLS,
 	SANITIZER_SYSCALLS
 };
 static const unsigned long migrate_ioctls[] = {

@@ -52,6 +52,13 @@ struct blk {
 	struct blk_job *jobs, *free;
 	uint64_t gen;			/* resets so far: completions of older jobs are dropped */
 	uint32_t starved;		/* queues left unserved for want of a free job */
+	/*
+	 * Each queue's used index when the driver was last considered for an
+	 * interrupt: completions may land on any queue while another is served
+	 * (an engine completing what it can at once), and each is signalled
+	 * by the next signal_used().
+	 */
+	uint16_t signaled[VIRTIO_MAX_QUEUES];
 };
 
 struct discard_seg {
@@ -218,11 +225,23 @@ static void start(struct blk *b, struct blk_job *j, bool more)
 	block_submit(b->engine, &j->req, more ? BLOCK_SUBMIT_MORE : 0);
 }
 
+/* Interrupts for what every queue completed since its last one (as the driver asks). */
+static void signal_used(struct blk *b)
+{
+	struct virtio_device *d = b->dev;
+
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		if (d->vq[q].used_idx == b->signaled[q])
+			continue;
+		virtio_signal_used(d, q, b->signaled[q]);
+		b->signaled[q] = d->vq[q].used_idx;
+	}
+}
+
 static void blk_notify(struct virtio_device *d, unsigned q)
 {
 	struct blk *b = d->priv;
 	struct virtq *vq = &d->vq[q];
-	uint16_t old = vq->used_idx;
 	int r;
 
 	for (;;) {
@@ -250,24 +269,21 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 	}
 	if (r < 0)
 		virtio_needs_reset(d, "malformed descriptor chain");
-	virtio_signal_used(d, q, old);
+	signal_used(b);
 }
 
 /* Worker thread, device lock held: hand back what the I/O threads finished. */
 static void blk_fd_ready(struct virtio_device *d, int fd)
 {
 	struct blk *b = d->priv;
-	uint16_t old[VIRTIO_MAX_QUEUES];
 	uint32_t starved = b->starved;
 
 	if (fd != b->engine->event_fd)
 		return;
 	b->starved = 0;
-	for (unsigned q = 0; q < d->nr_queues; q++)
-		old[q] = d->vq[q].used_idx;
 	block_complete(b->engine);
+	signal_used(b);
 	for (unsigned q = 0; q < d->nr_queues; q++) {
-		virtio_signal_used(d, q, old[q]);
 		if (starved & (1u << q))
 			virtio_notify_queue(d, q);	/* jobs are free again: pop the rest */
 	}
@@ -281,21 +297,19 @@ static void blk_reset(struct virtio_device *d)
 	b->gen++;
 	block_cancel(b->engine);
 	b->starved = 0;
+	memset(b->signaled, 0, sizeof(b->signaled));	/* the rings start again at 0 */
 }
 
 /* Pause: every request on the disk finished and handed back, the image flushed. */
 static void blk_drain(struct virtio_device *d)
 {
 	struct blk *b = d->priv;
-	uint16_t old[VIRTIO_MAX_QUEUES];
 	uint32_t starved = b->starved;
 
 	b->starved = 0;
-	for (unsigned q = 0; q < d->nr_queues; q++)
-		old[q] = d->vq[q].used_idx;
 	block_drain(b->engine);
+	signal_used(b);
 	for (unsigned q = 0; q < d->nr_queues; q++) {
-		virtio_signal_used(d, q, old[q]);
 		if (starved & (1u << q))
 			virtio_notify_queue(d, q);	/* served once the device resumes */
 	}
@@ -341,6 +355,9 @@ static int blk_restore(struct virtio_device *d, struct state_reader *r)
 	if (!r->err && (capacity != b->capacity || queues != b->config.num_queues ||
 			readonly != b->cfg.readonly))
 		state_reader_fail(r);
+	/* The queues are restored by now: what they hold was signalled before the save. */
+	for (unsigned q = 0; q < d->nr_queues; q++)
+		b->signaled[q] = d->vq[q].used_idx;
 	return r->err;
 }
 
@@ -374,7 +391,35 @@ static const struct virtio_device_ops blk_ops = {
 	.restore = blk_restore,
 };
 
-/* The jobs: one for the sync engine (done before the next pop), IO_JOBS for the threads. */
+/*
+ * The engine --disk asked for.  aio=auto: io_uring where the kernel offers
+ * it, else the I/O threads with cache=none (where every request waits for
+ * the disk) and the worker itself with the page cache.
+ */
+static int engine_create(struct blk *b, const struct disk_config *dc)
+{
+	enum disk_aio aio = dc->aio;
+	int r;
+
+	if (aio == DISK_AIO_AUTO || aio == DISK_AIO_IO_URING) {
+		r = block_engine_uring_create(&b->disk, &b->engine);
+		if (!r)
+			return 0;
+		if (aio == DISK_AIO_IO_URING) {
+			log_err("--disk %s,aio=io_uring: this kernel offers no usable io_uring: %s",
+				dc->path, strerror(-r));
+			return r;
+		}
+		log_info("--disk %s: no io_uring (%s): %s", dc->path, strerror(-r),
+			 dc->cache_none ? "I/O threads" : "requests on the device's worker");
+		aio = dc->cache_none ? DISK_AIO_THREADS : DISK_AIO_SYNC;
+	}
+	if (aio == DISK_AIO_THREADS)
+		return block_engine_threads_create(&b->disk, BLOCK_IO_THREADS, &b->engine);
+	return block_engine_sync_create(&b->disk, &b->engine);
+}
+
+/* The jobs: one for the sync engine (done before the next pop), IO_JOBS for the others. */
 static int jobs_create(struct blk *b, unsigned n)
 {
 	b->jobs = calloc(n, sizeof(*b->jobs));
@@ -430,9 +475,9 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	if (dc->num_queues > 1)
 		features |= 1ULL << VIRTIO_BLK_F_MQ;
-	r = jobs_create(b, dc->cache_none ? IO_JOBS : 1);
+	r = engine_create(b, dc);
 	if (!r)
-		r = block_engine_sync_create(&b->disk, &b->engine);
+		r = jobs_create(b, b->engine->event_fd >= 0 ? IO_JOBS : 1);
 	if (!r)
 		r = virtio_device_init(d, "virtio-blk", VIRTIO_ID_BLOCK, dc->num_queues, features,
 				       &blk_ops, b, mem);
@@ -444,16 +489,9 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		return r;
 	}
 	/* From here virtio_device_destroy() releases b through blk_destroy(). */
-	if (dc->cache_none) {
-		struct block_engine *threads;
-
-		r = block_engine_threads_create(&b->disk, BLOCK_IO_THREADS, &threads);
-		if (!r) {
-			block_engine_destroy(b->engine);
-			b->engine = threads;
-			r = virtio_watch_fd(d, threads->event_fd);
-		}
-		/* The I/O threads need the CPUs more than a spinning worker does. */
+	if (b->engine->event_fd >= 0) {
+		r = virtio_watch_fd(d, b->engine->event_fd);
+		/* Completions wake the worker: spinning on the ring only takes CPU from the disk. */
 		d->no_poll = true;
 		if (r)
 			virtio_device_destroy(d);	/* the caller only cleans up after success */

@@ -90,6 +90,11 @@ void block_disk_close(struct block_disk *disk);
  * called); bounce is the thread's BLOCK_BOUNCE_SIZE buffer (block_bounce_alloc).
  */
 int block_disk_run(struct block_disk *disk, struct block_req *req, uint8_t *bounce);
+/*
+ * The rest of a READ or WRITE whose first done bytes another path already
+ * moved (a short transfer): same result values as block_disk_run.
+ */
+int block_disk_finish(struct block_disk *disk, struct block_req *req, size_t done, uint8_t *bounce);
 /* A bounce buffer (4 KiB aligned), or NULL; free() releases it. */
 uint8_t *block_bounce_alloc(void);
 /*
@@ -130,6 +135,13 @@ int block_engine_sync_create(struct block_disk *disk, struct block_engine **out)
  */
 int block_engine_threads_create(struct block_disk *disk, unsigned nr_threads,
 				struct block_engine **out);
+
+/*
+ * Reads, writes and flushes through an io_uring of the disk's own (a
+ * queue's requests in one system call, completions out of order, on the
+ * event fd); -errno where the kernel offers no usable io_uring.
+ */
+int block_engine_uring_create(struct block_disk *disk, struct block_engine **out);
 
 static inline void block_submit(struct block_engine *e, struct block_req *req, unsigned flags)
 {

@@ -5,8 +5,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Which block engine runs the requests (--disk ...,aio=). */
+enum disk_aio {
+	DISK_AIO_AUTO,		/* io_uring where the kernel offers it, else threads or sync */
+	DISK_AIO_IO_URING,
+	DISK_AIO_THREADS,
+	DISK_AIO_SYNC,
+};
+
 /*
- * --disk PATH[,readonly][,cache=none|writeback][,serial=ID][,num-queues=N]
+ * --disk PATH[,readonly][,cache=none|writeback][,aio=io_uring|threads|sync][,serial=ID][,num-queues=N]
  * or --disk vhost-user=SOCKET[,num-queues=N] (the backend serves the image)
  */
 struct disk_config {
@@ -14,6 +22,7 @@ struct disk_config {
 	bool vhost_user;
 	bool readonly;
 	bool cache_none;	/* O_DIRECT */
+	enum disk_aio aio;
 	char serial[21];	/* VIRTIO_BLK_ID_BYTES + NUL */
 	unsigned num_queues;
 };

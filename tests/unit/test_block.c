@@ -24,6 +24,7 @@
 static char path[64];
 static struct block_disk disk;
 static struct block_engine *eng;
+static bool completes_inline;	/* io_uring: cached reads finish inside submit */
 
 struct done_rec {
 	struct block_req req;
@@ -63,6 +64,7 @@ static int open_disk(bool readonly, bool direct)
 
 static void teardown(void)
 {
+	completes_inline = false;
 	block_engine_destroy(eng);
 	eng = NULL;
 	block_disk_close(&disk);
@@ -81,6 +83,14 @@ static void setup_threads(void)
 	image();
 	ck_assert_int_eq(open_disk(false, false), 0);
 	ck_assert_int_eq(block_engine_threads_create(&disk, BLOCK_IO_THREADS, &eng), 0);
+}
+
+static void setup_uring(void)
+{
+	image();
+	ck_assert_int_eq(open_disk(false, false), 0);
+	ck_assert_int_eq(block_engine_uring_create(&disk, &eng), 0);
+	completes_inline = true;
 }
 
 /* Collects completions until none is in flight (the owner's loop on the event fd). */
@@ -259,7 +269,8 @@ START_TEST(test_threads_parallel)
 					       .offset = 1024ULL * i, .len = 1024, .done = on_done };
 		block_submit(eng, &d[i].req, i + 1 < N ? BLOCK_SUBMIT_MORE : 0);
 	}
-	ck_assert_uint_gt(block_inflight(eng), 0);
+	if (!completes_inline)
+		ck_assert_uint_gt(block_inflight(eng), 0);
 	wait_all();
 	for (unsigned i = 0; i < N; i++) {
 		ck_assert_uint_eq(d[i].calls, 1);
@@ -303,6 +314,92 @@ START_TEST(test_threads_cancel)
 	ck_assert_uint_eq(calls, N);
 	fprintf(stderr, "threads cancel: %u of %u requests dropped before they ran\n",
 		cancelled, N);
+}
+END_TEST
+
+START_TEST(test_uring_engine)
+{
+	ck_assert_int_ge(eng->event_fd, 0);
+	engine_cases();
+}
+END_TEST
+
+/* More requests than the ring holds: the rest wait in the backlog and all complete once. */
+START_TEST(test_uring_backlog)
+{
+	enum { N = 300 };
+	static struct done_rec d[N];
+	static uint8_t buf[N][512] __attribute__((aligned(4096)));
+	static struct iovec v[N];
+
+	/* O_DIRECT, so that every read goes through the ring (cached ones would not). */
+	block_engine_destroy(eng);
+	eng = NULL;
+	block_disk_close(&disk);
+	if (open_disk(false, true) == -EINVAL) {
+		fprintf(stderr, "SKIP: /tmp refuses O_DIRECT: the backlog is not tested\n");
+		ck_assert_int_eq(open_disk(false, false), 0);
+		return;
+	}
+	ck_assert_int_eq(block_engine_uring_create(&disk, &eng), 0);
+	for (unsigned i = 0; i < N; i++) {
+		rw(&d[i], BLOCK_OP_READ, buf[i], 512, 512ULL * (i % 128), &v[i]);
+		block_submit(eng, &d[i].req, i + 1 < N ? BLOCK_SUBMIT_MORE : 0);
+	}
+	ck_assert_uint_gt(block_inflight(eng), 128);	/* the ring's 128, and a backlog */
+	wait_all();
+	for (unsigned i = 0; i < N; i++) {
+		ck_assert_uint_eq(d[i].calls, 1);
+		ck_assert_int_eq(d[i].result, 0);
+		for (unsigned k = 0; k < 512; k++)
+			ck_assert_uint_eq(buf[i][k], at(512ULL * (i % 128) + k));
+	}
+}
+END_TEST
+
+/* O_DIRECT through the ring: aligned buffers as they are, misaligned ones bounced on the caller. */
+START_TEST(test_uring_direct)
+{
+	static uint8_t raw[2 * 4096] __attribute__((aligned(4096)));
+	struct done_rec d;
+	struct iovec v;
+	int r;
+
+	image();
+	r = open_disk(false, true);
+	if (r == -EINVAL) {
+		fprintf(stderr, "SKIP: /tmp refuses O_DIRECT: the direct ring path is not tested\n");
+		unlink(path);
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(block_engine_uring_create(&disk, &eng), 0);
+	for (unsigned mis = 0; mis < 2; mis++) {
+		uint8_t *p = raw + (mis ? 3 : 0);
+
+		memset(raw, 0, sizeof(raw));
+		rw(&d, BLOCK_OP_READ, p, 4096, 8192, &v);
+		block_submit(eng, &d.req, 0);
+		wait_all();
+		ck_assert_uint_eq(d.calls, 1);
+		ck_assert_int_eq(d.result, 0);
+		for (unsigned i = 0; i < 4096; i++)
+			ck_assert_uint_eq(p[i], at(8192 + i));
+		memset(p, 0x5a, 4096);
+		rw(&d, BLOCK_OP_WRITE, p, 4096, 4096ULL * mis, &v);
+		block_submit(eng, &d.req, 0);
+		wait_all();
+		ck_assert_int_eq(d.result, 0);
+	}
+	{
+		uint8_t chk[8192];
+		int fd = open(path, O_RDONLY);
+
+		ck_assert_int_eq(pread(fd, chk, sizeof(chk), 0), (ssize_t)sizeof(chk));
+		close(fd);
+		for (unsigned i = 0; i < sizeof(chk); i++)
+			ck_assert_uint_eq(chk[i], 0x5a);
+	}
 }
 END_TEST
 
@@ -537,6 +634,7 @@ static Suite *block_suite(void)
 	TCase *open = tcase_create("open");
 	TCase *sync = tcase_create("sync");
 	TCase *threads = tcase_create("threads");
+	TCase *uring = tcase_create("io_uring");
 
 	tcase_add_checked_fixture(open, setup_plain, teardown_plain);
 	tcase_add_test(open, test_open_refusals);
@@ -556,6 +654,15 @@ static Suite *block_suite(void)
 	tcase_add_test(threads, test_threads_parallel);
 	tcase_add_test(threads, test_threads_cancel);
 	suite_add_tcase(s, threads);
+	/* The engine-neutral cases again on io_uring, and its own. */
+	tcase_add_checked_fixture(uring, setup_uring, teardown);
+	tcase_set_timeout(uring, 30);
+	tcase_add_test(uring, test_uring_engine);
+	tcase_add_test(uring, test_threads_parallel);
+	tcase_add_test(uring, test_threads_cancel);
+	tcase_add_test(uring, test_uring_backlog);
+	suite_add_tcase(s, uring);
+	tcase_add_test(open, test_uring_direct);
 	return s;
 }
 
