@@ -52,6 +52,7 @@ struct uring {
 	unsigned sq_mask, cq_mask;
 	unsigned *sq_array;
 	struct io_uring_cqe *cqes;
+	bool no_nowait;		/* the file refused RWF_NOWAIT once: straight to the ring */
 	unsigned queued;	/* entries written since the last io_uring_enter */
 	unsigned in_ring;	/* handed to the kernel, no completion seen */
 	struct block_req *backlog, **backlog_tail;
@@ -216,11 +217,13 @@ static bool done_at_once(struct uring *u, struct block_req *req)
 {
 	ssize_t n;
 
-	if (u->e.disk->direct || req->iovcnt > IOV_MAX)
+	if (u->e.disk->direct || u->no_nowait || req->iovcnt > IOV_MAX)
 		return false;
 	n = req->op == BLOCK_OP_READ ?
 	    preadv2(u->e.disk->fd, req->iov, (int)req->iovcnt, (off_t)req->offset, RWF_NOWAIT) :
 	    pwritev2(u->e.disk->fd, req->iov, (int)req->iovcnt, (off_t)req->offset, RWF_NOWAIT);
+	if (n < 0 && errno == EOPNOTSUPP)
+		u->no_nowait = true;
 	if (n < 0 || (size_t)n != req->len)
 		return false;	/* the ring does it again, whole: the same bytes */
 	u->e.inflight--;

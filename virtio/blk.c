@@ -265,7 +265,8 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 		}
 		j->q = q;
 		j->gen = b->gen;
-		start(b, j, virtq_has_avail(vq));
+		/* More behind it only if there is a job to carry it: else the engine must go now. */
+		start(b, j, b->free && virtq_has_avail(vq));
 	}
 	if (r < 0)
 		virtio_needs_reset(d, "malformed descriptor chain");

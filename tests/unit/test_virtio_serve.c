@@ -83,7 +83,7 @@ static uint64_t notified(void)
  */
 static void blk_setup(void)
 {
-	struct disk_config dc = { .num_queues = 1 };
+	struct disk_config dc = { .num_queues = 1, .aio = DISK_AIO_SYNC };	/* completions in the round */
 	static uint8_t img[512 * 64];
 	int fd = memfd_create("test-disk", MFD_CLOEXEC);
 
