@@ -4,7 +4,8 @@
 #
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
-# TARGET: virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp
+# TARGET: virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot
+#         qmp vhost_user
 # (default: all of them, one after the other, one fuzzer process at a time).
 # --time: seconds per target (default 60).
 # --merge: afterwards, add the inputs that cover something new to
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct console pci mmio serial pio loader config snapshot qmp vhost_user)
+all=(virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot qmp vhost_user)
 secs=60
 merge=0
 targets=()
@@ -52,7 +53,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >"$build/bu
 # Inputs larger than these are cut: ring layouts and RAM pages for the devices, kernels up to 128 KiB.
 max_len() {
 	case $1 in
-	virtqueue|blk|blk_direct|console) echo 8192 ;;
+	virtqueue|blk|blk_direct|blk_uring|console) echo 8192 ;;
 	pci|mmio|config|qmp) echo 4096 ;;
 	serial|pio) echo 1024 ;;
 	loader) echo 131072 ;;

@@ -3,10 +3,11 @@
  * it, without the worker thread: the fuzz input is the guest (its RAM, the
  * queue layout, the negotiated features) plus a script of queue
  * notifications, guest writes, config reads and resets; the disk is a small
- * memfd image.  Built twice: fuzz_blk (cache=writeback: requests run on the
- * worker) and fuzz_blk_direct (cache=none: O_DIRECT, which tmpfs takes since
- * Linux 6.6, and 16 I/O threads per device, whose completions are delivered
- * as the worker would; some ms per input under ASan, hence a target apart).
+ * memfd image.  Built three times: fuzz_blk (cache=writeback, aio=sync:
+ * requests run on the worker), fuzz_blk_direct (cache=none: O_DIRECT, which
+ * tmpfs takes since Linux 6.6, aio=threads: 16 I/O threads per device) and
+ * fuzz_blk_uring (cache=none, aio=io_uring), whose completions are delivered
+ * as the worker would; some ms per input under ASan, hence targets apart.
  *
  * Input: u8 flags (1: readonly disk, 2: EVENT_IDX, 4: INDIRECT_DESC,
  * 0x18: queues - 1), u16 image size in 8-byte units, 20 bytes of serial,
@@ -28,6 +29,9 @@
 
 #ifndef FUZZ_BLK_CACHE_NONE
 #define FUZZ_BLK_CACHE_NONE	false
+#endif
+#ifndef FUZZ_BLK_AIO
+#define FUZZ_BLK_AIO		DISK_AIO_SYNC
 #endif
 
 #define RAM0		0x10000ULL
@@ -119,6 +123,8 @@ static void worker(struct virtio_device *d, bool wait_io)
 	for (unsigned pass = 0; pass < WORKER_PASSES; pass++) {
 		int n = epoll_wait(d->epfd, ev, 8, wait_io ? 1 : 0);
 
+		if (n < 0 && errno == EINTR)
+			continue;	/* io_uring's task work */
 		if (n <= 0)
 			return;
 		for (int i = 0; i < n; i++) {
@@ -171,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dc.num_queues = 1 + ((flags >> 3) & 3);
 	in_bytes(&in, dc.serial, sizeof(dc.serial) - 1);
 	dc.cache_none = FUZZ_BLK_CACHE_NONE;
+	dc.aio = FUZZ_BLK_AIO;
 	l.num = in_u16(&in);
 	l.desc = in_u32(&in);
 	l.avail = in_u32(&in);
@@ -195,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op) {
 		case OP_NOTIFY:
 			serve(&d, arg % d.nr_queues);
-			worker(&d, dc.cache_none);
+			worker(&d, dc.aio != DISK_AIO_SYNC);
 			break;
 		case OP_POKE:
 			((uint8_t *)mem.region[0].host)[b % RAM0] = arg;

@@ -84,12 +84,12 @@ def virtqueue():
                                 (NOTIFY, 1, 0), (RESET, 0, 0), (POP, 0, 0)])
 
 
-# ---- blk and blk_direct: u8 flags, u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
+# ---- blk, blk_direct and blk_uring: u8 flags, u16 image/8, 20 serial, u16 num, u32 desc/avail/used, 16 ops, RAM ----
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 B_NOTIFY, B_POKE, B_CONFIG, B_RESET = 1, 2, 3, 4
 
 
-def blk_seed(name, reqs, flags=0x6, indirect=False, serial=b"fuzz-serial", targets=("blk", "blk_direct")):
+def blk_seed(name, reqs, flags=0x6, indirect=False, serial=b"fuzz-serial", targets=("blk", "blk_direct", "blk_uring")):
     """reqs: (type, sector, out_payload_len or bytes, in_len) per request."""
     r = Ram(0x2000)
     heads, d, buf = [], 0, 0x800

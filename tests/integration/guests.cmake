@@ -231,7 +231,7 @@ function(kvmrun_virtio_test name guest)
 endfunction()
 function(virtio_blk_test name guest mode transport)
   add_test(NAME ${name} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_blk.sh
-    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${G}/${guest} ${mode} ${transport})
+    ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> ${G}/${guest} ${mode} ${transport} ${ARGN})
   set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
 endfunction()
 foreach(t pci mmio)
@@ -241,6 +241,12 @@ foreach(t pci mmio)
   virtio_blk_test(virtio.${t}.blk.rw virtio_blk.elf rw ${t})
   virtio_blk_test(virtio.${t}.blk.readonly virtio_blk.elf readonly ${t})
   virtio_blk_test(virtio.${t}.blk.direct-mq virtio_blk.elf direct-mq ${t})
+  # The default engine is io_uring; the same checks on the other two.
+  foreach(aio threads sync)
+    foreach(mode rw readonly direct-mq)
+      virtio_blk_test(virtio.${t}.blk.${mode}.${aio} virtio_blk.elf ${mode} ${t} ${aio})
+    endforeach()
+  endforeach()
   kvmrun_virtio_test(virtio.${t}.console virtio_console.elf ${PASS}
     --out "virtio-console got: ping from the host" --wait-for "hello from the guest"
     --out "^virtio-console: device on virtio-${t} "
@@ -350,6 +356,14 @@ foreach(t pci mmio)
     --err-count "request without header or status byte${NEEDS_RESET}" 3
     --err-count "impossible ring addresses or size${NEEDS_RESET}" 8 --err-lines 41
     DISKOPT ",cache=none")
+  # And on the engines that are not the default (io_uring): the I/O threads, the worker itself.
+  foreach(aio threads sync)
+    hostile_test(hostile.${t}.ring-${aio} hostile_ring.elf ${t} --out "^hostile: ring: 48 scenarios passed"
+      --err-count "malformed descriptor chain${NEEDS_RESET}" 30
+      --err-count "request without header or status byte${NEEDS_RESET}" 3
+      --err-count "impossible ring addresses or size${NEEDS_RESET}" 8 --err-lines 41
+      DISKOPT ",cache=none,aio=${aio}")
+  endforeach()
   hostile_test(hostile.${t}.ports hostile_io.elf ${t} --out "^hostile: ports: 2 scenarios passed"
     --err-lines 0 APPEND only=ports)
 endforeach()
