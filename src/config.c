@@ -131,6 +131,32 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p)
+{
+	size_t n = strlen(ops_name);
+	const char *eq = strchr(opt, '=');
+	uint64_t *field = NULL, v;
+
+	if (!eq)
+		return 0;
+	if ((size_t)(eq - opt) == n && !strncmp(opt, ops_name, n))
+		field = &p->ops;
+	else if ((size_t)(eq - opt) == n + 6 && !strncmp(opt, ops_name, n) &&
+		 !strncmp(opt + n, "-burst", 6))
+		field = &p->ops_burst;
+	else if (!strncmp(opt, "bps=", 4))
+		field = &p->bytes;
+	else if (!strncmp(opt, "bps-burst=", 10))
+		field = &p->bytes_burst;
+	if (!field)
+		return 0;
+	/* Up to 2^40 per second: far past any device, and no overflow in the buckets. */
+	if (parse_size(eq + 1, &v) || v > (1ULL << 40))
+		return -EINVAL;
+	*field = v;
+	return 1;
+}
+
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	unsigned long v;

@@ -35,6 +35,15 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 	while ((opt = strtok_r(NULL, ",", &save))) {
 		char *end;
 
+		int lim = dc->vhost_user ? 0 : rate_limit_parse_option(opt, "iops", &dc->limit);
+
+		if (lim < 0) {
+			snprintf(err, errlen, "--disk: '%s': expected a number (K/M/G suffixes), "
+				 "at most 2^40", opt);
+			return -EINVAL;
+		}
+		if (lim)
+			continue;
 		if (dc->vhost_user && strncmp(opt, "num-queues=", 11)) {
 			snprintf(err, errlen, "--disk vhost-user=: '%s' is the backend's business "
 				 "(only num-queues=N is taken)", opt);
@@ -71,7 +80,8 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 			dc->num_queues = (unsigned)n;
 		} else {
 			snprintf(err, errlen, "--disk: unknown option '%s' (readonly, cache=none|"
-				 "writeback, aio=io_uring|threads|sync, serial=ID, num-queues=N)", opt);
+				 "writeback, aio=io_uring|threads|sync, serial=ID, num-queues=N, iops=N, "
+				 "bps=N, iops-burst=N, bps-burst=N)", opt);
 			return -EINVAL;
 		}
 	}

@@ -42,6 +42,15 @@ int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t e
 	}
 	snprintf(buf, sizeof(buf), "%s", arg);
 	for (opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		int lim = rate_limit_parse_option(opt, "pps", &nc->limit);
+
+		if (lim < 0) {
+			snprintf(err, errlen, "--net: '%s': expected a number (K/M/G suffixes), "
+				 "at most 2^40", opt);
+			return -EINVAL;
+		}
+		if (lim)
+			continue;
 		if (!strncmp(opt, "tap=", 4)) {
 			size_t n = strlen(opt + 4);
 
@@ -59,7 +68,8 @@ int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t e
 			}
 			nc->mac_given = true;
 		} else {
-			snprintf(err, errlen, "--net: unknown option '%s' (tap=NAME, mac=MAC)", opt);
+			snprintf(err, errlen, "--net: unknown option '%s' (tap=NAME, mac=MAC, pps=N, "
+				 "bps=N, pps-burst=N, bps-burst=N)", opt);
 			return -EINVAL;
 		}
 	}

@@ -96,6 +96,7 @@ static const int device_syscalls[] = {
 	SYS_preadv, SYS_pwritev, SYS_preadv2, SYS_pwritev2, SYS_pread64, SYS_pwrite64,
 	SYS_fdatasync, SYS_fsync, SYS_fallocate, SYS_lseek,
 	SYS_getrandom,		/* virtio-rng */
+	SYS_timerfd_settime,	/* rate limits wait for tokens */
 	VHOST_USER_SYSCALLS,
 	URING_SYSCALLS,
 	SYS_socket, SYS_connect,	/* a vhost-user backend that came back */

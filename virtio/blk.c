@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kvmrun/block.h"
+#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 
@@ -59,6 +60,7 @@ struct blk {
 	 * by the next signal_used().
 	 */
 	uint16_t signaled[VIRTIO_MAX_QUEUES];
+	struct virtio_throttle throttle;	/* iops=, bps= */
 };
 
 struct discard_seg {
@@ -247,6 +249,10 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 	for (;;) {
 		struct blk_job *j = b->free;
 
+		if (!virtio_throttle_admit(d, &b->throttle, q)) {
+			r = 0;	/* the rest waits on the ring for tokens */
+			break;
+		}
 		if (!j) {
 			/* All jobs out: the next completion pops the rest. */
 			b->starved |= 1u << q;
@@ -265,6 +271,9 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 		}
 		j->q = q;
 		j->gen = b->gen;
+		/* Its data bytes: the readable ones past the header, the writable ones but the status. */
+		virtio_throttle_take(&b->throttle, 1, j->chain.out_len - REQ_HDR + j->chain.in_len - 1,
+				     clock_now_ns());
 		/* More behind it only if there is a job to carry it: else the engine must go now. */
 		start(b, j, b->free && virtq_has_avail(vq));
 	}
@@ -279,7 +288,7 @@ static void blk_fd_ready(struct virtio_device *d, int fd)
 	struct blk *b = d->priv;
 	uint32_t starved = b->starved;
 
-	if (fd != b->engine->event_fd)
+	if (virtio_throttle_fd_ready(d, &b->throttle, fd) || fd != b->engine->event_fd)
 		return;
 	b->starved = 0;
 	block_complete(b->engine);
@@ -366,10 +375,18 @@ static void blk_destroy(struct virtio_device *d)
 {
 	struct blk *b = d->priv;
 
+	virtio_throttle_destroy(&b->throttle);
 	block_engine_destroy(b->engine);
 	block_disk_close(&b->disk);
 	free(b->jobs);
 	free(b);
+}
+
+static struct virtio_throttle *blk_throttle(struct virtio_device *d)
+{
+	struct blk *b = d->priv;
+
+	return &b->throttle;
 }
 
 /* The VM is stopping: long requests on the worker or the I/O threads end at their next piece. */
@@ -390,6 +407,7 @@ static const struct virtio_device_ops blk_ops = {
 	.destroy = blk_destroy,
 	.save = blk_save,
 	.restore = blk_restore,
+	.throttle = blk_throttle,
 };
 
 /*
@@ -490,6 +508,12 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 		return r;
 	}
 	/* From here virtio_device_destroy() releases b through blk_destroy(). */
+	b->throttle.timer_fd = -1;
+	r = virtio_throttle_init(d, &b->throttle, &dc->limit);
+	if (r) {
+		virtio_device_destroy(d);
+		return r;
+	}
 	if (b->engine->event_fd >= 0) {
 		r = virtio_watch_fd(d, b->engine->event_fd);
 		/* Completions wake the worker: spinning on the ring only takes CPU from the disk. */

@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/tap.h"
 #include "kvmrun/virtio_devices.h"
@@ -74,6 +75,7 @@ struct net {
 	struct virtq_chain chain;
 	struct iovec iov[VIRTQ_MAX_SEGS + 1];
 	uint8_t spill;		/* one byte past a receive chain: a packet too big lands here */
+	struct virtio_throttle throttle;	/* what the guest sends: pps=, bps= */
 };
 
 static void watch_tap(struct virtio_device *d, bool on)
@@ -276,12 +278,14 @@ static void tx_run(struct virtio_device *d)
 	struct virtq *vq = &d->vq[TXQ];
 	struct virtq_chain *c = &n->chain;
 	uint16_t old = vq->used_idx;
-	int r;
+	int r = 0;
 
 	sync_offload(d);
-	while ((r = virtq_pop(vq, d->mem, c)) > 0) {
+	while (virtio_throttle_admit(d, &n->throttle, TXQ) && (r = virtq_pop(vq, d->mem, c)) > 0) {
 		ssize_t w;
 
+		virtio_throttle_take(&n->throttle, 1, c->out_len > NET_HDR_LEN ? c->out_len - NET_HDR_LEN : 0,
+				     clock_now_ns());
 		/* Header and frame: the tap checks the header and the frame (and drops bad ones). */
 		if (c->out_len >= NET_HDR_LEN && !n->tap_gone)
 			w = tap_write(&n->tap, c->iov, c->n_out);
@@ -317,6 +321,15 @@ static void net_fd_ready(struct virtio_device *d, int fd)
 
 	if (fd == n->tap.fd)
 		rx_run(d);
+	else
+		virtio_throttle_fd_ready(d, &n->throttle, fd);
+}
+
+static struct virtio_throttle *net_throttle(struct virtio_device *d)
+{
+	struct net *n = d->priv;
+
+	return &n->throttle;
 }
 
 static void net_config_read(struct virtio_device *d, uint32_t off, uint8_t *data, uint32_t len)
@@ -356,6 +369,7 @@ static void net_destroy(struct virtio_device *d)
 		  (unsigned long long)n->rx_packets, (unsigned long long)n->tx_packets,
 		  (unsigned long long)n->rx_too_big, (unsigned long long)n->rx_bad,
 		  (unsigned long long)n->tx_errors);
+	virtio_throttle_destroy(&n->throttle);
 	tap_close(&n->tap);
 	free(n->seg);
 	free(n);
@@ -479,6 +493,7 @@ static const struct virtio_device_ops net_ops = {
 	.config_read = net_config_read,
 	.queue_notify = net_notify,
 	.fd_ready = net_fd_ready,
+	.throttle = net_throttle,
 	.reset = net_reset,
 	.destroy = net_destroy,
 	.save = net_save,
@@ -536,7 +551,10 @@ int virtio_net_init_tap(struct virtio_device *d, struct tap *tap, const struct n
 		free(n);
 		return r;
 	}
-	r = virtio_watch_fd(d, n->tap.fd);
+	n->throttle.timer_fd = -1;
+	r = virtio_throttle_init(d, &n->throttle, &nc->limit);
+	if (!r)
+		r = virtio_watch_fd(d, n->tap.fd);
 	if (r) {
 		log_err("virtio-net: cannot watch tap %s: %s", n->tap.ifname, strerror(-r));
 		virtio_device_destroy(d);	/* frees n through net_destroy */

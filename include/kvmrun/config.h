@@ -89,6 +89,13 @@ int fs_config_parse(const char *arg, struct fs_config *fc, bool share, char *err
 /* One --net value (src/net_config.c); 0 or -EINVAL with a one-line reason in err. */
 int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t errlen);
 
+/*
+ * A rate-limit option of --disk (ops_name "iops") or --net ("pps"): NAME=N,
+ * bps=N (K/M/G suffixes: bytes), NAME-burst=N, bps-burst=N.  1: it was one
+ * and p has it; 0: not a rate-limit option; -EINVAL: a bad value.
+ */
+int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p);
+
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *out);
 

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kvmrun/ratelimit.h"
+
 /* Which block engine runs the requests (--disk ...,aio=). */
 enum disk_aio {
 	DISK_AIO_AUTO,		/* io_uring where the kernel offers it, else threads or sync */
@@ -15,6 +17,7 @@ enum disk_aio {
 
 /*
  * --disk PATH[,readonly][,cache=none|writeback][,aio=io_uring|threads|sync][,serial=ID][,num-queues=N]
+ *   [,iops=N][,bps=N][,iops-burst=N][,bps-burst=N]
  * or --disk vhost-user=SOCKET[,num-queues=N] (the backend serves the image)
  */
 struct disk_config {
@@ -24,6 +27,7 @@ struct disk_config {
 	bool cache_none;	/* O_DIRECT */
 	enum disk_aio aio;
 	char serial[21];	/* VIRTIO_BLK_ID_BYTES + NUL */
+	struct rate_limit_params limit;	/* iops=, bps=, iops-burst=, bps-burst= */
 	unsigned num_queues;
 };
 

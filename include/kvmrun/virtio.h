@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "kvmrun/mem.h"
+#include "kvmrun/ratelimit.h"
 #include "kvmrun/state.h"
 
 #define VIRTIO_MAX_QUEUES	16
@@ -154,7 +155,41 @@ struct virtio_device_ops {
 	 */
 	int (*save)(struct virtio_device *d, struct state_writer *w);
 	int (*restore)(struct virtio_device *d, struct state_reader *r);
+	/* The device's rate limit, for the control socket (optional: none). */
+	struct virtio_throttle *(*throttle)(struct virtio_device *d);
 };
+
+/*
+ * A device's rate limit (virtio/throttle.c): the device asks before it
+ * takes a request off queue q and, while the limit says wait, leaves the
+ * rest on the ring; a timer the worker watches notifies the waiting queues
+ * when tokens are back.  Worker thread, device lock held.
+ */
+struct virtio_throttle {
+	struct rate_limiter rl;
+	struct rate_limit_params params;
+	int timer_fd;
+	uint32_t waiting;	/* queues left with requests on the ring */
+	bool armed;
+};
+
+/* Creates the timer and watches it (the limits can be set later); 0 or -errno. */
+int virtio_throttle_init(struct virtio_device *d, struct virtio_throttle *t,
+			 const struct rate_limit_params *p);
+void virtio_throttle_destroy(struct virtio_throttle *t);
+/* May queue q take a request now?  If not, the timer is armed for when it may. */
+bool virtio_throttle_admit(struct virtio_device *d, struct virtio_throttle *t, unsigned q);
+static inline void virtio_throttle_take(struct virtio_throttle *t, uint64_t ops, uint64_t bytes,
+					uint64_t now_ns)
+{
+	if (rate_limit_params_set(&t->params))
+		rate_limiter_consume(&t->rl, ops, bytes, now_ns);
+}
+/* The worker's fd: true if it was the timer (the waiting queues are notified). */
+bool virtio_throttle_fd_ready(struct virtio_device *d, struct virtio_throttle *t, int fd);
+/* New limits at run time (lock held): waiting queues are looked at again. */
+void virtio_throttle_set(struct virtio_device *d, struct virtio_throttle *t,
+			 const struct rate_limit_params *p);
 
 /* What a transport does for the device model. */
 struct virtio_transport_ops {
