@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kvmrun/clock.h"
 #include "kvmrun/config.h"
 #include "kvmrun/control.h"
 #include "kvmrun/devices.h"
 #include "kvmrun/migrate.h"
 #include "kvmrun/qmp.h"
 #include "kvmrun/snapshot.h"
+#include "kvmrun/virtio_slot.h"
 #include "kvmrun/vm.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
@@ -315,7 +317,104 @@ static int cmd_query_migrate(struct vm *vm, struct json_object *args, struct jso
 }
 
 
+/* ---- rate limits (virtio/throttle.c) ---- */
+
+static const char *ops_name(const struct virtio_device *d)
+{
+	return d->device_id == 1 ? "pps" : "iops";	/* VIRTIO_ID_NET: frames; disks: requests */
+}
+
+static int cmd_set_rate_limit(struct vm *vm, struct json_object *args, struct json_object **ret,
+			      char *desc, size_t desclen)
+{
+	const char *name = json_object_get_string(json_object_object_get(args, "device"));
+	struct vm_device *vd = device_list_find(&vm->devices, name);
+	struct virtio_device *d = vd ? virtio_slot_device(vd) : NULL;
+	struct virtio_throttle *t;
+	struct rate_limit_params p;
+	struct json_object *v;
+	char key[16];
+
+	(void)ret;
+	if (!d || !d->ops->throttle) {
+		snprintf(desc, desclen, "set-rate-limit: no device '%s' with a rate limit "
+			 "(virtio-blkN, virtio-net0; query-rate-limits lists them)", name);
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&d->lock);
+	t = d->ops->throttle(d);
+	p = t->params;
+	pthread_mutex_unlock(&d->lock);
+	/* Only the fields given change; 0 lifts a limit. */
+	for (int i = 0; i < 4; i++) {
+		static const char *const suffix[] = { "", "-burst" };
+		uint64_t *field[] = { &p.ops, &p.ops_burst, &p.bytes, &p.bytes_burst };
+
+		snprintf(key, sizeof(key), "%s%s", i < 2 ? ops_name(d) : "bps", suffix[i % 2]);
+		if (!json_object_object_get_ex(args, key, &v))
+			continue;
+		if (json_object_get_int64(v) < 0 || json_object_get_int64(v) > (1LL << 40)) {
+			snprintf(desc, desclen, "set-rate-limit: %s must be 0 to 2^40", key);
+			return -EINVAL;
+		}
+		*field[i] = (uint64_t)json_object_get_int64(v);
+	}
+	if (json_object_object_get_ex(args, d->device_id == 1 ? "iops" : "pps", &v)) {
+		snprintf(desc, desclen, "set-rate-limit: %s counts %s", name,
+			 d->device_id == 1 ? "frames: pps" : "requests: iops");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	virtio_throttle_set(d, t, &p);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static int cmd_query_rate_limits(struct vm *vm, struct json_object *args, struct json_object **ret,
+				 char *desc, size_t desclen)
+{
+	uint64_t now = clock_now_ns();
+
+	(void)args;
+	(void)desc;
+	(void)desclen;
+	*ret = json_object_new_array();
+	if (!*ret)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->devices.nr; i++) {
+		struct virtio_device *d = virtio_slot_device(&vm->devices.v[i]);
+		struct json_object *o;
+		struct virtio_throttle *t;
+
+		if (!d || !d->ops->throttle)
+			continue;
+		o = json_object_new_object();
+		if (!o)
+			return -ENOMEM;
+		pthread_mutex_lock(&d->lock);
+		t = d->ops->throttle(d);
+		add_str(o, "device", vm->devices.v[i].name);
+		add_int(o, ops_name(d), (int64_t)t->params.ops);
+		add_int(o, "bps", (int64_t)t->params.bytes);
+		add_int(o, "throttled-ms", (int64_t)(rate_limiter_throttled_ns(&t->rl, now) / 1000000));
+		add_int(o, "waits", (int64_t)t->rl.throttle_events);
+		pthread_mutex_unlock(&d->lock);
+		json_object_array_add(*ret, o);
+	}
+	return 0;
+}
+
 static const struct qmp_arg no_args[] = { { NULL, json_type_null, false } };
+static const struct qmp_arg rate_limit_args[] = {
+	{ "device", json_type_string, true },
+	{ "iops", json_type_int, false },
+	{ "pps", json_type_int, false },
+	{ "bps", json_type_int, false },
+	{ "iops-burst", json_type_int, false },
+	{ "pps-burst", json_type_int, false },
+	{ "bps-burst", json_type_int, false },
+	{ NULL, json_type_null, false },
+};
 static const struct qmp_arg snapshot_args[] = {
 	{ "path", json_type_string, true },
 	{ "stay-paused", json_type_boolean, false },
@@ -350,6 +449,8 @@ static const struct qmp_command {
 	{ "migrate_cancel", cmd_migrate_cancel, no_args, true },
 	{ "migrate-set-parameters", cmd_migrate_set_parameters, migrate_param_args, true },
 	{ "query-migrate", cmd_query_migrate, no_args, true },
+	{ "set-rate-limit", cmd_set_rate_limit, rate_limit_args, true },
+	{ "query-rate-limits", cmd_query_rate_limits, no_args, true },
 };
 
 static int cmd_query_commands(struct vm *vm, struct json_object *args, struct json_object **ret,

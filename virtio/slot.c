@@ -143,3 +143,12 @@ const struct vm_device_ops virtio_pci_slot_ops = {
 	.live_blocker = slot_live_blocker,
 	.destroy = slot_destroy,
 };
+
+struct virtio_device *virtio_slot_device(const struct vm_device *vd)
+{
+	struct virtio_slot *s = vd->dev;
+
+	if (vd->ops != &virtio_mmio_slot_ops && vd->ops != &virtio_pci_slot_ops)
+		return NULL;
+	return s->initialised ? &s->dev : NULL;
+}

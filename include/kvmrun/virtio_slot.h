@@ -32,6 +32,9 @@ int virtio_slot_attach_mmio(struct virtio_slot *s, struct bus *mmio, uint64_t ba
 /* Binds the device to a new function on bus.  Returns the slot number or -errno. */
 int virtio_slot_attach_pci(struct virtio_slot *s, struct pci_bus *bus, struct vm_irq irq);
 
+/* The virtio device in a registry entry, or NULL when it is no virtio slot. */
+struct virtio_device *virtio_slot_device(const struct vm_device *vd);
+
 extern const struct vm_device_ops virtio_mmio_slot_ops;
 extern const struct vm_device_ops virtio_pci_slot_ops;
 

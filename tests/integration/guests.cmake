@@ -268,6 +268,13 @@ foreach(t pci mmio)
 endforeach()
 kvmrun_virtio_test(virtio.pci.rng.mb virtio_rng.mb.elf ${PASS} --out "virtio-rng: 8192 bytes"
   ARGS --rng)
+# Disk rate limits, measured by the guest itself (tests/integration/blk_ratelimit.sh).
+foreach(t pci mmio)
+  add_test(NAME ratelimit.${t}.blk COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/blk_ratelimit.sh
+    ${KVMRUN} ${G}/virtio_blk.elf $<TARGET_FILE:benchrun> ${t})
+  set_tests_properties(ratelimit.${t}.blk PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120
+    LABELS "virtio;ratelimit")
+endforeach()
 # vhost-user: real backends (qemu-storage-daemon, virtiofsd) the tests start themselves.
 foreach(t pci mmio)
   foreach(mode check survive)
@@ -315,6 +322,12 @@ kvmrun_cmd_test(cli.initrd_empty --needs-kvm ${ONE_ERROR} --err "initrd is not a
   CMD ${KVMRUN} run --kernel ${G}/hello.elf --initrd ${CMAKE_CURRENT_BINARY_DIR}/empty.img)
 kvmrun_cmd_test(cli.initrd_too_big --needs-kvm ${ONE_ERROR} --err "does not fit in low RAM"
   CMD sh -c "truncate -s 64M ${CMAKE_CURRENT_BINARY_DIR}/big.initrd && exec ${KVMRUN} run --kernel ${G}/hello.elf --memory 16M --initrd ${CMAKE_CURRENT_BINARY_DIR}/big.initrd")
+kvmrun_cmd_test(cli.disk_bad_rate ${ONE_ERROR} --err "--disk: 'iops=lots': expected a number"
+  CMD ${KVMRUN} run --kernel x --disk a,iops=lots)
+kvmrun_cmd_test(cli.disk_bad_aio ${ONE_ERROR} --err "--disk: unknown option 'aio=posix'"
+  CMD ${KVMRUN} run --kernel x --disk a,aio=posix)
+kvmrun_cmd_test(cli.net_bad_rate ${ONE_ERROR} --err "--net: 'pps=-1': expected a number"
+  CMD ${KVMRUN} run --kernel x --net tap=t0,pps=-1)
 kvmrun_cmd_test(cli.net_bad_mac ${ONE_ERROR} --err "--net: mac 'zz': expected a unicast address"
   CMD ${KVMRUN} run --kernel x --net tap=t0,mac=zz)
 kvmrun_cmd_test(cli.net_bad_option ${ONE_ERROR} --err "--net: unknown option 'bogus=1'"
