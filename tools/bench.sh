@@ -6,6 +6,7 @@
 #	tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
 #	               [--blk | --blk-only] [--blk-runs N] [--blk-iters N] [--blk-mb N]
 #	               [--blk-qd "1 16"] [--blk-cache "writeback none"]
+#	               [--blk-aio "io_uring threads sync"] [--blk-qemu-aio "io_uring threads"]
 #
 # Measures (every process timed by build/tools/benchrun: wall time from fork
 # to wait4, peak RSS from wait4's rusage):
@@ -57,6 +58,8 @@ blk_iters=20000
 blk_mb=256
 blk_qds="1 16"
 blk_caches="writeback none"
+blk_aios="io_uring threads sync"
+blk_qemu_aios="io_uring threads"
 
 usage() {
 	cat <<EOF
@@ -73,6 +76,8 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --blk-mb N    image size in MiB, read and written sequentially (default $blk_mb)
   --blk-qd L    queue depths, a quoted list (default "$blk_qds"; 1..32)
   --blk-cache L cache modes, a quoted list of writeback and none (default "$blk_caches")
+  --blk-aio L   kvmrun's block engines, a quoted list (default "$blk_aios")
+  --blk-qemu-aio L  QEMU's -drive aio= modes (default "$blk_qemu_aios")
   --stop        add the time from SIGTERM to exit under the flood guests
                 (tests/integration/stop_bound.py; stdout a stalled 4 KiB pipe)
   --stop-only   measure only that
@@ -125,6 +130,18 @@ while [ $# -gt 0 ]; do
 			[ "$q" -le 32 ] || die "--blk-qd: $q is more than 32 (the guest's limit)"
 		done
 		blk_qds=$2; shift 2 ;;
+	--blk-aio)
+		[ $# -ge 2 ] || die "--blk-aio needs a value"
+		for c in $2; do
+			case $c in io_uring|threads|sync) ;; *) die "--blk-aio: '$c' is not io_uring, threads or sync" ;; esac
+		done
+		blk_aios=$2; shift 2 ;;
+	--blk-qemu-aio)
+		[ $# -ge 2 ] || die "--blk-qemu-aio needs a value"
+		for c in $2; do
+			case $c in io_uring|threads|native) ;; *) die "--blk-qemu-aio: '$c' is not io_uring, threads or native" ;; esac
+		done
+		blk_qemu_aios=$2; shift 2 ;;
 	--blk-cache)
 		[ $# -ge 2 ] || die "--blk-cache needs a value"
 		for c in $2; do
@@ -327,24 +344,26 @@ wait_idle() {
 	blk_busy_runs=$((blk_busy_runs + 1))
 }
 
-# blk_once kvmrun|qemu CACHE QD: one run; its blk_parse line, or a message on
-# stderr and status 1.
+# blk_once kvmrun:AIO|qemu:AIO CACHE QD: one run; its blk_parse line, or a
+# message on stderr and status 1.
 blk_once() {
-	local vmm=$1 cache=$2 qd=$3 out rc
+	local vmm=${1%%:*} aio=${1#*:} cache=$2 qd=$3 out rc
 	local args="blk=bench iters=$blk_iters seq_mb=$blk_mb seq_write=1 qd=$qd tsc_khz=$tsc_khz"
 
 	if [ "$vmm" = kvmrun ]; then
 		out=$(timeout 600 "$KVMRUN" run --memory 256M --transport mmio --kernel "$BLK_PVH" \
-			--disk "$blk_img,cache=$cache" --append "$args" 2>&1)
+			--disk "$blk_img,cache=$cache,aio=$aio" --append "$args" 2>&1)
 	else
+		# QEMU's native AIO needs O_DIRECT; its io_uring and threads take either.
+		[ "$aio" = native ] && [ "$cache" != none ] && return 1
 		out=$(timeout 600 "${qemu_blk[@]}" \
-			-drive "file=$blk_img,format=raw,if=none,id=d0,cache=$cache,aio=threads" \
+			-drive "file=$blk_img,format=raw,if=none,id=d0,cache=$cache,aio=$aio" \
 			-device virtio-blk-device,drive=d0 -append "$args $qemu_mmio" 2>&1)
 	fi
 	rc=$?
 	sync "$blk_img"
 	if [ $rc -ne 33 ] || ! printf '%s\n' "$out" | blk_parse; then
-		echo "$prog: $vmm, virtio-blk bench, cache=$cache qd=$qd: exit status $rc; last lines:" >&2
+		echo "$prog: $1, virtio-blk bench, cache=$cache qd=$qd: exit status $rc; last lines:" >&2
 		printf '%s\n' "$out" | tail -n 3 >&2
 		return 1
 	fi
@@ -371,7 +390,7 @@ fmt_mibs() {
 }
 
 blk_bench() {
-	local cache qd i vmm line rows=() cell_kv cell_q k a b c bqcol blk_load
+	local cache qd i vmm line rows=() cell_kv k a b c bqcol blk_load m
 	local -A vals
 
 	blk_load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -402,15 +421,19 @@ blk_bench() {
 		fi
 	fi
 
+	local configs=() c
+	for c in $blk_aios; do configs+=("kvmrun:$c"); done
+	if [ -n "$qemu_mmio" ]; then
+		for c in $blk_qemu_aios; do configs+=("qemu:$c"); done
+	fi
 	for cache in $blk_caches; do
 		for qd in $blk_qds; do
-			step "virtio-blk: cache=$cache qd=$qd, $blk_runs runs each of kvmrun and QEMU, alternating"
+			step "virtio-blk: cache=$cache qd=$qd, $blk_runs runs each of ${configs[*]}, in turn"
 			for ((i = 0; i < blk_runs; i++)); do
-				for vmm in kvmrun qemu; do
-					[ $vmm = qemu ] && [ -z "$qemu_mmio" ] && continue
+				for vmm in "${configs[@]}"; do
 					wait_idle
 					blk_total_runs=$((blk_total_runs + 1))
-					line=$(blk_once $vmm "$cache" "$qd") || continue
+					line=$(blk_once "$vmm" "$cache" "$qd") || continue
 					read -r a b c <<<"$line"
 					vals[$vmm,$cache,$qd,0]+="$a"$'\n'
 					vals[$vmm,$cache,$qd,1]+="$b"$'\n'
@@ -418,38 +441,53 @@ blk_bench() {
 				done
 			done
 			for k in 0 1 2; do
-				local f=fmt_mibs what
+				local f=fmt_mibs what row best_k="" best_q=""
 				case $k in
 				0) f=fmt_iops; what="4 KiB random reads/s" ;;
 				1) what="64 KiB sequential reads, MiB/s" ;;
 				2) what="64 KiB sequential writes, MiB/s" ;;
 				esac
-				cell_kv=$(printf '%s' "${vals[kvmrun,$cache,$qd,$k]:-}" | range $f)
-				cell_q=$(printf '%s' "${vals[qemu,$cache,$qd,$k]:-}" | range $f)
-				rows+=("| $what | $cache | $qd | ${cell_kv#* } | ${cell_q#* } | $(ratio "${cell_kv%% *}" "${cell_q%% *}") |")
+				row="| $what | $cache | $qd |"
+				for vmm in "${configs[@]}"; do
+					cell_kv=$(printf '%s' "${vals[$vmm,$cache,$qd,$k]:-}" | range $f)
+					row+=" ${cell_kv#* } |"
+					m=${cell_kv%% *}
+					[ "$m" = n/a ] || [ -z "$m" ] && continue
+					if [ "${vmm%%:*}" = kvmrun ]; then
+						awk -v a="$m" -v b="${best_k:-0}" 'BEGIN { exit !(a > b) }' && best_k=$m
+					else
+						awk -v a="$m" -v b="${best_q:-0}" 'BEGIN { exit !(a > b) }' && best_q=$m
+					fi
+				done
+				rows+=("$row $(ratio "$best_k" "$best_q") |")
 			done
 		done
 	done
 	rm -f "$blk_img"
 	trap - EXIT
 
+	local head="| virtio-blk, $blk_mb MiB raw image | cache | queue depth |" sep="| --- | --- | ---: |"
+	for vmm in "${configs[@]}"; do
+		if [ "${vmm%%:*}" = kvmrun ]; then head+=" kvmrun aio=${vmm#*:} |"; else head+=" QEMU aio=${vmm#*:} |"; fi
+		sep+=" ---: |"
+	done
 	echo
 	echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d); load average before: $blk_load."
 	echo
-	echo "| virtio-blk, $blk_mb MiB raw image | cache | queue depth | kvmrun | $bqcol | kvmrun/QEMU |"
-	echo "| --- | --- | ---: | ---: | ---: | --- |"
+	echo "$head best kvmrun / best QEMU |"
+	echo "$sep --- |"
 	printf '%s\n' "${rows[@]}"
 	echo
-	echo "Median (min-max) of $blk_runs runs per cell, kvmrun and QEMU runs alternating. Guest: virtio_blk"
+	echo "Median (min-max) of $blk_runs runs per cell, the configurations run in turn. Guest: virtio_blk"
 	echo "test guest, blk=bench iters=$blk_iters seq_mb=$blk_mb seq_write=1 qd=N: one queue, driver in CPL3"
 	echo "polling the used ring (no interrupts), EVENT_IDX; each phase timed in the guest with rdtsc"
 	echo "at the host's TSC rate ($tsc_khz kHz, benchrun -t); MiB/s = 2^20 bytes per second."
-	echo "kvmrun: --transport mmio --disk IMG,cache=C (one worker thread, synchronous preadv/pwritev;"
-	echo "cache=none: O_DIRECT). QEMU: -M microvm,acpi=off, -drive cache=C,aio=threads, virtio-blk-device"
-	echo "(${qemu_mmio:-not run}). The image was read once before the runs (warm host page cache:"
-	echo "cache=writeback reads are memory copies); cache=none goes to the host's disk; writes are"
-	echo "not flushed inside the timing, the image is synced between runs. Each run waited for the"
-	echo "host to be >= 90 % idle (up to 20 s); $blk_busy_runs of $blk_total_runs runs started on a busier host."
+	echo "kvmrun: --transport mmio --disk IMG,cache=C,aio=A. QEMU ($bqcol): -M microvm,acpi=off,"
+	echo "-drive cache=C,aio=A, virtio-blk-device (${qemu_mmio:-not run}). The image was read once"
+	echo "before the runs (warm host page cache: cache=writeback reads are memory copies); cache=none"
+	echo "goes to the host's disk; writes are not flushed inside the timing, the image is synced"
+	echo "between runs. Each run waited for the host to be >= 90 % idle (up to 20 s); $blk_busy_runs of"
+	echo "$blk_total_runs runs started on a busier host."
 }
 
 # ---- stop bound ------------------------------------------------------------

@@ -61,6 +61,8 @@ struct blk {
 	 */
 	uint16_t signaled[VIRTIO_MAX_QUEUES];
 	struct virtio_throttle throttle;	/* iops=, bps= */
+	uint32_t quiet;		/* queues left without notifications: served at the next completion */
+	bool engine_threads;	/* aio=threads */
 };
 
 struct discard_seg {
@@ -286,17 +288,36 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 static void blk_fd_ready(struct virtio_device *d, int fd)
 {
 	struct blk *b = d->priv;
-	uint32_t starved = b->starved;
+	uint32_t starved = b->starved, quiet;
 
 	if (virtio_throttle_fd_ready(d, &b->throttle, fd) || fd != b->engine->event_fd)
 		return;
 	b->starved = 0;
 	block_complete(b->engine);
 	signal_used(b);
+	quiet = b->quiet;
+	b->quiet = 0;
 	for (unsigned q = 0; q < d->nr_queues; q++) {
-		if (starved & (1u << q))
+		if (quiet & (1u << q))
+			virtio_serve_queue(d, q);	/* what the driver added meanwhile, unasked */
+		else if (starved & (1u << q))
 			virtio_notify_queue(d, q);	/* jobs are free again: pop the rest */
 	}
+}
+
+/*
+ * Requests on the disk: their completion comes back to this worker, which
+ * then takes what the driver added meanwhile, so the driver need not
+ * notify (the last completion re-arms notifications).
+ */
+static bool blk_revisits(struct virtio_device *d, unsigned q)
+{
+	struct blk *b = d->priv;
+
+	if (b->engine->event_fd < 0 || !block_inflight(b->engine))
+		return false;
+	b->quiet |= 1u << q;
+	return true;
 }
 
 /* Device reset (lock held): forget queued requests, wait for those on the disk. */
@@ -307,6 +328,7 @@ static void blk_reset(struct virtio_device *d)
 	b->gen++;
 	block_cancel(b->engine);
 	b->starved = 0;
+	b->quiet = 0;
 	memset(b->signaled, 0, sizeof(b->signaled));	/* the rings start again at 0 */
 }
 
@@ -320,9 +342,15 @@ static void blk_drain(struct virtio_device *d)
 	block_drain(b->engine);
 	signal_used(b);
 	for (unsigned q = 0; q < d->nr_queues; q++) {
+		/* Nothing is on the disk now: the driver must notify again. */
+		if (b->quiet & (1u << q)) {
+			virtq_set_notification(&d->vq[q], true);
+			starved |= virtq_has_avail(&d->vq[q]) ? 1u << q : 0;
+		}
 		if (starved & (1u << q))
 			virtio_notify_queue(d, q);	/* served once the device resumes */
 	}
+	b->quiet = 0;
 	if (!b->cfg.readonly && fdatasync(b->disk.fd))
 		log_warn("%s: flushing the image: %s", d->name, strerror(errno));
 }
@@ -408,6 +436,7 @@ static const struct virtio_device_ops blk_ops = {
 	.save = blk_save,
 	.restore = blk_restore,
 	.throttle = blk_throttle,
+	.revisits = blk_revisits,
 };
 
 /*
@@ -433,6 +462,7 @@ static int engine_create(struct blk *b, const struct disk_config *dc)
 			 dc->cache_none ? "I/O threads" : "requests on the device's worker");
 		aio = dc->cache_none ? DISK_AIO_THREADS : DISK_AIO_SYNC;
 	}
+	b->engine_threads = aio == DISK_AIO_THREADS;
 	if (aio == DISK_AIO_THREADS)
 		return block_engine_threads_create(&b->disk, BLOCK_IO_THREADS, &b->engine);
 	return block_engine_sync_create(&b->disk, &b->engine);
@@ -516,8 +546,8 @@ int virtio_blk_init(struct virtio_device *d, const struct disk_config *dc,
 	}
 	if (b->engine->event_fd >= 0) {
 		r = virtio_watch_fd(d, b->engine->event_fd);
-		/* Completions wake the worker: spinning on the ring only takes CPU from the disk. */
-		d->no_poll = true;
+		/* The I/O threads need the CPUs more than a spinning worker does. */
+		d->no_poll = b->engine_threads;
 		if (r)
 			virtio_device_destroy(d);	/* the caller only cleans up after success */
 	}

@@ -180,6 +180,9 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		vq->budget_bytes = NULL;
 		if (!vq->ready || vq->broken)
 			return;
+		/* The device comes back to the queue by itself (a completion): no need to watch or ask. */
+		if (d->ops->revisits && d->ops->revisits(d, q))
+			return;
 		/* Only a queue the device just consumed from is worth watching. */
 		if (vq->last_avail != before && !d->no_poll && poll_avail(d, q))
 			continue;
