@@ -1,7 +1,7 @@
 /*
  * benchrun: run a command several times and report its wall time and peak RSS.
  *
- *	benchrun [-n RUNS] [-q] [-f] [-c] [--] CMD ARGS...
+ *	benchrun [-n RUNS] [-q] [-f] [-c] [-s] [--] CMD ARGS...
  *	benchrun -t
  *
  * Each run is a fork + execvp of CMD.  The wall time of a run goes from just
@@ -19,7 +19,18 @@
  * part of them a vCPU spent running its guest (guest_time of /proc/PID/stat,
  * read while the child is a zombie, so it covers every thread; clock-tick
  * resolution; left out when /proc cannot tell).  For a VMM, user + sys -
- * guest is what the VMM itself used.
+ * guest is what the VMM itself used.  -s (implies -c) also samples each
+ * thread's CPU time (/proc/PID/task/TID/schedstat, every 10 ms while the
+ * child runs; the sampling slows a VMM that keeps both CPUs busy by a few per
+ * cent, so throughput runs should not use it) and adds
+ *
+ *	... threads=NAME:MS,NAME:MS,...
+ *
+ * the last sample of each thread summed by thread name without its digits
+ * (spaces as '_': "vcpu0" and "vcpu1" are "vcpu", QEMU's "CPU 0/KVM" is
+ * "CPU_/KVM"), mean per run: which threads of a VMM did the work.  A thread's
+ * last 10 ms before it ends can be missed, and the end of the run is seen
+ * up to 10 ms late (wall time).
  *
  * maxrss_kib is the largest ru_maxrss over all runs.  status is the exit
  * status of the last run (128 + signal number when the child was killed by
@@ -32,6 +43,7 @@
  * CLOCK_MONOTONIC_RAW over 200 ms: the rate a test guest's rdtsc counts at on
  * KVM without TSC scaling (tools/bench.sh passes it to the guests).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -53,7 +65,7 @@ static const char *prog = "benchrun";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: %s [-n RUNS] [-q] [-f] [-c] [--] CMD ARGS...\n"
+		"usage: %s [-n RUNS] [-q] [-f] [-c] [-s] [--] CMD ARGS...\n"
 		"  Runs CMD RUNS times (default 20) and prints\n"
 		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S'.\n"
 		"  -q  send the command's stdout and stderr to /dev/null\n"
@@ -61,6 +73,7 @@ static void usage(FILE *f)
 		"      (first_median_ms: for a VMM, the guest's first port write)\n"
 		"  -c  also report CPU time: 'user_ms=U sys_ms=S guest_ms=G'\n"
 		"      (medians; guest_ms: vCPUs running the guest)\n"
+		"  -s  -c and each thread's CPU time: 'threads=NAME:MS,...'\n"
 		"       %s -t\n"
 		"  Prints the host's TSC rate as 'tsc_khz=N' (x86 only).\n",
 		prog, prog);
@@ -126,10 +139,113 @@ static int status_code(int st)
 	return -1;
 }
 
+#define MAX_THREADS	256
+#define NAME_BYTES	20
+
+/* -c: CPU time in ms of one thread (by tid) or one thread name (by name). */
+struct thread_ms {
+	pid_t tid;
+	char name[NAME_BYTES];
+	double ms;
+};
+
 /* -c: one run's CPU time in ms. */
 struct cpu_ms {
 	double user, sys, guest;
+	struct thread_ms th[MAX_THREADS];
+	int nth;
 };
+
+/* Reads a small /proc file into buf; 0 or -1. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The thread's name without digits and newline, spaces as '_'. */
+static void thread_name(pid_t pid, pid_t tid, char *name)
+{
+	char path[96], comm[64], *c;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	if (read_small(path, comm, sizeof(comm)) < 0)
+		strcpy(comm, "?");
+	for (c = comm; *c && *c != '\n' && n < NAME_BYTES - 1; c++) {
+		if (*c >= '0' && *c <= '9')
+			continue;
+		/* ',' and ':' separate the output's fields */
+		name[n++] = (*c == ' ' || *c == ',' || *c == ':') ? '_' : *c;
+	}
+	name[n] = '\0';
+}
+
+/* One sample of every thread's run time (schedstat: ns on the CPU). */
+static void sample_threads(pid_t pid, struct cpu_ms *cpu)
+{
+	char path[96], buf[128];
+	unsigned long long ns;
+	struct dirent *e;
+	DIR *d;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat",
+			 (int)pid, (int)tid);
+		if (read_small(path, buf, sizeof(buf)) < 0 ||
+		    sscanf(buf, "%llu", &ns) != 1)
+			continue;
+		for (i = 0; i < cpu->nth && cpu->th[i].tid != tid; i++)
+			;
+		if (i == cpu->nth) {
+			if (cpu->nth == MAX_THREADS)
+				continue;
+			cpu->nth++;
+			cpu->th[i].tid = tid;
+			thread_name(pid, tid, cpu->th[i].name);
+		}
+		cpu->th[i].ms = (double)ns * 1e-6;
+	}
+	closedir(d);
+}
+
+/* Adds one run's threads to the per-name sums in *sum (tids unused there). */
+static void add_threads(struct cpu_ms *sum, const struct cpu_ms *run)
+{
+	int i, j;
+
+	for (i = 0; i < run->nth; i++) {
+		for (j = 0; j < sum->nth &&
+		     strcmp(sum->th[j].name, run->th[i].name); j++)
+			;
+		if (j == sum->nth) {
+			if (sum->nth == MAX_THREADS)
+				continue;
+			sum->nth++;
+			strcpy(sum->th[j].name, run->th[i].name);
+			sum->th[j].ms = 0;
+		}
+		sum->th[j].ms += run->th[i].ms;
+	}
+}
 
 /*
  * guest_time (field 43 of /proc/PID/stat, clock ticks) of an exited but not
@@ -173,7 +289,7 @@ static double tv_ms(struct timeval tv)
  */
 static int run_once(char **cmd, int quiet, int devnull, double *ms,
 		    long *rss_kib, int *code, double *first_ms,
-		    struct cpu_ms *cpu)
+		    struct cpu_ms *cpu, int sample)
 {
 	struct rusage ru;
 	int pfd[2], ofd[2] = { -1, -1 }, st, err = 0;
@@ -240,13 +356,25 @@ static int run_once(char **cmd, int quiet, int devnull, double *ms,
 	close(pfd[0]);
 
 	if (cpu) {
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
 		siginfo_t si;
 		int r;
 
-		/* Wait for the exit but leave the zombie, whose /proc entry still counts. */
-		do {
-			r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
-		} while (r < 0 && errno == EINTR);
+		/* Sample until the exit, but leave the zombie, whose /proc entry still counts. */
+		cpu->nth = 0;
+		for (;;) {
+			si.si_pid = 0;
+			/* Without -s, block: no wake-ups to steal CPU from the child. */
+			r = waitid(P_PID, (id_t)pid, &si,
+				   WEXITED | WNOWAIT | (sample ? WNOHANG : 0));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 || si.si_pid == pid)
+				break;
+			if (sample)
+				sample_threads(pid, cpu);
+			nanosleep(&tick, NULL);
+		}
 		cpu->guest = r < 0 ? -1 : zombie_guest_ms(pid);
 	}
 	do {
@@ -277,12 +405,13 @@ int main(int argc, char **argv)
 	long runs = 20, maxrss = 0;
 	int quiet = 0, opt, devnull = -1, first_code = 0, bad_code = 0;
 	int differ = 0, last_code = 0, want_first = 0, no_output = 0;
-	int want_cpu = 0, no_guest = 0;
+	int want_cpu = 0, no_guest = 0, want_threads = 0;
 	double *t, *f, *cu, *cs, *cg, median, first_median = 0;
+	static struct cpu_ms cpu, threads;	/* large: not on the stack */
 	char *end;
 	long i;
 
-	while ((opt = getopt(argc, argv, "+n:qfcht")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:qfcsht")) != -1) {
 		switch (opt) {
 		case 't':
 			return tsc_khz();
@@ -304,6 +433,10 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			want_cpu = 1;
+			break;
+		case 's':
+			want_cpu = 1;
+			want_threads = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -338,13 +471,12 @@ int main(int argc, char **argv)
 	}
 
 	for (i = 0; i < runs; i++) {
-		struct cpu_ms cpu;
 		long rss;
 		int code;
 
 		if (run_once(argv + optind, quiet, devnull, &t[i], &rss,
 			     &code, want_first ? &f[i] : NULL,
-			     want_cpu ? &cpu : NULL) < 0) {
+			     want_cpu ? &cpu : NULL, want_threads) < 0) {
 			free(t);
 			free(f);
 			free(cu);
@@ -358,6 +490,7 @@ int main(int argc, char **argv)
 			cg[i] = cpu.guest;
 			if (cpu.guest < 0)
 				no_guest = 1;
+			add_threads(&threads, &cpu);
 		}
 		if (want_first && f[i] < 0)
 			no_output = 1;
@@ -394,6 +527,9 @@ int main(int argc, char **argv)
 		       median_of(cs, runs));
 		if (!no_guest)
 			printf(" guest_ms=%.0f", median_of(cg, runs));
+		for (i = 0; i < threads.nth; i++)
+			printf("%s%s:%.1f", i ? "," : " threads=",
+			       threads.th[i].name, threads.th[i].ms / (double)runs);
 	}
 	printf("\n");
 	if (want_first && no_output) {
