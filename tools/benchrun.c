@@ -220,8 +220,9 @@ static void sample_threads(pid_t pid, struct cpu_ms *cpu)
 				continue;
 			cpu->nth++;
 			cpu->th[i].tid = tid;
-			thread_name(pid, tid, cpu->th[i].name);
 		}
+		/* Read every time: a new thread names itself after it started. */
+		thread_name(pid, tid, cpu->th[i].name);
 		cpu->th[i].ms = (double)ns * 1e-6;
 	}
 	closedir(d);
