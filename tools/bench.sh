@@ -7,6 +7,7 @@
 #	               [--blk | --blk-only] [--blk-runs N] [--blk-iters N] [--blk-mb N]
 #	               [--blk-qd "1 16"] [--blk-cache "writeback none"]
 #	               [--blk-aio "io_uring threads sync"] [--blk-qemu-aio "io_uring threads"]
+#	               [--vhost-user | --vhost-user-only] [--vhost-user-runs N]
 #
 # Measures (every process timed by build/tools/benchrun: wall time from fork
 # to wait4, peak RSS from wait4's rusage):
@@ -36,6 +37,16 @@
 #             two alternate, medians of --blk-runs each; the image is synced
 #             after every run so that one run's dirty pages do not slow the next,
 #             and every run waits (up to 20 s) for the host to be 90 % idle.
+#   --vhost-user  also (--vhost-user-only: only) vhost-user backends, from
+#             tools/bench_vhost_user.sh (see there): the virtio_blk bench
+#             guest on kvmrun's built-in virtio-blk, kvmrun --disk
+#             vhost-user=SOCK and QEMU -M microvm vhost-user-blk, both on one
+#             qemu-storage-daemon export of the same image (qd 1 and 16); the
+#             virtio_fs bench guest on kvmrun --fs and QEMU vhost-user-fs-device
+#             with a fresh virtiofsd (cache=none) per run; all on virtio-mmio,
+#             kvmrun also on virtio-pci; and the VMM's own CPU time per run
+#             (benchrun -c: user+sys minus guest time) beside the backend's.
+#             Medians of --vhost-user-runs runs, the configurations alternating.
 # Progress goes to stderr, the table (and a few lines on how it was made) to
 # stdout.  QEMU is taken from $QEMU (default qemu-system-x86_64); without it
 # the QEMU columns read n/a.  The build tree is $BUILD (default build).
@@ -51,6 +62,8 @@ do_base=1
 do_blk=0
 do_stop=0
 do_snap=0
+do_vu=0
+vu_runs=5
 snap_runs=5
 stop_runs=5
 blk_runs=5
@@ -87,10 +100,15 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
                 with --linux also KUnit's end from a snapshot against a cold boot)
   --snapshot-only  measure only that
   --snapshot-runs N  runs per RAM size and VMM (default $snap_runs)
+  --vhost-user  add vhost-user block and virtio-fs throughput and VMM CPU time
+                against QEMU (qemu-storage-daemon, virtiofsd; a few minutes)
+  --vhost-user-only  measure only that
+  --vhost-user-runs N  runs per configuration (default $vu_runs)
 Run from a built tree (cmake -S . -B build && cmake --build build).
 Environment: QEMU=path of qemu-system-x86_64 (default: from PATH);
 BUILD=build tree (default: build); BLK_DIR=directory for the disk image
-(default /var/tmp; cache=none needs a file system with O_DIRECT).
+(default /var/tmp; cache=none needs a file system with O_DIRECT);
+QSD=qemu-storage-daemon, VIRTIOFSD=virtiofsd (default /usr/lib/qemu/virtiofsd).
 EOF
 }
 
@@ -119,6 +137,9 @@ while [ $# -gt 0 ]; do
 	--snapshot-only) do_snap=1; do_base=0; shift ;;
 	--snapshot-runs) [ $# -ge 2 ] || die "--snapshot-runs needs a value"; posint --snapshot-runs "$2"; snap_runs=$2; shift 2 ;;
 	--stop-only) do_stop=1; do_base=0; shift ;;
+	--vhost-user) do_vu=1; shift ;;
+	--vhost-user-only) do_vu=1; do_base=0; shift ;;
+	--vhost-user-runs) [ $# -ge 2 ] || die "--vhost-user-runs needs a value"; posint --vhost-user-runs "$2"; vu_runs=$2; shift 2 ;;
 	--stop-runs) [ $# -ge 2 ] || die "--stop-runs needs a value"; posint --stop-runs "$2"; stop_runs=$2; shift 2 ;;
 	--blk-runs) [ $# -ge 2 ] || die "--blk-runs needs a value"; posint --blk-runs "$2"; blk_runs=$2; shift 2 ;;
 	--blk-iters) [ $# -ge 2 ] || die "--blk-iters needs a value"; posint --blk-iters "$2"; blk_iters=$2; shift 2 ;;
@@ -174,7 +195,8 @@ for f in "$KVMRUN" "$BENCHRUN" "$BARELOOP"; do
 	fi
 done
 guests=("$EXIT_PVH" "$PIO_PVH")
-[ $do_blk = 1 ] && guests+=("$BLK_PVH")
+[ $do_blk = 1 ] || [ $do_vu = 1 ] && guests+=("$BLK_PVH")
+[ $do_vu = 1 ] && guests+=("$B/guests/virtio_fs.elf")
 for f in "${guests[@]}"; do
 	if [ ! -f "$f" ]; then
 		echo "$prog: test guest $f is missing" >&2
@@ -540,8 +562,14 @@ snap_bench() {
 		"${linux[@]}"
 }
 
+# ---- vhost-user -------------------------------------------------------------
+
+# shellcheck source=tools/bench_vhost_user.sh
+. tools/bench_vhost_user.sh
+
 if [ $do_base = 0 ]; then
 	[ $do_blk = 1 ] && blk_bench
+	[ $do_vu = 1 ] && vu_bench
 	[ $do_stop = 1 ] && stop_bench
 	[ $do_snap = 1 ] && snap_bench
 	exit 0
@@ -663,6 +691,7 @@ echo "QEMU with -serial null so that its UART handles port 0x3ff; bare loop: too
 echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from the start-up runs."
 
 [ $do_blk = 1 ] && blk_bench
+[ $do_vu = 1 ] && vu_bench
 [ $do_stop = 1 ] && stop_bench
 [ $do_snap = 1 ] && snap_bench
 [ $do_linux = 1 ] || exit 0
