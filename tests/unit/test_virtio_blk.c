@@ -48,10 +48,14 @@ static void image_create(void)
 	close(fd);
 }
 
+/* The engine the next device gets (the cache_none case pins threads: its tests time requests in flight). */
+static enum disk_aio test_aio = DISK_AIO_AUTO;
+
 static int dev_create(struct virtio_device *d, struct guest_mem *m, bool readonly, bool direct,
 		      unsigned queues)
 {
-	struct disk_config dc = { .readonly = readonly, .cache_none = direct, .num_queues = queues };
+	struct disk_config dc = { .readonly = readonly, .cache_none = direct, .num_queues = queues,
+				  .aio = test_aio };
 
 	snprintf(dc.path, sizeof(dc.path), "%s", image);
 	snprintf(dc.serial, sizeof(dc.serial), "%s", SERIAL);
@@ -85,7 +89,19 @@ static bool skip_direct(void)
 
 static void setup_rw(void) { setup_with(false, false, 1); }
 static void setup_ro(void) { setup_with(true, false, 1); }
-static void setup_direct(void) { setup_with(false, true, 4); }
+static void setup_direct(void)
+{
+	test_aio = DISK_AIO_THREADS;
+	setup_with(false, true, 4);
+	test_aio = DISK_AIO_AUTO;
+}
+
+static void setup_direct_uring(void)
+{
+	test_aio = DISK_AIO_IO_URING;
+	setup_with(false, true, 4);
+	test_aio = DISK_AIO_AUTO;
+}
 
 static void teardown(void)
 {
@@ -587,6 +603,7 @@ static Suite *blk_suite(void)
 	TCase *rw = tcase_create("requests");
 	TCase *ro = tcase_create("readonly");
 	TCase *direct = tcase_create("cache_none");
+	TCase *uring = tcase_create("cache_none_io_uring");
 	TCase *state = tcase_create("save_restore");
 
 	tcase_add_checked_fixture(rw, setup_rw, teardown);
@@ -610,6 +627,12 @@ static Suite *blk_suite(void)
 	tcase_add_test(direct, test_direct_more_requests_than_jobs);
 	tcase_add_test(direct, test_direct_save_busy);
 	tcase_add_test(direct, test_direct_reset_in_flight);
+	/* The same requests on io_uring (merged when they follow each other on the disk). */
+	tcase_add_checked_fixture(uring, setup_direct_uring, teardown);
+	tcase_add_test(uring, test_direct_reads_in_flight);
+	tcase_add_test(uring, test_direct_writes);
+	tcase_add_test(uring, test_direct_more_requests_than_jobs);
+	suite_add_tcase(s, uring);
 	suite_add_tcase(s, direct);
 	tcase_add_checked_fixture(state, setup_rw, teardown);
 	tcase_add_test(state, test_save_restore_round_trip);
