@@ -354,8 +354,11 @@ static void uring_submit(struct block_engine *e, struct block_req *req, unsigned
 		return;
 	}
 	/* The round is over: hand the ring what it got (earlier requests' entries too). */
+	bool lone = u->pend_n == 1 && u->pend == req;
+
 	group_flush(u);
-	if (ring && u->in_ring == 1 && u->queued == 1 && !u->backlog) {
+	/* Only a request alone: a merged one stands for many the guest may add to meanwhile. */
+	if (ring && lone && u->in_ring == 1 && u->queued == 1 && !u->backlog) {
 		struct __kernel_timespec ts = { 0, LONE_WAIT_NS };
 		struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
 
