@@ -15,7 +15,9 @@
                                     and bytes separately, so that the start
                                     and the end of a run do not count), the
                                     time from the first of them to the last
-                                    (span_ms) and to the K-th (burst_ms)
+                                    (span_ms) and to the K-th (burst_ms),
+                                    and the longest pause between two
+                                    samples (gap_ms)
 
 Run `sample` inside the tap's network namespace (ip netns exec mounts that
 namespace's /sys). The samples are timed with CLOCK_MONOTONIC on the host,
@@ -79,7 +81,10 @@ def rate(path, skip, burst):
     b10, b90 = crossing(samples, 2, bbase + 0.1 * nbytes), crossing(samples, 2, bbase + 0.9 * nbytes)
     pps = 0.8 * frames * 1e9 / (p90 - p10) if p90 > p10 else float("inf")
     bps = 0.8 * nbytes * 1e9 / (b90 - b10) if b90 > b10 else float("inf")
-    line = f"frames={frames} bytes={nbytes} pps={pps:.1f} bps={bps:.1f} span_ms={(t_last - t_first) / 1e6:.1f}"
+    # The longest pause between samples: how coarse the host's timing was (a stalled sampler shows here).
+    gap = max(b[0] - a[0] for a, b in zip(samples, samples[1:]))
+    line = (f"frames={frames} bytes={nbytes} pps={pps:.1f} bps={bps:.1f} span_ms={(t_last - t_first) / 1e6:.1f}"
+            f" gap_ms={gap / 1e6:.1f}")
     if burst:
         tk = next(s[0] for s in samples if s[1] >= pbase + min(burst, frames))
         line += f" burst_ms={(tk - t_first) / 1e6:.1f}"
