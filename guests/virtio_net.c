@@ -7,6 +7,16 @@
  * Command line: virtio_mmio.device=... (one per transport), optional
  * net_ip=A.B.C.D (default 10.0.2.15, QEMU's user network), net_gw=A.B.C.D
  * (default 10.0.2.2), net_ping=1, net_pings=N (default 4), virtio_timeout=MS.
+ *
+ * net=bulk frames=N size=BYTES [secs=S] [tsc_khz=K]: after the ARP, sends N
+ * UDP frames of BYTES bytes each (60..1514, Ethernet header included, virtio
+ * header not) to the gateway's port 9 (discard) as fast as the device takes
+ * them: the transmit ring is kept full, used buffers are recycled by polling,
+ * and with EVENT_IDX the device is notified only when it asks to be.  secs=S
+ * stops sending after S seconds (frames=0: send until then).  Prints
+ *   virtio-net bulk: frames=N bytes=N us=N tsc_khz=K
+ * timed with rdtsc from the first frame made available to the last one used,
+ * at tsc_khz=K from the host (else the CPUID guess, marked "(guessed)").
  */
 #include "virtio.h"
 
@@ -38,6 +48,11 @@ static uint8_t frame[1514];
 static uint8_t mac[6], gw_mac[6];
 static uint8_t my_ip[4] = { 10, 0, 2, 15 }, gw_ip[4] = { 10, 0, 2, 2 };
 static unsigned rx_frames, rx_other;
+/* One device-readable buffer per bulk frame: header and frame together (any layout with VERSION_1). */
+static struct {
+	struct virtio_net_hdr hdr;
+	uint8_t frame[1514];
+} __attribute__((packed)) bulk_buf;
 static uint8_t user_stack[65536] __attribute__((aligned(16)));
 
 static bool differ(const void *a, const void *b, unsigned n)
@@ -220,8 +235,79 @@ static void ping(unsigned count)
 	printf("virtio-net: %u ICMP echo replies from %u.%u.%u.%u\n", count, gw_ip[0], gw_ip[1], gw_ip[2], gw_ip[3]);
 }
 
+/* An IPv4/UDP frame of len bytes from us to the gateway's discard port; the UDP checksum is left out (0). */
+static void bulk_frame(unsigned len)
+{
+	uint8_t *f = bulk_buf.frame, *ip = f + 14, *udp = ip + 20;
+
+	memset(&bulk_buf, 0, sizeof(bulk_buf));
+	memcpy(f, gw_mac, 6);
+	memcpy(f + 6, mac, 6);
+	put16(f + 12, ETH_IP);
+	ip[0] = 0x45;
+	put16(ip + 2, (uint16_t)(len - 14));
+	ip[8] = 64;		/* TTL */
+	ip[9] = 17;		/* UDP */
+	memcpy(ip + 12, my_ip, 4);
+	memcpy(ip + 16, gw_ip, 4);
+	put16(ip + 10, ip_csum(ip, 20));
+	put16(udp, 9);
+	put16(udp + 2, 9);
+	put16(udp + 4, (uint16_t)(len - 14 - 20));
+	for (unsigned j = 14 + 20 + 8; j < len; j++)
+		f[j] = (uint8_t)j;
+}
+
+static void bulk(void)
+{
+	uint64_t frames = 0, size = 0, secs = 0, tsc_khz = 0, start, end, stop_at, last_progress, sent = 0, done = 0;
+	bool guessed = !cmdline_u64("tsc_khz", &tsc_khz) || !tsc_khz;
+	struct virtq_buf b = { &bulk_buf, 0, false };
+
+	cmdline_u64("frames", &frames);
+	cmdline_u64("size", &size);
+	cmdline_u64("secs", &secs);
+	check(size >= 60 && size <= sizeof(bulk_buf.frame), "virtio-net bulk: size=%lu is not in 60..1514", size);
+	check(frames || secs, "virtio-net bulk: needs frames=N or secs=S");
+	if (guessed)
+		tsc_khz = virtio_tsc_per_ms();
+	bulk_frame((unsigned)size);
+	b.len = (uint32_t)(sizeof(bulk_buf.hdr) + size);
+	start = last_progress = rdtsc();
+	stop_at = secs ? start + secs * 1000 * tsc_khz : ~0ull;
+	for (;;) {
+		uint64_t now = rdtsc();
+		bool more = (!frames || sent < frames) && now < stop_at, progress = false;
+		uint32_t id;
+
+		while (virtq_poll(&txq, &id, NULL)) {
+			done++;
+			progress = true;
+		}
+		/* Refill the whole ring, then one kick: the device says (avail_event) whether it needs it. */
+		while (more && virtq_add(&txq, &b, 1, false) >= 0) {
+			sent++;
+			more = (!frames || sent < frames);
+		}
+		virtq_kick(&txq);
+		if (!more && done == sent)
+			break;
+		if (progress)
+			last_progress = now;
+		else if (now - last_progress > virtio_timeout_ms * tsc_khz)
+			fail("virtio-net bulk: no frame used within %lu ms (%lu sent, %lu used)", virtio_timeout_ms,
+			     sent, done);
+		else
+			pause();
+	}
+	end = rdtsc();
+	printf("virtio-net bulk: frames=%lu bytes=%lu us=%lu tsc_khz=%lu%s\n", done, done * size,
+	       (end - start) * 1000 / tsc_khz, tsc_khz, guessed ? " (guessed)" : "");
+}
+
 static long run(long arg)
 {
+	char mode[16] = "";
 	uint64_t do_ping = 0, pings = 4;
 	int rs, ts;
 
@@ -230,13 +316,15 @@ static long run(long arg)
 	parse_ip("net_gw", gw_ip);
 	cmdline_u64("net_ping", &do_ping);
 	cmdline_u64("net_pings", &pings);
+	cmdline_get("net", mode, sizeof(mode));
+	check(!mode[0] || !strcmp(mode, "bulk"), "virtio-net: net=%s: only net=bulk is known", mode);
 	virtio_mmio_list();
 	check(virtio_find(VIRTIO_ID_NET, 0, &dev) == 0, "virtio-net: no network device (id 1) found");
 	check(virtio_init(&dev, VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
 				VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX)) == 0,
 	      "virtio-net: device initialization failed");
 	rs = virtq_setup(&dev, &rxq, 0, 64);
-	ts = virtq_setup(&dev, &txq, 1, 64);
+	ts = virtq_setup(&dev, &txq, 1, mode[0] ? VIRTQ_MAX_SIZE : 64);
 	check(rs > 0 && ts > 0, "virtio-net: queue setup failed");
 	if (virtio_has(&dev, VIRTIO_NET_F_MAC)) {
 		virtio_config_read(&dev, NET_CFG_MAC, mac, 6);
@@ -264,6 +352,8 @@ static long run(long arg)
 	arp();
 	if (do_ping)
 		ping((unsigned)pings);
+	if (mode[0])
+		bulk();
 	printf("virtio-net: %u frames received (%u not for us), tx %lu notifies, rx %lu notifies\n", rx_frames,
 	       rx_other, txq.notifies, rxq.notifies);
 	check(!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET), "virtio-net: device needs reset");

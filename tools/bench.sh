@@ -8,6 +8,7 @@
 #	               [--blk-qd "1 16"] [--blk-cache "writeback none"]
 #	               [--blk-aio "io_uring threads sync"] [--blk-qemu-aio "io_uring threads"]
 #	               [--vhost-user | --vhost-user-only] [--vhost-user-runs N]
+#	               [--net | --net-only] [--net-runs N] [--net-secs S]
 #
 # Measures (every process timed by build/tools/benchrun: wall time from fork
 # to wait4, peak RSS from wait4's rusage):
@@ -47,6 +48,15 @@
 #             kvmrun also on virtio-pci; and the VMM's own CPU time per run
 #             (benchrun -c: user+sys minus guest time) beside the backend's.
 #             Medians of --vhost-user-runs runs, the configurations alternating.
+#   --net     also (--net-only: only) virtio-net transmit throughput: the CPL3
+#             virtio_net test guest in its bulk mode (net=bulk secs=S: UDP
+#             frames to the tap's address as fast as the device takes them,
+#             ring kept full, used buffers polled) for 64- and 1500-byte
+#             frames, counted on the host from the tap's rx_packets/rx_bytes
+#             (tests/integration/tap_rate.py, sampled every ms) in a network
+#             namespace of its own (root only): kvmrun --net tap=... against
+#             QEMU -M microvm with virtio-net-device on -netdev tap,vhost=off;
+#             runs alternate, medians of --net-runs each.
 # Progress goes to stderr, the table (and a few lines on how it was made) to
 # stdout.  QEMU is taken from $QEMU (default qemu-system-x86_64); without it
 # the QEMU columns read n/a.  The build tree is $BUILD (default build).
@@ -73,6 +83,9 @@ blk_qds="1 16"
 blk_caches="writeback none"
 blk_aios="io_uring threads sync"
 blk_qemu_aios="io_uring threads"
+do_net=0
+net_runs=3
+net_secs=2
 
 usage() {
 	cat <<EOF
@@ -91,6 +104,10 @@ usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --blk-cache L cache modes, a quoted list of writeback and none (default "$blk_caches")
   --blk-aio L   kvmrun's block engines, a quoted list (default "$blk_aios")
   --blk-qemu-aio L  QEMU's -drive aio= modes (default "$blk_qemu_aios")
+  --net         add virtio-net transmit throughput (root; about a minute with the defaults)
+  --net-only    measure only virtio-net transmit throughput
+  --net-runs N  runs per frame size and VMM (default $net_runs)
+  --net-secs S  seconds each run sends for (default $net_secs)
   --stop        add the time from SIGTERM to exit under the flood guests
                 (tests/integration/stop_bound.py; stdout a stalled 4 KiB pipe)
   --stop-only   measure only that
@@ -132,6 +149,10 @@ while [ $# -gt 0 ]; do
 	--linux) do_linux=1; shift ;;
 	--blk) do_blk=1; shift ;;
 	--blk-only) do_blk=1; do_base=0; shift ;;
+	--net) do_net=1; shift ;;
+	--net-only) do_net=1; do_base=0; shift ;;
+	--net-runs) [ $# -ge 2 ] || die "--net-runs needs a value"; posint --net-runs "$2"; net_runs=$2; shift 2 ;;
+	--net-secs) [ $# -ge 2 ] || die "--net-secs needs a value"; posint --net-secs "$2"; net_secs=$2; shift 2 ;;
 	--stop) do_stop=1; shift ;;
 	--snapshot) do_snap=1; shift ;;
 	--snapshot-only) do_snap=1; do_base=0; shift ;;
@@ -186,6 +207,8 @@ PIO_PVH=$B/guests/bench_pio.elf
 PIO_MB=$B/guests/bench_pio.mb.elf
 BLK_PVH=$B/guests/virtio_blk.elf
 BLK_MB=$B/guests/virtio_blk.mb.elf
+NET_PVH=$B/guests/virtio_net.elf
+NET_MB=$B/guests/virtio_net.mb.elf
 
 missing=0
 for f in "$KVMRUN" "$BENCHRUN" "$BARELOOP"; do
@@ -197,6 +220,8 @@ done
 guests=("$EXIT_PVH" "$PIO_PVH")
 [ $do_blk = 1 ] || [ $do_vu = 1 ] && guests+=("$BLK_PVH")
 [ $do_vu = 1 ] && guests+=("$B/guests/virtio_fs.elf")
+[ $do_blk = 1 ] && guests+=("$BLK_PVH")
+[ $do_net = 1 ] && guests+=("$NET_PVH")
 for f in "${guests[@]}"; do
 	if [ ! -f "$f" ]; then
 		echo "$prog: test guest $f is missing" >&2
@@ -216,6 +241,7 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
 else
 	qguests=("$EXIT_MB" "$PIO_MB")
 	[ $do_blk = 1 ] && qguests+=("$BLK_MB")
+	[ $do_net = 1 ] && qguests+=("$NET_MB")
 	for f in "${qguests[@]}"; do
 		if [ ! -f "$f" ]; then
 			echo "$prog: multiboot test guest $f is missing: the QEMU columns will read n/a" >&2
@@ -512,6 +538,129 @@ blk_bench() {
 	echo "$blk_total_runs runs started on a busier host."
 }
 
+# ---- virtio-net transmit throughput -----------------------------------------
+
+# net_once kvmrun|qemu SIZE: one bulk-send run through the tap; prints
+# "FRAMES_PER_S BYTES_PER_S" as counted on the host, or a message on stderr
+# and status 1.
+net_once() {
+	local vmm=$1 size=$2 sp rc out line
+	local args="net_ip=10.0.2.15 net_gw=10.0.2.2 net=bulk frames=0 secs=$net_secs size=$size tsc_khz=$tsc_khz"
+	local rate=tests/integration/tap_rate.py
+
+	ip netns exec "$net_ns" "$rate" sample "$net_tap" >"$net_tmp/samples" &
+	sp=$!
+	sleep 0.3	# the first sample is the baseline
+	if [ "$vmm" = kvmrun ]; then
+		out=$(timeout 60 ip netns exec "$net_ns" "$KVMRUN" run --memory 256M --transport mmio \
+			--kernel "$NET_PVH" --net "tap=$net_tap,mac=52:54:00:12:34:56" --append "$args" 2>&1)
+	else
+		out=$(timeout 60 ip netns exec "$net_ns" "${qemu_base[@]}" -M microvm,acpi=off -serial stdio \
+			-global virtio-mmio.force-legacy=false -kernel "$NET_MB" \
+			-netdev "tap,id=n0,ifname=$net_tap,script=no,downscript=no,vhost=off" \
+			-device virtio-net-device,netdev=n0,mac=52:54:00:12:34:56 -append "$args $net_qemu_mmio" 2>&1)
+	fi
+	rc=$?
+	sleep 0.1
+	kill "$sp"
+	wait "$sp"
+	# Skip the guest's ARP request: one frame before the bulk ones.
+	if [ $rc -ne 33 ] || ! line=$("$rate" rate "$net_tmp/samples" --skip 1); then
+		echo "$prog: $vmm, virtio-net bulk, size=$size: exit status $rc; last lines:" >&2
+		printf '%s\n' "$out" | tr -d '\r' | tail -n 3 >&2
+		return 1
+	fi
+	echo "$(field pps "$line") $(field bps "$line")"
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+net_cleanup() {
+	ip netns pids "$net_ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	wait 2>/dev/null
+	ip netns del "$net_ns" 2>/dev/null
+	rm -rf "$net_tmp"
+}
+
+fmt_fps() {	# frames/s, rounded to 100, with thousands separators
+	fmt_iops "$1"
+}
+
+fmt_mibs1() {	# bytes/s -> MiB/s with one decimal
+	awk -v v="$1" 'BEGIN { printf "%.1f", v / 1048576 }'
+}
+
+net_bench() {
+	local size i vmm a b rows=() qcol="QEMU (not run)" net_load i8 k
+	local -A vals
+
+	if [ "$(id -u)" != 0 ] || ! [ -c /dev/net/tun ] || ! command -v ip >/dev/null; then
+		echo "$prog: --net needs root, /dev/net/tun and ip (iproute2): virtio-net not measured" >&2
+		return 0
+	fi
+	net_load=$(cut -d' ' -f1-3 /proc/loadavg)
+	blk_busy_runs=0	# wait_idle counts there
+	blk_total_runs=0
+	net_ns=kvmrun-bench-$$ net_tap=kvmtap0
+	net_tmp=$(mktemp -d)
+	trap net_cleanup EXIT
+	ip netns add "$net_ns" || die "cannot create network namespace $net_ns"
+	{ ip netns exec "$net_ns" ip link set lo up &&
+	  ip netns exec "$net_ns" ip tuntap add dev "$net_tap" mode tap &&
+	  ip netns exec "$net_ns" ip addr add 10.0.2.2/24 dev "$net_tap" &&
+	  ip netns exec "$net_ns" ip link set "$net_tap" up; } || die "cannot set up tap $net_tap in $net_ns"
+	tsc_khz=$(field tsc_khz "$("$BENCHRUN" -t)")
+	[ -n "$tsc_khz" ] || die "benchrun -t did not report the TSC rate"
+	# QEMU -M microvm's virtio-mmio slots (0xfeb00000 + 0x200 * i, IRQ 5 + i): the guest takes the one with the device.
+	net_qemu_mmio=""
+	for ((i8 = 0; i8 < 8; i8++)); do
+		net_qemu_mmio+=" virtio_mmio.device=512@$(printf '0x%x' $((0xfeb00000 + 0x200 * i8))):$((5 + i8))"
+	done
+	[ $have_qemu = 1 ] && qcol="QEMU $("$QEMU" -version | sed -n '1s/.*version \([0-9.]*\).*/\1/p') -M microvm"
+
+	for size in 64 1500; do
+		step "virtio-net: bulk send, $size-byte frames, $net_secs s, $net_runs runs each of kvmrun and QEMU, alternating"
+		for ((i = 0; i < net_runs; i++)); do
+			for vmm in kvmrun qemu; do
+				[ $vmm = qemu ] && [ $have_qemu = 0 ] && continue
+				wait_idle
+				blk_total_runs=$((blk_total_runs + 1))
+				read -r a b <<<"$(net_once $vmm $size)" || continue
+				[ -n "$a" ] || continue
+				vals[$vmm,$size,0]+="$a"$'\n'
+				vals[$vmm,$size,1]+="$b"$'\n'
+			done
+		done
+		for k in 0 1; do
+			local f=fmt_fps what="$size-byte frames: frames/s" cell_kv cell_q
+			if [ $k = 1 ]; then
+				f=fmt_mibs1 what="$size-byte frames: MiB/s"
+			fi
+			cell_kv=$(printf '%s' "${vals[kvmrun,$size,$k]:-}" | range $f)
+			cell_q=$(printf '%s' "${vals[qemu,$size,$k]:-}" | range $f)
+			rows+=("| $what | ${cell_kv#* } | ${cell_q#* } | $(ratio "${cell_kv%% *}" "${cell_q%% *}") |")
+		done
+	done
+	net_cleanup
+	trap - EXIT
+
+	echo
+	echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d); load average before: $net_load."
+	echo
+	echo "| virtio-net transmit, guest to tap | kvmrun | $qcol | kvmrun/QEMU |"
+	echo "| --- | ---: | ---: | --- |"
+	printf '%s\n' "${rows[@]}"
+	echo
+	echo "Median (min-max) of $net_runs runs per cell, kvmrun and QEMU runs alternating. Guest: virtio_net test"
+	echo "guest, net=bulk secs=$net_secs size=N: UDP frames of N bytes (Ethernet header included, 12-byte"
+	echo "virtio-net header not) to 10.0.2.2, one descriptor per frame, transmit ring kept full, driver in"
+	echo "CPL3 polling the used ring, EVENT_IDX. Counted on the host: the tap's rx_packets and rx_bytes,"
+	echo "sampled every ms, rate between 10 % and 90 % of the frames; MiB/s = 2^20 bytes per second."
+	echo "Tap in a network namespace of its own at 10.0.2.2/24. kvmrun: --transport mmio --net tap=TAP"
+	echo "(one worker thread, a writev per frame). QEMU: -M microvm,acpi=off, virtio-net-device on"
+	echo "-netdev tap,script=no,downscript=no,vhost=off. Each run waited for the host to be >= 90 % idle"
+	echo "(up to 20 s); $blk_busy_runs of $blk_total_runs runs started on a busier host."
+}
+
 # ---- stop bound ------------------------------------------------------------
 
 # One flood scenario: "LABEL|STOP_BOUND_OPTS|KVMRUN ARGS" -> a table row.
@@ -570,6 +719,7 @@ snap_bench() {
 if [ $do_base = 0 ]; then
 	[ $do_blk = 1 ] && blk_bench
 	[ $do_vu = 1 ] && vu_bench
+	[ $do_net = 1 ] && net_bench
 	[ $do_stop = 1 ] && stop_bench
 	[ $do_snap = 1 ] && snap_bench
 	exit 0
@@ -692,6 +842,7 @@ echo "(median of $pio_runs, CPL3 entered via ${bare_entry:-?}). Peak RSS from th
 
 [ $do_blk = 1 ] && blk_bench
 [ $do_vu = 1 ] && vu_bench
+[ $do_net = 1 ] && net_bench
 [ $do_stop = 1 ] && stop_bench
 [ $do_snap = 1 ] && snap_bench
 [ $do_linux = 1 ] || exit 0

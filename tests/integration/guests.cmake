@@ -264,6 +264,11 @@ foreach(t pci mmio)
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh
     ${RUN} ${KVMRUN} ${G}/virtio_net.elf ${t})
   set_tests_properties(virtio.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
+  # Rates counted on the host from the tap: alone, so that other tests do not slow the unlimited run.
+  add_test(NAME ratelimit.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/net_ratelimit.sh
+    ${KVMRUN} ${G}/virtio_net.elf ${t})
+  set_tests_properties(ratelimit.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "ratelimit;virtio"
+    RUN_SERIAL TRUE)
   # virtio-fs: the script runs virtiofsd (vhost-user) beside kvmrun.
   add_test(NAME virtio.${t}.fs.check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_fs.sh
     ${RUN} ${KVMRUN} ${G}/virtio_fs.elf ${t})
