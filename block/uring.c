@@ -331,9 +331,7 @@ static void reap_all(struct uring *u);
 static void uring_submit(struct block_engine *e, struct block_req *req, unsigned flags)
 {
 	struct uring *u = (struct uring *)e;
-	bool rw = req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE;
-
-	bool ring = false;
+	bool rw = req->op == BLOCK_OP_READ || req->op == BLOCK_OP_WRITE, ring = false;
 
 	e->inflight++;
 	req->next = NULL;
@@ -475,7 +473,7 @@ static void wait_ring(struct uring *u, bool stop_on_cancel)
 
 		if (stop_on_cancel && atomic_load_explicit(&u->e.disk->cancel, memory_order_relaxed))
 			return;
-		flush_sq(u);
+		feed_backlog(u);	/* and hands the ring what is queued */
 		if (u->in_ring && sys_enter(u->fd, 0, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 					    &arg, sizeof(arg)) < 0 &&
 		    errno != ETIME && errno != EINTR)

@@ -404,6 +404,8 @@ static void blk_destroy(struct virtio_device *d)
 	struct blk *b = d->priv;
 
 	virtio_throttle_destroy(&b->throttle);
+	log_debug("%s: at the end: %u requests in flight, quiet queues 0x%x, starved 0x%x",
+		  d->name, block_inflight(b->engine), b->quiet, b->starved);
 	block_engine_destroy(b->engine);
 	block_disk_close(&b->disk);
 	free(b->jobs);

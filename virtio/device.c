@@ -147,6 +147,11 @@ static void poll_adapt(struct virtio_device *d, unsigned q)
 	d->wait_start[q] = 0;
 }
 
+static uint16_t load_avail_idx(const struct virtq *vq)
+{
+	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+}
+
 /*
  * Serves queue q until it is empty (and stays empty for VIRTIO_POLL_NS),
  * then asks the driver for the next notification and looks once more: a
@@ -170,6 +175,8 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 			return;
 		}
 		uint16_t before = vq->last_avail;
+		/* Nothing there at all (not: buffers the device leaves, such as a receive queue's). */
+		bool was_empty = load_avail_idx(vq) == before;
 
 		d->serve_budget = vq->num;
 		d->serve_bytes = VIRTIO_ROUND_BYTES;
@@ -187,8 +194,12 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		if (vq->last_avail != before && !d->no_poll && poll_avail(d, q))
 			continue;
 		virtq_set_notification(vq, true);
-		/* A device waiting for host data (receive queues) leaves buffers posted: no spin. */
-		if (vq->last_avail == before || !virtq_has_avail(vq))
+		/*
+		 * Look once more: the driver may have added a buffer before it saw
+		 * the request for notifications.  But a device waiting for host
+		 * data (receive queues) or tokens leaves buffers posted: no spin.
+		 */
+		if ((vq->last_avail == before && !was_empty) || !virtq_has_avail(vq))
 			return;
 	}
 }
