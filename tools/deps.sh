@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libelf-dev libjson-c-dev)
-test_pkgs=(check e2fsprogs python3)
+test_pkgs=(check e2fsprogs python3 qemu-system-common)	# qemu-system-common: virtiofsd, qemu-storage-daemon
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
