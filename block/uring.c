@@ -302,10 +302,9 @@ static void group_add(struct uring *u, struct block_req *req)
 }
 
 /*
- * Through the page cache: a read or write that need not wait (the data is
- * cached, the write fits in dirty memory) is done right here with
- * RWF_NOWAIT, as fast as the sync engine; only one that would block goes
- * to the ring.
+ * Through the page cache: a read that need not wait (the data is cached) is
+ * done right here with RWF_NOWAIT, as fast as the sync engine; only one that
+ * would block goes to the ring.
  */
 static bool done_at_once(struct uring *u, struct block_req *req)
 {
@@ -313,9 +312,7 @@ static bool done_at_once(struct uring *u, struct block_req *req)
 
 	if (u->e.disk->direct || u->no_nowait || req->iovcnt > IOV_MAX)
 		return false;
-	n = req->op == BLOCK_OP_READ ?
-	    preadv2(u->e.disk->fd, req->iov, (int)req->iovcnt, (off_t)req->offset, RWF_NOWAIT) :
-	    pwritev2(u->e.disk->fd, req->iov, (int)req->iovcnt, (off_t)req->offset, RWF_NOWAIT);
+	n = preadv2(u->e.disk->fd, req->iov, (int)req->iovcnt, (off_t)req->offset, RWF_NOWAIT);
 	if (n < 0 && errno == EOPNOTSUPP)
 		u->no_nowait = true;
 	if (n < 0 || (size_t)n != req->len)
@@ -339,8 +336,14 @@ static void uring_submit(struct block_engine *e, struct block_req *req, unsigned
 		e->inflight--;
 		req->done(req, -ECANCELED);
 	} else if ((!rw && req->op != BLOCK_OP_FLUSH) || (rw && req->len == 0) ||
-		   (rw && e->disk->direct && !aligned_for_direct(e->disk, req))) {
-		/* The device checked ranges and read-only; O_DIRECT's alignment is ours. */
+		   (rw && e->disk->direct && !aligned_for_direct(e->disk, req)) ||
+		   (req->op == BLOCK_OP_WRITE && !e->disk->direct)) {
+		/*
+		 * The device checked ranges and read-only; O_DIRECT's alignment is
+		 * ours.  A write through the page cache is a memory copy: done
+		 * here it costs what the sync engine's does (RWF_NOWAIT refuses
+		 * most of them on ext4, and the ring then only adds a round trip).
+		 */
 		run_here(u, req, 0);
 	} else if (!(rw && done_at_once(u, req))) {
 		ring = true;
