@@ -48,6 +48,7 @@ struct vud {
 	uint8_t config[VHOST_USER_CONFIG_MAX];
 	uint32_t config_len;
 	int call_fd[VIRTIO_MAX_QUEUES];		/* ours, watched by the worker */
+	int err_fd[VIRTIO_MAX_QUEUES];		/* the backend says a ring went wrong (SET_VRING_ERR) */
 	int given_call[VIRTIO_MAX_QUEUES];	/* what the backend writes for q (ours or an irqfd) */
 	int reconnect_fd;	/* the worker connects again when this fires (only it may connect) */
 	bool started;		/* rings handed over */
@@ -100,6 +101,8 @@ static int start_queue(struct vud *v, unsigned q)
 		r = vhost_user_set_vring_fd(&v->vu, VHOST_USER_SET_VRING_KICK, q, d->notify_fd[q]);
 	if (!r)
 		r = vhost_user_set_vring_fd(&v->vu, VHOST_USER_SET_VRING_CALL, q, call);
+	if (!r)
+		r = vhost_user_set_vring_fd(&v->vu, VHOST_USER_SET_VRING_ERR, q, v->err_fd[q]);
 	if (!r && (v->vu.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
 		r = vhost_user_set_vring_enable(&v->vu, q, true);
 	if (!r)
@@ -280,6 +283,16 @@ static void vud_fd_ready(struct virtio_device *d, int fd)
 		return;
 	}
 	for (unsigned q = 0; q < d->nr_queues; q++) {
+		if (fd == v->err_fd[q]) {
+			char why[64];
+
+			while (read(fd, &n, sizeof(n)) > 0)
+				;
+			/* A ring the guest broke, as the backend sees it: the guest resets. */
+			snprintf(why, sizeof(why), "the vhost-user backend reported an error on queue %u", q);
+			virtio_needs_reset(d, why);
+			return;
+		}
 		if (fd != v->call_fd[q])
 			continue;
 		while (read(fd, &n, sizeof(n)) > 0)
@@ -352,9 +365,12 @@ static void vud_destroy(struct virtio_device *d)
 	if (!v)
 		return;
 	vhost_user_close(&v->vu);
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		if (v->call_fd[q] >= 0)
 			close(v->call_fd[q]);
+		if (v->err_fd[q] >= 0)
+			close(v->err_fd[q]);
+	}
 	if (v->reconnect_fd >= 0)
 		close(v->reconnect_fd);
 	free(v);
@@ -454,7 +470,7 @@ int virtio_vhost_user_init(struct virtio_device *d, const struct vhost_user_dev_
 	if (!v)
 		return -ENOMEM;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		v->call_fd[q] = v->given_call[q] = -1;
+		v->call_fd[q] = v->err_fd[q] = v->given_call[q] = -1;
 	v->reconnect_fd = -1;
 	strcpy(v->socket, c->socket);
 	vhost_user_init(&v->vu, name, -1);
@@ -484,6 +500,10 @@ int virtio_vhost_user_init(struct virtio_device *d, const struct vhost_user_dev_
 	for (unsigned q = 0; q < nr_queues && !r; q++) {
 		v->call_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r = v->call_fd[q] < 0 ? -errno : virtio_watch_fd(d, v->call_fd[q]);
+		if (!r) {
+			v->err_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			r = v->err_fd[q] < 0 ? -errno : virtio_watch_fd(d, v->err_fd[q]);
+		}
 	}
 	if (!r) {
 		v->reconnect_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
