@@ -4,10 +4,12 @@
  * last request of a round BLOCK_SUBMIT_MORE), and complete in any order;
  * the ring signals an eventfd the device's worker watches, so there is no
  * thread per request and none of kvmrun's own.  Guest buffers go to the
- * kernel as they are (zero copy); what the kernel cannot take as it is (a
- * buffer O_DIRECT refuses, a short transfer) and the rare DISCARD and
- * WRITE_ZEROES run on the worker through block_disk_run, with the engine's
- * one bounce buffer.
+ * kernel as they are (zero copy), contiguous ones merged into one entry.
+ * Through the page cache, where a request is a memory copy, cached reads
+ * (RWF_NOWAIT) and writes are done on the worker at once.  What the kernel
+ * cannot take as it is (a buffer O_DIRECT refuses, a short transfer) and
+ * the rare DISCARD and WRITE_ZEROES run on the worker through
+ * block_disk_run, with the engine's one bounce buffer.
  *
  * The ring is spoken to with the raw system calls (<linux/io_uring.h>): no
  * library.  It is locked down before use: created disabled, restricted to
