@@ -7,7 +7,8 @@
  * from block_complete(), on the owner's thread, when its event fd is
  * readable.  An engine is driven from one thread at a time (the device's
  * worker, with its lock held): submit, complete and cancel need no locking
- * by the caller.  A further engine (io_uring) fits behind the same ops.
+ * by the caller.  The io_uring engine (block/uring.c) completes like the
+ * threaded one, through its event fd.
  */
 #ifndef KVMRUN_BLOCK_H
 #define KVMRUN_BLOCK_H
