@@ -1,11 +1,12 @@
 /*
  * virtio-blk (virtio 1.2, 5.2): the protocol (request headers, the status
  * byte, config space, GET_ID, segment limits) over a disk of the block
- * module (block/).  With cache=writeback requests run on the device's
- * worker through the sync engine; with cache=none (O_DIRECT, where every
- * request waits for the disk) reads and writes go to the threaded engine so
- * that a queue's requests are in flight together, and they complete out of
- * order, back on the worker.  A read-only disk refuses every write with
+ * module (block/), on the engine --disk aio= picks: io_uring by default
+ * (a queue's requests in flight together, completing out of order back on
+ * the worker), the I/O threads, or the worker itself (sync).  While requests
+ * are on the disk the driver is not asked to notify: their completion
+ * serves what it added meanwhile.  Requests wait on the ring while the
+ * disk's rate limit says so.  A read-only disk refuses every write with
  * IOERR.
  */
 #include <errno.h>
