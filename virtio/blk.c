@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "kvmrun/block.h"
-#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/virtio_devices.h"
 
@@ -275,8 +274,7 @@ static void blk_notify(struct virtio_device *d, unsigned q)
 		j->q = q;
 		j->gen = b->gen;
 		/* Its data bytes: the readable ones past the header, the writable ones but the status. */
-		virtio_throttle_take(&b->throttle, 1, j->chain.out_len - REQ_HDR + j->chain.in_len - 1,
-				     clock_now_ns());
+		virtio_throttle_take(&b->throttle, 1, j->chain.out_len - REQ_HDR + j->chain.in_len - 1);
 		/* More behind it only if there is a job to carry it: else the engine must go now. */
 		start(b, j, b->free && virtq_has_avail(vq));
 	}

@@ -30,7 +30,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "kvmrun/clock.h"
 #include "kvmrun/log.h"
 #include "kvmrun/tap.h"
 #include "kvmrun/virtio_devices.h"
@@ -284,8 +283,7 @@ static void tx_run(struct virtio_device *d)
 	while (virtio_throttle_admit(d, &n->throttle, TXQ) && (r = virtq_pop(vq, d->mem, c)) > 0) {
 		ssize_t w;
 
-		virtio_throttle_take(&n->throttle, 1, c->out_len > NET_HDR_LEN ? c->out_len - NET_HDR_LEN : 0,
-				     clock_now_ns());
+		virtio_throttle_take(&n->throttle, 1, c->out_len > NET_HDR_LEN ? c->out_len - NET_HDR_LEN : 0);
 		/* Header and frame: the tap checks the header and the frame (and drops bad ones). */
 		if (c->out_len >= NET_HDR_LEN && !n->tap_gone)
 			w = tap_write(&n->tap, c->iov, c->n_out);

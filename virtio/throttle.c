@@ -58,6 +58,12 @@ bool virtio_throttle_admit(struct virtio_device *d, struct virtio_throttle *t, u
 	return false;
 }
 
+void virtio_throttle_take(struct virtio_throttle *t, uint64_t ops, uint64_t bytes)
+{
+	if (rate_limit_params_set(&t->params))
+		rate_limiter_consume(&t->rl, ops, bytes, clock_now_ns());
+}
+
 static void wake_waiting(struct virtio_device *d, struct virtio_throttle *t)
 {
 	uint32_t w = t->waiting;

@@ -186,12 +186,8 @@ int virtio_throttle_init(struct virtio_device *d, struct virtio_throttle *t,
 void virtio_throttle_destroy(struct virtio_throttle *t);
 /* May queue q take a request now?  If not, the timer is armed for when it may. */
 bool virtio_throttle_admit(struct virtio_device *d, struct virtio_throttle *t, unsigned q);
-static inline void virtio_throttle_take(struct virtio_throttle *t, uint64_t ops, uint64_t bytes,
-					uint64_t now_ns)
-{
-	if (rate_limit_params_set(&t->params))
-		rate_limiter_consume(&t->rl, ops, bytes, now_ns);
-}
+/* Queue q took a request of ops operations and bytes bytes (no clock read without a limit). */
+void virtio_throttle_take(struct virtio_throttle *t, uint64_t ops, uint64_t bytes);
 /* The worker's fd: true if it was the timer (the waiting queues are notified). */
 bool virtio_throttle_fd_ready(struct virtio_device *d, struct virtio_throttle *t, int fd);
 /* New limits at run time (lock held): waiting queues are looked at again. */
