@@ -131,7 +131,8 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p)
+int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p,
+			    const char *flag, char *err, size_t errlen)
 {
 	size_t n = strlen(ops_name);
 	const char *eq = strchr(opt, '=');
@@ -152,7 +153,8 @@ int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_l
 		return 0;
 	/* Up to 2^40 per second: far past any device, and no overflow in the buckets. */
 	if (parse_size(eq + 1, &v) || v > (1ULL << 40))
-		return -EINVAL;
+		return fail(err, errlen, "%s: '%s': expected a number (K/M/G suffixes), at most 2^40",
+			    flag, opt);
 	*field = v;
 	return 1;
 }

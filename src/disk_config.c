@@ -35,13 +35,10 @@ int disk_config_parse(const char *arg, struct disk_config *dc, char *err, size_t
 	while ((opt = strtok_r(NULL, ",", &save))) {
 		char *end;
 
-		int lim = dc->vhost_user ? 0 : rate_limit_parse_option(opt, "iops", &dc->limit);
+		int lim = dc->vhost_user ? 0 : rate_limit_parse_option(opt, "iops", &dc->limit, "--disk", err, errlen);
 
-		if (lim < 0) {
-			snprintf(err, errlen, "--disk: '%s': expected a number (K/M/G suffixes), "
-				 "at most 2^40", opt);
-			return -EINVAL;
-		}
+		if (lim < 0)
+			return lim;
 		if (lim)
 			continue;
 		if (dc->vhost_user && strncmp(opt, "num-queues=", 11)) {

@@ -42,13 +42,10 @@ int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t e
 	}
 	snprintf(buf, sizeof(buf), "%s", arg);
 	for (opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-		int lim = rate_limit_parse_option(opt, "pps", &nc->limit);
+		int lim = rate_limit_parse_option(opt, "pps", &nc->limit, "--net", err, errlen);
 
-		if (lim < 0) {
-			snprintf(err, errlen, "--net: '%s': expected a number (K/M/G suffixes), "
-				 "at most 2^40", opt);
-			return -EINVAL;
-		}
+		if (lim < 0)
+			return lim;
 		if (lim)
 			continue;
 		if (!strncmp(opt, "tap=", 4)) {

@@ -92,9 +92,11 @@ int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t e
 /*
  * A rate-limit option of --disk (ops_name "iops") or --net ("pps"): NAME=N,
  * bps=N (K/M/G suffixes: bytes), NAME-burst=N, bps-burst=N.  1: it was one
- * and p has it; 0: not a rate-limit option; -EINVAL: a bad value.
+ * and p has it; 0: not a rate-limit option; -EINVAL: a bad value, with a
+ * line naming flag ("--disk") in err.
  */
-int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p);
+int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p,
+			    const char *flag, char *err, size_t errlen);
 
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *out);
