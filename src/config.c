@@ -14,6 +14,7 @@ const char config_usage_text[] =
 "       kvmrun restore DIR [options]\n"
 "       kvmrun info\n"
 "       kvmrun ctl SOCKET COMMAND [KEY=VALUE...]  (see README: Control socket)\n"
+"       kvmrun qemu QEMU-OPTIONS...  (QEMU-compatible mode: kvmrun qemu -help)\n"
 "       kvmrun --help | --version\n"
 "\n"
 "Boots FILE in a KVM virtual machine.  FILE is a Linux bzImage (64-bit boot\n"

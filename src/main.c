@@ -19,6 +19,7 @@
 #include "kvmrun/log.h"
 #include "kvmrun/share.h"
 #include "kvmrun/migrate.h"
+#include "kvmrun/qemu_args.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/vm.h"
 
@@ -366,6 +367,78 @@ static int std_fds_valid(void)
 	return 0;
 }
 
+static void set_verbosity(int verbosity)
+{
+	if (verbosity < 0)
+		log_threshold = LOG_ERROR;
+	else if (verbosity == 1)
+		log_threshold = LOG_INFO;
+	else if (verbosity > 1)
+		log_threshold = LOG_DEBUG;
+}
+
+/* -pidfile: the pid, written before the guest starts.  0, or -1 after one line. */
+static int pidfile_write(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0) {
+		log_err("-pidfile %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * The QEMU-compatible front (src/qemu_args.c): qemu-system-x86_64 ARGS or
+ * kvmrun qemu ARGS, run as 'kvmrun run' runs; the exit status.
+ */
+static int qemu_main(int argc, char **argv, int first)
+{
+	struct qemu_args *qa = malloc(sizeof(*qa));
+	char err[512];
+	int status;
+
+	if (!qa)
+		return EXIT_VMM_ERROR;
+	if (qemu_args_parse(qa, argc, argv, first, err, sizeof(err))) {
+		fprintf(stderr, "kvmrun: %s\n", err);
+		free(qa);
+		return EXIT_USAGE;
+	}
+	set_verbosity(qa->cfg.verbosity);
+	if (qa->cfg.cmd == CMD_HELP || qa->cfg.cmd == CMD_VERSION) {
+		if (qa->cfg.cmd == CMD_HELP)
+			fputs(qemu_args_usage_text, stdout);
+		else
+			printf("QEMU emulator version %s (kvmrun %s, QEMU-compatible mode)\n",
+			       QEMU_ARGS_COMPAT_VERSION, KVMRUN_VERSION);
+		free(qa);
+		return 0;
+	}
+	for (unsigned i = 0; i < qa->nr_notes; i++)
+		log_info("%s", qa->notes[i]);
+	/* The devices come with the fw_cfg/testdev work; until then the run says so. */
+	if (qa->cfg.pc_testdev || qa->cfg.pci_testdev) {
+		log_err("-device %s: %s is not built in yet", qa->cfg.pc_testdev ? "pc-testdev" :
+			"pci-testdev", qa->cfg.pc_testdev ? "pc-testdev" : "pci-testdev");
+		free(qa);
+		return EXIT_VMM_ERROR;
+	}
+	if (qa->pidfile && pidfile_write(qa->pidfile)) {
+		free(qa);
+		return EXIT_VMM_ERROR;
+	}
+	status = qa->cfg.incoming ? cmd_incoming(&qa->cfg) : cmd_run(&qa->cfg);
+	if (qa->pidfile)
+		unlink(qa->pidfile);
+	free(qa);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -373,17 +446,16 @@ int main(int argc, char **argv)
 
 	if (std_fds_valid())
 		return EXIT_VMM_ERROR;
+	if (qemu_args_invoked_as(argv[0]))
+		return qemu_main(argc, argv, 1);
+	if (argc > 1 && !strcmp(argv[1], "qemu"))
+		return qemu_main(argc, argv, 2);
 
 	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "kvmrun: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (cfg.verbosity < 0)
-		log_threshold = LOG_ERROR;
-	else if (cfg.verbosity == 1)
-		log_threshold = LOG_INFO;
-	else if (cfg.verbosity > 1)
-		log_threshold = LOG_DEBUG;
+	set_verbosity(cfg.verbosity);
 
 	switch (cfg.cmd) {
 	case CMD_HELP:
