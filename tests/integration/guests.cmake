@@ -473,3 +473,55 @@ endforeach()
 add_test(NAME control.qmp COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/control.py
   ${KVMRUN} ${G}/powerbtn.elf)
 set_tests_properties(control.qmp PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS control)
+
+# The QEMU-compatible front (src/qemu_args.c; its option table is tests/unit/test_qemu_args.c):
+# one line for what it refuses, and test guests booted with QEMU's options, through
+# 'kvmrun qemu' and through a qemu-system-x86_64 symlink.
+set(QEMU_LINK ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin/qemu-system-x86_64)
+set(QEMU_DEBUG_EXIT -nodefaults -nographic -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x4 -no-reboot)
+string(REPLACE ";" " " QEMU_DEBUG_EXIT_SH "${QEMU_DEBUG_EXIT}")  # inside sh -c
+kvmrun_cmd_test(cli.qemu_bogus ${ONE_ERROR}
+  --err "^kvmrun: -bogus: unsupported option in kvmrun's QEMU-compatible mode" CMD ${KVMRUN} qemu -bogus)
+kvmrun_cmd_test(cli.qemu_bad_device ${ONE_ERROR} --err "^kvmrun: -device e1000: unsupported device$"
+  CMD ${KVMRUN} qemu -kernel x -device e1000)
+kvmrun_cmd_test(cli.qemu_pc_testdev ${ONE_ERROR} --err "pc-testdev is not built in yet"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -device pc-testdev)
+kvmrun_cmd_test(cli.qemu_version --status 0 --err-lines 0
+  --out "^QEMU emulator version [0-9]+\\.[0-9]+\\.[0-9]+ \\(kvmrun [0-9.]+, QEMU-compatible mode\\)$"
+  CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} --version")
+kvmrun_cmd_test(cli.qemu_help --status 0 --out "^usage: qemu-system-x86_64" --out "isa-debug-exit"
+  CMD ${KVMRUN} qemu -help)
+kvmrun_cmd_test(qemu.hello --needs-kvm ${PASS} --err-lines 0
+  --out "^Hello from a kvmrun test guest \\(booted via pvh\\)$"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.symlink.hello --needs-kvm ${PASS} --err-lines 0
+  --out "^Hello from a kvmrun test guest \\(booted via multiboot\\)$"
+  CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} -kernel ${G}/hello.mb.elf ${QEMU_DEBUG_EXIT_SH}")
+# -smp, -m and -append reach the guest; -bios is noted with -v and skipped.
+kvmrun_cmd_test(qemu.bootinfo --needs-kvm ${PASS} --err "-bios qboot.rom skipped"
+  --out "^cmdline: \\[expect_mem=805306368 one\\]$"
+  CMD ${KVMRUN} qemu -kernel ${G}/bootinfo.elf -m 768 -append "expect_mem=805306368 one" -v
+  -bios qboot.rom ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.smp --needs-kvm ${PASS} --out "all 3 CPUs online"
+  CMD ${KVMRUN} qemu -kernel ${G}/smp.elf -smp 3,sockets=1,cores=3 -append expect_cpus=3 ${QEMU_DEBUG_EXIT})
+# A reset ends the run with status 0 under -no-reboot; without it the guest boots again, as under QEMU.
+kvmrun_cmd_test(qemu.reset.no-reboot --needs-kvm --status 0 --out-min "^resetting via kbd" 1
+  --no-out FAIL CMD ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.reset.reboot --needs-kvm --status 124 --out-min "^resetting via kbd" 3
+  CMD timeout 3 ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd -nographic)
+kvmrun_cmd_test(qemu.poweroff --needs-kvm --status 0 --out "power off through PM1a_CNT"
+  CMD ${KVMRUN} qemu -kernel ${G}/acpi.elf ${QEMU_DEBUG_EXIT})
+# The machine type picks the transport: microvm's virtio-mmio, q35's virtio-pci.
+kvmrun_cmd_test(qemu.microvm.rng --needs-kvm ${PASS} --out "^virtio-rng: device on virtio-mmio "
+  CMD ${KVMRUN} qemu -M microvm,accel=kvm -kernel ${G}/virtio_rng.elf -device virtio-rng-device
+  ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on virtio-pci "
+  CMD ${KVMRUN} qemu -M q35 -accel kvm -cpu host -kernel ${G}/virtio_rng.elf -device virtio-rng-pci
+  ${QEMU_DEBUG_EXIT})
+set_tests_properties(qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+  qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
+
+# Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.
+add_test(NAME linux.kunit-py COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/kunit_py.sh ${KVMRUN})
+set_tests_properties(linux.kunit-py PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux;slow"
+  RUN_SERIAL TRUE)
