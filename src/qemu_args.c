@@ -152,7 +152,8 @@ static int qemu_size(const char *s, unsigned default_shift, uint64_t *out)
 	if (*p == '.') {
 		has_frac = true;
 		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (scale < 1000000000ULL) {
+			/* Six digits: the fraction times 2^40 (T) stays within 64 bits. */
+			if (scale < 1000000ULL) {
 				frac = frac * 10 + (uint64_t)(*p - '0');
 				scale *= 10;
 			}
@@ -607,8 +608,8 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 						dc = &p->drives[j].dc;
 					}
 				if (!dc)
-					return fail(err, errlen, "-device %s: no -drive if=none,id=%s "
-						    "before it", drv, v);
+					return fail(err, errlen, "-device %s: no -drive if=none,id=%s",
+						    drv, v);
 			} else if (!strcmp(k, "serial")) {
 				serial = v;
 			} else if (!strcmp(k, "num-queues")) {
@@ -639,7 +640,7 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 			return fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
 		if (!strcmp(k, "netdev")) {
 			if (!p->has_netdev || strcmp(p->netdev_id, v))
-				return fail(err, errlen, "-device %s: no -netdev tap,id=%s before it", drv, v);
+				return fail(err, errlen, "-device %s: no -netdev tap,id=%s", drv, v);
 			if (p->netdev_used)
 				return fail(err, errlen, "-device %s: netdev '%s' is already in use", drv, v);
 			p->netdev_used = true;
@@ -830,31 +831,37 @@ int qemu_args_parse(struct qemu_args *qa, int argc, char **argv, int first,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return fail(err, errlen, "out of memory");
-	for (int i = first; i < argc && !r; i++) {
-		const char *a = argv[i], *name;
-		size_t k;
+	/* As in QEMU, -drive and -netdev exist before any -device, wherever they stand. */
+	for (int pass = 0; pass < 2 && !r; pass++) {
+		for (int i = first; i < argc && !r; i++) {
+			const char *a = argv[i], *name;
+			size_t k;
 
-		if (a[0] != '-' || !a[1]) {
-			r = fail(err, errlen, "%s: unexpected argument (QEMU's disk image shorthand is "
-				 "not supported: use -drive)", a);
-			break;
-		}
-		/* QEMU takes -opt and --opt alike. */
-		name = a + (a[1] == '-' ? 2 : 1);
-		for (k = 0; k < sizeof(qopts) / sizeof(qopts[0]); k++)
-			if (!strcmp(name, qopts[k].name))
+			if (a[0] != '-' || !a[1]) {
+				r = fail(err, errlen, "%s: unexpected argument (QEMU's disk image "
+					 "shorthand is not supported: use -drive)", a);
 				break;
-		if (k == sizeof(qopts) / sizeof(qopts[0])) {
-			r = fail(err, errlen, "%s: unsupported option in kvmrun's QEMU-compatible mode "
-				 "(see 'kvmrun qemu -help')", a);
-			break;
+			}
+			/* QEMU takes -opt and --opt alike. */
+			name = a + (a[1] == '-' ? 2 : 1);
+			for (k = 0; k < sizeof(qopts) / sizeof(qopts[0]); k++)
+				if (!strcmp(name, qopts[k].name))
+					break;
+			if (k == sizeof(qopts) / sizeof(qopts[0])) {
+				r = fail(err, errlen, "%s: unsupported option in kvmrun's QEMU-compatible "
+					 "mode (see 'kvmrun qemu -help')", a);
+				break;
+			}
+			if (qopts[k].has_arg && i + 1 >= argc) {
+				r = fail(err, errlen, "%s: requires an argument", a);
+				break;
+			}
+			bool backend = qopts[k].opt == Q_DRIVE || qopts[k].opt == Q_NETDEV;
+			const char *arg = qopts[k].has_arg ? argv[++i] : NULL;
+
+			if (backend == (pass == 0))
+				r = parse_one(qa, p, qopts[k].opt, qopts[k].name, arg, err, errlen);
 		}
-		if (qopts[k].has_arg && i + 1 >= argc) {
-			r = fail(err, errlen, "%s: requires an argument", a);
-			break;
-		}
-		r = parse_one(qa, p, qopts[k].opt, qopts[k].name, qopts[k].has_arg ? argv[++i] : NULL,
-			      err, errlen);
 	}
 	if (!r)
 		r = parse_finish(qa, p, err, errlen);

@@ -111,7 +111,8 @@ static const struct mem_case mem_cases[] = {
 	{ "2G", 2ULL << 30 }, { "1.5G", 3ULL << 29 }, { "1T", 1ULL << 40 },
 	{ "4096k", 4ULL << 20 }, { "4096K", 4ULL << 20 }, { "8388608B", 8ULL << 20 },
 	{ "size=256", 256ULL << 20 }, { "size=1G", 1ULL << 30 },
-	{ "256M,maxmem=256M", 256ULL << 20 }, { "0x10", 0 },
+	{ "256M,maxmem=256M", 256ULL << 20 }, { "0.5T", 1ULL << 39 }, { "0.25G", 256ULL << 20 },
+	{ "0x10", 0 }, { "1.5X", 0 }, { "64MiB", 0 }, { "-64", 0 },
 };
 
 START_TEST(test_memory_sizes)
@@ -249,6 +250,11 @@ START_TEST(test_drives)
 	ck_assert_str_eq(qa.cfg.disks[1].path, "zero.img");
 	ck_assert(!qa.cfg.disks[1].readonly && !qa.cfg.disks[1].cache_none);
 
+	/* A -device may come before its -drive, as in QEMU. */
+	OK("-kernel", "k", "-device", "virtio-blk-pci,drive=late", "-drive", "if=none,id=late,file=l.img");
+	ck_assert_uint_eq(qa.cfg.nr_disks, 1);
+	ck_assert_str_eq(qa.cfg.disks[0].path, "l.img");
+
 	OK("-M", "microvm", "-kernel", "k", "-drive", "if=none,id=d,file=x.img",
 	   "-device", "virtio-blk-device,drive=d");
 	ck_assert_uint_eq(qa.cfg.nr_disks, 1);
@@ -265,7 +271,7 @@ START_TEST(test_net_rng)
 	ck_assert(qa.cfg.net.mac_given);
 	ck_assert_mem_eq(qa.cfg.net.mac, ((uint8_t[]){ 0x52, 0x54, 0, 0x12, 0x34, 0x56 }), 6);
 	ck_assert(qa.cfg.rng);
-	OK("-kernel", "k", "-netdev", "tap,id=n,ifname=t1", "-device", "virtio-net-pci,netdev=n");
+	OK("-kernel", "k", "-device", "virtio-net-pci,netdev=n", "-netdev", "tap,id=n,ifname=t1");
 	ck_assert(qa.cfg.has_net && !qa.cfg.net.mac_given);
 	ck_assert_str_eq(qa.cfg.net.tap, "t1");
 	OK("-M", "microvm", "-kernel", "k", "-netdev", "tap,id=n,ifname=t1",
@@ -386,7 +392,7 @@ static const struct bad_case bad_cases[] = {
 	  "-device virtio-rng-pci: unsupported option 'rng'" },
 	{ { "-kernel", "k", "-device", "virtio-blk-pci" }, "-device virtio-blk-pci: drive= is required" },
 	{ { "-kernel", "k", "-device", "virtio-blk-pci,drive=nope" },
-	  "-device virtio-blk-pci: no -drive if=none,id=nope before it" },
+	  "-device virtio-blk-pci: no -drive if=none,id=nope" },
 	{ { "-kernel", "k", "-drive", "file=a.img,if=none,id=d", "-device", "virtio-blk-pci,drive=d,bootindex=1" },
 	  "-device virtio-blk-pci: unsupported option 'bootindex'" },
 	{ { "-kernel", "k", "-drive", "file=a.img,if=none,id=d" },
@@ -412,7 +418,7 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-netdev", "tap,id=n,ifname=t", "-device", "virtio-net-pci,netdev=n,mac=ff:00:00:00:00:01" },
 	  "-device virtio-net-pci: mac 'ff:00:00:00:00:01': expected a unicast address such as 52:54:00:12:34:56" },
 	{ { "-kernel", "k", "-device", "virtio-net-pci,netdev=x" },
-	  "-device virtio-net-pci: no -netdev tap,id=x before it" },
+	  "-device virtio-net-pci: no -netdev tap,id=x" },
 	{ { "-kernel", "k", "-M", "microvm", "-device", "virtio-rng-pci" },
 	  "virtio-rng-pci: -machine microvm has no PCI bus (use virtio-*-device)" },
 	{ { "-kernel", "k", "-M", "microvm", "-device", "pci-testdev" },
