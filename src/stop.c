@@ -29,7 +29,12 @@ void vm_stop_request(struct vm_stop *s, enum stop_reason reason, int status)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&s->lock);
-	if (!atomic_load(&s->requested)) {
+	/*
+	 * A signal read while a reset is being handled still ends the run: under
+	 * --reboot restart (QEMU mode without -no-reboot) the reset alone would
+	 * boot the guest again and the signal would be lost.
+	 */
+	if (!atomic_load(&s->requested) || (s->reason == STOP_RESET && reason == STOP_SIGNAL)) {
 		s->reason = reason;
 		s->status = status;
 		atomic_store_explicit(&s->requested, true, memory_order_release);

@@ -1,5 +1,6 @@
 /*
- * Why and how a VM stops.  The first request wins; later ones are ignored.
+ * Why and how a VM stops.  The first request wins; later ones are ignored,
+ * except that a signal overrides a reset (src/stop.c says why).
  * Devices get a stop handle instead of the whole VM so they can be tested alone.
  */
 #ifndef KVMRUN_STOP_H
@@ -32,7 +33,7 @@ struct vm_stop {
 int vm_stop_init(struct vm_stop *s);
 void vm_stop_destroy(struct vm_stop *s);
 
-/* Records the first stop request and wakes the main loop. */
+/* Records the first stop request (or a signal after a reset) and wakes the main loop. */
 void vm_stop_request(struct vm_stop *s, enum stop_reason reason, int status);
 
 static inline bool vm_stop_requested(struct vm_stop *s)

@@ -518,7 +518,9 @@ kvmrun_cmd_test(qemu.microvm.rng --needs-kvm ${PASS} --out "^virtio-rng: device 
 kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on virtio-pci "
   CMD ${KVMRUN} qemu -M q35 -accel kvm -cpu host -kernel ${G}/virtio_rng.elf -device virtio-rng-pci
   ${QEMU_DEBUG_EXIT})
-set_tests_properties(qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+add_test(NAME qemu.pidfile COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/qemu_pidfile.sh ${KVMRUN} ${G})
+set_tests_properties(qemu.pidfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
+set_tests_properties(qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
   qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
 
 # Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.
