@@ -33,6 +33,7 @@ const char qemu_args_usage_text[] =
 "  -netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no]\n"
 "  -device virtio-net-pci|virtio-net-device,netdev=ID[,mac=MAC]\n"
 "  -device virtio-rng-pci|virtio-rng-device\n"
+"  -global kvm-pit.lost_tick_policy=discard\n"
 "  -bios FILE (skipped: kvmrun boots kernels directly)  -name NAME  -pidfile FILE\n"
 "  -v (kvmrun's: more log lines)  -version  -help\n"
 "\n"
@@ -671,7 +672,7 @@ enum qopt {
 	Q_KERNEL, Q_INITRD, Q_APPEND, Q_MEMORY, Q_SMP, Q_MACHINE, Q_ACCEL, Q_ENABLE_KVM, Q_CPU,
 	Q_NODEFAULTS, Q_NO_USER_CONFIG, Q_NO_REBOOT, Q_NO_SHUTDOWN, Q_NOGRAPHIC, Q_DISPLAY,
 	Q_VGA, Q_VNC, Q_MONITOR, Q_SERIAL, Q_DEVICE, Q_DRIVE, Q_NETDEV, Q_BIOS, Q_NAME, Q_PIDFILE,
-	Q_DAEMONIZE, Q_VERSION, Q_HELP, Q_VERBOSE,
+	Q_DAEMONIZE, Q_VERSION, Q_HELP, Q_VERBOSE, Q_GLOBAL,
 };
 
 static const struct {
@@ -690,7 +691,7 @@ static const struct {
 	{ "drive", Q_DRIVE, true }, { "netdev", Q_NETDEV, true }, { "bios", Q_BIOS, true },
 	{ "name", Q_NAME, true }, { "pidfile", Q_PIDFILE, true }, { "daemonize", Q_DAEMONIZE, false },
 	{ "version", Q_VERSION, false }, { "help", Q_HELP, false }, { "h", Q_HELP, false },
-	{ "v", Q_VERBOSE, false },
+	{ "v", Q_VERBOSE, false }, { "global", Q_GLOBAL, true },
 };
 
 static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, const char *name,
@@ -768,6 +769,13 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 		return 0;
 	case Q_VERBOSE:
 		cfg->verbosity++;
+		return 0;
+	case Q_GLOBAL:
+		/* kvm-unit-tests asks for it: KVM's PIT then drops the ticks a guest missed. */
+		if (strcmp(arg, "kvm-pit.lost_tick_policy=discard"))
+			return fail(err, errlen, "-global %s: unsupported (only "
+				    "kvm-pit.lost_tick_policy=discard is)", arg);
+		cfg->pit_discard = true;
 		return 0;
 	}
 	return fail(err, errlen, "internal: unhandled option -%s", name);

@@ -147,6 +147,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 
 		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	}
+	if (!r && vm->cfg->pit_discard) {
+		struct kvm_reinject_control rc = { .pit_reinject = 0 };
+
+		r = vm_ioctl(vm, KVM_REINJECT_CONTROL, (unsigned long)&rc, "KVM_REINJECT_CONTROL");
+	}
 	if (!r)
 		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
 	if (r)

@@ -56,6 +56,7 @@ struct vm_config {
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	bool pc_testdev;		/* QEMU's pc-testdev (-device pc-testdev) */
 	bool pci_testdev;		/* QEMU's pci-testdev, 1b36:0005 (-device pci-testdev) */
+	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 	const char *api_path;		/* --api: the control socket, or NULL */
 	int ctl_argc;			/* kvmrun ctl: its arguments (src/ctl.c parses them) */

@@ -505,6 +505,9 @@ kvmrun_cmd_test(qemu.bootinfo --needs-kvm ${PASS} --err "-bios qboot.rom skipped
 kvmrun_cmd_test(qemu.smp --needs-kvm ${PASS} --out "all 3 CPUs online"
   CMD ${KVMRUN} qemu -kernel ${G}/smp.elf -smp 3,sockets=1,cores=3 -append expect_cpus=3 ${QEMU_DEBUG_EXIT})
 # A reset ends the run with status 0 under -no-reboot; without it the guest boots again, as under QEMU.
+# kvm-unit-tests' -global: KVM's PIT without reinjection still ticks through the PIC.
+kvmrun_cmd_test(qemu.timer.pit-discard --needs-kvm ${PASS} --out "pit via pic: 10 interrupts"
+  CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.no-reboot --needs-kvm --status 0 --out-min "^resetting via kbd" 1
   --no-out FAIL CMD ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.reboot --needs-kvm --status 124 --out-min "^resetting via kbd" 3
@@ -520,7 +523,7 @@ kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on v
   ${QEMU_DEBUG_EXIT})
 add_test(NAME qemu.pidfile COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/qemu_pidfile.sh ${KVMRUN} ${G})
 set_tests_properties(qemu.pidfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
-set_tests_properties(qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+set_tests_properties(qemu.timer.pit-discard qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
   qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
 
 # Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.

@@ -68,6 +68,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(qa.cfg.pvm, TRI_AUTO);
 	ck_assert_uint_eq(qa.cfg.nr_disks, 0);
 	ck_assert(!qa.cfg.has_net && !qa.cfg.rng && !qa.cfg.pc_testdev && !qa.cfg.pci_testdev);
+	ck_assert(!qa.cfg.pit_discard);
 	ck_assert_ptr_null(qa.pidfile);
 	ck_assert_uint_eq(qa.nr_notes, 0);
 }
@@ -91,10 +92,12 @@ END_TEST
 /* kvm-unit-tests' x86 runner, less the testdevs (their own test below). */
 START_TEST(test_kvm_unit_tests_command_line)
 {
-	OK("--no-reboot", "-nodefaults", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x4",
+	OK("--no-reboot", "-nodefaults", "-global", "kvm-pit.lost_tick_policy=discard",
+	   "-device", "isa-debug-exit,iobase=0xf4,iosize=0x4",
 	   "-vnc", "none", "-serial", "stdio", "-machine", "accel=kvm", "-kernel", "x86/msr.flat",
 	   "-smp", "1", "-initrd", "/tmp/env", "-append", "-cpu max", "-cpu", "max");
 	ck_assert(!qa.cfg.reboot_restart);
+	ck_assert(qa.cfg.pit_discard);
 	ck_assert_str_eq(qa.cfg.initrd, "/tmp/env");
 	ck_assert_str_eq(qa.cfg.append, "-cpu max");
 	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
@@ -426,6 +429,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-device", "virtio-rng-device" },
 	  "virtio-rng-device: virtio-mmio devices need -machine microvm (use virtio-*-pci)" },
 	{ { "-kernel", "k", "-pidfile", "" }, "-pidfile: empty file name" },
+	{ { "-kernel", "k", "-global", "kvm-pit.lost_tick_policy=delay" },
+	  "-global kvm-pit.lost_tick_policy=delay: unsupported (only kvm-pit.lost_tick_policy=discard is)" },
 };
 
 START_TEST(test_refused)
