@@ -308,6 +308,9 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 		}
 		if (!v)
 			return fail(err, errlen, "-machine: unsupported option '%s'", k);
+		/* "kvm:tcg" is a list of fallbacks: KVM is its first. */
+		if (!strcmp(k, "accel") && !strncmp(v, "kvm:", 4))
+			continue;
 		for (size_t j = 0; j < sizeof(machine_props_fixed) / sizeof(machine_props_fixed[0]); j++)
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);

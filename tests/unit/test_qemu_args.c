@@ -165,7 +165,7 @@ START_TEST(test_machine)
 {
 	static const char *const pci[] = { "pc", "q35", "pc-i440fx-7.2", "pc-q35-7.2",
 					   "pc,accel=kvm", "q35,accel=kvm,kernel-irqchip=on",
-					   "type=pc", "accel=kvm", "pc,usb=off,vmport=off,smm=off,hpet=off" };
+					   "type=pc", "accel=kvm", "accel=kvm:tcg", "pc,usb=off,vmport=off,smm=off,hpet=off" };
 
 	for (size_t i = 0; i < sizeof(pci) / sizeof(pci[0]); i++) {
 		ck_assert_msg(PARSE("-kernel", "k", "-machine", pci[i]) == 0, "%s: %s", pci[i], errbuf);
