@@ -86,6 +86,10 @@ START_TEST(test_kunit_command_line)
 	ck_assert_uint_eq(qa.cfg.cpus, 2);
 	ck_assert_int_eq(qa.cfg.serial, SERIAL_STDIO);
 	ck_assert(!qa.cfg.reboot_restart);
+	/* tools/kunit/kvmrun_x86_64.py's extra -m and -smp come last and win, as in QEMU. */
+	OK("-nodefaults", "-m", "1024", "-kernel", "/b/vmlinux", "-smp", "1", "-m", "256");
+	ck_assert_uint_eq(qa.cfg.mem_size, 256ULL << 20);
+	ck_assert_uint_eq(qa.cfg.cpus, 1);
 }
 END_TEST
 
