@@ -21,6 +21,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
+#include "kvmrun/reaper.h"
 #include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/snapshot.h"
@@ -88,6 +89,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->rx_efd = -1;
 	vm->snap_efd = -1;
 	vm->sfd = -1;
+	vm->reaper.sock = -1;
 	device_list_init(&vm->devices);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_mutex_init(&vm->park_lock, NULL);
@@ -113,6 +115,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		log_err("KVM_CREATE_VM: %s", strerror(-r));
 		return r;
 	}
+	/* Before guest RAM exists: the fork copies little. */
+	vm_reaper_start(&vm->reaper, vm->fd);
 	dirty_ring_enable(vm);
 	r = cfg->mem_file ? guest_mem_init_file(&vm->mem, cfg->mem_size, cfg->mem_shared,
 						cfg->hugepages, cfg->mem_file) :
@@ -337,6 +341,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
+	vm_reaper_release(&vm->reaper);
 	/* Teardown is over: the watchdog no longer needs to cut it short. */
 	stop_watchdog_finish(&vm->watchdog);
 	if (vm->sfd >= 0)

@@ -18,6 +18,7 @@
 #include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
+#include "kvmrun/reaper.h"
 #include "kvmrun/sink.h"
 #include "kvmrun/stop.h"
 #include "kvmrun/watchdog.h"
@@ -117,6 +118,7 @@ struct vm {
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
 	int sfd;			/* signalfd: SIGINT, SIGTERM, SIGHUP */
+	struct vm_reaper reaper;	/* drops the VM's last reference after kvmrun exits */
 	struct console con;		/* the host terminal, raw while the guest runs */
 	struct stop_watchdog watchdog;	/* bounds the stop, teardown included */
 	int rx_efd;			/* UART made room for console input */
