@@ -725,7 +725,15 @@ snap_bench() {
 . tools/bench_vhost_user.sh
 
 if [ $do_base = 0 ]; then
-	[ $do_blk = 1 ] && blk_bench
+	if [ -x "$B/tools/bench_teardown" ]; then
+	echo
+	echo "KVM's own cost of a VM by irqchip arrangement (tools/bench_teardown $runs: one vCPU, medians;"
+	echo "close_cpu_ms is CPU time, the rest of close_ms is the kernel asleep; kvmrun's machine is"
+	echo "irqchip+pit, its close runs in the reaper after kvmrun has exited):"
+	"$B/tools/bench_teardown" "$runs" | sed 's/^/    /'
+fi
+
+[ $do_blk = 1 ] && blk_bench
 	[ $do_vu = 1 ] && vu_bench
 	[ $do_net = 1 ] && net_bench
 	[ $do_stop = 1 ] && stop_bench
