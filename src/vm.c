@@ -76,6 +76,37 @@ static void dirty_ring_enable(struct vm *vm)
 	vm->dirty_ring_entries = n;
 }
 
+static void *pit_create_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	vm->pit_err = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	return NULL;
+}
+
+/*
+ * KVM_CREATE_PIT2 starts a kernel thread and waits for it (about a
+ * millisecond, more on a busy host): done on a thread of its own while the
+ * kernel loads and the devices are built; vm_pit_wait joins it.
+ */
+static void pit_create_start(struct vm *vm)
+{
+	if (pthread_create(&vm->pit_thread, NULL, pit_create_thread, vm) == 0)
+		vm->pit_pending = true;
+	else
+		pit_create_thread(vm);
+}
+
+int vm_pit_wait(struct vm *vm)
+{
+	if (vm->pit_pending) {
+		pthread_join(vm->pit_thread, NULL);
+		vm->pit_pending = false;
+	}
+	return vm->pit_err;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 {
 	int r;
@@ -146,11 +177,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	}
 	if (!r)
 		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-	if (!r) {
-		struct kvm_pit_config pit = { .flags = 0 };
-
-		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
-	}
+	if (!r)
+		pit_create_start(vm);
 	if (!r)
 		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
 	if (r)
@@ -262,6 +290,10 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 {
 	int mmap_size, r;
 
+	/* The machine is whole before any vCPU exists (and a snapshot's PIT state has its PIT). */
+	r = vm_pit_wait(vm);
+	if (r)
+		return r;
 	mmap_size = ioctl(vm->host->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run)) {
 		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
@@ -304,6 +336,7 @@ void vm_outputs_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_pit_wait(vm);
 	vm_migrate_destroy(vm);
 	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
