@@ -21,6 +21,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
+#include "kvmrun/reaper.h"
 #include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
 #include "kvmrun/snapshot.h"
@@ -75,6 +76,43 @@ static void dirty_ring_enable(struct vm *vm)
 	vm->dirty_ring_entries = n;
 }
 
+static void *pit_create_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	vm->pit_err = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	if (!vm->pit_err && vm->cfg->pit_discard) {
+		struct kvm_reinject_control rc = { .pit_reinject = 0 };
+
+		vm->pit_err = vm_ioctl(vm, KVM_REINJECT_CONTROL, (unsigned long)&rc,
+				       "KVM_REINJECT_CONTROL");
+	}
+	return NULL;
+}
+
+/*
+ * KVM_CREATE_PIT2 starts a kernel thread and waits for it (about a
+ * millisecond, more on a busy host): done on a thread of its own while the
+ * kernel loads and the devices are built; vm_pit_wait joins it.
+ */
+static void pit_create_start(struct vm *vm)
+{
+	if (pthread_create(&vm->pit_thread, NULL, pit_create_thread, vm) == 0)
+		vm->pit_pending = true;
+	else
+		pit_create_thread(vm);
+}
+
+int vm_pit_wait(struct vm *vm)
+{
+	if (vm->pit_pending) {
+		pthread_join(vm->pit_thread, NULL);
+		vm->pit_pending = false;
+	}
+	return vm->pit_err;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 {
 	int r;
@@ -88,6 +126,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->rx_efd = -1;
 	vm->snap_efd = -1;
 	vm->sfd = -1;
+	vm->reaper.sock = -1;
 	device_list_init(&vm->devices);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_mutex_init(&vm->park_lock, NULL);
@@ -113,6 +152,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		log_err("KVM_CREATE_VM: %s", strerror(-r));
 		return r;
 	}
+	/* Before guest RAM exists: the fork copies little. */
+	vm_reaper_start(&vm->reaper, vm->fd);
 	dirty_ring_enable(vm);
 	r = cfg->mem_file ? guest_mem_init_file(&vm->mem, cfg->mem_size, cfg->mem_shared,
 						cfg->hugepages, cfg->mem_file) :
@@ -142,16 +183,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	}
 	if (!r)
 		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-	if (!r) {
-		struct kvm_pit_config pit = { .flags = 0 };
-
-		r = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
-	}
-	if (!r && vm->cfg->pit_discard) {
-		struct kvm_reinject_control rc = { .pit_reinject = 0 };
-
-		r = vm_ioctl(vm, KVM_REINJECT_CONTROL, (unsigned long)&rc, "KVM_REINJECT_CONTROL");
-	}
+	if (!r)
+		pit_create_start(vm);
 	if (!r)
 		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
 	if (r)
@@ -263,6 +296,10 @@ int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry)
 {
 	int mmap_size, r;
 
+	/* The machine is whole before any vCPU exists (and a snapshot's PIT state has its PIT). */
+	r = vm_pit_wait(vm);
+	if (r)
+		return r;
 	mmap_size = ioctl(vm->host->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (mmap_size < (int)sizeof(struct kvm_run)) {
 		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
@@ -305,6 +342,7 @@ void vm_outputs_destroy(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_pit_wait(vm);
 	vm_migrate_destroy(vm);
 	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -342,6 +380,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
+	vm_reaper_release(&vm->reaper);
 	/* Teardown is over: the watchdog no longer needs to cut it short. */
 	stop_watchdog_finish(&vm->watchdog);
 	if (vm->sfd >= 0)

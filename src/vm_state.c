@@ -73,7 +73,10 @@ static void put_pit_channel(struct state_writer *w, const struct kvm_pit_channel
 int vm_kvm_state_save(struct vm *vm, struct state_writer *w)
 {
 	struct vm_snap s;
-	int r = 0;
+	int r = vm_pit_wait(vm);
+
+	if (r)
+		return r;
 
 	memset(&s, 0, sizeof(s));
 	s.pic[0].chip_id = KVM_IRQCHIP_PIC_MASTER;
@@ -260,7 +263,10 @@ int vm_kvm_state_restore(struct vm *vm, struct state_reader *r, char *err, size_
 	struct rd c = { .r = r, .err = err, .errlen = errlen };
 	struct kvm_clock_data clock;
 	struct vm_snap s;
-	int ret;
+	int ret = vm_pit_wait(vm);
+
+	if (ret)
+		return ret;
 
 	if (errlen)
 		err[0] = '\0';

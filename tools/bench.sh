@@ -64,6 +64,7 @@ set -uo pipefail
 
 prog=bench.sh
 runs=20
+seq_runs=100
 iters=20000
 pio_runs=5
 do_pc=1
@@ -91,6 +92,7 @@ usage() {
 	cat <<EOF
 usage: tools/bench.sh [--runs N] [--iters N] [--pio-runs N] [--no-pc] [--linux]
   --runs N      runs per start-up measurement (default $runs)
+  --seq-runs N  back-to-back runs for guests per second (default $seq_runs)
   --iters N     port writes in the PIO-rate runs (default $iters)
   --pio-runs N  runs per PIO-rate measurement (default $pio_runs)
   --no-pc       skip the QEMU -M pc reference column (about 1.3 s per run on PVM)
@@ -143,6 +145,7 @@ posint() {
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) [ $# -ge 2 ] || die "--runs needs a value"; posint --runs "$2"; runs=$2; shift 2 ;;
+	--seq-runs) [ $# -ge 2 ] || die "--seq-runs needs a value"; posint --seq-runs "$2"; seq_runs=$2; shift 2 ;;
 	--iters) [ $# -ge 2 ] || die "--iters needs a value"; posint --iters "$2"; iters=$2; shift 2 ;;
 	--pio-runs) [ $# -ge 2 ] || die "--pio-runs needs a value"; posint --pio-runs "$2"; pio_runs=$2; shift 2 ;;
 	--no-pc) do_pc=0; shift ;;
@@ -283,6 +286,11 @@ bench() {
 fmt_ms() {	# a median in ms, or n/a
 	[ -n "$1" ] || { echo "n/a"; return; }
 	awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f ms", v; else printf "%.1f ms", v }'
+}
+
+fmt_ps() {	# runs per second, or n/a
+	[ -n "$1" ] || { echo "n/a"; return; }
+	awk -v v="$1" 'BEGIN { printf "%.0f/s", v }'
 }
 
 fmt_mib() {	# KiB -> "12.3 MiB"
@@ -717,7 +725,15 @@ snap_bench() {
 . tools/bench_vhost_user.sh
 
 if [ $do_base = 0 ]; then
-	[ $do_blk = 1 ] && blk_bench
+	if [ -x "$B/tools/bench_teardown" ]; then
+	echo
+	echo "KVM's own cost of a VM by irqchip arrangement (tools/bench_teardown $runs: one vCPU, medians;"
+	echo "close_cpu_ms is CPU time, the rest of close_ms is the kernel asleep; kvmrun's machine is"
+	echo "irqchip+pit, its close runs in the reaper after kvmrun has exited):"
+	"$B/tools/bench_teardown" "$runs" | sed 's/^/    /'
+fi
+
+[ $do_blk = 1 ] && blk_bench
 	[ $do_vu = 1 ] && vu_bench
 	[ $do_net = 1 ] && net_bench
 	[ $do_stop = 1 ] && stop_bench
@@ -731,12 +747,17 @@ step "start-up: kvmrun, exit guest, $runs runs"
 kv_start=$(BENCH_FIRST=1 bench 33 "$runs" "$KVMRUN" run --memory 256M --kernel "$EXIT_PVH") ||
 	die "kvmrun did not run the exit guest; try: $KVMRUN run --memory 256M --kernel $EXIT_PVH"
 
+step "guests per second: kvmrun, exit guest, $seq_runs runs back to back"
+kv_seq=$(bench 33 "$seq_runs" "$KVMRUN" run --memory 256M --serial none --kernel "$EXIT_PVH") || kv_seq=""
+
 step "start-up: bench_bareloop 0, $runs runs"
 bare_start=$(bench 0 "$runs" "$BARELOOP" 0) ||
 	die "bench_bareloop failed; try: $BARELOOP 0"
+bare_seq=$(bench 0 "$seq_runs" "$BARELOOP" 0) || bare_seq=""
 
 qemu_machine=""
 q_start=""
+q_seq=""
 pc_start=""
 if [ $have_qemu = 1 ]; then
 	# QEMU's machine for the comparison: microvm if it runs the exit guest,
@@ -758,6 +779,8 @@ if [ $have_qemu = 1 ]; then
 	else
 		step "start-up: QEMU -M $qemu_machine, exit guest, $runs runs"
 		q_start=$(BENCH_FIRST=1 bench 33 "$runs" "${qemu_base[@]}" -M $qemu_machine -serial stdio -kernel "$EXIT_MB") || q_start=""
+		step "guests per second: QEMU -M $qemu_machine, exit guest, $seq_runs runs back to back"
+		q_seq=$(bench 33 "$seq_runs" "${qemu_base[@]}" -M $qemu_machine -serial none -kernel "$EXIT_MB") || q_seq=""
 		[ "$qemu_machine" = pc ] && do_pc=0	# already the main column
 	fi
 fi
@@ -830,6 +853,9 @@ echo "| Measure | kvmrun | $qcol | $pccol | bare KVM loop | kvmrun vs QEMU |"
 echo "| --- | ---: | ---: | ---: | ---: | --- |"
 echo "| Start-up: process start to the guest's first port write, median of $runs | $(fmt_ms "$kv_first") | $(fmt_ms "$q_first") | $(fmt_ms "$pc_first") | < $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_first" "$kv_first") |"
 echo "| Whole run of the exit guest (start-up + teardown), median of $runs | $(fmt_ms "$kv_ms") | $(fmt_ms "$q_ms") | $(fmt_ms "$pc_ms") | $(fmt_ms "$bare_ms") | QEMU/kvmrun $(ratio "$q_ms" "$kv_ms") |"
+kv_ps=$(field per_s "$kv_seq")
+q_ps=$(field per_s "$q_seq")
+echo "| Guests per second, $seq_runs exit guests back to back | $(fmt_ps "$kv_ps") | $(fmt_ps "$q_ps") | n/a | $(fmt_ps "$(field per_s "$bare_seq")") | kvmrun/QEMU $(ratio "$kv_ps" "$q_ps") |"
 echo "| PIO exits/s from guest CPL3 ($iters \`out\`) | $kv_rate_cell | $(fmt_rate "$q_rate") | n/a | $(fmt_rate "$bare_rate") | kvmrun/QEMU $(ratio "$kv_rate" "$q_rate") |"
 echo "| Peak RSS, 256 MiB guest (ru_maxrss) | $(fmt_mib "$kv_rss") | $(fmt_mib "$q_rss") | $(fmt_mib "$pc_rss") | n/a | QEMU/kvmrun $(ratio "$q_rss" "$kv_rss") |"
 echo

@@ -9,7 +9,8 @@
  * set size comes from wait4()'s rusage (ru_maxrss, KiB).  With -q the child's
  * stdout and stderr go to /dev/null.  One line is printed:
  *
- *	runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S
+ *	runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S per_s=R
+ * (per_s: runs per second of the whole back-to-back loop)
  *
  * With -c the line goes on with the CPU time of the command's process:
  *
@@ -67,7 +68,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s [-n RUNS] [-q] [-f] [-c] [-s] [--] CMD ARGS...\n"
 		"  Runs CMD RUNS times (default 20) and prints\n"
-		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S'.\n"
+		"  'runs=N median_ms=X min_ms=Y max_ms=Z maxrss_kib=K status=S per_s=R'\n"
+		"  (per_s: runs per second, the RUNS back to back).\n"
 		"  -q  send the command's stdout and stderr to /dev/null\n"
 		"  -f  also time the first byte the command writes to stdout\n"
 		"      (first_median_ms: for a VMM, the guest's first port write)\n"
@@ -409,6 +411,7 @@ int main(int argc, char **argv)
 	int want_cpu = 0, no_guest = 0, want_threads = 0;
 	double *t, *f, *cu, *cs, *cg, median, first_median = 0;
 	static struct cpu_ms cpu, threads;	/* large: not on the stack */
+	struct timespec loop0, loop1;
 	char *end;
 	long i;
 
@@ -471,6 +474,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	clock_gettime(CLOCK_MONOTONIC, &loop0);
 	for (i = 0; i < runs; i++) {
 		long rss;
 		int code;
@@ -509,6 +513,7 @@ int main(int argc, char **argv)
 		last_code = code;
 	}
 
+	clock_gettime(CLOCK_MONOTONIC, &loop1);
 	qsort(t, (size_t)runs, sizeof(*t), cmp_double);
 	if (runs % 2)
 		median = t[runs / 2];
@@ -519,8 +524,10 @@ int main(int argc, char **argv)
 		first_median = runs % 2 ? f[runs / 2] : (f[runs / 2 - 1] + f[runs / 2]) / 2;
 	}
 	printf("runs=%ld median_ms=%.3f min_ms=%.3f max_ms=%.3f "
-	       "maxrss_kib=%ld status=%d", runs, median, t[0],
-	       t[runs - 1], maxrss, differ ? bad_code : last_code);
+	       "maxrss_kib=%ld status=%d per_s=%.1f", runs, median, t[0],
+	       t[runs - 1], maxrss, differ ? bad_code : last_code,
+	       (double)runs / ((double)(loop1.tv_sec - loop0.tv_sec) +
+			       (double)(loop1.tv_nsec - loop0.tv_nsec) / 1e9));
 	if (want_first && !no_output)
 		printf(" first_median_ms=%.3f first_min_ms=%.3f", first_median, f[0]);
 	if (want_cpu) {

@@ -18,6 +18,7 @@
 #include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
+#include "kvmrun/reaper.h"
 #include "kvmrun/sink.h"
 #include "kvmrun/stop.h"
 #include "kvmrun/watchdog.h"
@@ -77,6 +78,9 @@ struct vm {
 	struct kvm_host *host;
 	int fd;
 	bool pvm;			/* PVM workarounds active */
+	pthread_t pit_thread;		/* creating the in-kernel PIT (vm_pit_wait) */
+	bool pit_pending;
+	int pit_err;
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
@@ -117,6 +121,7 @@ struct vm {
 	struct vm_stop stop;
 	struct timespec deadline;	/* CLOCK_MONOTONIC; zero: no --timeout */
 	int sfd;			/* signalfd: SIGINT, SIGTERM, SIGHUP */
+	struct vm_reaper reaper;	/* drops the VM's last reference after kvmrun exits */
 	struct console con;		/* the host terminal, raw while the guest runs */
 	struct stop_watchdog watchdog;	/* bounds the stop, teardown included */
 	int rx_efd;			/* UART made room for console input */
@@ -141,6 +146,8 @@ void vm_outputs_destroy(struct vm *vm);
  */
 struct boot_entry;
 int vm_create_vcpus(struct vm *vm, const struct boot_entry *entry);
+/* Waits for the in-kernel PIT, created in the background by vm_create: 0 or -errno. */
+int vm_pit_wait(struct vm *vm);
 
 /* Starts the devices' threads and the vCPUs, runs until the guest or the host stops it; returns the exit status. */
 int vm_run(struct vm *vm);

@@ -170,6 +170,9 @@ set_tests_properties(cli.kernel_truncated PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT
 add_test(NAME cli.closed_fds COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/closed_fds.sh
   ${KVMRUN} ${G}/reset.elf)
 set_tests_properties(cli.closed_fds PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+add_test(NAME stop.reaper COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/reaper.sh
+  ${KVMRUN} ${G}/reset.elf)
+set_tests_properties(stop.reaper PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS stop)
 add_test(NAME tools.benchrun_cpu COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/benchrun_cpu.sh
   $<TARGET_FILE:benchrun> ${KVMRUN} ${G}/virtio_blk.elf)
 set_tests_properties(tools.benchrun_cpu PROPERTIES TIMEOUT 60 LABELS tools)
