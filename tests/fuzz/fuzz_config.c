@@ -3,6 +3,7 @@
  * hands on (--disk: disk_config_parse, --net: net_config_parse, sizes):
  * the input split on NUL bytes is argv[1..].  On success the config must
  * be one kvmrun can run; on failure the message must be one printable line.
+ * The same words go through the QEMU-compatible front (src/qemu_args.c) too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "fuzz_common.h"
 #include "kvmrun/config.h"
+#include "kvmrun/qemu_args.h"
 
 #define MAX_ARGS	64
 #define ERRLEN		256
@@ -123,6 +125,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_mac(argv[i], &nc);
 		parse_size(argv[i], &sz);
 	}
+
+	/* Before config_parse, which may reorder argv; qemu_args_parse only reads it. */
+	struct qemu_args *qa = malloc(sizeof(*qa));
+
+	if (!qa)
+		abort();
+	memset(err, 0, ERRLEN);
+	if (qemu_args_parse(qa, argc, argv, 1, err, ERRLEN)) {
+		size_t n = strnlen(err, ERRLEN);
+
+		FUZZ_CHECK(n > 0 && n < ERRLEN, "qemu: error message of %zu bytes", n);
+		for (size_t i = 0; i < n; i++)
+			FUZZ_CHECK((unsigned char)err[i] >= 0x20 && err[i] != 0x7f,
+				   "qemu: control character 0x%02x in the error message",
+				   (unsigned char)err[i]);
+	} else {
+		check_config(&qa->cfg);
+	}
+	free(qa);
 
 	memset(err, 0, ERRLEN);
 	if (config_parse(&cfg, argc, argv, err, ERRLEN))
