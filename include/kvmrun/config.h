@@ -45,6 +45,7 @@ struct vm_config {
 	enum tristate pvm;		/* PVM host workarounds */
 	bool reboot_restart;		/* --reboot restart: a guest reset boots it again */
 	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
+	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
 	unsigned nr_disks;
@@ -54,9 +55,8 @@ struct vm_config {
 	struct net_config net;
 	bool has_net;
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
-	bool pc_testdev;		/* QEMU's pc-testdev (-device pc-testdev) */
-	bool pci_testdev;		/* QEMU's pci-testdev, 1b36:0005 (-device pci-testdev) */
-	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
+	bool pc_testdev;		/* --pc-testdev: QEMU's pc-testdev (kvm-unit-tests) */
+	bool pci_testdev;		/* --pci-testdev: QEMU's pci-testdev (1b36:0005) */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 	const char *api_path;		/* --api: the control socket, or NULL */
 	int ctl_argc;			/* kvmrun ctl: its arguments (src/ctl.c parses them) */
