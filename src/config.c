@@ -28,7 +28,7 @@ const char config_usage_text[] =
 "  -c, --cpus N             number of vCPUs (1-255, default 1)\n"
 "  -m, --memory SIZE        guest RAM, with K/M/G suffix (default 256M)\n"
 "      --mem-shared         back RAM with a shared memfd\n"
-"      --hugepages MODE     thp (madvise) or hugetlb (MAP_HUGETLB)\n"
+"      --hugepages MODE     thp (madvise, default), hugetlb (MAP_HUGETLB) or none\n"
 "  -t, --timeout SECONDS    stop the guest after SECONDS (exit status 124)\n"
 "  -s, --serial SINK        COM1 output: stdio (default), file:PATH, none\n"
 "      --pvm auto|on|off    PVM host workarounds (default auto: detected)\n"
@@ -475,6 +475,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	cfg->cmd = CMD_RUN;
 	cfg->cpus = 1;
 	cfg->mem_size = 256ULL << 20;
+	/* As QEMU: a guest buffer is then few, large pieces of host memory for O_DIRECT DMA. */
+	cfg->hugepages = HUGEPAGES_THP;
 	cfg->serial = SERIAL_STDIO;
 	cfg->pvm = TRI_AUTO;
 	cfg->transport = TRANSPORT_PCI;

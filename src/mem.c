@@ -73,7 +73,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, bool shared,
 		return -e;
 	}
 	if (hugepages == HUGEPAGES_THP && madvise(p, size, MADV_HUGEPAGE) < 0)
-		log_warn("guest memory: transparent huge pages unavailable (%s)", strerror(errno));
+		log_info("guest memory: no transparent huge pages (%s)", strerror(errno));
 
 	mem->memfd = fd;
 	split_regions(mem, p, size);

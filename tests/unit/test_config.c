@@ -163,7 +163,7 @@ START_TEST(test_run_minimal_defaults)
 	ck_assert_uint_eq(cfg.cpus, 1);
 	ck_assert_uint_eq(cfg.mem_size, 256ULL << 20);
 	ck_assert(!cfg.mem_shared);
-	ck_assert_int_eq(cfg.hugepages, HUGEPAGES_NONE);
+	ck_assert_int_eq(cfg.hugepages, HUGEPAGES_THP);
 	ck_assert(cfg.timeout == 0.0);
 	ck_assert_int_eq(cfg.serial, SERIAL_STDIO);
 	ck_assert_int_eq(cfg.pvm, TRI_AUTO);
