@@ -298,7 +298,7 @@ static void blk_fd_ready(struct virtio_device *d, int fd)
 	b->quiet = 0;
 	for (unsigned q = 0; q < d->nr_queues; q++) {
 		if (quiet & (1u << q))
-			virtio_serve_queue(d, q);	/* what the driver added meanwhile, unasked */
+			virtio_serve_queue_replied(d, q);	/* what the driver added meanwhile, or adds now */
 		else if (starved & (1u << q))
 			virtio_notify_queue(d, q);	/* jobs are free again: pop the rest */
 	}

@@ -160,7 +160,7 @@ static uint16_t load_avail_idx(const struct virtq *vq)
  * (chains and bytes), and a queue still busy after VIRTIO_SERVE_ROUNDS or
  * VIRTIO_PASS_NS is left for the next pass of the worker (see virtio.h).
  */
-void virtio_serve_queue(struct virtio_device *d, unsigned q)
+static void serve(struct virtio_device *d, unsigned q, bool replied)
 {
 	struct virtq *vq = &d->vq[q];
 	uint64_t start = clock_now_ns();
@@ -190,8 +190,9 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		/* The device comes back to the queue by itself (a completion): no need to watch or ask. */
 		if (d->ops->revisits && d->ops->revisits(d, q))
 			return;
-		/* Only a queue the device just consumed from is worth watching. */
-		if (vq->last_avail != before && !d->no_poll && poll_avail(d, q))
+		/* Only a queue the device just consumed from, or answered, is worth watching. */
+		if ((vq->last_avail != before || (replied && round == 0)) && !d->no_poll &&
+		    poll_avail(d, q))
 			continue;
 		virtq_set_notification(vq, true);
 		/*
@@ -202,6 +203,16 @@ void virtio_serve_queue(struct virtio_device *d, unsigned q)
 		if ((vq->last_avail == before && !was_empty) || !virtq_has_avail(vq))
 			return;
 	}
+}
+
+void virtio_serve_queue(struct virtio_device *d, unsigned q)
+{
+	serve(d, q, false);
+}
+
+void virtio_serve_queue_replied(struct virtio_device *d, unsigned q)
+{
+	serve(d, q, true);
 }
 
 static void *worker(void *arg)

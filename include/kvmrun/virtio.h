@@ -326,6 +326,12 @@ int virtio_device_restore(struct virtio_device *d, struct state_reader *r);
 #define VIRTIO_ROUND_BYTES	(16ULL << 20)
 #define VIRTIO_PASS_NS		20000000ULL	/* 20 ms */
 void virtio_serve_queue(struct virtio_device *d, unsigned q);
+/*
+ * The same, right after the device handed buffers of q back: the driver
+ * usually answers a completion with its next request, so the ring is
+ * watched (the adaptive window) even when nothing new is there yet.
+ */
+void virtio_serve_queue_replied(struct virtio_device *d, unsigned q);
 
 /* Device side, worker thread: after pushing used buffers of queue q. */
 void virtio_signal_used(struct virtio_device *d, unsigned q, uint16_t old_used);
