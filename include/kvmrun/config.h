@@ -54,6 +54,8 @@ struct vm_config {
 	struct net_config net;
 	bool has_net;
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
+	bool pc_testdev;		/* --pc-testdev: QEMU's pc-testdev (kvm-unit-tests) */
+	bool pci_testdev;		/* --pci-testdev: QEMU's pci-testdev (1b36:0005) */
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 	const char *api_path;		/* --api: the control socket, or NULL */
 	int ctl_argc;			/* kvmrun ctl: its arguments (src/ctl.c parses them) */
