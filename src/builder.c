@@ -497,16 +497,17 @@ static const struct machine_part {
 	{ "snapshot-port", one, add_snapshot_port },
 	{ "acpi-pm", one, add_acpi_pm },
 	{ "rtc", one, add_rtc },
-	{ "fw-cfg", one, add_fw_cfg },
-	{ "pm-timer", one, add_pm_timer },
-	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
 	{ "pci-host", nr_pci_hosts, add_pci_host },
 	{ "reset-control", one, add_reset_control },	/* after the PCI host: it may sit in its ports */
 	{ "virtio-blk", nr_disks, add_blk },
 	{ "virtio-rng", nr_rngs, add_rng },
 	{ "virtio-net", nr_nets, add_net },
 	{ "virtio-console", nr_consoles, add_console },
-	{ "virtio-fs", nr_fs, add_fs },	/* last: adding it moves no earlier device */
+	{ "virtio-fs", nr_fs, add_fs },	/* last virtio: adding it moves no earlier device */
+	/* Fixed ports and addresses, after every placed device: they move none of them. */
+	{ "fw-cfg", one, add_fw_cfg },
+	{ "pm-timer", one, add_pm_timer },
+	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
 };
 
 /* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */
