@@ -283,6 +283,32 @@ static unsigned nr_pc_testdevs(const struct vm_config *cfg)
 	return cfg->pc_testdev;
 }
 
+static int add_pci_testdev(struct vm *vm, unsigned i, const char *name)
+{
+	struct pci_testdev *d;
+	int r;
+
+	(void)i;
+	if (!vm->pci) {
+		log_err("--pci-testdev needs the PCI bus: drop --transport mmio");
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pci_testdev_init(d);
+	r = add(vm, &pci_testdev_device_ops, d, name);
+	if (r)
+		return r;
+	r = pci_bus_add(vm->pci, &d->fn);
+	return r < 0 ? r : 0;
+}
+
+static unsigned nr_pci_testdevs(const struct vm_config *cfg)
+{
+	return cfg->pci_testdev;
+}
+
 /* The host bridge and its window: every VM with --transport pci has them, devices or not. */
 static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 {
@@ -298,6 +324,8 @@ static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 		return r;
 	vm->pci = bus;
 	r = add_pio(vm, PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, pci_config_io, bus, name);
+	if (!r)
+		r = add_pio(vm, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE, pci_io_window_io, bus, name);
 	if (!r)
 		r = bus_register(&vm->mmio, PCI_WINDOW_BASE, PCI_WINDOW_SIZE, pci_window_io, bus,
 				 "pci-window");
@@ -508,6 +536,7 @@ static const struct machine_part {
 	{ "fw-cfg", one, add_fw_cfg },
 	{ "pm-timer", one, add_pm_timer },
 	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
+	{ "pci-testdev", nr_pci_testdevs, add_pci_testdev },	/* the last PCI slot: moves none */
 };
 
 /* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */

@@ -17,6 +17,7 @@
 
 #include "kvmrun/device.h"
 #include "kvmrun/irq.h"
+#include "kvmrun/pci.h"
 #include "kvmrun/sink.h"
 #include "kvmrun/state.h"
 #include "kvmrun/stop.h"
@@ -329,5 +330,33 @@ int pc_testdev_save(const struct pc_testdev *d, struct state_writer *w);
 int pc_testdev_restore(struct pc_testdev *d, struct state_reader *r, uint16_t version);
 void pc_testdev_reset(struct pc_testdev *d);
 extern const struct vm_device_ops pc_testdev_device_ops;	/* "pc-testdev" */
+
+/* ---- QEMU pci-testdev (devices/pci_testdev.c) ---- */
+
+#define PCI_TESTDEV_VENDOR	0x1b36	/* Red Hat, QEMU's devices */
+#define PCI_TESTDEV_DEVICE	0x0005
+#define PCI_TESTDEV_MEM_SIZE	4096	/* BAR 0 */
+#define PCI_TESTDEV_IO_SIZE	256	/* BAR 1 */
+#define PCI_TESTDEV_NR_TESTS	3	/* per BAR */
+
+struct pci_testdev_regs {
+	uint8_t test[2];		/* the selected test, per BAR */
+	uint32_t count[2];		/* the writes it saw since selected */
+};
+
+struct pci_testdev {
+	struct pci_function fn;		/* first: the bus holds a pointer to it */
+	struct pci_testdev_regs regs;
+	pthread_mutex_t lock;
+};
+
+/* Then pci_bus_add(bus, &d->fn). */
+void pci_testdev_init(struct pci_testdev *d);
+void pci_testdev_destroy(struct pci_testdev *d);
+/* The function's configuration record, then the tests' registers. */
+int pci_testdev_save(const struct pci_testdev *d, struct state_writer *w);
+int pci_testdev_restore(struct pci_testdev *d, struct state_reader *r, uint16_t version);
+void pci_testdev_reset(struct pci_testdev *d);
+extern const struct vm_device_ops pci_testdev_device_ops;	/* "pci-testdev" */
 
 #endif

@@ -211,6 +211,15 @@ kvmrun_guest_test(guest.pcdevs.testdev pcdevs.mb.elf ${PASS}
 # Without --pc-testdev its ports read all-ones and the guest says so: the check can fail.
 kvmrun_guest_test(guest.pcdevs.absent pcdevs.elf --status 35
   --out "^FAIL: scratch port 0xe0 reads 0xffffffff$" ARGS --append testdev=1)
+# QEMU's pci-testdev: found by scanning config space, BARs sized, every test counted.
+kvmrun_guest_test(guest.pci_testdev pci_testdev.elf ${PASS}
+  --out "^BAR 0 memory at 0x[0-9a-f]+ \\(4096 bytes\\), BAR 1 I/O at 0x[0-9a-f]+ \\(256 ports\\)$"
+  --out-min "^pci-testdev (mem|io): .* width 1: 16 writes counted$" 6
+  --out "^pci-testdev: I/O space off hides BAR 1$" ARGS --pci-testdev --append exact_counts=1)
+kvmrun_guest_test(guest.pci_testdev.absent pci_testdev.mb.elf --status 35
+  --out "^FAIL: no 1b36:0005 on bus 0$")
+kvmrun_cmd_test(cli.pci_testdev_mmio --status 1 --err "--pci-testdev needs the PCI bus"
+  CMD ${KVMRUN} run --kernel ${G}/pci_testdev.elf --transport mmio --pci-testdev)
 # A CPU count that fw_cfg does not report fails too.
 kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
   --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)

@@ -1,7 +1,8 @@
 /*
  * fw_cfg, the ACPI PM timer and pc-testdev at their bus handlers: what the
  * guest reads, the timer's rate on a fake clock, the IRQ lines a pc-testdev
- * port write drives, and each device's save/restore round trip and refusals.
+ * port write drives, pci-testdev behind the PCI bus (its I/O BAR in the I/O
+ * window), and each device's save/restore round trip and refusals.
  */
 #include <check.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 
 #include "kvmrun/bus.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/pci.h"
 #include "testlib.h"
 
 static uint8_t rd8(bus_io_fn fn, void *dev, uint64_t off)
@@ -228,6 +230,81 @@ START_TEST(pc_testdev_save_restore)
 }
 END_TEST
 
+static uint32_t io_rd(struct pci_bus *bus, uint16_t port, uint32_t len)
+{
+	uint32_t v = 0;
+
+	pci_io_window_io(bus, port - PCI_IO_WINDOW_BASE, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void io_wr(struct pci_bus *bus, uint16_t port, uint32_t v, uint32_t len)
+{
+	pci_io_window_io(bus, port - PCI_IO_WINDOW_BASE, (uint8_t *)&v, len, true);
+}
+
+START_TEST(pci_testdev_on_the_bus)
+{
+	struct pci_bus bus;
+	struct pci_testdev *d = malloc(sizeof(*d)), *e = malloc(sizeof(*e));
+	struct state_writer w;
+	uint32_t off, data, v;
+	char name[32];
+
+	pci_bus_init(&bus);
+	pci_testdev_init(d);
+	ck_assert_int_eq(pci_bus_add(&bus, &d->fn), 1);
+	ck_assert_uint_eq(pci_cfg_read16(&d->fn, PCI_CFG_VENDOR_ID), 0x1b36);
+	ck_assert_uint_eq(pci_cfg_read16(&d->fn, PCI_CFG_DEVICE_ID), 0x0005);
+	ck_assert_uint_eq(pci_cfg_read32(&d->fn, PCI_CFG_BAR0), (uint32_t)PCI_WINDOW_BASE);
+	ck_assert_uint_eq(pci_cfg_read32(&d->fn, PCI_CFG_BAR0 + 4), PCI_IO_WINDOW_BASE | 1);
+	ck_assert_uint_eq(pci_cfg_read16(&d->fn, PCI_CFG_COMMAND) & 3, PCI_CMD_IO | PCI_CMD_MEMORY);
+
+	/* Test 2 on the I/O BAR: only the data byte it names counts. */
+	io_wr(&bus, PCI_IO_WINDOW_BASE, 2, 1);
+	ck_assert_uint_eq(io_rd(&bus, PCI_IO_WINDOW_BASE + 1, 1), 1);
+	off = io_rd(&bus, PCI_IO_WINDOW_BASE + 4, 4);
+	data = io_rd(&bus, PCI_IO_WINDOW_BASE + 8, 4);
+	for (unsigned i = 0; i < sizeof(name); i++)
+		name[i] = (char)io_rd(&bus, (uint16_t)(PCI_IO_WINDOW_BASE + 16 + i), 1);
+	ck_assert_str_eq(name, "portio-datamatch-eventfd");
+	io_wr(&bus, (uint16_t)(PCI_IO_WINDOW_BASE + off), data, 1);
+	io_wr(&bus, (uint16_t)(PCI_IO_WINDOW_BASE + off), data ^ 1, 1);
+	io_wr(&bus, (uint16_t)(PCI_IO_WINDOW_BASE + off), data, 1);
+	ck_assert_uint_eq(io_rd(&bus, PCI_IO_WINDOW_BASE + 12, 4), 2);
+	/* The memory BAR has its own selection: test 3 does not exist (width 0). */
+	v = 3;
+	pci_window_io(&bus, 0, (uint8_t *)&v, 1, true);
+	v = 0xff;
+	pci_window_io(&bus, 1, (uint8_t *)&v, 1, false);
+	ck_assert_uint_eq(v & 0xff, 0);
+
+	state_writer_init(&w);
+	ck_assert_int_eq(device_save_one(&pci_testdev_device_ops, d, &w), 0);
+
+	/* I/O space off: the BAR stops decoding. */
+	pci_cfg_write16(&d->fn, PCI_CFG_COMMAND, PCI_CMD_MEMORY);
+	pci_config_access(&bus, 1, 0, PCI_CFG_COMMAND, (uint8_t[]){ PCI_CMD_MEMORY, 0 }, 2, true);
+	ck_assert_uint_eq(io_rd(&bus, PCI_IO_WINDOW_BASE + 12, 4), 0xffffffff);
+	pci_bus_destroy(&bus);
+
+	/* The record restores into a device on another bus, counts and selection included. */
+	pci_bus_init(&bus);
+	pci_testdev_init(e);
+	ck_assert_int_eq(pci_bus_add(&bus, &e->fn), 1);
+	ck_assert_int_eq(device_restore_one(&pci_testdev_device_ops, e, w.data, w.len), 0);
+	ck_assert_uint_eq(io_rd(&bus, PCI_IO_WINDOW_BASE + 12, 4), 2);
+	ck_assert_uint_eq(io_rd(&bus, PCI_IO_WINDOW_BASE, 1), 2);
+	ck_assert_int_eq(device_restore_one(&pci_testdev_device_ops, e, w.data, w.len - 1), -EINVAL);
+	state_writer_free(&w);
+	pci_testdev_destroy(d);
+	pci_testdev_destroy(e);
+	pci_bus_destroy(&bus);
+	free(d);
+	free(e);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pcdevs");
@@ -238,6 +315,7 @@ int main(void)
 	tcase_add_test(tc, pm_timer_rate_and_restore);
 	tcase_add_test(tc, pc_testdev_ports);
 	tcase_add_test(tc, pc_testdev_save_restore);
+	tcase_add_test(tc, pci_testdev_on_the_bus);
 	suite_add_tcase(s, tc);
 	return testlib_run(s);
 }
