@@ -1,7 +1,7 @@
 /*
  * ACPI as a guest sees it: finds the RSDP by the legacy scan of the BIOS area,
- * checks every table's checksum, counts the MADT's LAPICs against
- * expect_cpus=, finds \_S5 in the DSDT, then powers off through the FADT's
+ * checks every table's checksum and the PM timer's FADT fields, counts the
+ * MADT's LAPICs against expect_cpus=, finds \_S5 in the DSDT, then powers off through the FADT's
  * PM1a control register (or resets through its reset register: mode=reset).
  */
 #include "guest.h"
@@ -74,6 +74,14 @@ void test_main(void)
 		if (!strncmp((const char *)p + i, "_S5_", 4))
 			s5 = true;
 	check(s5, "DSDT has no \\_S5");
+
+	/* The PM timer: 4 ports, 32 bits (TMR_VAL_EXT), the same port in the X_ field. */
+	uint32_t pmtmr = rd32(fadt + 76);
+
+	check(pmtmr && fadt[91] == 4, "FADT PM timer at 0x%x, %u ports", pmtmr, fadt[91]);
+	check(rd32(fadt + 112) & (1u << 8), "FADT: the PM timer is not 32 bits (TMR_VAL_EXT)");
+	check(fadt[208] == 1 && rd64(fadt + 212) == pmtmr, "X_PM_TMR_BLK differs from PM_TMR_BLK");
+	printf("acpi: PM timer at port 0x%x\n", pmtmr);
 
 	for (uint32_t off = 44; off + 2 <= ((const struct sdt *)madt)->len; off += madt[off + 1]) {
 		check(madt[off + 1] >= 2, "MADT entry of length %u", madt[off + 1]);

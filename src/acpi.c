@@ -236,6 +236,7 @@ static void build_facs(struct tbuf *t)
 #define FADT_F_PROC_C1		(1u << 2)
 #define FADT_F_PWR_BUTTON	(1u << 4)	/* set: no fixed power button (kvmrun has one) */
 #define FADT_F_SLP_BUTTON	(1u << 5)	/* set: no fixed sleep button */
+#define FADT_F_TMR_VAL_EXT	(1u << 8)	/* the PM timer counts 32 bits */
 #define FADT_F_RESET_REG_SUP	(1u << 10)
 #define BOOT_ARCH_8042		(1u << 1)
 #define BOOT_ARCH_NO_VGA	(1u << 2)
@@ -250,14 +251,17 @@ static void build_fadt(struct tbuf *t, uint64_t facs, uint64_t dsdt)
 	put32(t, 48, 0);			/* no SMI command port: always in ACPI mode */
 	put32(t, 56, ACPI_PM1_EVT);
 	put32(t, 64, ACPI_PM1_CNT);
+	put32(t, 76, ACPI_PM_TMR);
 	put8(t, 88, 4);				/* PM1_EVT_LEN */
 	put8(t, 89, 2);				/* PM1_CNT_LEN */
+	put8(t, 91, ACPI_PM_TMR_LEN);		/* PM_TMR_LEN */
 	put16(t, 96, 0xffff);			/* P_LVL2_LAT: no C2 */
 	put16(t, 98, 0xffff);			/* P_LVL3_LAT: no C3 */
 	put8(t, 108, 0x32);			/* CENTURY register in CMOS */
 	put16(t, 109, BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA);
 	/* PWR_BUTTON clear: the fixed power button in PM1 (system_powerdown). */
-	put32(t, 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
+	put32(t, 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_TMR_VAL_EXT |
+			FADT_F_RESET_REG_SUP);
 	gas_io(t, 116, ACPI_RESET_PORT, 8);
 	put8(t, 128, ACPI_RESET_VALUE);
 	put8(t, 131, 4);			/* FADT minor version (6.4) */
@@ -265,6 +269,7 @@ static void build_fadt(struct tbuf *t, uint64_t facs, uint64_t dsdt)
 	put64(t, 140, dsdt);			/* X_DSDT */
 	gas_io(t, 148, ACPI_PM1_EVT, 32);	/* X_PM1a_EVT_BLK */
 	gas_io(t, 172, ACPI_PM1_CNT, 16);	/* X_PM1a_CNT_BLK */
+	gas_io(t, 208, ACPI_PM_TMR, 32);	/* X_PM_TMR_BLK */
 	t->len = FADT_LEN;
 	finish(t);
 }

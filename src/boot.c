@@ -20,13 +20,34 @@
 #include "kvmrun/log.h"
 #include "kvmrun/multiboot.h"
 
-int boot_write_cmdline(struct guest_mem *mem, const char *cmdline)
+int boot_write_cmdline(struct guest_mem *mem, const char *cmdline, int64_t shift)
 {
 	size_t len = strlen(cmdline);
 
 	if (len >= CMDLINE_MAX)
 		return -E2BIG;
-	return guest_mem_write(mem, BOOT_CMDLINE_ADDR, cmdline, len + 1);
+	return guest_mem_write(mem, BOOT_CMDLINE_ADDR + (uint64_t)shift, cmdline, len + 1);
+}
+
+/* The lowest byte the block may use: the real-mode IVT and BIOS data area lie below. */
+#define BOOT_LOW_LIMIT	0x1000ULL
+#define PAGE_MASK_4K	0xfffULL
+
+int boot_shift_for(uint64_t start, uint64_t end, int64_t *shift)
+{
+	uint64_t above = (end + PAGE_MASK_4K) & ~PAGE_MASK_4K;
+	uint64_t below = start >= BOOT_DATA_LEN ? (start - BOOT_DATA_LEN) & ~PAGE_MASK_4K : 0;
+
+	*shift = 0;
+	if (end <= BOOT_DATA_START || start >= BOOT_DATA_END)
+		return 0;
+	if (above + BOOT_DATA_LEN <= LOW_RAM_END)
+		*shift = (int64_t)above - (int64_t)BOOT_DATA_START;
+	else if (below >= BOOT_LOW_LIMIT)
+		*shift = (int64_t)below - (int64_t)BOOT_DATA_START;
+	else
+		return -ENOSPC;
+	return 0;
 }
 
 int boot_write_page_tables(struct guest_mem *mem)
@@ -106,6 +127,32 @@ int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, ui
 		x->initrd_addr = addr;
 		x->initrd_size = (uint64_t)st.st_size;
 	}
+	return r;
+}
+
+/* Where a loaded multiboot kernel starts (multiboot_load() succeeded on it). */
+static uint64_t mb_kernel_start(const uint8_t *img, size_t size, const struct mb_header *mb)
+{
+	struct elf_info info;
+
+	if (!(mb->flags & MB_FLAG_AOUT_KLUDGE))
+		return elf_probe(img, size, &info) ? 0 : info.load_start;
+	return mb->load_addr;
+}
+
+/* Moves the boot data block out of a low kernel's way, or says why it cannot. */
+static int place_boot_data(uint64_t start, uint64_t end, struct boot_extras *x)
+{
+	int r = boot_shift_for(start, end, &x->boot_shift);
+
+	if (r)
+		log_err("kernel: loads at 0x%llx-0x%llx, leaving no %llu KiB below 0x%llx for the "
+			"boot data", (unsigned long long)start, (unsigned long long)end,
+			(unsigned long long)(BOOT_DATA_LEN >> 10), (unsigned long long)LOW_RAM_END);
+	else if (x->boot_shift)
+		log_debug("boot data at 0x%llx: the kernel loads over 0x%llx",
+			  (unsigned long long)(BOOT_DATA_START + (uint64_t)x->boot_shift),
+			  (unsigned long long)BOOT_DATA_START);
 	return r;
 }
 
@@ -214,7 +261,9 @@ static int load_image(const struct vm_config *cfg, const struct machine_desc *de
 					return r;
 				x.cmdline = linux_args;
 			}
-			r = elf_load(img, size, mem, &info);
+			r = place_boot_data(info.load_start, info.load_end, &x);
+			if (!r)
+				r = elf_load(img, size, mem, &info);
 			if (!r && cfg->initrd)
 				r = initrd_load(cfg->initrd, mem, info.load_end, MEM_HOLE_START, &x);
 			if (r)
@@ -225,6 +274,9 @@ static int load_image(const struct vm_config *cfg, const struct machine_desc *de
 	}
 	if (has_mb) {
 		r = multiboot_load(img, size, &mb, mem, &rip);
+		if (!r)
+			r = place_boot_data(mb_kernel_start(img, size, &mb),
+					    mb_kernel_end(img, size, &mb), &x);
 		if (r)
 			return r;
 		if (rip >= MEM_HOLE_START) {

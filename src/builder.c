@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kvmrun/boot.h"
@@ -213,6 +214,101 @@ static int add_rtc(struct vm *vm, unsigned i, const char *name)
 	return add_on_ports(vm, &rtc_cmos_device_ops, rtc, name, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io);
 }
 
+static int add_fw_cfg(struct vm *vm, unsigned i, const char *name)
+{
+	struct fw_cfg *c = calloc(1, sizeof(*c));
+
+	(void)i;
+	if (c)
+		fw_cfg_init(c, (uint16_t)vm->cfg->cpus, vm->cfg->mem_size);
+	return add_on_ports(vm, &fw_cfg_device_ops, c, name, FW_CFG_PORT, FW_CFG_NR_PORTS, fw_cfg_io);
+}
+
+static int add_pm_timer(struct vm *vm, unsigned i, const char *name)
+{
+	struct pm_timer *t = calloc(1, sizeof(*t));
+
+	(void)i;
+	if (t)
+		pm_timer_init(t, NULL);
+	return add_on_ports(vm, &pm_timer_device_ops, t, name, ACPI_PM_TMR, ACPI_PM_TMR_LEN,
+			    pm_timer_io);
+}
+
+/*
+ * pc-testdev's flush port: taking the page's access away and back makes the
+ * kernel drop KVM's mapping of it, so the guest's next touch faults it in.
+ * Another host thread touching that page in between would fault too; the
+ * window is two system calls on a page the test guest owns.
+ */
+#define TESTDEV_PAGE	4096u	/* the x86 page the guest names */
+
+static void flush_guest_page(void *opaque, uint64_t gpa)
+{
+	struct vm *vm = opaque;
+	void *p = guest_mem_ptr(&vm->mem, gpa & ~(uint64_t)(TESTDEV_PAGE - 1), TESTDEV_PAGE);
+
+	if (p && !mprotect(p, TESTDEV_PAGE, PROT_NONE))
+		mprotect(p, TESTDEV_PAGE, PROT_READ | PROT_WRITE);
+}
+
+static int add_pc_testdev(struct vm *vm, unsigned i, const char *name)
+{
+	struct pc_testdev *d = calloc(1, sizeof(*d));
+	struct irq_line irq[PC_TESTDEV_NR_IRQS];
+	int r;
+
+	(void)i;
+	if (!d)
+		return -ENOMEM;
+	for (unsigned n = 0; n < PC_TESTDEV_NR_IRQS; n++)
+		irq[n] = isa_irq(vm, n);
+	pc_testdev_init(d, irq, flush_guest_page, vm);
+	r = add_on_ports(vm, &pc_testdev_device_ops, d, name, PC_TESTDEV_PORT, 4,
+			 pc_testdev_scratch_io);
+	if (!r)
+		r = add_pio(vm, PC_TESTDEV_FLUSH_PORT, 4, pc_testdev_flush_io, d, name);
+	if (!r)
+		r = add_pio(vm, PC_TESTDEV_BYTE_PORT, 4, pc_testdev_scratch_io, d, name);
+	if (!r)
+		r = add_pio(vm, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_NR_IRQS, pc_testdev_irq_io, d, name);
+	if (!r)
+		r = bus_register(&vm->mmio, PC_TESTDEV_MMIO, PC_TESTDEV_MMIO_LEN, pc_testdev_mmio, d,
+				 name);
+	return r;
+}
+
+static unsigned nr_pc_testdevs(const struct vm_config *cfg)
+{
+	return cfg->pc_testdev;
+}
+
+static int add_pci_testdev(struct vm *vm, unsigned i, const char *name)
+{
+	struct pci_testdev *d;
+	int r;
+
+	(void)i;
+	if (!vm->pci) {
+		log_err("--pci-testdev needs the PCI bus: drop --transport mmio");
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pci_testdev_init(d);
+	r = add(vm, &pci_testdev_device_ops, d, name);
+	if (r)
+		return r;
+	r = pci_bus_add(vm->pci, &d->fn);
+	return r < 0 ? r : 0;
+}
+
+static unsigned nr_pci_testdevs(const struct vm_config *cfg)
+{
+	return cfg->pci_testdev;
+}
+
 /* The host bridge and its window: every VM with --transport pci has them, devices or not. */
 static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 {
@@ -228,6 +324,8 @@ static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 		return r;
 	vm->pci = bus;
 	r = add_pio(vm, PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, pci_config_io, bus, name);
+	if (!r)
+		r = add_pio(vm, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE, pci_io_window_io, bus, name);
 	if (!r)
 		r = bus_register(&vm->mmio, PCI_WINDOW_BASE, PCI_WINDOW_SIZE, pci_window_io, bus,
 				 "pci-window");
@@ -433,7 +531,12 @@ static const struct machine_part {
 	{ "virtio-rng", nr_rngs, add_rng },
 	{ "virtio-net", nr_nets, add_net },
 	{ "virtio-console", nr_consoles, add_console },
-	{ "virtio-fs", nr_fs, add_fs },	/* last: adding it moves no earlier device */
+	{ "virtio-fs", nr_fs, add_fs },	/* last virtio: adding it moves no earlier device */
+	/* Fixed ports and addresses, after every placed device: they move none of them. */
+	{ "fw-cfg", one, add_fw_cfg },
+	{ "pm-timer", one, add_pm_timer },
+	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
+	{ "pci-testdev", nr_pci_testdevs, add_pci_testdev },	/* the last PCI slot: moves none */
 };
 
 /* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */

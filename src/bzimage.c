@@ -188,7 +188,7 @@ int bzimage_load(const uint8_t *img, size_t size, const struct bzimage_info *bi,
 
 	r = guest_mem_write(mem, BOOT_ZERO_PAGE_ADDR, zp, sizeof(zp));
 	if (!r)
-		r = boot_write_cmdline(mem, x->cmdline);
+		r = boot_write_cmdline(mem, x->cmdline, 0);
 	if (!r)
 		r = boot_write_page_tables(mem);
 	if (r)

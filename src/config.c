@@ -55,6 +55,9 @@ const char config_usage_text[] =
 "      --net tap=NAME[,mac=MAC]  virtio-net on a tap device (created when run as root)\n"
 "      --virtio-console     a virtio console (hvc0 in Linux) on stdin/stdout;\n"
 "                           it takes the console input instead of COM1\n"
+"      --pc-testdev         QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017,\n"
+"                           MMIO at 0xff000000), for kvm-unit-tests\n"
+"      --pci-testdev        QEMU's pci-testdev (1b36:0005) on the PCI bus\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
 "\n"
@@ -194,6 +197,8 @@ enum {
 	OPT_PAUSED,
 	OPT_FS,
 	OPT_SHARE,
+	OPT_PC_TESTDEV,
+	OPT_PCI_TESTDEV,
 };
 
 static const struct option run_options[] = {
@@ -220,6 +225,8 @@ static const struct option run_options[] = {
 	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
 	{ "incoming",	required_argument, NULL, OPT_INCOMING },
 	{ "paused",	no_argument,	   NULL, OPT_PAUSED },
+	{ "pc-testdev", no_argument,	   NULL, OPT_PC_TESTDEV },
+	{ "pci-testdev", no_argument,	   NULL, OPT_PCI_TESTDEV },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -265,6 +272,7 @@ static uint32_t given_bit(int c)
 	switch (c) {
 	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED:
 	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
+	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV:
 		return CFG_GIVEN_MACHINE;
 	case OPT_DISK:
 		return CFG_GIVEN_DISK;
@@ -448,6 +456,12 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		return 0;
 	case OPT_PAUSED:
 		cfg->start_paused = true;
+		return 0;
+	case OPT_PC_TESTDEV:
+		cfg->pc_testdev = true;
+		return 0;
+	case OPT_PCI_TESTDEV:
+		cfg->pci_testdev = true;
 		return 0;
 	case 'v':
 		cfg->verbosity++;

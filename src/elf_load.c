@@ -140,9 +140,11 @@ static int elf_walk(const uint8_t *img, size_t size, struct guest_mem *mem,
 			info->load_end = end;
 		if (!mem)
 			continue;
-		if (ph.p_paddr < KERNEL_MIN_ADDR) {
-			log_err("kernel: ELF segment %zu loads at 0x%llx, below 1 MiB", i,
-				(unsigned long long)ph.p_paddr);
+		/* Low segments stay in conventional memory: the boot data then moves aside. */
+		if (ph.p_paddr < KERNEL_MIN_ADDR && end > LOW_RAM_END) {
+			log_err("kernel: ELF segment %zu at 0x%llx-0x%llx crosses 0x%llx (ACPI and "
+				"reserved)", i, (unsigned long long)ph.p_paddr, (unsigned long long)end,
+				(unsigned long long)LOW_RAM_END);
 			goto out;
 		}
 		uint8_t *dst = guest_mem_ptr(mem, ph.p_paddr, ph.p_memsz);

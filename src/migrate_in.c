@@ -266,6 +266,10 @@ static int check_machine(const struct snapshot *s, const struct vm *vm, char *er
 		       -EINVAL;
 	if (src->rng != c->rng)
 		DIFFER("virtio-rng devices:", src->rng, c->rng, "--rng");
+	if (src->pc_testdev != c->pc_testdev)
+		DIFFER("pc-testdevs:", src->pc_testdev, c->pc_testdev, "--pc-testdev");
+	if (src->pci_testdev != c->pci_testdev)
+		DIFFER("pci-testdevs:", src->pci_testdev, c->pci_testdev, "--pci-testdev");
 	if (src->virtio_console != c->virtio_console)
 		DIFFER("virtio consoles:", src->virtio_console, c->virtio_console, "--virtio-console");
 	if (src->has_net != c->has_net)

@@ -91,8 +91,10 @@ int multiboot_load(const uint8_t *img, size_t size, const struct mb_header *hdr,
 		}
 		mem_len = (uint64_t)hdr->bss_end_addr - hdr->load_addr;
 	}
-	if (hdr->load_addr < KERNEL_MIN_ADDR) {
-		log_err("kernel: multiboot image loads at 0x%x, below 1 MiB", hdr->load_addr);
+	if (hdr->load_addr < KERNEL_MIN_ADDR && hdr->load_addr + mem_len > LOW_RAM_END) {
+		log_err("kernel: multiboot image at 0x%x-0x%llx crosses 0x%llx (ACPI and reserved)",
+			hdr->load_addr, (unsigned long long)(hdr->load_addr + mem_len),
+			(unsigned long long)LOW_RAM_END);
 		return -ENOEXEC;
 	}
 	dst = guest_mem_ptr(mem, hdr->load_addr, mem_len);
@@ -113,7 +115,8 @@ int multiboot_setup(struct guest_mem *mem, const char *cmdline, const struct boo
 	struct mem_map_entry map[MEM_MAP_MAX];
 	struct mb_mmap_entry mm[MEM_MAP_MAX];
 	struct mb_info mbi;
-	uint64_t mmap_addr = (BOOT_INFO_ADDR + sizeof(mbi) + 7) & ~7ULL;
+	uint64_t shift = (uint64_t)x->boot_shift;
+	uint64_t mmap_addr = (BOOT_INFO_ADDR + shift + sizeof(mbi) + 7) & ~7ULL;
 	unsigned n = guest_mem_map(mem, map, MEM_MAP_MAX);
 	int r;
 
@@ -126,32 +129,33 @@ int multiboot_setup(struct guest_mem *mem, const char *cmdline, const struct boo
 		mm[i] = (struct mb_mmap_entry){ 20, map[i].addr, map[i].size, map[i].type };
 	mbi.mmap_addr = (uint32_t)mmap_addr;
 	mbi.mmap_length = (uint32_t)(n * sizeof(mm[0]));
-	mbi.boot_loader_name = BOOT_NAME_ADDR;
-	mbi.cmdline = BOOT_CMDLINE_ADDR;
+	mbi.boot_loader_name = BOOT_NAME_ADDR + (uint32_t)shift;
+	mbi.cmdline = BOOT_CMDLINE_ADDR + (uint32_t)shift;
 	if (x->initrd_size) {
 		/* The initrd is module 0: start, end, no string. */
 		uint32_t mod[4] = { (uint32_t)x->initrd_addr,
 				    (uint32_t)(x->initrd_addr + x->initrd_size), 0, 0 };
 
-		if (guest_mem_write(mem, BOOT_MODLIST_ADDR, mod, sizeof(mod)))
+		if (guest_mem_write(mem, BOOT_MODLIST_ADDR + shift, mod, sizeof(mod)))
 			return -EFAULT;
 		mbi.flags |= MB_INFO_MODS;
 		mbi.mods_count = 1;
-		mbi.mods_addr = BOOT_MODLIST_ADDR;
+		mbi.mods_addr = BOOT_MODLIST_ADDR + (uint32_t)shift;
 	}
 
-	r = guest_mem_write(mem, BOOT_INFO_ADDR, &mbi, sizeof(mbi));
+	r = guest_mem_write(mem, BOOT_INFO_ADDR + shift, &mbi, sizeof(mbi));
 	if (!r)
 		r = guest_mem_write(mem, mmap_addr, mm, n * sizeof(mm[0]));
 	if (!r)
-		r = guest_mem_write(mem, BOOT_NAME_ADDR, loader_name, sizeof(loader_name));
+		r = guest_mem_write(mem, BOOT_NAME_ADDR + shift, loader_name, sizeof(loader_name));
 	if (!r)
-		r = boot_write_cmdline(mem, cmdline);
+		r = boot_write_cmdline(mem, cmdline, x->boot_shift);
 	if (r)
 		return r;
 	entry->mode = BOOT_MODE_PROT32;
+	entry->boot_shift = x->boot_shift;
 	entry->rax = MB_BOOTLOADER_MAGIC;
-	entry->rbx = BOOT_INFO_ADDR;
+	entry->rbx = BOOT_INFO_ADDR + shift;
 	entry->protocol = "multiboot";
 	return 0;
 }

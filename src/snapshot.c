@@ -153,6 +153,8 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	for (unsigned i = 0; i < c->nr_disks; i++)
 		vhost_user |= (uint32_t)c->disks[i].vhost_user << i;
 	state_put_u32(w, vhost_user);
+	/* Added later still: the test devices, bit 0 pc-testdev, bit 1 pci-testdev. */
+	state_put_u8(w, (uint8_t)(c->pc_testdev | c->pci_testdev << 1));
 	return w->err;
 }
 
@@ -195,6 +197,14 @@ static void get_config(struct state_reader *r, struct snapshot *s)
 			state_reader_fail(r);
 		for (unsigned i = 0; i < c->nr_disks; i++)
 			c->disks[i].vhost_user = vhost_user & (1u << i);
+	}
+	if (r->off < r->len) {
+		uint8_t testdevs = state_get_u8(r);
+
+		if (testdevs >> 2)
+			state_reader_fail(r);
+		c->pc_testdev = testdevs & 1;
+		c->pci_testdev = testdevs >> 1 & 1;
 	}
 	if (c->cpus == 0 || c->cpus > CPUS_MAX || c->mem_size < (2ULL << 20) ||
 	    c->mem_size > (1ULL << 40) || (c->mem_size & (PAGE - 1)) ||

@@ -66,15 +66,15 @@ int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry)
 	gdt[4] = gdt_entry(&tr);
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	if (guest_mem_write(&vm->mem, BOOT_GDT_ADDR, gdt, sizeof(gdt)))
+	if (guest_mem_write(&vm->mem, BOOT_GDT_ADDR + (uint64_t)entry->boot_shift, gdt, sizeof(gdt)))
 		return -EFAULT;
-	sregs.gdt.base = BOOT_GDT_ADDR;
+	sregs.gdt.base = BOOT_GDT_ADDR + (uint64_t)entry->boot_shift;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.cs = cs;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = ds;
 	sregs.tr = tr;
 	if (long_mode) {
-		sregs.cr3 = BOOT_PT_ADDR;
+		sregs.cr3 = BOOT_PT_ADDR + (uint64_t)entry->boot_shift;
 		sregs.cr4 = 0x20;		/* PAE */
 		sregs.cr0 = 0x80050033;		/* PG, AM, WP, NE, ET, MP, PE */
 		sregs.efer = 0x500;		/* LME, LMA */

@@ -21,8 +21,15 @@
 #define BOOT_CMDLINE_ADDR	0x20000ULL
 #define BOOT_DATA_START		BOOT_GDT_ADDR
 #define BOOT_DATA_END		(BOOT_CMDLINE_ADDR + CMDLINE_MAX)
-/* Kernels load at or above 1 MiB (below is real-mode and firmware land). */
+#define BOOT_DATA_LEN		(BOOT_DATA_END - BOOT_DATA_START)
+/* A bzImage loads at or above 1 MiB; ELF and multiboot kernels may load lower. */
 #define KERNEL_MIN_ADDR		0x100000ULL
+/*
+ * Below 1 MiB, kernel segments stay in conventional memory: 0xA0000 up holds
+ * the ACPI tables and is reserved in the memory map.  The boot data block moves
+ * (boot_entry.boot_shift) out of the way of a kernel that loads over it.
+ */
+#define LOW_RAM_END		0xa0000ULL
 
 enum boot_mode {
 	BOOT_MODE_PROT32,	/* flat 32-bit protected mode, paging off */
@@ -34,6 +41,7 @@ struct boot_entry {
 	uint64_t rip;
 	uint64_t rax, rbx, rsi;
 	const char *protocol;	/* "PVH", "multiboot", "Linux boot protocol 2.15" */
+	int64_t boot_shift;	/* boot_extras.boot_shift: where the GDT went */
 	char protocol_buf[40];
 };
 
@@ -42,6 +50,8 @@ struct boot_extras {
 	const char *cmdline;
 	uint64_t initrd_addr, initrd_size;	/* size 0: no initrd */
 	uint64_t rsdp;				/* 0: no ACPI */
+	/* Added to every BOOT_*_ADDR: 0, or where a low kernel left room for the block. */
+	int64_t boot_shift;
 };
 
 /* bzImage setup header, checked (Documentation/arch/x86/boot.rst). */
@@ -120,7 +130,14 @@ int initrd_load(const char *path, struct guest_mem *mem, uint64_t kernel_end, ui
 /* Identity page tables for the first 4 GiB at BOOT_PT_ADDR (64-bit entry). */
 int boot_write_page_tables(struct guest_mem *mem);
 
-/* Writes the NUL-terminated command line at BOOT_CMDLINE_ADDR. */
-int boot_write_cmdline(struct guest_mem *mem, const char *cmdline);
+/* Writes the NUL-terminated command line at BOOT_CMDLINE_ADDR + shift. */
+int boot_write_cmdline(struct guest_mem *mem, const char *cmdline, int64_t shift);
+
+/*
+ * The boot_shift for a kernel spanning [start, end): 0 when it leaves the
+ * block's usual place free, else a place above it (or below) in conventional
+ * memory; -ENOSPC when low RAM has no room beside it.
+ */
+int boot_shift_for(uint64_t start, uint64_t end, int64_t *shift);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "kvmrun/device.h"
 #include "kvmrun/irq.h"
+#include "kvmrun/pci.h"
 #include "kvmrun/sink.h"
 #include "kvmrun/state.h"
 #include "kvmrun/stop.h"
@@ -232,5 +233,130 @@ int reset_control_save(const struct reset_control *rc, struct state_writer *w);
 int reset_control_restore(struct reset_control *rc, struct state_reader *r, uint16_t version);
 void reset_control_reset(struct reset_control *rc);
 extern const struct vm_device_ops reset_control_device_ops;	/* "reset-control" */
+
+/* ---- QEMU fw_cfg, traditional port interface (devices/fw_cfg.c) ---- */
+
+#define FW_CFG_PORT		0x510	/* selector (16-bit write); data at +1 */
+#define FW_CFG_NR_PORTS		2
+/* Item keys (QEMU docs/specs/fw_cfg.rst); others read as empty. */
+#define FW_CFG_SIGNATURE	0x00	/* "QEMU" */
+#define FW_CFG_ID		0x01	/* u32 feature bits */
+#define FW_CFG_RAM_SIZE		0x03	/* u64 bytes */
+#define FW_CFG_NB_CPUS		0x05	/* u16 */
+#define FW_CFG_MAX_CPUS		0x0f	/* u16 */
+#define FW_CFG_ITEM_MAX		8	/* the longest item kvmrun has */
+
+struct fw_cfg_regs {
+	uint16_t selector;
+	uint32_t offset;		/* next byte of the selected item */
+};
+
+struct fw_cfg {
+	struct fw_cfg_regs regs;
+	pthread_mutex_t lock;
+	uint16_t nr_cpus;		/* the machine, as configured */
+	uint64_t ram_size;
+};
+
+void fw_cfg_init(struct fw_cfg *c, uint16_t nr_cpus, uint64_t ram_size);
+void fw_cfg_destroy(struct fw_cfg *c);
+void fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int fw_cfg_save(const struct fw_cfg *c, struct state_writer *w);
+int fw_cfg_restore(struct fw_cfg *c, struct state_reader *r, uint16_t version);
+void fw_cfg_reset(struct fw_cfg *c);
+extern const struct vm_device_ops fw_cfg_device_ops;	/* "fw-cfg" */
+
+/* ---- ACPI PM timer (devices/pm_timer.c) ---- */
+
+#define ACPI_PM_TMR		(ACPI_PM_BASE + 8)	/* PM_TMR_BLK, 4 bytes */
+#define ACPI_PM_TMR_LEN		4
+#define ACPI_PM_TMR_HZ		3579545u
+
+struct pm_timer {
+	_Atomic uint64_t base_ns;	/* host monotonic time at which the count was start */
+	_Atomic uint32_t start;
+	uint64_t (*now_ns)(void);	/* host monotonic ns; tests plug in their own */
+};
+
+void pm_timer_init(struct pm_timer *t, uint64_t (*now_ns)(void));
+/* The 32-bit count (TMR_VAL_EXT) now. */
+uint32_t pm_timer_count(const struct pm_timer *t);
+void pm_timer_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+/* The record is the count at save time: the restored timer runs on from it. */
+int pm_timer_save(const struct pm_timer *t, struct state_writer *w);
+int pm_timer_restore(struct pm_timer *t, struct state_reader *r, uint16_t version);
+void pm_timer_reset(struct pm_timer *t);
+void pm_timer_destroy(struct pm_timer *t);
+extern const struct vm_device_ops pm_timer_device_ops;	/* "pm-timer" */
+
+/* ---- QEMU pc-testdev (devices/pc_testdev.c) ---- */
+
+#define PC_TESTDEV_PORT		0xe0	/* 32-bit scratch register, any width */
+#define PC_TESTDEV_FLUSH_PORT	0xe4	/* 32-bit write: a guest-physical page to flush */
+#define PC_TESTDEV_BYTE_PORT	0xe8	/* the same scratch register, byte lanes */
+#define PC_TESTDEV_IRQ_PORT	0x2000	/* 0x2000 + N: write the level of IRQ N */
+#define PC_TESTDEV_NR_IRQS	24
+#define PC_TESTDEV_MMIO		0xff000000ULL
+#define PC_TESTDEV_MMIO_LEN	0x10000
+
+struct pc_testdev_regs {
+	uint32_t scratch;
+	uint32_t irq_levels;		/* bit N: IRQ N held high by the guest */
+	uint8_t mem[PC_TESTDEV_MMIO_LEN];
+};
+
+struct pc_testdev {
+	struct pc_testdev_regs regs;
+	pthread_mutex_t lock;
+	struct irq_line irq[PC_TESTDEV_NR_IRQS];
+	/* Drops the host mappings of one guest page so the guest refaults it; may be NULL. */
+	void (*flush_page)(void *opaque, uint64_t gpa);
+	void *flush_opaque;
+};
+
+/* irq: the lines behind ports 0x2000-0x2017 (GSIs 0-23). */
+void pc_testdev_init(struct pc_testdev *d, const struct irq_line irq[PC_TESTDEV_NR_IRQS],
+		     void (*flush_page)(void *, uint64_t), void *flush_opaque);
+void pc_testdev_destroy(struct pc_testdev *d);
+/* Handlers: 0xe0 and 0xe8 (the scratch register), 0xe4, 0x2000-0x2017, and the MMIO scratch. */
+void pc_testdev_scratch_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+			   bool is_write);
+void pc_testdev_flush_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+			 bool is_write);
+void pc_testdev_irq_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pc_testdev_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+int pc_testdev_save(const struct pc_testdev *d, struct state_writer *w);
+/* Drives the IRQ lines to the restored levels. */
+int pc_testdev_restore(struct pc_testdev *d, struct state_reader *r, uint16_t version);
+void pc_testdev_reset(struct pc_testdev *d);
+extern const struct vm_device_ops pc_testdev_device_ops;	/* "pc-testdev" */
+
+/* ---- QEMU pci-testdev (devices/pci_testdev.c) ---- */
+
+#define PCI_TESTDEV_VENDOR	0x1b36	/* Red Hat, QEMU's devices */
+#define PCI_TESTDEV_DEVICE	0x0005
+#define PCI_TESTDEV_MEM_SIZE	4096	/* BAR 0 */
+#define PCI_TESTDEV_IO_SIZE	256	/* BAR 1 */
+#define PCI_TESTDEV_NR_TESTS	3	/* per BAR */
+
+struct pci_testdev_regs {
+	uint8_t test[2];		/* the selected test, per BAR */
+	uint32_t count[2];		/* the writes it saw since selected */
+};
+
+struct pci_testdev {
+	struct pci_function fn;		/* first: the bus holds a pointer to it */
+	struct pci_testdev_regs regs;
+	pthread_mutex_t lock;
+};
+
+/* Then pci_bus_add(bus, &d->fn). */
+void pci_testdev_init(struct pci_testdev *d);
+void pci_testdev_destroy(struct pci_testdev *d);
+/* The function's configuration record, then the tests' registers. */
+int pci_testdev_save(const struct pci_testdev *d, struct state_writer *w);
+int pci_testdev_restore(struct pci_testdev *d, struct state_reader *r, uint16_t version);
+void pci_testdev_reset(struct pci_testdev *d);
+extern const struct vm_device_ops pci_testdev_device_ops;	/* "pci-testdev" */
 
 #endif

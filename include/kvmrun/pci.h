@@ -5,7 +5,8 @@
  * hole, and a dispatcher that routes accesses in that window to whichever BAR
  * currently decodes them.  The guest may move BARs and toggle decoding; a
  * BAR decodes only while memory space is enabled and the BAR lies wholly
- * inside the window.
+ * inside the window.  I/O BARs (few, small: test devices) work the same way in
+ * an I/O port window, while I/O space is enabled.
  */
 #ifndef KVMRUN_PCI_H
 #define KVMRUN_PCI_H
@@ -24,6 +25,8 @@
 
 #define PCI_WINDOW_BASE		0xc0000000ULL	/* where BARs may live */
 #define PCI_WINDOW_SIZE		0x20000000ULL	/* 512 MiB */
+#define PCI_IO_WINDOW_BASE	0xc000		/* where I/O BARs may live */
+#define PCI_IO_WINDOW_SIZE	0x1000
 
 #define PCI_MAX_SLOTS		32	/* slot 0 is the host bridge */
 #define PCI_CFG_SIZE		256
@@ -47,6 +50,7 @@
 #define PCI_CFG_CAPS		0x40	/* first byte devices may use for capabilities */
 
 #define PCI_CMD_IO		0x0001
+#define PCI_BAR_IO		0x1		/* BAR bit 0: an I/O space BAR */
 #define PCI_CMD_MEMORY		0x0002
 #define PCI_CMD_MASTER		0x0004
 #define PCI_CMD_INTX_DISABLE	0x0400
@@ -72,7 +76,8 @@ struct pci_function_ops {
 struct pci_function {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may change */
-	uint32_t bar_size[PCI_NR_BARS];	/* 0: no BAR; else a power of two >= 16 */
+	uint32_t bar_size[PCI_NR_BARS];	/* 0: no BAR; else a power of two >= 16 (I/O: >= 4) */
+	uint8_t bar_io;			/* bit b: BAR b is in I/O space */
 	uint64_t bar_decoded[PCI_NR_BARS];	/* where it decodes now, 0 if not */
 	uint8_t next_cap;		/* where the next capability goes */
 	uint8_t last_cap;		/* offset of the last capability, 0: none yet */
@@ -87,6 +92,7 @@ struct pci_bus {
 	struct pci_function host_bridge;
 	struct pci_function *fn[PCI_MAX_SLOTS];
 	uint64_t next_bar;		/* allocator inside the window */
+	uint64_t next_io_bar;		/* ... and inside the I/O window */
 	/* Byte accesses at 0xCF9 go to the reset control register (pci_bus_chain_cf9). */
 	bus_io_fn cf9_io;
 	void *cf9_opaque;
@@ -104,6 +110,11 @@ void pci_function_init(struct pci_function *f, uint16_t vendor, uint16_t device,
 		       const struct pci_function_ops *ops, void *opaque);
 /* Declares 32-bit memory BAR bar of size bytes (a power of two, >= 16). */
 void pci_function_add_bar(struct pci_function *f, unsigned bar, uint32_t size);
+/*
+ * Declares I/O BAR bar of size ports (a power of two, 4 to 256), placed in the
+ * I/O window; I/O decoding starts on and the guest may turn it off.
+ */
+void pci_function_add_io_bar(struct pci_function *f, unsigned bar, uint32_t size);
 /*
  * Appends a capability of len bytes (id at +0, next at +1 filled in) and
  * returns its offset, or 0 when the space is full.  Bytes of it the guest may
@@ -146,9 +157,10 @@ void pci_bus_chain_cf9(struct pci_bus *bus, bus_io_fn fn, void *opaque);
 extern const struct vm_device_ops pci_host_device_ops;
 int pci_bus_restore(struct pci_bus *bus, struct state_reader *r);
 
-/* Bus handlers: ports 0xCF8-0xCFF, and the MMIO window. */
+/* Bus handlers: ports 0xCF8-0xCFF, the MMIO window, and the I/O window. */
 void pci_config_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pci_io_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 /* One configuration access, as mechanism #1 would make it (exposed for tests). */
 void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,

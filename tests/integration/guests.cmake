@@ -199,6 +199,33 @@ kvmrun_guest_test(guest.acpi.smp acpi.mb.elf --status 0 --out "acpi: 4 LAPICs, 1
   ARGS --cpus 4 --append expect_cpus=4)
 kvmrun_guest_test(guest.acpi.reset acpi.elf --status 0 --out "reset through port" --no-out FAIL
   --err "guest reset" ARGS -v --append mode=reset)
+kvmrun_guest_test(guest.acpi.pmtimer acpi.elf --status 0 --out "acpi: PM timer at port 0x608"
+  --no-out FAIL)
+
+# The PC devices kvm-unit-tests reads: fw_cfg (CPU count, RAM size), the PM timer's
+# rate against the PIT, and with --pc-testdev QEMU's pc-testdev.
+kvmrun_guest_test(guest.pcdevs.one pcdevs.elf ${PASS} --out "^fw_cfg: QEMU, 1 CPUs, 268435456 bytes$"
+  --out "^pm timer: " ARGS --memory 256M --append expect_mem=268435456)
+kvmrun_guest_test(guest.pcdevs.testdev pcdevs.mb.elf ${PASS}
+  --out "^fw_cfg: QEMU, 3 CPUs, 536870912 bytes$" --out "^pc-testdev: scratch ports$"
+  --out "^pc-testdev: flush page$" --out "^pc-testdev: mmio scratch$"
+  --out "^pc-testdev: irq line 10$"
+  ARGS --cpus 3 --memory 512M --pc-testdev --append "expect_cpus=3 expect_mem=536870912 testdev=1")
+# Without --pc-testdev its ports read all-ones and the guest says so: the check can fail.
+kvmrun_guest_test(guest.pcdevs.absent pcdevs.elf --status 35
+  --out "^FAIL: scratch port 0xe0 reads 0xffffffff$" ARGS --append testdev=1)
+# QEMU's pci-testdev: found by scanning config space, BARs sized, every test counted.
+kvmrun_guest_test(guest.pci_testdev pci_testdev.elf ${PASS}
+  --out "^BAR 0 memory at 0x[0-9a-f]+ \\(4096 bytes\\), BAR 1 I/O at 0x[0-9a-f]+ \\(256 ports\\)$"
+  --out-min "^pci-testdev (mem|io): .* width 1: 16 writes counted$" 6
+  --out "^pci-testdev: I/O space off hides BAR 1$" ARGS --pci-testdev --append exact_counts=1)
+kvmrun_guest_test(guest.pci_testdev.absent pci_testdev.mb.elf --status 35
+  --out "^FAIL: no 1b36:0005 on bus 0$")
+kvmrun_cmd_test(cli.pci_testdev_mmio --status 1 --err "--pci-testdev needs the PCI bus"
+  CMD ${KVMRUN} run --kernel ${G}/pci_testdev.elf --transport mmio --pci-testdev)
+# A CPU count that fw_cfg does not report fails too.
+kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
+  --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)
 
 # The CMOS clock shows the host's UTC date and keeps what the guest sets.
 add_test(NAME guest.rtc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/rtc.sh ${RUN} ${KVMRUN}

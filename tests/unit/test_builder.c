@@ -95,7 +95,7 @@ static void check_platform_ports(void)
 {
 	static const uint64_t ports[] = { COM1_BASE, I8042_DATA_PORT, I8042_CMD_PORT,
 					  DEBUG_EXIT_PORT, POST_PORT, SNAPSHOT_PORT, ACPI_PM_BASE, RTC_PORT,
-					  RESET_CONTROL_PORT };
+					  RESET_CONTROL_PORT, FW_CFG_PORT, ACPI_PM_TMR };
 
 	for (unsigned i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
 		ck_assert_msg(bus_find(&vm.pio, ports[i]), "nothing at port 0x%llx",
@@ -107,6 +107,7 @@ START_TEST(mmio_machine)
 	static const char *const names[] = {
 		"serial0", "i8042-0", "debug-exit0", "post0", "snapshot-port0", "acpi-pm0", "rtc0",
 		"reset-control0", "virtio-blk0", "virtio-blk1", "virtio-rng0", "virtio-console0",
+		"fw-cfg0", "pm-timer0",
 	};
 	struct machine_desc d;
 
@@ -115,7 +116,7 @@ START_TEST(mmio_machine)
 	cfg.rng = true;
 	cfg.virtio_console = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 12);
+	check_names(names, 14);
 	ck_assert_str_eq(vm.devices.v[7].ops->kind, "reset-control");
 	ck_assert_str_eq(vm.devices.v[8].ops->kind, "virtio-mmio");
 	check_platform_ports();
@@ -143,7 +144,7 @@ START_TEST(pci_machine)
 {
 	static const char *const names[] = {
 		"serial0", "i8042-0", "debug-exit0", "post0", "snapshot-port0", "acpi-pm0", "rtc0",
-		"pci-host0", "reset-control0", "virtio-blk0", "virtio-rng0",
+		"pci-host0", "reset-control0", "virtio-blk0", "virtio-rng0", "fw-cfg0", "pm-timer0",
 	};
 	struct machine_desc d;
 
@@ -151,7 +152,7 @@ START_TEST(pci_machine)
 	cfg.nr_disks = 1;
 	cfg.rng = true;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	check_names(names, 11);
+	check_names(names, 13);
 	ck_assert_str_eq(vm.devices.v[9].ops->kind, "virtio-pci");
 	check_platform_ports();
 	/* 0xCF9 lies inside the host bridge's ports: the bridge hands it on. */
@@ -179,7 +180,7 @@ START_TEST(pci_host_without_devices)
 
 	cfg.transport = TRANSPORT_PCI;
 	ck_assert_int_eq(builder_create_devices(&vm), 0);
-	ck_assert_uint_eq(vm.devices.nr, 9);
+	ck_assert_uint_eq(vm.devices.nr, 11);
 	ck_assert_int_eq(builder_describe(&vm, &d), 0);
 	ck_assert(d.pci_host);
 }
@@ -226,6 +227,19 @@ END_TEST
  * built from the same configuration takes the first one's record, saves the
  * same bytes and answers the same register reads; another machine refuses it.
  */
+static uint64_t frozen_ns(void)
+{
+	return 1000000000ULL;
+}
+
+/* The PM timer counts on host time: stopped, the two records can be compared. */
+static void freeze_pm_timer(struct vm *v)
+{
+	for (unsigned i = 0; i < v->devices.nr; i++)
+		if (v->devices.v[i].ops == &pm_timer_device_ops)
+			pm_timer_init(v->devices.v[i].dev, frozen_ns);
+}
+
 static void machine_round_trip(enum transport t)
 {
 	struct state_writer w1, w2;
@@ -248,10 +262,12 @@ static void machine_round_trip(enum transport t)
 	v = 0x0a;
 	bus_dispatch(&vm.pio, RESET_CONTROL_PORT, &v, 1, true);
 	state_writer_init(&w1);
+	freeze_pm_timer(&vm);
 	ck_assert_int_eq(device_list_save(&vm.devices, &w1), 0);
 
 	vm_init_fake(&other);
 	ck_assert_int_eq(builder_create_devices(&other), 0);
+	freeze_pm_timer(&other);
 	state_reader_init(&r, w1.data, w1.len);
 	ck_assert_msg(device_list_restore(&other.devices, &r, err, sizeof(err)) == 0, "%s", err);
 	state_writer_init(&w2);

@@ -448,10 +448,25 @@ START_TEST(test_elf_below_1m)
 	ck_assert_uint_eq(info.load_start, KADDR - 0x1000);
 	ck_assert_int_lt(elf_load(img, size, &mem, &info), 0);
 	assert_filled(KADDR - 0x1000, 0x100, FILL);
-	/* Boot data (start info, command line) must never be overwritten. */
+	/* Over the boot data's usual place it loads; the boot data moves above it. */
 	phdr64(0)->p_paddr = 0x6000;
-	ck_assert_int_lt(elf_load(img, size, &mem, &info), 0);
-	assert_filled(0x6000, 0x100, FILL);
+	ck_assert_int_eq(elf_load(img, size, &mem, &info), 0);
+	{
+		int64_t shift;
+
+		ck_assert_int_eq(boot_shift_for(info.load_start, info.load_end, &shift), 0);
+		ck_assert_uint_eq(BOOT_DATA_START + (uint64_t)shift,
+				  (info.load_end + 0xfff) & ~0xfffULL);
+		ck_assert_uint_le(BOOT_DATA_END + (uint64_t)shift, LOW_RAM_END);
+		/* Clear of the block: no move; no room either side: refused. */
+		ck_assert_int_eq(boot_shift_for(BOOT_DATA_END, 0x90000, &shift), 0);
+		ck_assert_int_eq(shift, 0);
+		ck_assert_int_eq(boot_shift_for(0x8000, 0x90000, &shift), -ENOSPC);
+		/* Room only below: the block goes under the kernel. */
+		ck_assert_int_eq(boot_shift_for(0x20000, 0x90000, &shift), 0);
+		ck_assert_uint_eq(BOOT_DATA_END + (uint64_t)shift, 0x20000);
+		ck_assert_uint_ge(BOOT_DATA_START + (uint64_t)shift, 0x1000);
+	}
 }
 END_TEST
 
@@ -854,8 +869,8 @@ START_TEST(test_mb_load_kludge_errors)
 	/* bss_end_addr inside the loaded image. */
 	size = build_mb_kludge(MB_LOAD, MB_LOAD + 0x2000, MB_LOAD + 0x1000, MB_LOAD, &h);
 	ck_assert_int_lt(multiboot_load(mbimg, size, &h, &mem, &entry), 0);
-	/* Below 1 MiB. */
-	size = build_mb_kludge(0x80000, 0, 0, 0x80000, &h);
+	/* Below 1 MiB but across 0xA0000 (ACPI and reserved). */
+	size = build_mb_kludge(0x9f000, 0, 0xa1000, 0x9f000, &h);
 	ck_assert_int_lt(multiboot_load(mbimg, size, &h, &mem, &entry), 0);
 	/* bss past the end of RAM. */
 	size = build_mb_kludge(MB_LOAD, 0, MEM_SIZE + 0x1000, MB_LOAD, &h);
@@ -1070,18 +1085,18 @@ START_TEST(test_write_cmdline)
 	ck_assert_ptr_nonnull(s);
 	memset(s, 'z', CMDLINE_MAX);
 	s[CMDLINE_MAX] = '\0';
-	ck_assert_int_eq(boot_write_cmdline(&mem, s), -E2BIG);
+	ck_assert_int_eq(boot_write_cmdline(&mem, s, 0), -E2BIG);
 	assert_filled(BOOT_CMDLINE_ADDR, 16, FILL);	/* nothing written */
 
 	s[CMDLINE_MAX - 1] = '\0';
-	ck_assert_int_eq(boot_write_cmdline(&mem, s), 0);
+	ck_assert_int_eq(boot_write_cmdline(&mem, s, 0), 0);
 	ck_assert_mem_eq(gptr(BOOT_CMDLINE_ADDR, CMDLINE_MAX - 1), s, CMDLINE_MAX - 1);
 	ck_assert_uint_eq(*gptr(BOOT_CMDLINE_ADDR + CMDLINE_MAX - 1, 1), 0);
 	/* The last byte of the reserved area is the NUL: nothing beyond is touched. */
 	ck_assert_uint_eq(BOOT_CMDLINE_ADDR + CMDLINE_MAX, BOOT_DATA_END);
 	assert_filled(BOOT_DATA_END, 16, FILL);
 
-	ck_assert_int_eq(boot_write_cmdline(&mem, ""), 0);
+	ck_assert_int_eq(boot_write_cmdline(&mem, "", 0), 0);
 	ck_assert_uint_eq(*gptr(BOOT_CMDLINE_ADDR, 1), 0);
 	free(s);
 }
@@ -1378,6 +1393,38 @@ START_TEST(test_boot_load_linux_default_console)
 }
 END_TEST
 
+/* A kernel loading over the boot data's usual place: the block moves above it, whole. */
+START_TEST(test_boot_load_low_kernel)
+{
+	struct vm_config cfg;
+	struct boot_entry entry;
+	struct hvm_start_info si;
+	size_t size = build_pvh_kernel(true);
+	uint64_t base;
+
+	phdr64(0)->p_paddr = 0x8000;
+	write_file(kpath, img, size);
+	cfg_init(&cfg, kpath, "low one");
+	ck_assert_int_eq(boot_load(&cfg, &mem, false, NULL, &entry), 0);
+	ck_assert_int_gt(entry.boot_shift, 0);
+	base = BOOT_DATA_START + (uint64_t)entry.boot_shift;
+	ck_assert_uint_eq(base % 0x1000, 0);
+	ck_assert_uint_le(base + BOOT_DATA_LEN, LOW_RAM_END);
+	/* The kernel's bytes stayed; the start info and command line are where EBX says. */
+	ck_assert_mem_eq(gptr(0x8000, 16), img + phdr64(0)->p_offset, 16);
+	ck_assert_uint_eq(entry.rbx, BOOT_INFO_ADDR + (uint64_t)entry.boot_shift);
+	ck_assert_uint_ge(entry.rbx, 0x8000 + phdr64(0)->p_memsz);
+	ck_assert_int_eq(guest_mem_read(&mem, entry.rbx, &si, sizeof(si)), 0);
+	ck_assert_uint_eq(si.magic, HVM_START_MAGIC);
+	ck_assert_uint_eq(si.cmdline_paddr, BOOT_CMDLINE_ADDR + (uint64_t)entry.boot_shift);
+	ck_assert_str_eq((const char *)gptr(si.cmdline_paddr, 8), "low one");
+	/* Across 0xA0000 it is refused. */
+	phdr64(0)->p_paddr = LOW_RAM_END - 0x100;
+	write_file(kpath, img, size);
+	ck_assert_int_lt(boot_load(&cfg, &mem, false, NULL, &entry), 0);
+}
+END_TEST
+
 START_TEST(test_boot_load_linux_pvm_args)
 {
 	struct vm_config cfg;
@@ -1624,6 +1671,7 @@ static Suite *loader_suite(void)
 	tcase_add_test(tc, test_boot_load_bad_initrd);
 	tcase_add_test(tc, test_initrd_too_big);
 	tcase_add_test(tc, test_elf_linux_note);
+	tcase_add_test(tc, test_boot_load_low_kernel);
 	tcase_add_test(tc, test_boot_load_linux_default_console);
 	tcase_add_test(tc, test_boot_load_linux_pvm_args);
 	tcase_add_test(tc, test_boot_load_linux_pvm_args_too_long);
