@@ -421,13 +421,6 @@ static int qemu_main(int argc, char **argv, int first)
 	}
 	for (unsigned i = 0; i < qa->nr_notes; i++)
 		log_info("%s", qa->notes[i]);
-	/* Until the fwcfg branch's devices are merged (then this block goes): say so. */
-	if (qa->cfg.pc_testdev || qa->cfg.pci_testdev) {
-		log_err("-device %s: %s is not built in yet", qa->cfg.pc_testdev ? "pc-testdev" :
-			"pci-testdev", qa->cfg.pc_testdev ? "pc-testdev" : "pci-testdev");
-		free(qa);
-		return EXIT_VMM_ERROR;
-	}
 	if (qa->pidfile && pidfile_write(qa->pidfile)) {
 		free(qa);
 		return EXIT_VMM_ERROR;

@@ -514,8 +514,12 @@ kvmrun_cmd_test(cli.qemu_bogus ${ONE_ERROR}
   --err "^kvmrun: -bogus: unsupported option in kvmrun's QEMU-compatible mode" CMD ${KVMRUN} qemu -bogus)
 kvmrun_cmd_test(cli.qemu_bad_device ${ONE_ERROR} --err "^kvmrun: -device e1000: unsupported device$"
   CMD ${KVMRUN} qemu -kernel x -device e1000)
-kvmrun_cmd_test(cli.qemu_pc_testdev ${ONE_ERROR} --err "pc-testdev is not built in yet"
-  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -device pc-testdev)
+# kvm-unit-tests' device line, through the front: pc-testdev, pci-testdev and fw_cfg as the guest reads them.
+kvmrun_cmd_test(qemu.testdevs --needs-kvm ${PASS}
+  --out "^fw_cfg: QEMU, 2 CPUs, 268435456 bytes$" --out "^pc-testdev: scratch ports$"
+  --out "^pc-testdev: irq line 10$"
+  CMD ${KVMRUN} qemu -kernel ${G}/pcdevs.elf ${QEMU_DEBUG_EXIT} -device pc-testdev -device pci-testdev
+  -machine accel=kvm -smp 2 -m 256 -append "expect_cpus=2 expect_mem=268435456 testdev=1")
 kvmrun_cmd_test(cli.qemu_version --status 0 --err-lines 0
   --out "^QEMU emulator version [0-9]+\\.[0-9]+\\.[0-9]+ \\(kvmrun [0-9.]+, QEMU-compatible mode\\)$"
   CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} --version")
