@@ -209,20 +209,28 @@ START_TEST(test_vpci_ids)
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_VENDOR, 2), 0x1af4);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_ID, 2), 0x1040 + FAKE_ID);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_HEADER_TYPE, 1), 0);
-	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_PIN, 1), 0);	/* MSI-X only */
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_PIN, 1), PCI_INTX_PIN_A);
 	ck_assert(cfg_rd(vslot, PCI_CFG_STATUS, 2) & PCI_STATUS_CAP_LIST);
-	/* BAR 0: 32-bit memory, not prefetchable, 32 KiB, in the window; no other BAR. */
+	/*
+	 * BAR 0 (with BAR 1 its upper dword): 64-bit memory, not prefetchable,
+	 * 32 KiB, placed in the 32-bit window; no other BAR.
+	 */
 	uint32_t b0 = cfg_rd(vslot, PCI_CFG_BAR0, 4);
 
-	ck_assert_uint_eq(b0 & BAR_MEM_FLAGS, 0);
-	ck_assert_uint_eq(b0 & (VPCI_BAR_SIZE - 1), 0);
-	ck_assert_uint_eq(vp.pci.bar_decoded[0], b0);
+	ck_assert_uint_eq(b0 & BAR_MEM_FLAGS, PCI_BAR_MEM_64);
+	ck_assert_uint_eq(b0 & (VPCI_BAR_SIZE - 1) & ~BAR_MEM_FLAGS, 0);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4, 4), 0);
+	ck_assert_uint_eq(vp.pci.bar_decoded[0], b0 & ~BAR_MEM_FLAGS);
 	ck_assert_uint_ge(b0, PCI_WINDOW_BASE);
 	cfg_wr(vslot, PCI_CFG_COMMAND, 2, 0);
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, 0xffffffff);
-	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0, 4), ~(uint32_t)(VPCI_BAR_SIZE - 1));
+	cfg_wr(vslot, PCI_CFG_BAR0 + 4, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0, 4),
+			  (~(uint32_t)(VPCI_BAR_SIZE - 1) & ~BAR_MEM_FLAGS) | PCI_BAR_MEM_64);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4, 4), 0xffffffff);
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, b0);
-	for (unsigned b = 1; b < PCI_NR_BARS; b++) {
+	cfg_wr(vslot, PCI_CFG_BAR0 + 4, 4, 0);
+	for (unsigned b = 2; b < PCI_NR_BARS; b++) {
 		cfg_wr(vslot, PCI_CFG_BAR0 + 4 * b, 4, 0xffffffff);
 		ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4 * b, 4), 0);
 	}
@@ -376,6 +384,7 @@ START_TEST(test_vpci_readonly_sweep)
 
 	base_writable(w);
 	bar_writable(w, 0, VPCI_BAR_SIZE);
+	memset(w + PCI_CFG_BAR0 + 4, 0xff, 4);	/* BAR 0's upper dword */
 	/* The pci-cfg window's bar, offset, length and data are the driver's (4.1.4.9). */
 	w[c + CAP_BAR] = 0xff;
 	memset(w + c + CAP_OFFSET, 0xff, 4);
