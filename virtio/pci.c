@@ -111,6 +111,12 @@ static void update_intx(struct virtio_pci *p)
 	bool level = pending && !pci_function_intx_disabled(&p->pci);
 
 	pci_function_set_intx_status(&p->pci, pending);
+	if (level && !p->intx_used) {
+		/* Once: a driver without MSI-X is a choice worth seeing in the log. */
+		log_info("%s: MSI-X is off, interrupts go out on INTx (GSI %u)", p->dev->name,
+			 p->intx_gsi);
+		p->intx_used = true;
+	}
 	if (p->intx_fd >= 0) {
 		if (level)
 			raise_intx_fd(p);

@@ -65,6 +65,7 @@ struct virtio_pci {
 	unsigned intx_gsi;		/* the IOAPIC input INTx is wired to (set at pci_bus_add) */
 	int intx_fd, intx_resample_fd;	/* -1: no irqfd, the line is set directly */
 	bool intx_level;		/* the line as set directly */
+	bool intx_used;			/* logged the first time INTx went up */
 };
 
 /*

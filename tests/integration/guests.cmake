@@ -261,6 +261,15 @@ foreach(t pci mmio)
     --append huge_tx=1)
   kvmrun_virtio_test(virtio.${t}.irq virtio_irq.elf ${PASS} --out "^virtio-irq: device on virtio-${t} "
     ARGS --rng --transport ${t} --timeout 60 --append transport=${t})
+  if(t STREQUAL "pci")
+    # MSI-X off: INTx through the IOAPIC (level, resample irqfd), ISR, Interrupt Disable.
+    kvmrun_virtio_test(virtio.pci.intx virtio_irq.elf ${PASS}
+      --out "^virtio-irq: 8 INTx interrupts on GSI 1[6-9] \\(pin A\\) for 8 requests"
+      --out "^virtio-irq: INTx is level" --out "^virtio-irq: Interrupt Status follows the ISR"
+      --out "^virtio-irq: Interrupt Disable holds INTx back"
+      --err "virtio-rng: MSI-X is off, interrupts go out on INTx"
+      ARGS -v --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+  endif()
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh
     ${RUN} ${KVMRUN} ${G}/virtio_net.elf ${t})
   set_tests_properties(virtio.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
