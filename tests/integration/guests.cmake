@@ -431,7 +431,7 @@ hostile_test(hostile.pci.msix hostile_msix.elf pci --out "^hostile: msix: 5 scen
   --err-count "malformed descriptor chain${NEEDS_RESET}" 2 --err-lines 2)
 
 # virtio-net through a tap in a network namespace the test creates (root only).
-foreach(t pci mmio)
+foreach(t pci mmio pci-nomsi)
   add_test(NAME linux.dhcp-${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh
     ${RUN} ${KVMRUN} ${t})
   set_tests_properties(linux.dhcp-${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux RUN_SERIAL TRUE)
@@ -450,6 +450,11 @@ foreach(transport pci mmio)
   set_tests_properties(linux.virtio-${transport} linux.virtio-${transport}.userspace PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 endforeach()
+# The same boot with pci=nomsi: every virtio-pci device on INTx, ECAM taken from MCFG.
+add_test(NAME linux.virtio-pci.nomsi COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_virtio.sh
+  ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> pci nomsi)
+set_tests_properties(linux.virtio-pci.nomsi PROPERTIES
+  SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 # Linux on vhost-user devices with the real backends (tests/integration/linux_vhost_user.sh):
 # its root on virtio-fs (kvmrun --share starts virtiofsd) and on vhost-user-blk
 # (qemu-storage-daemon); one transport each (the CPL3 tests cover both).
