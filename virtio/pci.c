@@ -122,7 +122,7 @@ static void update_intx(struct virtio_pci *p)
 			raise_intx_fd(p);
 		return;
 	}
-	if (level != p->intx_level && p->pci.bus) {
+	if (level != p->intx_level && p->intx_attached) {
 		p->intx_level = level;
 		p->irq.ops->set_line(p->irq.ctx, p->intx_gsi, level);
 	}
@@ -639,6 +639,7 @@ int virtio_pci_attach_intx(struct virtio_pci *p, unsigned gsi)
 	int r;
 
 	p->intx_gsi = gsi;
+	p->intx_attached = true;
 	if (fd < 0 || rfd < 0) {
 		r = -errno;
 		goto direct;

@@ -64,6 +64,7 @@ struct virtio_pci {
 	bool ioeventfds;		/* registered at the BAR's current address */
 	unsigned intx_gsi;		/* the IOAPIC input INTx is wired to (set at pci_bus_add) */
 	int intx_fd, intx_resample_fd;	/* -1: no irqfd, the line is set directly */
+	bool intx_attached;		/* virtio_pci_attach_intx wired it (else INTx stays silent) */
 	bool intx_level;		/* the line as set directly */
 	bool intx_used;			/* logged the first time INTx went up */
 };
