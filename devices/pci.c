@@ -1,5 +1,5 @@
 /*
- * PCI bus 0: configuration mechanism #1 and the BAR window (see pci.h).
+ * PCI bus 0: configuration mechanism #1, ECAM and the BAR windows (see pci.h).
  * Everything a guest can write is masked by wmask, so no configuration
  * write can change an id, a BAR's size or flags, or a capability's layout;
  * out-of-range and unclaimed accesses read as all-ones, as on real buses.
@@ -10,6 +10,7 @@
 
 #include "kvmrun/log.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/mem.h"
 #include "kvmrun/pci.h"
 
 /* The host bridge at 00:00.0 (a vendor id Linux knows no quirks for). */
@@ -53,6 +54,7 @@ void pci_function_init(struct pci_function *f, uint16_t vendor, uint16_t device,
 	pci_function_wmask(f, PCI_CFG_COMMAND, 2,
 			   PCI_CMD_MEMORY | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE);
 	pci_function_wmask(f, PCI_CFG_INT_LINE, 1, 0xff);
+	f->cfg[PCI_CFG_INT_PIN] = PCI_INTX_PIN_A;
 	f->next_cap = PCI_CFG_CAPS;
 	f->ops = ops;
 	f->opaque = opaque;
@@ -63,6 +65,7 @@ void pci_function_add_bar(struct pci_function *f, unsigned bar, uint32_t size)
 	if (bar >= PCI_NR_BARS || size < 16 || (size & (size - 1)))
 		return;
 	f->bar_size[bar] = size;
+	f->bar_flags[bar] = 0;
 	/* Memory, 32-bit, not prefetchable: the flag bits stay 0. */
 	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * bar, 4, ~(size - 1) & ~0xfu);
 }
@@ -72,12 +75,52 @@ void pci_function_add_io_bar(struct pci_function *f, unsigned bar, uint32_t size
 	if (bar >= PCI_NR_BARS || size < 4 || size > 256 || (size & (size - 1)))
 		return;
 	f->bar_size[bar] = size;
+	f->bar_flags[bar] = 0;
 	f->bar_io |= (uint8_t)(1u << bar);
 	/* Bit 0 reads 1 (I/O space); the address bits above the size are the guest's. */
 	pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * bar, PCI_BAR_IO);
 	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * bar, 4, 0xffffu & ~(size - 1) & ~0x3u);
 	pci_cfg_write16(f, PCI_CFG_COMMAND, pci_cfg_read16(f, PCI_CFG_COMMAND) | PCI_CMD_IO);
 	f->wmask[PCI_CFG_COMMAND] |= PCI_CMD_IO;
+}
+
+void pci_function_add_bar64(struct pci_function *f, unsigned bar, uint64_t size, bool prefetch)
+{
+	if (bar + 1 >= PCI_NR_BARS || size < 16 || (size & (size - 1)) || f->bar_size[bar + 1])
+		return;
+	f->bar_size[bar] = size;
+	f->bar_flags[bar] = (uint8_t)(PCI_BAR_MEM_64 | (prefetch ? PCI_BAR_PREFETCH : 0));
+	f->cfg[PCI_CFG_BAR0 + 4 * bar] = f->bar_flags[bar];
+	/* Sizing writes all-ones to both dwords: the upper one answers with the size's high bits. */
+	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * bar, 4, (uint32_t)~(size - 1) & ~0xfu);
+	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * (bar + 1), 4, (uint32_t)(~(size - 1) >> 32));
+}
+
+static bool bar_is_io(const struct pci_function *f, unsigned bar)
+{
+	return f->bar_io & (1u << bar);
+}
+
+static bool bar_is64(const struct pci_function *f, unsigned bar)
+{
+	return !bar_is_io(f, bar) && (f->bar_flags[bar] & PCI_BAR_MEM_64);
+}
+
+uint64_t pci_function_bar_address(const struct pci_function *f, unsigned bar)
+{
+	uint64_t addr = pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * bar);
+
+	if (bar_is_io(f, bar))
+		return addr & ~0x3ULL;
+	addr &= ~0xfULL;
+	if (bar_is64(f, bar))
+		addr |= (uint64_t)pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * (bar + 1)) << 32;
+	return addr;
+}
+
+void pci_function_set_intx_status(struct pci_function *f, bool level)
+{
+	__atomic_store_n(&f->intx_status, level, __ATOMIC_RELAXED);
 }
 
 uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len)
@@ -106,9 +149,38 @@ void pci_bus_init(struct pci_bus *bus)
 	pthread_mutex_init(&bus->lock, NULL);
 	pci_function_init(&bus->host_bridge, HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
 			  CLASS_HOST_BRIDGE, 0, 0, NULL, NULL);
+	bus->host_bridge.cfg[PCI_CFG_INT_PIN] = 0;	/* the bridge raises no interrupts */
 	bus->fn[0] = &bus->host_bridge;
 	bus->next_bar = PCI_WINDOW_BASE;
 	bus->next_io_bar = PCI_IO_WINDOW_BASE;
+	pci_bus_set_window64(bus, PCI_WINDOW64_DEFAULT, PCI_WINDOW64_SIZE);
+}
+
+uint64_t pci_window64_base(const struct guest_mem *mem)
+{
+	uint64_t top = PCI_WINDOW64_DEFAULT;
+
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		if (mem->region[i].gpa + mem->region[i].size > top)
+			top = mem->region[i].gpa + mem->region[i].size;
+	return (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+}
+
+void pci_bus_set_window64(struct pci_bus *bus, uint64_t base, uint64_t size)
+{
+	bus->window64_base = base;
+	bus->window64_size = size;
+	bus->next_bar64 = base;
+}
+
+/* Does [addr, addr + size) lie wholly inside one of the bus's windows? */
+static bool in_window(const struct pci_bus *bus, uint64_t addr, uint64_t size)
+{
+	if (!addr || addr + size < addr)
+		return false;
+	return (addr >= PCI_WINDOW_BASE && addr + size <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE) ||
+	       (addr >= bus->window64_base &&
+		addr + size <= bus->window64_base + bus->window64_size);
 }
 
 void pci_bus_destroy(struct pci_bus *bus)
@@ -117,7 +189,7 @@ void pci_bus_destroy(struct pci_bus *bus)
 }
 
 /* Recomputes where each BAR decodes after a command or BAR write (bus lock held). */
-static void update_decoding(struct pci_function *f)
+static void update_decoding(const struct pci_bus *bus, struct pci_function *f)
 {
 	uint16_t cmd = pci_cfg_read16(f, PCI_CFG_COMMAND);
 
@@ -126,15 +198,12 @@ static void update_decoding(struct pci_function *f)
 
 		if (!size)
 			continue;
-		if (f->bar_io & (1u << b)) {
-			addr = pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * b) & ~0x3ULL;
+		addr = pci_function_bar_address(f, b);
+		if (bar_is_io(f, b))
 			now = (cmd & PCI_CMD_IO) && addr >= PCI_IO_WINDOW_BASE &&
 			      addr + size <= PCI_IO_WINDOW_BASE + PCI_IO_WINDOW_SIZE ? addr : 0;
-		} else {
-			addr = pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * b) & ~0xfULL;
-			now = (cmd & PCI_CMD_MEMORY) && addr >= PCI_WINDOW_BASE &&
-			      addr + size <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE ? addr : 0;
-		}
+		else
+			now = (cmd & PCI_CMD_MEMORY) && in_window(bus, addr, size) ? addr : 0;
 		if (now != f->bar_decoded[b]) {
 			uint64_t old = f->bar_decoded[b];
 
@@ -154,31 +223,51 @@ int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
 		;
 	if (slot == PCI_MAX_SLOTS)
 		return -ENOSPC;
+	uint64_t next64 = bus->next_bar64;
+	uint64_t at[PCI_NR_BARS] = { 0 };
+
 	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
 		uint64_t size = f->bar_size[b];
+		bool high = (f->bar_flags[b] & (PCI_BAR_MEM_64 | PCI_BAR_PREFETCH)) ==
+			    (PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
+		uint64_t *n = high ? &next64 : &next;
+		uint64_t end = high ? bus->window64_base + bus->window64_size :
+				      PCI_WINDOW_BASE + PCI_WINDOW_SIZE;
 
 		if (!size)
 			continue;
-		if (f->bar_io & (1u << b)) {
+		if (bar_is_io(f, b)) {
 			next_io = (next_io + size - 1) & ~(size - 1);
 			if (next_io + size > PCI_IO_WINDOW_BASE + PCI_IO_WINDOW_SIZE)
 				return -ENOSPC;
-			pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * b, (uint32_t)next_io | PCI_BAR_IO);
+			at[b] = next_io;
 			next_io += size;
 			continue;
 		}
-		next = (next + size - 1) & ~(size - 1);
-		if (next + size > PCI_WINDOW_BASE + PCI_WINDOW_SIZE)
+		*n = (*n + size - 1) & ~(size - 1);
+		if (*n + size > end || *n + size < *n)
 			return -ENOSPC;
-		pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * b, (uint32_t)next);
-		next += size;
+		at[b] = *n;
+		*n += size;
+	}
+	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
+		if (!f->bar_size[b])
+			continue;
+		pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * b,
+				(uint32_t)at[b] | (bar_is_io(f, b) ? PCI_BAR_IO : f->bar_flags[b]));
+		if (bar_is64(f, b))
+			pci_cfg_write32(f, PCI_CFG_BAR0 + 4 * (b + 1), (uint32_t)(at[b] >> 32));
 	}
 	bus->next_bar = next;
 	bus->next_io_bar = next_io;
+	bus->next_bar64 = next64;
 	f->slot = slot;
+	f->bus = bus;
+	if (f->cfg[PCI_CFG_INT_PIN])
+		f->cfg[PCI_CFG_INT_LINE] = (uint8_t)pci_intx_gsi(slot);
 	bus->fn[slot] = f;
 	pthread_mutex_lock(&bus->lock);
-	update_decoding(f);
+	update_decoding(bus, f);
 	pthread_mutex_unlock(&bus->lock);
 	return (int)slot;
 }
@@ -216,7 +305,8 @@ int pci_function_restore(struct pci_function *f, struct state_reader *r)
 	for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
 		if (f->wmask[i])
 			f->cfg[i] = (uint8_t)((f->cfg[i] & ~f->wmask[i]) | v[i]);
-	update_decoding(f);
+	if (f->bus)
+		update_decoding(f->bus, f);
 	return 0;
 }
 
@@ -250,7 +340,7 @@ void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t
 	if (n > len)
 		n = len;
 	if (!is_write)
-		memset(data, 0xff, len);
+		memset(data, f && off < PCI_ECAM_CFG_SIZE ? 0 : 0xff, len);
 	if (!f || !n)
 		return;
 	pthread_mutex_lock(&bus->lock);
@@ -262,12 +352,16 @@ void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t
 		}
 		if (overlaps(off, n, PCI_CFG_COMMAND, 2) ||
 		    overlaps(off, n, PCI_CFG_BAR0, 4 * PCI_NR_BARS))
-			update_decoding(f);
+			update_decoding(bus, f);
 		if (f->ops && f->ops->config_write)
 			f->ops->config_write(f, off, n);
 	} else {
 		if (f->ops && f->ops->config_read)
 			f->ops->config_read(f, off, n);
+		if (__atomic_load_n(&f->intx_status, __ATOMIC_RELAXED))
+			f->cfg[PCI_CFG_STATUS] |= PCI_STATUS_INTERRUPT;
+		else
+			f->cfg[PCI_CFG_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
 		memcpy(data, f->cfg + off, n);
 	}
 	pthread_mutex_unlock(&bus->lock);
@@ -321,7 +415,7 @@ void pci_config_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 			  is_write);
 }
 
-/* An access at addr in memory (io false) or I/O space goes to the BAR decoding it. */
+/* An access at addr in memory (io false: one of the windows) or I/O space goes to the BAR decoding it. */
 static void window_access(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *data,
 			  uint32_t len, bool is_write)
 {
@@ -355,6 +449,27 @@ static void window_access(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *
 void pci_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	window_access(opaque, PCI_WINDOW_BASE + offset, false, data, len, is_write);
+}
+
+void pci_window64_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct pci_bus *bus = opaque;
+
+	window_access(bus, bus->window64_base + offset, false, data, len, is_write);
+}
+
+void pci_ecam_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	uint32_t reg = (uint32_t)(offset & (PCI_ECAM_CFG_SIZE - 1));
+
+	/* Naturally aligned 1, 2 or 4 bytes, as the PCIe base spec allows for ECAM. */
+	if (offset >= PCI_ECAM_SIZE || (len != 1 && len != 2 && len != 4) || (reg & (len - 1))) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pci_config_access(opaque, (unsigned)(offset >> 15) & 0x1f, (unsigned)(offset >> 12) & 7, reg,
+			  data, len, is_write);
 }
 
 void pci_io_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)

@@ -265,10 +265,11 @@ static bool volatile_cfg(const struct slot_info *s, unsigned off, unsigned n)
 
 static void restore_slot(unsigned slot)
 {
-	static const unsigned fixed[] = { 0x04, 0x10, 0x3c };
+	/* BAR 0 is 64-bit: 0x14 holds its upper dword. */
+	static const unsigned fixed[] = { 0x04, 0x10, 0x14, 0x3c };
 	struct slot_info *s = &slots[slot];
 
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < 4; i++)
 		pci_cfg_write32(slot, fixed[i], s->snap[fixed[i] / 4]);
 	if (s->msix_cap)
 		pci_cfg_write32(slot, s->msix_cap, s->snap[s->msix_cap / 4]);
@@ -332,10 +333,10 @@ static void s_pci_config_storm(void)
 					writes++;
 				}
 		}
-		/* Sizing BAR 0: all-ones reads back as the size mask. */
+		/* Sizing BAR 0 (64-bit memory): all-ones reads back as the size mask and its flags. */
 		if (s->present && slot) {
 			pci_cfg_write32(slot, 0x10, 0xffffffffu);
-			hcheck(pci_cfg_read32(slot, 0x10) == 0xffff8000u, "slot %u: BAR 0 sizes as 0x%x, not 32 KiB",
+			hcheck(pci_cfg_read32(slot, 0x10) == 0xffff8004u, "slot %u: BAR 0 sizes as 0x%x, not 32 KiB",
 			       slot, pci_cfg_read32(slot, 0x10));
 		}
 	}
@@ -503,7 +504,7 @@ static void stale_notify(uint64_t old_common, uint64_t old_notify, uint16_t used
 
 static void s_bar_moves(void)
 {
-	uint32_t bar = pci_cfg_read32(blk.slot, 0x10), rng_bar = pci_cfg_read32(rng.slot, 0x10);
+	uint32_t bar = pci_cfg_read32(blk.slot, 0x10), rng_bar = pci_cfg_read32(rng.slot, 0x10) & ~0xfu;
 	uint16_t cmd = pci_cfg_read16(blk.slot, 0x04), used;
 	uint64_t old_common = blk.common, old_notify = blk.notify, off_notify = blk.notify - blk.common;
 	uint32_t id, len;
@@ -550,7 +551,8 @@ static void s_bar_moves(void)
 	(void)mmio_rd(rng_bar + VPCI_NUM_QUEUES, 2);
 	set_bar0(blk.slot, bar);
 	set_command(blk.slot, cmd);
-	hcheck(virtio_find(VIRTIO_ID_BLOCK, 0, &blk) == 0 && blk.common == bar, "not back at 0x%x", bar);
+	hcheck(virtio_find(VIRTIO_ID_BLOCK, 0, &blk) == 0 && blk.common == (bar & ~0xfu), "not back at 0x%x",
+	       bar & ~0xfu);
 	hcheck(!(virtio_status(&rng) & VIRTIO_STATUS_NEEDS_RESET), "the entropy device needs a reset");
 	ap_resume(false);	/* its state is untouched: no re-initialization */
 	blk_works();

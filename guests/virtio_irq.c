@@ -15,12 +15,26 @@
  * no storm (a level line that stayed up would deliver without end), none
  * while the driver asks for none (used_event far ahead).
  *
- * Command line: transport=pci|mmio (what to expect), rounds=N (default 8).
+ * virtio-pci with intx=1: MSI-X stays off, so the function interrupts on
+ * INTx pin A: the IOAPIC input its interrupt line register names (level).
+ * Checked: pin A, a line among the PCI GSIs 16-23; one interrupt with ISR
+ * bit 0 per completion; a handler that does not read the ISR gets the
+ * interrupt again after each EOI (the line stays up until the device is
+ * acknowledged), and once it reads the ISR none follows; the status
+ * register's Interrupt Status bit follows the ISR and a read of the ISR
+ * clears both; with the command register's Interrupt Disable set nothing
+ * arrives (Interrupt Status still set) and clearing it delivers.
+ *
+ * Command line: transport=pci|mmio (what to expect), rounds=N (default 8),
+ * intx=1 (pci only).
  */
 #include "virtio.h"
 
 #define MSIX_VEC	0x40
 #define MMIO_VEC	0x41
+#define INTX_VEC	0x42
+#define PCI_STATUS_INTX	0x08
+#define PCI_CMD_INTX_OFF	0x400
 #define IOAPIC_BASE	0xfec00000ULL
 #define PCI_CAP_MSIX	0x11
 
@@ -59,7 +73,7 @@ static void mmio_handler(struct frame *f)
 	lapic_eoi();
 }
 
-static void ioapic_route(unsigned pin, unsigned vec)
+static void ioapic_route_masked(unsigned pin, unsigned vec, bool masked)
 {
 	volatile uint32_t *sel = (volatile uint32_t *)IOAPIC_BASE;
 	volatile uint32_t *win = (volatile uint32_t *)(IOAPIC_BASE + 0x10);
@@ -67,7 +81,44 @@ static void ioapic_route(unsigned pin, unsigned vec)
 	*sel = 0x10 + 2 * pin + 1;
 	*win = lapic_id() << 24;
 	*sel = 0x10 + 2 * pin;
-	*win = vec | 1u << 15;		/* fixed, physical, active high, level, unmasked */
+	/* fixed, physical, active high, level; bit 16 masks */
+	*win = vec | 1u << 15 | (masked ? 1u << 16 : 0);
+}
+
+static void ioapic_route(unsigned pin, unsigned vec)
+{
+	ioapic_route_masked(pin, vec, false);
+}
+
+/*
+ * INTx: reads the ISR (acknowledging the device) unless told to leave the
+ * line up for intx_leave more deliveries.  Deliveries with ISR 0 are PVM's
+ * second delivery (see mmio_handler).
+ */
+static volatile unsigned intx_leave, intx_unacked;
+
+static uint8_t isr_read(void)
+{
+	return *(volatile uint8_t *)dev.isr;	/* reading acknowledges (4.1.4.5) */
+}
+
+static void intx_handler(struct frame *f)
+{
+	(void)f;
+	irqs++;
+	if (intx_leave) {
+		intx_leave--;
+		intx_unacked++;
+		lapic_eoi();
+		return;
+	}
+	uint8_t isr = isr_read();
+
+	if (isr)
+		isr_bits |= isr;
+	else
+		spurious++;
+	lapic_eoi();
 }
 
 /* Waits (interrupts on) until irqs reaches want or about 200 ms pass. */
@@ -200,6 +251,102 @@ static void test_pci(unsigned rounds)
 	printf("virtio-irq: a vector aimed at 0x12345000 delivered nothing; repaired, it works\n");
 }
 
+static uint16_t pci_status(void)
+{
+	return pci_cfg_read16(dev.slot, 0x06);
+}
+
+/* Lets interrupts in for a while (what a line that stayed up would show). */
+static void settle(void)
+{
+	sti();
+	for (unsigned i = 0; i < 100000; i++)
+		pause();
+	cli();
+}
+
+static void test_intx(unsigned rounds)
+{
+	unsigned pin = pci_cfg_read8(dev.slot, 0x3d), line = pci_cfg_read8(dev.slot, 0x3c);
+	unsigned base;
+
+	check(pin == 1, "virtio-irq: interrupt pin %u, expected 1 (INTA)", pin);
+	check(line >= 16 && line <= 23, "virtio-irq: interrupt line %u, not one of GSIs 16-23", line);
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	idt_set(INTX_VEC, intx_handler);
+	ioapic_route(line, INTX_VEC);
+	*vq.avail_flags = 0;
+	if (vq.event_idx)
+		*vq.used_event = vq.last_used;
+
+	/* One interrupt with ISR bit 0 per completion. */
+	for (unsigned i = 0; i < rounds; i++) {
+		unsigned before = irqs - spurious;
+
+		request();
+		if (vq.event_idx)
+			*vq.used_event = vq.last_used;
+		check(wait_irqs(irqs + 1), "virtio-irq: no INTx interrupt on GSI %u for request %u",
+		      line, i);
+		settle();
+		check(irqs - spurious == before + 1, "virtio-irq: %u INTx interrupts for request %u",
+		      irqs - spurious - before, i);
+	}
+	check(isr_bits == 1, "virtio-irq: ISR bits 0x%x, expected the queue bit alone", isr_bits);
+	check(spurious <= rounds, "virtio-irq: %u deliveries with ISR 0 for %u requests", spurious,
+	      rounds);
+	check(!(pci_status() & PCI_STATUS_INTX), "virtio-irq: Interrupt Status set after the ISR read");
+	printf("virtio-irq: %u INTx interrupts on GSI %u (pin A) for %u requests (%u more with ISR 0)\n",
+	       rounds, line, rounds, spurious);
+
+	/* Level: unacknowledged, the line is up again after every EOI; the ISR read ends it. */
+	base = irqs - spurious;
+	intx_leave = 3;
+	intx_unacked = 0;
+	request();
+	if (vq.event_idx)
+		*vq.used_event = vq.last_used;
+	check(wait_irqs(irqs + 4), "virtio-irq: the unacknowledged line was delivered %u times, not 4",
+	      intx_unacked + 1);
+	settle();
+	check(intx_unacked == 3 && irqs - spurious == base + 4,
+	      "virtio-irq: %u deliveries (%u unacknowledged) for one level interrupt acknowledged on the 4th",
+	      irqs - spurious - base, intx_unacked);
+	printf("virtio-irq: INTx is level: delivered again after 3 EOIs without an ISR read, "
+	       "quiet after the read\n");
+
+	/* Interrupt Status follows the ISR, with the IOAPIC input masked. */
+	ioapic_route_masked(line, INTX_VEC, true);
+	request();
+	if (vq.event_idx)
+		*vq.used_event = vq.last_used;
+	check(pci_status() & PCI_STATUS_INTX, "virtio-irq: Interrupt Status clear with ISR set");
+	check(isr_read() == 1, "virtio-irq: ISR is not 1 after a completion");
+	check(!(pci_status() & PCI_STATUS_INTX), "virtio-irq: Interrupt Status set after the ISR read");
+	check(isr_read() == 0, "virtio-irq: ISR not cleared by its read");
+	ioapic_route(line, INTX_VEC);
+	base = irqs;
+	settle();
+	check(irqs == base, "virtio-irq: an interrupt after the ISR read deasserted the line");
+	printf("virtio-irq: Interrupt Status follows the ISR; reading it deasserts the line\n");
+
+	/* Interrupt Disable: nothing arrives; clearing it delivers what waits. */
+	pci_cfg_write16(dev.slot, 0x04, pci_cfg_read16(dev.slot, 0x04) | PCI_CMD_INTX_OFF);
+	base = irqs - spurious;
+	request();
+	if (vq.event_idx)
+		*vq.used_event = vq.last_used;
+	check(!wait_irqs(irqs + 1), "virtio-irq: INTx delivered with Interrupt Disable set");
+	check(pci_status() & PCI_STATUS_INTX, "virtio-irq: Interrupt Status clear while disabled");
+	pci_cfg_write16(dev.slot, 0x04, pci_cfg_read16(dev.slot, 0x04) & ~PCI_CMD_INTX_OFF);
+	check(wait_irqs(irqs + 1), "virtio-irq: clearing Interrupt Disable delivered nothing");
+	settle();
+	check(irqs - spurious == base + 1, "virtio-irq: %u interrupts after Interrupt Disable cleared",
+	      irqs - spurious - base);
+	printf("virtio-irq: Interrupt Disable holds INTx back; clearing it delivers\n");
+}
+
 static void test_mmio(unsigned rounds)
 {
 	/* The legacy PICs stay masked: the IOAPIC alone delivers the pin. */
@@ -238,11 +385,12 @@ static void test_mmio(unsigned rounds)
 void test_main(void)
 {
 	char transport[8] = "";
-	uint64_t rounds = 8;
+	uint64_t rounds = 8, intx = 0;
 	int qs;
 
 	cmdline_get("transport", transport, sizeof(transport));
 	cmdline_u64("rounds", &rounds);
+	cmdline_u64("intx", &intx);
 	check(rounds >= 1 && rounds <= 64, "rounds= must be 1..64");
 	check(virtio_find(VIRTIO_ID_RNG, 0, &dev) == 0, "virtio-irq: no entropy device (id 4) found");
 	check(virtio_init(&dev, VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX)) == 0,
@@ -255,7 +403,7 @@ void test_main(void)
 	check(!transport[0] || !strcmp(transport, dev.pci ? "pci" : "mmio"),
 	      "virtio-irq: expected the device on %s", transport);
 	lapic_write(LAPIC_SVR, 0x1ff);
-	if (dev.pci) {
+	if (dev.pci && !intx) {
 		/* Queue 0 on vector 1, config changes on vector 0 (before DRIVER_OK). */
 		queue_vector(0, 1);
 		*(volatile uint16_t *)(dev.common + VPCI_MSIX_CONFIG) = 0;
@@ -263,7 +411,9 @@ void test_main(void)
 		      "virtio-irq: config vector 0 not taken");
 	}
 	virtio_driver_ok(&dev);
-	if (dev.pci)
+	if (dev.pci && intx)
+		test_intx((unsigned)rounds);
+	else if (dev.pci)
 		test_pci((unsigned)rounds);
 	else
 		test_mmio((unsigned)rounds);

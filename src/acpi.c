@@ -73,7 +73,7 @@ static void gas_io(struct tbuf *t, size_t off, uint16_t port, uint8_t bits)
 /* ---- AML (ACPI 6.4, 20.2), just what the DSDT below needs ---- */
 
 struct aml {
-	uint8_t b[512];
+	uint8_t b[2048];
 	size_t len;
 };
 
@@ -123,6 +123,17 @@ static void aml_integer(struct aml *a, uint32_t v)
 	}
 }
 
+/* Package (n) { ... } whose elements body holds. */
+static void aml_pkg(struct aml *a, uint8_t n, const struct aml *elements)
+{
+	static const uint8_t package_op = 0x12;
+	struct aml body = { .len = 0 };
+
+	aml_byte(&body, n);
+	aml_bytes(&body, elements->b, elements->len);
+	aml_package(a, &package_op, 1, &body);
+}
+
 /* Name (NAME, integer) */
 static void aml_name_int(struct aml *a, const char name[4], uint32_t v)
 {
@@ -163,14 +174,69 @@ static void res_addr(struct aml *a, bool dword, uint8_t type, uint8_t tflags, ui
 	aml_le(a, (uint64_t)max - min + 1, w);
 }
 
-/*
- * Device (\_SB.PCI0): the host bridge of bus 0, its configuration ports and
- * the windows it forwards: all I/O ports but its own, and the BAR window.
- */
-static void aml_pci_root(struct aml *a)
+/* QWord address space descriptor (0x8a): memory, a producer, min and max fixed. */
+static void res_qword_mem(struct aml *a, uint8_t tflags, uint64_t min, uint64_t size)
 {
-	static const uint8_t scope_op = 0x10, device_op[2] = { 0x5b, 0x82 }, buffer_op = 0x11;
-	struct aml res = { .len = 0 }, buf = { .len = 0 }, dev = { .len = 0 };
+	aml_byte(a, 0x8a);
+	aml_le(a, 3 + 5 * 8, 2);
+	aml_byte(a, 0);			/* memory */
+	aml_byte(a, 0x0c);		/* producer, positive decode, min and max fixed */
+	aml_byte(a, tflags);
+	aml_le(a, 0, 8);		/* granularity */
+	aml_le(a, min, 8);
+	aml_le(a, min + size - 1, 8);
+	aml_le(a, 0, 8);		/* translation offset */
+	aml_le(a, size, 8);
+}
+
+/* Name (NAME, Buffer () { descriptors, end tag }) */
+static void aml_name_resources(struct aml *a, const char name[4], const struct aml *res)
+{
+	static const uint8_t buffer_op = 0x11;
+	struct aml buf = { .len = 0 };
+
+	aml_integer(&buf, (uint32_t)res->len + 2);
+	aml_bytes(&buf, res->b, res->len);
+	aml_bytes(&buf, (const uint8_t[]){ 0x79, 0x00 }, 2);		/* end tag */
+	aml_byte(a, 0x08);
+	aml_bytes(a, name, 4);
+	aml_package(a, &buffer_op, 1, &buf);
+}
+
+/*
+ * Name (_PRT, Package () { Package () { slot << 16 | 0xffff, pin, 0, GSI }, ... }):
+ * pin A of every slot straight to its IOAPIC input (source 0: a GSI, which
+ * the guest makes level triggered, active low; KVM's IOAPIC has no polarity).
+ */
+static void aml_prt(struct aml *a)
+{
+	struct aml entries = { .len = 0 };
+
+	for (unsigned slot = 1; slot < PCI_MAX_SLOTS; slot++) {
+		struct aml e = { .len = 0 };
+
+		aml_integer(&e, slot << 16 | 0xffff);
+		aml_integer(&e, PCI_INTX_PIN_A - 1);
+		aml_integer(&e, 0);
+		aml_integer(&e, pci_intx_gsi(slot));
+		aml_pkg(&entries, 4, &e);
+	}
+	aml_byte(a, 0x08);
+	aml_bytes(a, "_PRT", 4);
+	aml_pkg(a, PCI_MAX_SLOTS - 1, &entries);
+}
+
+/*
+ * Device (\_SB.PCI0): the PCIe host bridge of bus 0 (PNP0A08, compatible
+ * with PNP0A03), its ECAM (_CBA), its configuration ports, the windows it
+ * forwards (all I/O ports but its own, the 32-bit BAR window, the 64-bit one
+ * above RAM) and its INTx routing (_PRT).  Device (\_SB.MRES): ECAM as a
+ * motherboard resource (PNP0C02), as Linux wants it reserved before use.
+ */
+static void aml_pci_root(struct aml *a, uint64_t window64)
+{
+	static const uint8_t scope_op = 0x10, device_op[2] = { 0x5b, 0x82 };
+	struct aml res = { .len = 0 }, dev = { .len = 0 }, mres = { .len = 0 };
 	struct aml device = { .len = 0 }, scope = { .len = 0 };
 
 	res_addr(&res, false, 2, 0, 0, 0);				/* bus 0 */
@@ -179,30 +245,40 @@ static void aml_pci_root(struct aml *a)
 	res_addr(&res, false, 1, 3, 0x0d00, 0xffff);
 	res_addr(&res, true, 0, 0x01, (uint32_t)PCI_WINDOW_BASE,	/* read-write, uncached */
 		 (uint32_t)(PCI_WINDOW_BASE + PCI_WINDOW_SIZE - 1));
-	aml_bytes(&res, (const uint8_t[]){ 0x79, 0x00 }, 2);		/* end tag */
+	res_qword_mem(&res, 0x07, window64, PCI_WINDOW64_SIZE);	/* read-write, prefetchable */
 
-	/* Buffer (size) { descriptors } */
-	aml_integer(&buf, (uint32_t)res.len);
-	aml_bytes(&buf, res.b, res.len);
-
-	/* Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) ... Name (_CRS, Buffer) } */
 	aml_bytes(&dev, "PCI0", 4);
-	aml_name_int(&dev, "_HID", eisa_id("PNP0A03"));
+	aml_name_int(&dev, "_HID", eisa_id("PNP0A08"));
+	aml_name_int(&dev, "_CID", eisa_id("PNP0A03"));
 	aml_name_int(&dev, "_UID", 0);
 	aml_name_int(&dev, "_SEG", 0);
 	aml_name_int(&dev, "_BBN", 0);
-	aml_byte(&dev, 0x08);
-	aml_bytes(&dev, "_CRS", 4);
-	aml_package(&dev, &buffer_op, 1, &buf);
+	aml_byte(&dev, 0x08);					/* Name (_CBA, QWord) */
+	aml_bytes(&dev, "_CBA", 4);
+	aml_byte(&dev, 0x0e);
+	aml_le(&dev, PCI_ECAM_BASE, 8);
+	aml_name_resources(&dev, "_CRS", &res);
+	aml_prt(&dev);
 	aml_package(&device, device_op, 2, &dev);
 
-	/* Scope (\_SB) { the device } */
+	/* Memory32Fixed (ReadWrite, ECAM base, ECAM size) */
+	res.len = 0;
+	aml_bytes(&res, (const uint8_t[]){ 0x86, 0x09, 0x00, 0x01 }, 4);
+	aml_le(&res, PCI_ECAM_BASE, 4);
+	aml_le(&res, PCI_ECAM_SIZE, 4);
+	aml_bytes(&mres, "MRES", 4);
+	aml_name_int(&mres, "_HID", eisa_id("PNP0C02"));
+	aml_name_int(&mres, "_UID", 1);
+	aml_name_resources(&mres, "_CRS", &res);
+	aml_package(&device, device_op, 2, &mres);
+
+	/* Scope (\_SB) { the devices } */
 	aml_bytes(&scope, "\\_SB_", 5);
 	aml_bytes(&scope, device.b, device.len);
 	aml_package(a, &scope_op, 1, &scope);
 }
 
-static int build_dsdt(struct tbuf *t, bool pci)
+static int build_dsdt(struct tbuf *t, bool pci, uint64_t window64)
 {
 	/* Name (_S5, Package (4) { 5, 5, 0, 0 }): the SLP_TYP values for soft-off. */
 	static const uint8_t s5[] = {
@@ -214,7 +290,7 @@ static int build_dsdt(struct tbuf *t, bool pci)
 	header(t, "DSDT", 2);
 	aml_bytes(&a, s5, sizeof(s5));
 	if (pci)
-		aml_pci_root(&a);
+		aml_pci_root(&a, window64);
 	if (!aml_ok(&a) || 36 + a.len > sizeof(t->b))
 		return -1;
 	put(t, 36, a.b, a.len);
@@ -331,6 +407,20 @@ static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs)
 	return 0;
 }
 
+/* MCFG: one ECAM allocation, segment 0, bus 0 only (PCI Firmware 3.x, 4.1.2). */
+static void build_mcfg(struct tbuf *t)
+{
+	header(t, "MCFG", 1);
+	put64(t, 36, 0);			/* reserved */
+	put64(t, 44, PCI_ECAM_BASE);
+	put16(t, 52, 0);			/* segment */
+	put8(t, 54, 0);				/* first bus */
+	put8(t, 55, 0);				/* last bus */
+	put32(t, 56, 0);
+	t->len = 60;
+	finish(t);
+}
+
 /* Copies a table to *addr (16-byte aligned) and advances it. */
 static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, uint64_t *at)
 {
@@ -344,10 +434,10 @@ static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, ui
 uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci)
 {
 	static struct tbuf t;	/* 4 KiB: keep it off the stack */
-	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, xsdt;
+	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, mcfg = 0, xsdt;
 	uint8_t rsdp[36];
 
-	if (build_dsdt(&t, pci) || place(mem, &next, &t, &dsdt))
+	if (build_dsdt(&t, pci, pci_window64_base(mem)) || place(mem, &next, &t, &dsdt))
 		return 0;
 	build_facs(&t);
 	next = (next + 63) & ~63ULL;	/* the FACS is 64-byte aligned */
@@ -358,9 +448,16 @@ uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs
 		return 0;
 	if (build_madt(&t, nr_cpus, level_irqs) || place(mem, &next, &t, &madt))
 		return 0;
+	if (pci) {
+		build_mcfg(&t);
+		if (place(mem, &next, &t, &mcfg))
+			return 0;
+	}
 	header(&t, "XSDT", 1);
 	put64(&t, 36, fadt);
 	put64(&t, 44, madt);
+	if (pci)
+		put64(&t, 52, mcfg);
 	finish(&t);
 	if (place(mem, &next, &t, &xsdt))
 		return 0;

@@ -319,6 +319,7 @@ static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 	if (!bus)
 		return -ENOMEM;
 	pci_bus_init(bus);
+	pci_bus_set_window64(bus, pci_window64_base(&vm->mem), PCI_WINDOW64_SIZE);
 	r = add(vm, &pci_host_device_ops, bus, name);
 	if (r)
 		return r;
@@ -329,6 +330,17 @@ static int add_pci_host(struct vm *vm, unsigned i, const char *name)
 	if (!r)
 		r = bus_register(&vm->mmio, PCI_WINDOW_BASE, PCI_WINDOW_SIZE, pci_window_io, bus,
 				 "pci-window");
+	if (!r)
+		r = bus_register(&vm->mmio, bus->window64_base, bus->window64_size, pci_window64_io,
+				 bus, "pci-window64");
+	if (!r)
+		r = bus_register(&vm->mmio, PCI_ECAM_BASE, PCI_ECAM_SIZE, pci_ecam_io, bus, "pci-ecam");
+	if (!r)
+		log_info("PCI windows 0x%llx-0x%llx and 0x%llx-0x%llx, ECAM at 0x%llx",
+			 PCI_WINDOW_BASE, PCI_WINDOW_BASE + PCI_WINDOW_SIZE - 1,
+			 (unsigned long long)bus->window64_base,
+			 (unsigned long long)(bus->window64_base + bus->window64_size - 1),
+			 PCI_ECAM_BASE);
 	if (r)
 		log_err("PCI host bridge: %s", strerror(-r));
 	return r;

@@ -26,6 +26,7 @@
 #define MSIX_CTRL_ENABLE	0x8000
 #define MSIX_CTRL_MASKALL	0x4000
 #define MSIX_ENTRY_MASKED	1
+#define VIRTIO_PCI_ISR_QUEUE	0x1	/* ISR bit 0: a used buffer (4.1.4.5) */
 
 static uint32_t class_of(uint32_t device_id)
 {
@@ -89,15 +90,68 @@ static void unmasked(struct virtio_pci *p)
 	}
 }
 
+/* ---- INTx (device lock held) ---- */
+
+static void raise_intx_fd(struct virtio_pci *p)
+{
+	uint64_t one = 1;
+
+	if (write(p->intx_fd, &one, sizeof(one)) < 0)
+		log_debug("%s: INTx irqfd: %s", p->dev->name, strerror(errno));
+}
+
+/*
+ * Brings INTx in line with the ISR, MSI-X and the command register.  With
+ * the resample irqfd only raising is ours: KVM lowers the line at the EOI
+ * and intx_resample raises it again while it should stay up.
+ */
+static void update_intx(struct virtio_pci *p)
+{
+	bool pending = p->isr && !p->msix_enabled;
+	bool level = pending && !pci_function_intx_disabled(&p->pci);
+
+	pci_function_set_intx_status(&p->pci, pending);
+	if (level && !p->intx_used) {
+		/* Once: a driver without MSI-X is a choice worth seeing in the log. */
+		log_info("%s: MSI-X is off, interrupts go out on INTx (GSI %u)", p->dev->name,
+			 p->intx_gsi);
+		p->intx_used = true;
+	}
+	if (p->intx_fd >= 0) {
+		if (level)
+			raise_intx_fd(p);
+		return;
+	}
+	if (level != p->intx_level && p->intx_attached) {
+		p->intx_level = level;
+		p->irq.ops->set_line(p->irq.ctx, p->intx_gsi, level);
+	}
+}
+
+/* The guest's EOI lowered the line: up again while the ISR still has a bit. */
+static void intx_resample(struct virtio_device *d)
+{
+	struct virtio_pci *p = d->transport_priv;
+	uint64_t v;
+
+	while (read(p->intx_resample_fd, &v, sizeof(v)) > 0)
+		;
+	if (p->isr && !p->msix_enabled && !pci_function_intx_disabled(&p->pci))
+		raise_intx_fd(p);
+}
+
 static void pci_interrupt(struct virtio_device *d, unsigned q, bool config)
 {
 	struct virtio_pci *p = d->transport_priv;
 	uint16_t v = config ? p->config_vector : p->queue_vector[q];
 
-	p->isr |= config ? VIRTIO_PCI_ISR_CONFIG : 1;
-	/* No INTx: without MSI-X only the ISR records it (a polling driver sees that). */
-	if (p->msix_enabled && v < p->nr_vectors)
-		fire(p, v);
+	p->isr |= config ? VIRTIO_PCI_ISR_CONFIG : VIRTIO_PCI_ISR_QUEUE;
+	if (p->msix_enabled) {
+		if (v < p->nr_vectors)
+			fire(p, v);
+		return;
+	}
+	update_intx(p);
 }
 
 /* A vector that can fire now is its irqfd: another process may write it directly. */
@@ -114,6 +168,7 @@ static int pci_call_fd(struct virtio_device *d, unsigned q)
 
 static const struct virtio_transport_ops pci_transport = {
 	.interrupt = pci_interrupt,
+	.fd_ready = intx_resample,
 	.call_fd = pci_call_fd,
 };
 
@@ -218,6 +273,7 @@ static void reset_transport(struct virtio_pci *p)
 		p->dev->vq[q].num = q < p->dev->nr_queues ? p->dev->queue_max : 0;
 	}
 	p->isr = 0;
+	update_intx(p);
 }
 
 static uint16_t checked_vector(struct virtio_pci *p, uint64_t v)
@@ -343,6 +399,7 @@ static void bar0_io_locked(struct virtio_pci *p, uint64_t off, uint8_t *data, ui
 			if (off == VPCI_ISR_OFF) {
 				data[0] = p->isr;
 				p->isr = 0;
+				update_intx(p);
 			}
 		}
 	} else if (off >= VPCI_DEVCFG_OFF && off + len <= VPCI_DEVCFG_OFF + VPCI_DEVCFG_LEN) {
@@ -418,7 +475,14 @@ static void config_write(struct pci_function *f, uint32_t off, uint32_t len)
 		p->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
 		p->msix_masked = ctrl & MSIX_CTRL_MASKALL;
 		unmasked(p);
+		update_intx(p);
 		virtio_interrupts_changed(p->dev);
+		pthread_mutex_unlock(&p->dev->lock);
+	}
+	if (touches(off, len, PCI_CFG_COMMAND, 2)) {
+		/* Interrupt Disable cleared with the ISR set: the line goes up now. */
+		pthread_mutex_lock(&p->dev->lock);
+		update_intx(p);
 		pthread_mutex_unlock(&p->dev->lock);
 	}
 	if (touches(off, len, p->cfg_cap + VPCI_CAP_LEN, 4))
@@ -502,6 +566,7 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_i
 	memset(p, 0, sizeof(*p));
 	p->dev = dev;
 	p->irq = irq;
+	p->intx_fd = p->intx_resample_fd = -1;
 	p->nr_vectors = dev->nr_queues + 1;
 	for (unsigned v = 0; v < VPCI_MAX_VECTORS; v++) {
 		p->irqfd[v] = -1;
@@ -516,7 +581,8 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_i
 			  /* 4.1.2.1: at least 0x40 for non-transitional devices */
 			  (uint16_t)(VIRTIO_PCI_DEVICE_BASE + dev->device_id),
 			  &vpci_ops, p);
-	pci_function_add_bar(f, 0, VPCI_BAR_SIZE);
+	/* 64-bit, so that the guest may move it above 4 GiB; placed below (not prefetchable). */
+	pci_function_add_bar64(f, 0, VPCI_BAR_SIZE, false);
 
 	if (!add_vendor_cap(f, VPCI_CAP_LEN, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF,
 			    VPCI_COMMON_LEN) ||
@@ -566,8 +632,48 @@ int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_i
 	return 0;
 }
 
+int virtio_pci_attach_intx(struct virtio_pci *p, unsigned gsi)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int r;
+
+	p->intx_gsi = gsi;
+	p->intx_attached = true;
+	if (fd < 0 || rfd < 0) {
+		r = -errno;
+		goto direct;
+	}
+	r = p->irq.ops->irqfd(p->irq.ctx, gsi, fd, rfd, true);
+	if (r)
+		goto direct;
+	r = virtio_watch_transport_fd(p->dev, rfd);
+	if (r) {
+		p->irq.ops->irqfd(p->irq.ctx, gsi, fd, rfd, false);
+		goto direct;
+	}
+	p->intx_fd = fd;
+	p->intx_resample_fd = rfd;
+	return 0;
+direct:
+	/* Slower (an exit for each change of the line), same semantics. */
+	log_debug("%s: no INTx irqfd for GSI %u (%s): the line is set directly", p->dev->name,
+		  gsi, strerror(-r));
+	if (fd >= 0)
+		close(fd);
+	if (rfd >= 0)
+		close(rfd);
+	return 0;
+}
+
 void virtio_pci_destroy(struct virtio_pci *p)
 {
+	if (p->intx_fd >= 0) {
+		p->irq.ops->irqfd(p->irq.ctx, p->intx_gsi, p->intx_fd, p->intx_resample_fd, false);
+		close(p->intx_fd);
+		close(p->intx_resample_fd);
+		p->intx_fd = p->intx_resample_fd = -1;
+	}
 	for (unsigned v = 0; v < VPCI_MAX_VECTORS; v++) {
 		if (p->irqfd[v] < 0)
 			continue;
@@ -645,7 +751,7 @@ int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r)
 	for (unsigned q = 0; q < d->nr_queues; q++)
 		queue_vector[q] = get_vector(p, r);
 	isr = state_get_u8(r);
-	if (isr & ~(VIRTIO_PCI_ISR_CONFIG | 1))
+	if (isr & ~(VIRTIO_PCI_ISR_CONFIG | VIRTIO_PCI_ISR_QUEUE))
 		state_reader_fail(r);
 	enabled = state_get_bool(r);
 	masked = state_get_bool(r);
@@ -693,6 +799,8 @@ int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r)
 		p->routed[v] = false;
 		sync_route(p, v);
 	}
+	/* An asserted INTx line survives: the ISR it follows came back. */
+	update_intx(p);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
 }

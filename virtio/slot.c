@@ -1,5 +1,5 @@
 /* A virtio device and its transport as one registry device (see virtio_slot.h). */
-#define VIRTIO_SLOT_STATE_VERSION	1
+#define VIRTIO_SLOT_STATE_VERSION	2	/* 2: virtio-pci BAR 0 is 64-bit (its upper dword is saved) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,8 @@ int virtio_slot_attach_pci(struct virtio_slot *s, struct pci_bus *bus, struct vm
 	s->pci_bound = true;
 	if (!r)
 		r = pci_bus_add(bus, &s->pci.pci);
+	if (r >= 0)
+		virtio_pci_attach_intx(&s->pci, pci_intx_gsi((unsigned)r));
 	if (r < 0)
 		log_err("%s: cannot attach it to the PCI bus: %s", s->dev.name, strerror(-r));
 	return r;

@@ -1,12 +1,16 @@
 /*
- * A conventional PCI bus 0 behind a host bridge: configuration mechanism #1
- * (ports 0xCF8 address, 0xCFC-0xCFF data), 256-byte configuration spaces,
- * 32-bit memory BARs placed by the VMM inside one MMIO window in the 32-bit
- * hole, and a dispatcher that routes accesses in that window to whichever BAR
- * currently decodes them.  The guest may move BARs and toggle decoding; a
- * BAR decodes only while memory space is enabled and the BAR lies wholly
- * inside the window.  I/O BARs (few, small: test devices) work the same way in
- * an I/O port window, while I/O space is enabled.
+ * PCI bus 0 behind a host bridge: configuration mechanism #1 (ports 0xCF8
+ * address, 0xCFC-0xCFF data) and ECAM (4 KiB of configuration space per
+ * function, memory mapped; bytes past the 256 a function has read as 0),
+ * 32- and 64-bit memory BARs placed by the VMM inside two MMIO windows (one
+ * in the 32-bit hole, one above RAM), and a dispatcher that routes accesses
+ * in those windows to whichever BAR currently decodes them.  The guest may
+ * move BARs and toggle decoding; a BAR decodes only while memory space is
+ * enabled and the BAR lies wholly inside one window.  I/O BARs (few, small:
+ * test devices) work the same way in an I/O port window, while I/O space is
+ * enabled.  Every function has INTx pin A, wired to IOAPIC input
+ * pci_intx_gsi(slot) (the interrupt line register holds it; ACPI's _PRT says
+ * the same).
  */
 #ifndef KVMRUN_PCI_H
 #define KVMRUN_PCI_H
@@ -27,6 +31,21 @@
 #define PCI_WINDOW_SIZE		0x20000000ULL	/* 512 MiB */
 #define PCI_IO_WINDOW_BASE	0xc000		/* where I/O BARs may live */
 #define PCI_IO_WINDOW_SIZE	0x1000
+/* ECAM for bus 0 (1 MiB: 32 slots x 8 functions x 4 KiB), right after the window. */
+#define PCI_ECAM_BASE		0xe0000000ULL
+#define PCI_ECAM_SIZE		0x100000ULL
+#define PCI_ECAM_CFG_SIZE	4096
+/* The 64-bit window: where the VMM puts it unless told (pci_bus_set_window64). */
+#define PCI_WINDOW64_DEFAULT	0x100000000ULL
+#define PCI_WINDOW64_SIZE	0x400000000ULL	/* 16 GiB */
+
+/* INTx: IOAPIC inputs 16-23, which no ISA device uses, pin A of slot s on 16 + s % 8. */
+#define PCI_INTX_GSI_BASE	16
+#define PCI_INTX_GSIS		8
+static inline unsigned pci_intx_gsi(unsigned slot)
+{
+	return PCI_INTX_GSI_BASE + slot % PCI_INTX_GSIS;
+}
 
 #define PCI_MAX_SLOTS		32	/* slot 0 is the host bridge */
 #define PCI_CFG_SIZE		256
@@ -54,7 +73,13 @@
 #define PCI_CMD_MEMORY		0x0002
 #define PCI_CMD_MASTER		0x0004
 #define PCI_CMD_INTX_DISABLE	0x0400
+#define PCI_STATUS_INTERRUPT	0x0008
 #define PCI_STATUS_CAP_LIST	0x0010
+#define PCI_INTX_PIN_A		1
+
+/* Memory BAR flag bits (low nibble of the BAR). */
+#define PCI_BAR_MEM_64		0x4
+#define PCI_BAR_PREFETCH	0x8
 
 #define PCI_CAP_ID_VNDR		0x09
 #define PCI_CAP_ID_MSIX		0x11
@@ -76,12 +101,16 @@ struct pci_function_ops {
 struct pci_function {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may change */
-	uint32_t bar_size[PCI_NR_BARS];	/* 0: no BAR; else a power of two >= 16 (I/O: >= 4) */
+	uint64_t bar_size[PCI_NR_BARS];	/* 0: no BAR (or the upper half of one); else a power of two >= 16 (I/O: >= 4) */
+	uint8_t bar_flags[PCI_NR_BARS];	/* PCI_BAR_MEM_64, PCI_BAR_PREFETCH */
 	uint8_t bar_io;			/* bit b: BAR b is in I/O space */
 	uint64_t bar_decoded[PCI_NR_BARS];	/* where it decodes now, 0 if not */
+	/* The device drives INTx (before Interrupt Disable): status bit 3 reads it. */
+	bool intx_status;
 	uint8_t next_cap;		/* where the next capability goes */
 	uint8_t last_cap;		/* offset of the last capability, 0: none yet */
 	unsigned slot;
+	struct pci_bus *bus;		/* set by pci_bus_add */
 	const struct pci_function_ops *ops;
 	void *opaque;
 };
@@ -93,6 +122,8 @@ struct pci_bus {
 	struct pci_function *fn[PCI_MAX_SLOTS];
 	uint64_t next_bar;		/* allocator inside the window */
 	uint64_t next_io_bar;		/* ... and inside the I/O window */
+	uint64_t window64_base, window64_size;	/* the 64-bit window, above RAM */
+	uint64_t next_bar64;		/* allocator inside it */
 	/* Byte accesses at 0xCF9 go to the reset control register (pci_bus_chain_cf9). */
 	bus_io_fn cf9_io;
 	void *cf9_opaque;
@@ -103,7 +134,7 @@ void pci_bus_destroy(struct pci_bus *bus);
 
 /*
  * Sets up a type-0 header: ids, class (base << 16 | sub << 8 | prog-if),
- * subsystem ids.  Interrupt pin 0 (no INTx): devices signal through MSI-X.
+ * subsystem ids, interrupt pin A (pci_bus_add writes the interrupt line).
  */
 void pci_function_init(struct pci_function *f, uint16_t vendor, uint16_t device,
 		       uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id,
@@ -116,6 +147,24 @@ void pci_function_add_bar(struct pci_function *f, unsigned bar, uint32_t size);
  */
 void pci_function_add_io_bar(struct pci_function *f, unsigned bar, uint32_t size);
 /*
+ * Declares 64-bit memory BAR bar (it also takes bar + 1 for the upper
+ * dword), prefetchable when prefetch.  pci_bus_add places a prefetchable one
+ * in the 64-bit window, any other in the 32-bit window; the guest may move
+ * either anywhere inside either window.
+ */
+void pci_function_add_bar64(struct pci_function *f, unsigned bar, uint64_t size, bool prefetch);
+/* Where BAR bar of f is programmed now (both dwords of a 64-bit one), flag bits cleared. */
+uint64_t pci_function_bar_address(const struct pci_function *f, unsigned bar);
+/*
+ * The device's INTx level (before the command register's Interrupt
+ * Disable): what the status register's Interrupt Status bit reports.
+ */
+void pci_function_set_intx_status(struct pci_function *f, bool level);
+static inline bool pci_function_intx_disabled(const struct pci_function *f)
+{
+	return f->cfg[PCI_CFG_COMMAND + 1] & (PCI_CMD_INTX_DISABLE >> 8);
+}
+/*
  * Appends a capability of len bytes (id at +0, next at +1 filled in) and
  * returns its offset, or 0 when the space is full.  Bytes of it the guest may
  * write are opened with pci_function_wmask().
@@ -123,9 +172,14 @@ void pci_function_add_io_bar(struct pci_function *f, unsigned bar, uint32_t size
 uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len);
 void pci_function_wmask(struct pci_function *f, uint32_t off, uint32_t len, uint32_t mask);
 
+struct guest_mem;
+/* Where the 64-bit window goes for this RAM: the first 1 GiB boundary above RAM and 4 GiB. */
+uint64_t pci_window64_base(const struct guest_mem *mem);
+/* Moves the 64-bit window (before any function is added): base and size 1 GiB aligned. */
+void pci_bus_set_window64(struct pci_bus *bus, uint64_t base, uint64_t size);
 /*
- * Plugs f into the next free slot and places its BARs (naturally aligned)
- * in the window, decoding disabled until the guest sets memory space enable.
+ * Plugs f into the next free slot, places its BARs (naturally aligned) in
+ * the windows and writes its interrupt line register (pci_intx_gsi).
  * Returns the slot, or -ENOSPC.
  */
 int pci_bus_add(struct pci_bus *bus, struct pci_function *f);
@@ -157,12 +211,18 @@ void pci_bus_chain_cf9(struct pci_bus *bus, bus_io_fn fn, void *opaque);
 extern const struct vm_device_ops pci_host_device_ops;
 int pci_bus_restore(struct pci_bus *bus, struct state_reader *r);
 
-/* Bus handlers: ports 0xCF8-0xCFF, the MMIO window, and the I/O window. */
+/* Bus handlers: ports 0xCF8-0xCFF, the MMIO windows, ECAM, the I/O window. */
 void pci_config_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pci_window64_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void pci_ecam_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_io_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
-/* One configuration access, as mechanism #1 would make it (exposed for tests). */
+/*
+ * One configuration access, as mechanism #1 or ECAM would make it (exposed
+ * for tests): off below PCI_ECAM_CFG_SIZE; past PCI_CFG_SIZE a function
+ * reads 0 and ignores writes, a missing one reads all-ones.
+ */
 void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
 		       uint8_t *data, uint32_t len, bool is_write);
 

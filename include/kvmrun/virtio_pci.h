@@ -5,8 +5,12 @@
  * regions plus the MSI-X table and PBA.  Queue notifications reach the
  * device's eventfds through ioeventfds; every MSI-X vector is an irqfd
  * bound to its own GSI, routed when the guest programs the vector; all of it
- * through the VM's irq ops (kvmrun/irq.h).  No INTx (interrupt pin 0): a
- * driver must use MSI-X to get interrupts.
+ * through the VM's irq ops (kvmrun/irq.h).  While MSI-X is off, interrupts
+ * go out on INTx (pin A, level triggered, 4.1.4.5): the line is up while
+ * the ISR has a bit and the command register allows it; reading the ISR
+ * clears it.  The line is an irqfd with a resample fd (KVM lowers it at the
+ * guest's EOI and the worker raises it again if the ISR still has a bit), or,
+ * without irqfds, the irqchip input set through the irq ops.
  */
 #ifndef KVMRUN_VIRTIO_PCI_H
 #define KVMRUN_VIRTIO_PCI_H
@@ -58,6 +62,11 @@ struct virtio_pci {
 	uint8_t msix_cap, cfg_cap;	/* capability offsets in config space */
 	/* Host side. */
 	bool ioeventfds;		/* registered at the BAR's current address */
+	unsigned intx_gsi;		/* the IOAPIC input INTx is wired to (set at pci_bus_add) */
+	int intx_fd, intx_resample_fd;	/* -1: no irqfd, the line is set directly */
+	bool intx_attached;		/* virtio_pci_attach_intx wired it (else INTx stays silent) */
+	bool intx_level;		/* the line as set directly */
+	bool intx_used;			/* logged the first time INTx went up */
 };
 
 /*
@@ -67,6 +76,12 @@ struct virtio_pci {
  * where they cannot be, the BAR handler forwards notifications.  0 or -errno.
  */
 int virtio_pci_init(struct virtio_pci *p, struct virtio_device *dev, struct vm_irq irq);
+/*
+ * Wires INTx to the IOAPIC input gsi (after pci_bus_add, before the guest
+ * runs): a level-triggered irqfd with a resample fd the worker watches, or
+ * the line set directly when irqfds are missing.  0 or -errno.
+ */
+int virtio_pci_attach_intx(struct virtio_pci *p, unsigned gsi);
 /* Releases the irqfds (after virtio_device_destroy: the worker no longer fires them). */
 void virtio_pci_destroy(struct virtio_pci *p);
 
@@ -78,8 +93,8 @@ void virtio_pci_destroy(struct virtio_pci *p);
  * initialised transport on the same bus checks every value (vectors in
  * range, mask bits, the mirrors against the MSI-X capability), lets the
  * ioeventfds follow BAR 0 and routes every vector that can fire again
- * (irq.ops->msi_route); pending bits stay pending.  0 or -EINVAL (the
- * device is then reset).
+ * (irq.ops->msi_route); pending bits stay pending; with MSI-X off a
+ * restored ISR raises INTx again.  0 or -EINVAL (the device is then reset).
  */
 int virtio_pci_save(struct virtio_pci *p, struct state_writer *w);
 int virtio_pci_restore(struct virtio_pci *p, struct state_reader *r);

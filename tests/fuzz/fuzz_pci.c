@@ -1,14 +1,14 @@
 /*
  * The PCI host bridge (devices/pci.c) and the virtio-pci transport
  * (virtio/pci.c), driven as a guest's port I/O and MMIO exits would drive
- * them: configuration mechanism #1 on 0xCF8-0xCFF, the BAR window, and in
+ * them: configuration mechanism #1 on 0xCF8-0xCFF, ECAM, the BAR windows, and in
  * between the device side (a worker that serves notified queues, device
  * interrupts, NEEDS_RESET).  Without /dev/kvm: irq ops whose irqfds are
  * the transport's eventfds alone, no ioeventfds, and MSI routes either
  * refused or kept in a GSI routing table whose updates fail without KVM.
  *
  * Input: u8 flags (1: two functions; 0x06: queues - 1; 0x18: device id;
- * 0x20: routes kept in the GSI routing table),
+ * 0x20: routes kept in the GSI routing table; 0x40: INTx through an irqfd),
  * then a stream of operations until the input ends.  At the end the bus's
  * and the first function's records must restore onto a fresh bus and
  * function that save the same bytes, and a record with one byte changed
@@ -31,7 +31,7 @@
 #define MAX_OPS		512
 
 enum { OP_PORT_WRITE, OP_PORT_READ, OP_LATCH, OP_WIN_WRITE, OP_WIN_READ, OP_CFG_ACCESS,
-       OP_WORKER, OP_INTERRUPT, OP_POKE, OP_NEEDS_RESET, OP_COUNT };
+       OP_WORKER, OP_INTERRUPT, OP_POKE, OP_NEEDS_RESET, OP_ECAM, OP_WIN64, OP_COUNT };
 
 static struct guest_mem mem;
 static struct pci_bus bus;
@@ -65,8 +65,16 @@ static int msi_route(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
 	return keep_routes ? irq_routing_set_msi(ctx, gsi, addr, data) : -ENOSYS;
 }
 
+/* INTx: the level is checked against what the transport may do. */
+static void line_set(void *ctx, unsigned gsi, int level)
+{
+	(void)ctx;
+	if (gsi < PCI_INTX_GSI_BASE || gsi >= PCI_INTX_GSI_BASE + PCI_INTX_GSIS || level < 0 || level > 1)
+		abort();
+}
+
 static const struct vm_irq_ops fuzz_irq = {
-	.ioeventfd = no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
+	.set_line = line_set, .ioeventfd = no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
 	.msi_route = msi_route,
 };
 
@@ -144,18 +152,22 @@ static void check_functions(void)
 	FUZZ_CHECK(pci_cfg_read16(&bus.host_bridge, PCI_CFG_VENDOR_ID) == 0x1b36, "bridge vendor");
 	for (unsigned i = 0; i < nr_fn; i++) {
 		struct pci_function *f = &vp[i].pci;
-		uint64_t bar = pci_cfg_read32(f, PCI_CFG_BAR0);
+		uint32_t lo = pci_cfg_read32(f, PCI_CFG_BAR0);
+		uint64_t bar = pci_function_bar_address(f, 0);
 
 		FUZZ_CHECK(pci_cfg_read16(f, PCI_CFG_VENDOR_ID) == 0x1af4 &&
 			   pci_cfg_read16(f, PCI_CFG_DEVICE_ID) == 0x1040 + vdev[i].dev.device_id,
 			   "ids of function %u changed", i);
-		FUZZ_CHECK(!(bar & 0xf) && !(bar & (VPCI_BAR_SIZE - 1)), "BAR 0 reads 0x%llx",
-			   (unsigned long long)bar);
-		for (unsigned b = 1; b < PCI_NR_BARS; b++)
+		/* BAR 0 (BAR 1 its upper dword): 64-bit memory, naturally aligned. */
+		FUZZ_CHECK((lo & 0xf) == PCI_BAR_MEM_64 && !(bar & (VPCI_BAR_SIZE - 1)),
+			   "BAR 0 reads 0x%llx", (unsigned long long)bar);
+		for (unsigned b = 2; b < PCI_NR_BARS; b++)
 			FUZZ_CHECK(!pci_cfg_read32(f, PCI_CFG_BAR0 + 4 * b), "BAR %u appeared", b);
-		FUZZ_CHECK(!f->bar_decoded[0] || (f->bar_decoded[0] == bar &&
-			   bar >= PCI_WINDOW_BASE &&
-			   bar + VPCI_BAR_SIZE <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE),
+		bool low = bar >= PCI_WINDOW_BASE && bar + VPCI_BAR_SIZE <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE;
+		bool high = bar >= bus.window64_base &&
+			    bar + VPCI_BAR_SIZE <= bus.window64_base + bus.window64_size;
+
+		FUZZ_CHECK(!f->bar_decoded[0] || (f->bar_decoded[0] == bar && (low || high)),
 			   "BAR 0 decodes at 0x%llx, reads 0x%llx",
 			   (unsigned long long)f->bar_decoded[0], (unsigned long long)bar);
 		FUZZ_CHECK(!(vp[i].pending >> vp[i].nr_vectors), "pending 0x%x with %u vectors",
@@ -209,6 +221,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (virtio_pci_init(&vp[i], &vdev[i].dev, (struct vm_irq){ &fuzz_irq, &routing }) ||
 		    pci_bus_add(&bus, &vp[i].pci) < 0)
 			abort();
+		/* INTx set directly: (flags & 0x40) hands the transport an irqfd instead. */
+		if (!(flags & 0x40))
+			vp[i].intx_attached = true, vp[i].intx_gsi = pci_intx_gsi(vp[i].pci.slot);
+		else
+			virtio_pci_attach_intx(&vp[i], pci_intx_gsi(vp[i].pci.slot));
 	}
 
 	for (unsigned n = 0; n < MAX_OPS && in.n; n++) {
@@ -242,6 +259,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (off + len <= PCI_WINDOW_SIZE)
 				io(pci_window_io, off, len, v, op == OP_WIN_WRITE);
+			break;
+		}
+		case OP_ECAM:
+		case OP_WIN64: {
+			/* ECAM of bus 0, or the start of the 64-bit window (where BARs may be moved). */
+			uint64_t off = in_u32(&in) % (op == OP_ECAM ? PCI_ECAM_SIZE : 0x100000);
+			uint8_t wl = in_u8(&in);
+			uint32_t len = widths[wl % 4];
+			uint64_t v = in_u64(&in);
+
+			io(op == OP_ECAM ? pci_ecam_io : pci_window64_io, off, len, v, wl & 0x80);
 			break;
 		}
 		case OP_CFG_ACCESS: {

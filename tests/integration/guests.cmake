@@ -291,6 +291,29 @@ foreach(t pci mmio)
     --append huge_tx=1)
   kvmrun_virtio_test(virtio.${t}.irq virtio_irq.elf ${PASS} --out "^virtio-irq: device on virtio-${t} "
     ARGS --rng --transport ${t} --timeout 60 --append transport=${t})
+  if(t STREQUAL "pci")
+    # MSI-X off: INTx through the IOAPIC (level, resample irqfd), ISR, Interrupt Disable.
+    kvmrun_virtio_test(virtio.pci.intx virtio_irq.elf ${PASS}
+      --out "^virtio-irq: 8 INTx interrupts on GSI 1[6-9] \\(pin A\\) for 8 requests"
+      --out "^virtio-irq: INTx is level" --out "^virtio-irq: Interrupt Status follows the ISR"
+      --out "^virtio-irq: Interrupt Disable holds INTx back"
+      --err "virtio-rng: MSI-X is off, interrupts go out on INTx"
+      ARGS -v --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+  endif()
+  if(t STREQUAL "pci")
+    # ECAM against ports 0xCF8/0xCFC, extended space, writes; BAR 0 (64-bit) sized, moved
+    # above 4 GiB into the 64-bit window (4 GiB with 256 MiB of RAM) and used there.
+    kvmrun_virtio_test(pci.ecam-bar64 pci_ecam.elf ${PASS}
+      --out "^pci-ecam: ECAM matches ports 0xCF8/0xCFC on all 32 slots"
+      --out "^pci-ecam: writes through ECAM take effect"
+      --out "^pci-ecam: BAR 0 is 64-bit, 0x8000 bytes at 0xc"
+      --out "^pci-ecam: BAR 0 moved to 0x100100000 \\(64-bit window\\): 64 bytes of entropy"
+      --out "^pci-ecam: BAR 0 over RAM decodes nowhere"
+      --out "^pci-ecam: moved back to 0xc"
+      --err "PCI windows 0xc0000000-0xdfffffff and 0x100000000-0x4ffffffff, ECAM at 0xe0000000"
+      ARGS -v --rng --disk ${G}/pci_ecam.elf,readonly --transport pci --memory 256M --timeout 60
+      --append win64=4294967296)
+  endif()
   add_test(NAME virtio.${t}.net COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/virtio_net.sh
     ${RUN} ${KVMRUN} ${G}/virtio_net.elf ${t})
   set_tests_properties(virtio.${t}.net PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS virtio)
@@ -397,6 +420,14 @@ function(hostile_test name guest transport)
   set_tests_properties(${name} PROPERTIES LABELS hostile)
 endfunction()
 set(NEEDS_RESET ". the device needs a reset$")  # "." for the ";" (a CMake list separator)
+# BARs aimed at RAM, the LAPIC, ECAM, the IOAPIC, another device, past the windows; Interrupt
+# Disable toggled under INTx; all-ones over ECAM (guests/hostile_pci.c).
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/hostile.pci.bars.img "${hostile_disk}")
+kvmrun_guest_test(hostile.pci.bars hostile_pci.elf ${PASS} --no-out "FAIL"
+  --out "^hostile: pci: 10 scenarios passed" --err-lines 0
+  ARGS --rng --disk ${CMAKE_CURRENT_BINARY_DIR}/hostile.pci.bars.img --transport pci
+  --memory 256M --timeout 60 --append win64=4294967296)
+set_tests_properties(hostile.pci.bars PROPERTIES LABELS hostile)
 foreach(t pci mmio)
   hostile_test(hostile.${t}.ring hostile_ring.elf ${t} --out "^hostile: ring: 48 scenarios passed"
     --err-count "malformed descriptor chain${NEEDS_RESET}" 30
@@ -430,7 +461,7 @@ hostile_test(hostile.pci.msix hostile_msix.elf pci --out "^hostile: msix: 5 scen
   --err-count "malformed descriptor chain${NEEDS_RESET}" 2 --err-lines 2)
 
 # virtio-net through a tap in a network namespace the test creates (root only).
-foreach(t pci mmio)
+foreach(t pci mmio pci-nomsi)
   add_test(NAME linux.dhcp-${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_dhcp.sh
     ${RUN} ${KVMRUN} ${t})
   set_tests_properties(linux.dhcp-${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 400 LABELS linux RUN_SERIAL TRUE)
@@ -449,6 +480,11 @@ foreach(transport pci mmio)
   set_tests_properties(linux.virtio-${transport} linux.virtio-${transport}.userspace PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 endforeach()
+# The same boot with pci=nomsi: every virtio-pci device on INTx, ECAM taken from MCFG.
+add_test(NAME linux.virtio-pci.nomsi COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux_virtio.sh
+  ${RUN} ${KVMRUN} $<TARGET_FILE:blkimg> pci nomsi)
+set_tests_properties(linux.virtio-pci.nomsi PROPERTIES
+  SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS linux RUN_SERIAL TRUE)
 # Linux on vhost-user devices with the real backends (tests/integration/linux_vhost_user.sh):
 # its root on virtio-fs (kvmrun --share starts virtiofsd) and on vhost-user-blk
 # (qemu-storage-daemon); one transport each (the CPL3 tests cover both).

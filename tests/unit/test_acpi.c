@@ -4,6 +4,7 @@
 
 #include "kvmrun/acpi.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/pci.h"
 
 static struct guest_mem mem;
 
@@ -47,6 +48,61 @@ static const uint8_t *find(const uint8_t *xsdt, const char *sig)
 	return NULL;
 }
 
+/* Linux's acpi_pci_irq_find_prt_entry reads these: Package (4) { slot << 16 | 0xffff, pin, 0, GSI }. */
+static unsigned count_prt(const uint8_t *dsdt)
+{
+	uint32_t len = r32(dsdt + 4);
+	const uint8_t *prt = memmem(dsdt, len, "_PRT", 4);
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(prt);
+	for (unsigned slot = 1; slot < PCI_MAX_SLOTS; slot++) {
+		/* 0x12 PkgLength(1) NumElements(4) DWordConst address ZeroOp ZeroOp ByteConst GSI */
+		uint8_t want[] = { 0x12, 11, 4, 0x0c, 0xff, 0xff, (uint8_t)slot, 0, 0, 0, 0x0a,
+				   (uint8_t)pci_intx_gsi(slot) };
+
+		if (memmem(prt, len - (size_t)(prt - dsdt), want, sizeof(want)))
+			n++;
+	}
+	return n;
+}
+
+static void check_pci(const uint8_t *xsdt, const uint8_t *dsdt)
+{
+	const uint8_t *mcfg = find(xsdt, "MCFG");
+	uint32_t len = r32(dsdt + 4);
+	const uint8_t pnp0a08[4] = { 0x41, 0xd0, 0x0a, 0x08 }, pnp0c02[4] = { 0x41, 0xd0, 0x0c, 0x02 };
+	uint8_t cba[9] = { 0x0e }, ecam_res[12] = { 0x86, 0x09, 0x00, 0x01 };
+	uint8_t qword[14] = { 0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x07 };
+	uint64_t win64 = pci_window64_base(&mem);
+
+	/* One ECAM allocation: base, segment 0, buses 0-0. */
+	ck_assert_uint_eq(r32(mcfg + 4), 60);
+	ck_assert_uint_eq(r64(mcfg + 44), PCI_ECAM_BASE);
+	ck_assert_uint_eq(mcfg[52] | mcfg[53] << 8, 0);
+	ck_assert_uint_eq(mcfg[54], 0);
+	ck_assert_uint_eq(mcfg[55], 0);
+	/* PNP0A08 (PCIe) with _CBA at the same ECAM; that ECAM reserved by a PNP0C02. */
+	ck_assert_ptr_nonnull(memmem(dsdt, len, pnp0a08, 4));
+	ck_assert_ptr_nonnull(memmem(dsdt, len, pnp0c02, 4));
+	memcpy(cba + 1, &(uint64_t){ PCI_ECAM_BASE }, 8);
+	ck_assert_ptr_nonnull(memmem(dsdt, len, cba, sizeof(cba)));
+	memcpy(ecam_res + 4, &(uint32_t){ (uint32_t)PCI_ECAM_BASE }, 4);
+	memcpy(ecam_res + 8, &(uint32_t){ (uint32_t)PCI_ECAM_SIZE }, 4);
+	ck_assert_ptr_nonnull(memmem(dsdt, len, ecam_res, sizeof(ecam_res)));
+	/* The 64-bit window above RAM and 4 GiB, prefetchable, as a QWordMemory producer. */
+	ck_assert_uint_ge(win64, 0x100000000ULL);
+	memcpy(qword + 14 - 8, &(uint64_t){ 0 }, 8);	/* granularity */
+	const uint8_t *q = memmem(dsdt, len, qword, 14);
+
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(r64(q + 14), win64);
+	ck_assert_uint_eq(r64(q + 22), win64 + PCI_WINDOW64_SIZE - 1);
+	ck_assert_uint_eq(r64(q + 38), PCI_WINDOW64_SIZE);
+	/* Pin A of every slot 1-31. */
+	ck_assert_uint_eq(count_prt(dsdt), PCI_MAX_SLOTS - 1);
+}
+
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
@@ -61,7 +117,7 @@ START_TEST(tables_are_consistent)
 	ck_assert_uint_eq(acpi_sum(rsdp, 36), 0);
 	ck_assert_uint_eq(rsdp[15], 2);
 	xsdt = table(r64(rsdp + 24), "XSDT");
-	ck_assert_uint_eq(r32(xsdt + 4), 36 + 2 * 8);
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 3 * 8);	/* FADT, MADT, MCFG */
 	fadt = find(xsdt, "FACP");
 	madt = find(xsdt, "APIC");
 	ck_assert_uint_eq(r32(fadt + 4), 276);
@@ -76,6 +132,7 @@ START_TEST(tables_are_consistent)
 	dsdt = table(r64(fadt + 140), "DSDT");
 	ck_assert_uint_eq(r32(fadt + 40), r64(fadt + 140));
 	ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "_S5_", 4));
+	check_pci(xsdt, dsdt);
 	facs = guest_mem_ptr(&mem, r64(fadt + 132), 64);
 	ck_assert_mem_eq(facs, "FACS", 4);
 	ck_assert_uint_eq(r64(fadt + 132) % 64, 0);

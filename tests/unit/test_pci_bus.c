@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmrun/mem.h"
 #include "kvmrun/pci.h"
 #include "testlib.h"
 #include "testlib_pci.h"
@@ -155,6 +156,169 @@ static uint32_t bar_reg(unsigned slot, unsigned bar)
 
 /* ---- identification ---- */
 
+/* ---- 64-bit BARs, ECAM, INTx status ---- */
+
+/* A third function with 64-bit BARs: BAR0/1 64 KiB not prefetchable, BAR2/3 8 GiB prefetchable. */
+static struct rec r3;
+#define R3_BAR0		0x10000ULL
+#define R3_BAR2		0x200000000ULL
+
+static void add_r3(int slot)
+{
+	rec_init(&r3, 0x0003);
+	pci_function_add_bar64(&r3.f, 0, R3_BAR0, false);
+	pci_function_add_bar64(&r3.f, 2, R3_BAR2, true);
+	ck_assert_int_eq(pci_bus_add(&pcit_bus, &r3.f), slot);
+}
+
+START_TEST(test_bar64_placement_and_sizing)
+{
+	add_r3(3);
+	/* Not prefetchable: the 32-bit window; prefetchable: the 64-bit window above 4 GiB. */
+	uint64_t b0 = pci_function_bar_address(&r3.f, 0), b2 = pci_function_bar_address(&r3.f, 2);
+
+	ck_assert_uint_eq(bar_reg(3, 0) & 0xf, PCI_BAR_MEM_64);
+	ck_assert_uint_eq(bar_reg(3, 2) & 0xf, PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
+	ck_assert_uint_ge(b0, PCI_WINDOW_BASE);
+	ck_assert_uint_le(b0 + R3_BAR0, PCI_WINDOW_BASE + PCI_WINDOW_SIZE);
+	ck_assert_uint_eq(b0 % R3_BAR0, 0);
+	ck_assert_uint_ge(b2, PCI_WINDOW64_DEFAULT);
+	ck_assert_uint_le(b2 + R3_BAR2, PCI_WINDOW64_DEFAULT + PCI_WINDOW64_SIZE);
+	ck_assert_uint_eq(b2 % R3_BAR2, 0);
+	ck_assert_uint_eq(r3.f.bar_decoded[0], b0);
+	ck_assert_uint_eq(r3.f.bar_decoded[2], b2);
+	/* Sizing both dwords: the size's bits, flags kept; the upper dword of the 8 GiB BAR too. */
+	cfg_wr(3, PCI_CFG_COMMAND, 2, 0);
+	for (unsigned b = 0; b < 4; b++)
+		cfg_wr(3, PCI_CFG_BAR0 + 4 * b, 4, 0xffffffff);
+	ck_assert_uint_eq(bar_reg(3, 0), (uint32_t)~(R3_BAR0 - 1) | PCI_BAR_MEM_64);
+	ck_assert_uint_eq(bar_reg(3, 1), 0xffffffff);
+	ck_assert_uint_eq(bar_reg(3, 2), PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
+	ck_assert_uint_eq(bar_reg(3, 3), (uint32_t)(~(R3_BAR2 - 1) >> 32));
+	ck_assert_uint_eq(~pci_function_bar_address(&r3.f, 2) + 1, R3_BAR2);
+	ck_assert_uint_eq(~pci_function_bar_address(&r3.f, 0) + 1, R3_BAR0);
+	/* Sized, with memory off: nothing decodes. */
+	ck_assert_uint_eq(r3.f.bar_decoded[0], 0);
+	ck_assert_uint_eq(r3.f.bar_decoded[2], 0);
+	/* The 64 KiB BAR moved into the 64-bit window, the 8 GiB one out of every window. */
+	cfg_wr(3, PCI_CFG_BAR0, 4, 0x00010000);
+	cfg_wr(3, PCI_CFG_BAR0 + 4, 4, 0x2);
+	cfg_wr(3, PCI_CFG_BAR0 + 8, 4, 0);
+	cfg_wr(3, PCI_CFG_BAR0 + 12, 4, 0x40);		/* 256 GiB: past the window */
+	cfg_wr(3, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
+	ck_assert_uint_eq(r3.f.bar_decoded[0], 0x200010000ULL);
+	ck_assert_uint_eq(r3.f.bar_decoded[2], 0);
+	rec_clear(&r3);
+	uint8_t d[4];
+
+	pci_window64_io(&pcit_bus, 0x200010008ULL - pcit_bus.window64_base, d, 4, false);
+	ck_assert_uint_eq(r3.ios, 1);
+	ck_assert_uint_eq(r3.io_bar, 0);
+	ck_assert_uint_eq(r3.io_off, 8);
+	/* A 64-bit address that wraps around decodes nowhere. */
+	cfg_wr(3, PCI_CFG_BAR0, 4, 0xffff0000);
+	cfg_wr(3, PCI_CFG_BAR0 + 4, 4, 0xffffffff);
+	ck_assert_uint_eq(r3.f.bar_decoded[0], 0);
+}
+END_TEST
+
+START_TEST(test_bar64_window_moves)
+{
+	/* The builder puts the 64-bit window above RAM before adding functions. */
+	pci_bus_init(&pcit_bus);
+	pci_bus_set_window64(&pcit_bus, 0x1000000000ULL, PCI_WINDOW64_SIZE);
+	add_r3(1);
+	ck_assert_uint_eq(pci_function_bar_address(&r3.f, 2), 0x1000000000ULL);
+	ck_assert_uint_eq(r3.f.bar_decoded[2], 0x1000000000ULL);
+	/* The old default place is no window now. */
+	cfg_wr(1, PCI_CFG_BAR0 + 12, 4, 0x1);
+	ck_assert_uint_eq(r3.f.bar_decoded[2], 0);
+}
+END_TEST
+
+START_TEST(test_window64_follows_ram)
+{
+	struct guest_mem m;
+
+	ck_assert_int_eq(guest_mem_init(&m, 64 << 20, false, HUGEPAGES_NONE), 0);
+	ck_assert_uint_eq(pci_window64_base(&m), 0x100000000ULL);
+	guest_mem_destroy(&m);
+	/* RAM past the hole: 4 GiB + (5 GiB - 3 GiB) = 6 GiB, and the window starts there. */
+	ck_assert_int_eq(guest_mem_init(&m, 5ULL << 30, false, HUGEPAGES_NONE), 0);
+	ck_assert_uint_eq(pci_window64_base(&m), 6ULL << 30);
+	guest_mem_destroy(&m);
+}
+END_TEST
+
+static uint32_t ecam_rd(unsigned slot, unsigned fn, unsigned off, uint32_t len)
+{
+	uint8_t d[4] = { 0 };
+	uint32_t v = 0;
+
+	pci_ecam_io(&pcit_bus, (uint64_t)slot << 15 | fn << 12 | off, d, len, false);
+	memcpy(&v, d, len);
+	return v;
+}
+
+static void ecam_wr(unsigned slot, unsigned fn, unsigned off, uint32_t len, uint32_t v)
+{
+	uint8_t d[4];
+
+	memcpy(d, &v, len);
+	pci_ecam_io(&pcit_bus, (uint64_t)slot << 15 | fn << 12 | off, d, len, true);
+}
+
+START_TEST(test_ecam)
+{
+	/* Every byte of the 256 through ECAM is what mechanism #1 reads. */
+	for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++)
+		for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4)
+			ck_assert_uint_eq(ecam_rd(slot, 0, off, 4), cfg_rd(slot, off, 4));
+	/* Extended space: 0 for a function, all-ones where there is none. */
+	ck_assert_uint_eq(ecam_rd(1, 0, 0x100, 4), 0);
+	ck_assert_uint_eq(ecam_rd(1, 0, 0xffc, 4), 0);
+	ck_assert_uint_eq(ecam_rd(1, 0, 0xffe, 2), 0);
+	ck_assert_uint_eq(ecam_rd(9, 0, 0x100, 4), 0xffffffff);
+	ck_assert_uint_eq(ecam_rd(1, 3, 0, 4), 0xffffffff);
+	/* Writes reach the same bytes; misaligned accesses are dropped. */
+	ecam_wr(1, 0, PCI_CFG_INT_LINE, 1, 0x5a);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_LINE, 1), 0x5a);
+	uint32_t bar = bar_reg(1, 0);
+
+	ecam_wr(1, 0, PCI_CFG_BAR0 + 1, 2, 0xffff);
+	ck_assert_uint_eq(bar_reg(1, 0), bar);
+	ck_assert_uint_eq(ecam_rd(1, 0, PCI_CFG_VENDOR_ID + 1, 2), 0xffff);
+	ecam_wr(1, 0, PCI_CFG_COMMAND, 2, 0);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_COMMAND, 2), 0);
+	ck_assert_uint_eq(r1.f.bar_decoded[0], 0);
+	ecam_wr(1, 0, 0x400, 4, 0xffffffff);	/* extended space: ignored */
+	ck_assert_uint_eq(ecam_rd(1, 0, 0x400, 4), 0);
+	/* Past the 1 MiB of bus 0: nothing. */
+	uint8_t d[4];
+
+	pci_ecam_io(&pcit_bus, PCI_ECAM_SIZE, d, 4, false);
+	ck_assert_uint_eq(d[0] & d[1] & d[2] & d[3], 0xff);
+}
+END_TEST
+
+START_TEST(test_intx_status)
+{
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	pci_function_set_intx_status(&r1.f, true);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert_uint_eq(ecam_rd(1, 0, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert_uint_eq(cfg_rd(2, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	/* Read-only to the guest; Interrupt Disable is the command register's. */
+	cfg_wr(1, PCI_CFG_STATUS, 2, 0);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	ck_assert(!pci_function_intx_disabled(&r1.f));
+	cfg_wr(1, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_INTX_DISABLE);
+	ck_assert(pci_function_intx_disabled(&r1.f));
+	pci_function_set_intx_status(&r1.f, false);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+}
+END_TEST
+
 START_TEST(test_host_bridge)
 {
 	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_VENDOR_ID, 2), 0x1b36);
@@ -189,7 +353,12 @@ START_TEST(test_function_ids)
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_SUBSYS_VENDOR, 2), REC_SUBVENDOR);
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_SUBSYS_ID, 2), REC_SUBID);
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_HEADER_TYPE, 1), 0);
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), 0);
+	/* INTx pin A, its line the IOAPIC input _PRT names for the slot; none on the bridge. */
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), PCI_INTX_PIN_A);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_LINE, 1), pci_intx_gsi(1));
+	ck_assert_uint_eq(cfg_rd(2, PCI_CFG_INT_LINE, 1), pci_intx_gsi(2));
+	ck_assert_uint_ne(pci_intx_gsi(1), pci_intx_gsi(2));
+	ck_assert_uint_eq(cfg_rd(0, PCI_CFG_INT_PIN, 1), 0);
 	/* Memory decoding on, as firmware would leave it. */
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_COMMAND, 2), PCI_CMD_MEMORY);
 	/* Slots past the last device are empty. */
@@ -260,7 +429,7 @@ START_TEST(test_data_port_widths)
 	port_wr(6, 2, 0xffff);
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_LINE, 1), 0x0a);
 	port_wr(5, 1, 0x42);	/* INT_PIN: read-only */
-	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), 0);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_INT_PIN, 1), PCI_INTX_PIN_A);
 }
 END_TEST
 
@@ -306,13 +475,21 @@ START_TEST(test_stray_reads_all_ones)
 		ck_assert_msg(port_rd(strays[i].port, strays[i].len) == ones(strays[i].len),
 			      "stray %u read something", i);
 	}
-	/* Past the 256-byte space, slots past 31, functions past 0 (direct). */
-	static const uint32_t offs[] = { 256, 257, 0x1000, 0xfffffffc, 0xffffffff };
+	/* Past the 4 KiB an ECAM function has, slots past 31, functions past 0 (direct). */
+	static const uint32_t offs[] = { 0x1000, 0x1004, 0xfffffffc, 0xffffffff };
 
 	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		memset(b, 0, sizeof(b));
 		pci_config_access(&pcit_bus, 1, 0, offs[i], b, 4, false);
 		ck_assert_uint_eq(b[0] & b[1] & b[2] & b[3], 0xff);
+	}
+	/* Extended configuration space of a function that has none reads as 0. */
+	static const uint32_t ext[] = { 256, 257, 0x800, 0xffc };
+
+	for (unsigned i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		memset(b, 0xaa, sizeof(b));
+		pci_config_access(&pcit_bus, 1, 0, ext[i], b, 4, false);
+		ck_assert_uint_eq(b[0] | b[1] | b[2] | b[3], 0);
 	}
 	memset(b, 0, sizeof(b));
 	pci_config_access(&pcit_bus, PCI_MAX_SLOTS, 0, 0, b, 4, false);
@@ -320,14 +497,11 @@ START_TEST(test_stray_reads_all_ones)
 	memset(b, 0, sizeof(b));
 	pci_config_access(&pcit_bus, 1, 8, 0, b, 4, false);
 	ck_assert_uint_eq(b[0] & b[1] & b[2] & b[3], 0xff);
-	/* Straddling the end: the bytes inside are real, the rest all-ones. */
-	memset(b, 0, sizeof(b));
+	/* Straddling the end of the 256 bytes: the bytes inside are real, the rest extended space (0). */
+	memset(b, 0xaa, sizeof(b));
 	cfg_wr(1, 0xfc, 4, 0);	/* nothing there: stays 0 */
 	pci_config_access(&pcit_bus, 1, 0, 254, b, 4, false);
-	ck_assert_uint_eq(b[0], 0);
-	ck_assert_uint_eq(b[1], 0);
-	ck_assert_uint_eq(b[2], 0xff);
-	ck_assert_uint_eq(b[3], 0xff);
+	ck_assert_uint_eq(b[0] | b[1] | b[2] | b[3], 0);
 	/* Nothing was routed to a function's hooks. */
 	ck_assert_uint_eq(r1.cfg_reads, 1);	/* the direct read at 254 */
 	ck_assert_uint_eq(r1.cr_off, 254);
@@ -983,6 +1157,11 @@ static Suite *pci_bus_suite(void)
 	tcase_add_test(tc, test_readonly_sweep_function);
 	tcase_add_test(tc, test_save_restore_round_trip);
 	tcase_add_test(tc, test_save_restore_refused);
+	tcase_add_test(tc, test_bar64_placement_and_sizing);
+	tcase_add_test(tc, test_bar64_window_moves);
+	tcase_add_test(tc, test_window64_follows_ram);
+	tcase_add_test(tc, test_ecam);
+	tcase_add_test(tc, test_intx_status);
 	suite_add_tcase(s, tc);
 
 	return s;

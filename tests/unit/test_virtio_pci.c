@@ -209,20 +209,28 @@ START_TEST(test_vpci_ids)
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_VENDOR, 2), 0x1af4);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_SUBSYS_ID, 2), 0x1040 + FAKE_ID);
 	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_HEADER_TYPE, 1), 0);
-	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_PIN, 1), 0);	/* MSI-X only */
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_PIN, 1), PCI_INTX_PIN_A);
 	ck_assert(cfg_rd(vslot, PCI_CFG_STATUS, 2) & PCI_STATUS_CAP_LIST);
-	/* BAR 0: 32-bit memory, not prefetchable, 32 KiB, in the window; no other BAR. */
+	/*
+	 * BAR 0 (with BAR 1 its upper dword): 64-bit memory, not prefetchable,
+	 * 32 KiB, placed in the 32-bit window; no other BAR.
+	 */
 	uint32_t b0 = cfg_rd(vslot, PCI_CFG_BAR0, 4);
 
-	ck_assert_uint_eq(b0 & BAR_MEM_FLAGS, 0);
-	ck_assert_uint_eq(b0 & (VPCI_BAR_SIZE - 1), 0);
-	ck_assert_uint_eq(vp.pci.bar_decoded[0], b0);
+	ck_assert_uint_eq(b0 & BAR_MEM_FLAGS, PCI_BAR_MEM_64);
+	ck_assert_uint_eq(b0 & (VPCI_BAR_SIZE - 1) & ~BAR_MEM_FLAGS, 0);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4, 4), 0);
+	ck_assert_uint_eq(vp.pci.bar_decoded[0], b0 & ~BAR_MEM_FLAGS);
 	ck_assert_uint_ge(b0, PCI_WINDOW_BASE);
 	cfg_wr(vslot, PCI_CFG_COMMAND, 2, 0);
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, 0xffffffff);
-	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0, 4), ~(uint32_t)(VPCI_BAR_SIZE - 1));
+	cfg_wr(vslot, PCI_CFG_BAR0 + 4, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0, 4),
+			  (~(uint32_t)(VPCI_BAR_SIZE - 1) & ~BAR_MEM_FLAGS) | PCI_BAR_MEM_64);
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4, 4), 0xffffffff);
 	cfg_wr(vslot, PCI_CFG_BAR0, 4, b0);
-	for (unsigned b = 1; b < PCI_NR_BARS; b++) {
+	cfg_wr(vslot, PCI_CFG_BAR0 + 4, 4, 0);
+	for (unsigned b = 2; b < PCI_NR_BARS; b++) {
 		cfg_wr(vslot, PCI_CFG_BAR0 + 4 * b, 4, 0xffffffff);
 		ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_BAR0 + 4 * b, 4), 0);
 	}
@@ -376,6 +384,7 @@ START_TEST(test_vpci_readonly_sweep)
 
 	base_writable(w);
 	bar_writable(w, 0, VPCI_BAR_SIZE);
+	memset(w + PCI_CFG_BAR0 + 4, 0xff, 4);	/* BAR 0's upper dword */
 	/* The pci-cfg window's bar, offset, length and data are the driver's (4.1.4.9). */
 	w[c + CAP_BAR] = 0xff;
 	memset(w + c + CAP_OFFSET, 0xff, 4);
@@ -1392,6 +1401,121 @@ static void expect_refused(const struct state_writer *w, size_t off, uint8_t v)
 	free(b);
 }
 
+/* ---- INTx (MSI-X off) ---- */
+
+static uint16_t pci_status_reg(struct pci_bus *b, unsigned slot)
+{
+	uint8_t d[2];
+
+	pci_config_access(b, slot, 0, PCI_CFG_STATUS, d, 2, false);
+	return (uint16_t)(d[0] | d[1] << 8);
+}
+
+START_TEST(test_vpci_intx_irqfd)
+{
+	/* Slot 1: IOAPIC input 17, a level irqfd with its resample fd. */
+	ck_assert_uint_eq(cfg_rd(vslot, PCI_CFG_INT_LINE, 1), pci_intx_gsi(1));
+	ck_assert_int_eq(virtio_pci_attach_intx(&vp, pci_intx_gsi(1)), 0);
+	int fd = fake_irq_irqfd(&irq, pci_intx_gsi(1));
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fd, vp.intx_fd);
+	ck_assert_int_ge(vp.intx_resample_fd, 0);
+	ck_assert_int_eq(dev.transport_fd, vp.intx_resample_fd);
+
+	/* MSI-X off: a used buffer raises INTx and sets ISR bit 0 and Interrupt Status. */
+	raise_irq(0, false);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert(pci_status_reg(&pcit_bus, vslot) & PCI_STATUS_INTERRUPT);
+	/* The EOI lowered the line with the ISR still set: the resample raises it again. */
+	ck_assert_int_eq(write(vp.intx_resample_fd, &(uint64_t){ 1 }, 8), 8);
+	pthread_mutex_lock(&dev.lock);
+	dev.transport->fd_ready(&dev);
+	pthread_mutex_unlock(&dev.lock);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert_uint_eq(testlib_eventfd_count(vp.intx_resample_fd), 0);	/* drained */
+	/* The ISR read acknowledges: Interrupt Status clear, a resample raises nothing. */
+	ck_assert_uint_eq(isr_read(), 1);
+	ck_assert_uint_eq(pci_status_reg(&pcit_bus, vslot) & PCI_STATUS_INTERRUPT, 0);
+	pthread_mutex_lock(&dev.lock);
+	dev.transport->fd_ready(&dev);
+	pthread_mutex_unlock(&dev.lock);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 0);
+	/* Config change: bit 1. */
+	raise_irq(0, true);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert_uint_eq(isr_read(), 2);
+
+	/* Interrupt Disable holds the line back, Interrupt Status still reports; clearing raises. */
+	cfg_wr(vslot, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_INTX_DISABLE);
+	raise_irq(0, false);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 0);
+	ck_assert(pci_status_reg(&pcit_bus, vslot) & PCI_STATUS_INTERRUPT);
+	cfg_wr(vslot, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert_uint_eq(isr_read(), 1);
+
+	/* MSI-X on: INTx is silent (the vector fires instead), Interrupt Status clear. */
+	cfg_wr(vslot, L.msix + MSIX_FLAGS, 2, MSIX_FLAGS_ENABLE);
+	raise_irq(0, false);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 0);
+	ck_assert_uint_eq(pci_status_reg(&pcit_bus, vslot) & PCI_STATUS_INTERRUPT, 0);
+	/* Off again with the ISR bit still set: INTx goes up. */
+	cfg_wr(vslot, L.msix + MSIX_FLAGS, 2, 0);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	/* A device reset clears the ISR. */
+	cc_wr(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+	ck_assert_uint_eq(pci_status_reg(&pcit_bus, vslot) & PCI_STATUS_INTERRUPT, 0);
+}
+END_TEST
+
+START_TEST(test_vpci_intx_direct)
+{
+	/* Without irqfds the line is set through the irq ops, and lowered by the ISR read. */
+	irq.refuse_irqfd = true;
+	ck_assert_int_eq(virtio_pci_attach_intx(&vp, pci_intx_gsi(1)), 0);
+	ck_assert_int_eq(vp.intx_fd, -1);
+	raise_irq(0, false);
+	ck_assert_uint_eq(irq.line_gsi, pci_intx_gsi(1));
+	ck_assert_int_eq(irq.line_level, 1);
+	raise_irq(0, false);
+	ck_assert_uint_eq(irq.line_sets, 1);	/* already up */
+	ck_assert_uint_eq(isr_read(), 1);
+	ck_assert_int_eq(irq.line_level, 0);
+	raise_irq(0, false);
+	ck_assert_int_eq(irq.line_level, 1);
+	cfg_wr(vslot, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_INTX_DISABLE);
+	ck_assert_int_eq(irq.line_level, 0);
+	cfg_wr(vslot, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
+	ck_assert_int_eq(irq.line_level, 1);
+	ck_assert_uint_eq(irq.line_sets, 5);
+}
+END_TEST
+
+START_TEST(test_vpci_intx_restore)
+{
+	struct state_writer w;
+	struct twin t;
+
+	/* An asserted INTx line (ISR set, MSI-X off) comes back up after restore. */
+	raise_irq(0, false);
+	save_vpci(&vp, &w);
+	twin_init(&t);
+	ck_assert_int_eq(virtio_pci_attach_intx(&t.vp, pci_intx_gsi(1)), 0);
+	int fd = fake_irq_irqfd(&t.irq, pci_intx_gsi(1));
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 0);
+	ck_assert_int_eq(restore_vpci(&t.vp, w.data, w.len), 0);
+	ck_assert_uint_eq(testlib_eventfd_count(fd), 1);
+	ck_assert(pci_status_reg(&t.bus, 1) & PCI_STATUS_INTERRUPT);
+	ck_assert_uint_eq(win_rd(&t.bus, t.vp.pci.bar_decoded[0] + L.off[VIRTIO_PCI_CAP_ISR_CFG], 1), 1);
+	ck_assert_uint_eq(pci_status_reg(&t.bus, 1) & PCI_STATUS_INTERRUPT, 0);
+	twin_destroy(&t);
+	state_writer_free(&w);
+}
+END_TEST
+
 START_TEST(test_vpci_save_restore_refused)
 {
 	struct state_writer w;
@@ -1427,6 +1551,9 @@ static Suite *virtio_pci_suite(void)
 	tcase_add_test(tv, test_vpci_class_per_device);
 	tcase_add_test(tv, test_vpci_cap_chain);
 	tcase_add_test(tv, test_vpci_readonly_sweep);
+	tcase_add_test(tv, test_vpci_intx_irqfd);
+	tcase_add_test(tv, test_vpci_intx_direct);
+	tcase_add_test(tv, test_vpci_intx_restore);
 	tcase_add_test(tv, test_vpci_device_features);
 	tcase_add_test(tv, test_vpci_driver_features);
 	tcase_add_test(tv, test_vpci_features_refused);
