@@ -443,10 +443,13 @@ static void set_virt(struct vfio_pci *v, uint32_t off, uint32_t len)
 static bool msix_valid(const struct vfio_pci *v)
 {
 	uint64_t tsz = (uint64_t)v->msix.nr * MSIX_ENTRY, psz = (v->msix.nr + 63) / 64 * 8;
+
+	/* BIR 6 and 7 are reserved: a device may still say so. */
+	if (v->msix.table_bar >= PCI_NR_BARS || v->msix.pba_bar >= PCI_NR_BARS)
+		return false;
 	uint64_t tb = v->pci.bar_size[v->msix.table_bar], pb = v->pci.bar_size[v->msix.pba_bar];
 
-	return v->msix.table_bar < PCI_NR_BARS && v->msix.pba_bar < PCI_NR_BARS && tb && pb &&
-	       v->msix.table_off + tsz <= tb && v->msix.pba_off + psz <= pb;
+	return tb && pb && v->msix.table_off + tsz <= tb && v->msix.pba_off + psz <= pb;
 }
 
 static void caps_walk(struct vfio_pci *v, const uint8_t *dcfg)
@@ -602,6 +605,7 @@ int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_me
 	if (dev.ops->irq_count(dev.h, VFIO_PCI_IRQ_INTX) <= 0)
 		v->pci.cfg[PCI_CFG_INT_PIN] = 0;
 	v->intx.present = v->pci.cfg[PCI_CFG_INT_PIN] != 0;
+	set_virt(v, PCI_CFG_VENDOR_ID, 4);	/* read-only ids: no write needs to reach the device */
 	set_virt(v, PCI_CFG_COMMAND, 2);
 	set_virt(v, PCI_CFG_HEADER_TYPE, 1);
 	set_virt(v, PCI_CFG_BAR0, 4 * PCI_NR_BARS);
@@ -661,6 +665,13 @@ int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_me
 						   (1u << v->msi.max) - 1);
 		}
 	}
+	/* Every vector's eventfd now: the vCPU threads that enable them may not create fds. */
+	for (unsigned i = 0; v->msix.table && i < v->msix.nr; i++)
+		if (vector_efd(&v->msix.vec[i]) < 0)
+			return -errno;
+	for (unsigned i = 0; v->msi.cap && i < v->msi.max; i++)
+		if (vector_efd(&v->msi.vec[i]) < 0)
+			return -errno;
 	r = map_bars(v);
 	if (!r)
 		r = dma_map_all(v);
