@@ -281,23 +281,33 @@ static int host_device_info(void *h, uint32_t *flags, uint32_t *nr_regions, uint
 	return 0;
 }
 
-/* Fills r's areas from the capability chain of info (argsz bytes), else the whole region. */
-static void parse_sparse(const struct vfio_region_info *info, struct vfio_region *r)
+void vfio_region_parse(const void *buf, size_t len, struct vfio_region *r)
 {
-	const uint8_t *base = (const uint8_t *)info;
+	const struct vfio_region_info *info = buf;
+	const uint8_t *base = buf;
+
+	memset(r, 0, sizeof(*r));
+	if (len < sizeof(*info))
+		return;
+	r->flags = info->flags & (VFIO_REGION_READ | VFIO_REGION_WRITE | VFIO_REGION_MMAP);
+	r->size = info->size;
+	r->offset = info->offset;
+	uint32_t argsz = info->argsz < len ? info->argsz : (uint32_t)len;
 	uint32_t off = info->flags & VFIO_REGION_INFO_FLAG_CAPS ? info->cap_offset : 0;
 	unsigned hops = 0;
 
 	r->nr_areas = 0;
-	while (off && off + sizeof(struct vfio_info_cap_header) <= info->argsz && hops++ < 16) {
+	/* The kernel puts capabilities 8-byte aligned: anything else is not from it. */
+	while (off && !(off & 7) && off + sizeof(struct vfio_info_cap_header) <= argsz &&
+	       hops++ < 16) {
 		const struct vfio_info_cap_header *c = (const void *)(base + off);
 
 		if (c->id == VFIO_REGION_INFO_CAP_SPARSE_MMAP &&
-		    off + sizeof(struct vfio_region_info_cap_sparse_mmap) <= info->argsz) {
+		    off + sizeof(struct vfio_region_info_cap_sparse_mmap) <= argsz) {
 			const struct vfio_region_info_cap_sparse_mmap *s = (const void *)c;
 
 			for (uint32_t i = 0; i < s->nr_areas && r->nr_areas < VFIO_MAX_AREAS; i++) {
-				if (off + sizeof(*s) + (i + 1) * sizeof(s->areas[0]) > info->argsz)
+				if (off + sizeof(*s) + (i + 1) * sizeof(s->areas[0]) > argsz)
 					break;
 				r->areas[r->nr_areas].offset = s->areas[i].offset;
 				r->areas[r->nr_areas++].size = s->areas[i].size;
@@ -343,13 +353,7 @@ static int host_region_info(void *h, unsigned index, struct vfio_region *r)
 			break;
 		sz = info->argsz;
 	}
-	memset(r, 0, sizeof(*r));
-	r->flags = info->flags & (VFIO_REGION_READ | VFIO_REGION_WRITE | VFIO_REGION_MMAP);
-	r->size = info->size;
-	r->offset = info->offset;
-	if (info->argsz > sz)
-		info->argsz = (uint32_t)sz;
-	parse_sparse(info, r);
+	vfio_region_parse(info, sz, r);
 	free(info);
 	return 0;
 }

@@ -49,6 +49,14 @@ struct vfio_region {
 	struct vfio_area areas[VFIO_MAX_AREAS];
 };
 
+/*
+ * Decodes what VFIO_DEVICE_GET_REGION_INFO returned (len bytes of struct
+ * vfio_region_info and its capability chain) into r: flags, size, offset,
+ * the sparse-mmap areas.  Capabilities past len, chains that loop and
+ * areas past the end are ignored.
+ */
+void vfio_region_parse(const void *info, size_t len, struct vfio_region *r);
+
 enum vfio_iface { VFIO_IFACE_NONE, VFIO_IFACE_IOMMUFD, VFIO_IFACE_LEGACY };
 
 /*

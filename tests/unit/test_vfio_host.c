@@ -6,6 +6,12 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +20,7 @@
 
 #include "testlib.h"
 
+#include "kvmrun/memslot.h"
 #include "kvmrun/vfio.h"
 
 static char root[64];
@@ -156,6 +163,112 @@ START_TEST(probe_prefers_iommufd)
 }
 END_TEST
 
+/* What VFIO_DEVICE_GET_REGION_INFO returns for a BAR with a sparse-mmap capability. */
+struct region_reply {
+	struct vfio_region_info info;
+	struct vfio_info_cap_header other;	/* an unrelated capability first */
+	struct vfio_region_info_cap_sparse_mmap sparse;
+	struct vfio_region_sparse_mmap_area areas[2];
+};
+
+static void reply(struct region_reply *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->info.argsz = sizeof(*b);
+	b->info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+			VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+	b->info.index = 0;
+	b->info.size = 0x80000;
+	b->info.offset = 0x1230000000ULL;
+	b->info.cap_offset = offsetof(struct region_reply, other);
+	b->other.id = 99;
+	b->other.version = 1;
+	b->other.next = offsetof(struct region_reply, sparse);
+	b->sparse.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+	b->sparse.header.version = 1;
+	b->sparse.nr_areas = 2;
+	b->areas[0] = (struct vfio_region_sparse_mmap_area){ 0, 0x8000 };
+	b->areas[1] = (struct vfio_region_sparse_mmap_area){ 0x9000, 0x77000 };
+}
+
+START_TEST(region_info_with_sparse_mmap)
+{
+	struct region_reply b;
+	struct vfio_region r;
+
+	reply(&b);
+	vfio_region_parse(&b, sizeof(b), &r);
+	ck_assert_uint_eq(r.size, 0x80000);
+	ck_assert_uint_eq(r.offset, 0x1230000000ULL);
+	ck_assert_uint_eq(r.flags, VFIO_REGION_READ | VFIO_REGION_WRITE | VFIO_REGION_MMAP);
+	ck_assert_uint_eq(r.nr_areas, 2);
+	ck_assert_uint_eq(r.areas[1].offset, 0x9000);
+	ck_assert_uint_eq(r.areas[1].size, 0x77000);
+	/* No capability: mmappable means the whole region. */
+	b.info.flags &= ~VFIO_REGION_INFO_FLAG_CAPS;
+	vfio_region_parse(&b, sizeof(b), &r);
+	ck_assert_uint_eq(r.nr_areas, 1);
+	ck_assert_uint_eq(r.areas[0].size, 0x80000);
+	/* Cut short (the kernel said it needed more room): only the areas that fit. */
+	reply(&b);
+	vfio_region_parse(&b, sizeof(b) - sizeof(b.areas[1]), &r);
+	ck_assert_uint_eq(r.nr_areas, 1);
+	/* A chain that loops, and one that points past the end: whole-region fallback. */
+	reply(&b);
+	b.other.next = offsetof(struct region_reply, other);
+	vfio_region_parse(&b, sizeof(b), &r);
+	ck_assert_uint_eq(r.nr_areas, 1);
+	ck_assert_uint_eq(r.areas[0].size, 0x80000);
+	reply(&b);
+	b.info.cap_offset = 0x10000;
+	vfio_region_parse(&b, sizeof(b), &r);
+	ck_assert_uint_eq(r.nr_areas, 1);
+	/* Not mmappable: no area, whatever the capability says. */
+	reply(&b);
+	b.info.flags &= ~(VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS);
+	vfio_region_parse(&b, sizeof(b), &r);
+	ck_assert_uint_eq(r.nr_areas, 0);
+}
+END_TEST
+
+/* The KVM side of run-time memory slots, on this host's /dev/kvm. */
+START_TEST(kvm_memslots_add_move_remove)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vmfd;
+	struct kvm_memslots k;
+	struct vm_memslots ops;
+	void *a, *b;
+	int s1, s2;
+
+	if (kvm < 0)
+		return;	/* no KVM here: nothing to check */
+	vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
+	ck_assert_int_ge(vmfd, 0);
+	a = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b = mmap(NULL, 0x2000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(a != MAP_FAILED && b != MAP_FAILED);
+	kvm_memslots_init(&k, vmfd, 2);
+	ops = kvm_memslots_ops_for(&k);
+	s1 = ops.ops->add(ops.ctx, 0xc0000000, 0x4000, a);
+	ck_assert_int_eq(s1, 0);
+	/* Overlapping the first: KVM refuses, the slot number is not used up. */
+	ck_assert_int_eq(ops.ops->add(ops.ctx, 0xc0002000, 0x2000, b), -EEXIST);
+	s2 = ops.ops->add(ops.ctx, 0xc0004000, 0x2000, b);
+	ck_assert_int_eq(s2, 1);
+	ops.ops->remove(ops.ctx, s1);
+	ck_assert_uint_eq(k.used, 2);
+	/* Where the first was, the second piece of memory now fits. */
+	ck_assert_int_eq(ops.ops->add(ops.ctx, 0xc0002000, 0x2000, a), 0);
+	ops.ops->remove(ops.ctx, 0);
+	ops.ops->remove(ops.ctx, s2);
+	ck_assert_uint_eq(k.used, 0);
+	munmap(a, 0x4000);
+	munmap(b, 0x2000);
+	close(vmfd);
+	close(kvm);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vfio_host");
@@ -166,6 +279,8 @@ int main(void)
 	tcase_add_test(tc, bound_device_resolves_with_group_and_cdev);
 	tcase_add_test(tc, errors_say_what_to_do);
 	tcase_add_test(tc, probe_prefers_iommufd);
+	tcase_add_test(tc, region_info_with_sparse_mmap);
+	tcase_add_test(tc, kvm_memslots_add_move_remove);
 	suite_add_tcase(s, tc);
 	return testlib_run(s);
 }
