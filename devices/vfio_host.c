@@ -590,24 +590,16 @@ static int open_iommufd(struct host_dev *d, const struct vfio_target *t, char *e
 	return 0;
 }
 
-static int open_legacy(struct host_dev *d, const struct vfio_target *t, uint64_t mem_bytes,
-		       char *err, size_t errlen)
+static int open_legacy(struct host_dev *d, const struct vfio_target *t, char *err,
+		       size_t errlen)
 {
 	struct vfio_group_status st = { .argsz = sizeof(st) };
-	struct rlimit rl;
 	char gpath[64];
 	int r;
 
 	if (t->group < 0)
 		return fail(err, errlen, -ENODEV, "--vfio %s: no IOMMU group: enable the IOMMU "
 			    "(intel_iommu=on or amd_iommu=on on the host's command line)", t->addr);
-	/* Type1 pins all guest RAM against the locked-memory limit. */
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < mem_bytes && geteuid() != 0)
-		return fail(err, errlen, -ENOMEM, "--vfio %s: RLIMIT_MEMLOCK is %llu KiB, the "
-			    "guest's %llu MiB of RAM must be pinned: raise it (ulimit -l, "
-			    "limits.conf memlock)", t->addr, (unsigned long long)rl.rlim_cur >> 10,
-			    (unsigned long long)mem_bytes >> 20);
 	d->container = open_dev("/dev/vfio/vfio", err, errlen, t->addr);
 	if (d->container < 0)
 		return d->container;
@@ -654,12 +646,21 @@ int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_
 			    "the IOMMU (intel_iommu=on or amd_iommu=on)", t->addr);
 	if (iface == VFIO_IFACE_IOMMUFD && !t->cdev[0])
 		iface = VFIO_IFACE_LEGACY;	/* a kernel without VFIO_DEVICE_CDEV */
+	/* Both interfaces pin all guest RAM, counted against the locked-memory limit. */
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < mem_bytes && geteuid() != 0)
+		return fail(err, errlen, -ENOMEM, "--vfio %s: RLIMIT_MEMLOCK is %llu KiB, the "
+			    "guest's %llu MiB of RAM must be pinned: raise it (ulimit -l, "
+			    "limits.conf memlock)", t->addr, (unsigned long long)rl.rlim_cur >> 10,
+			    (unsigned long long)mem_bytes >> 20);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->dev_fd = d->iommufd = d->container = d->group = -1;
 	r = iface == VFIO_IFACE_IOMMUFD ? open_iommufd(d, t, err, errlen) :
-					  open_legacy(d, t, mem_bytes, err, errlen);
+					  open_legacy(d, t, err, errlen);
 	if (r) {
 		host_close(d);
 		return r;

@@ -131,8 +131,8 @@ const char *vfio_iface_name(enum vfio_iface i);
 /*
  * Opens a resolved device with the interface the host offers (iommufd,
  * else legacy type1), its IOMMU context attached.  mem_bytes is the guest
- * RAM that will be pinned (checked against RLIMIT_MEMLOCK on the legacy
- * path).  0, or -errno with one line of what to do in err.
+ * RAM that will be pinned (checked against RLIMIT_MEMLOCK for non-root users: type1
+ * path and iommufd alike).  0, or -errno with one line of what to do in err.
  */
 int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_dev *d,
 		   char *err, size_t errlen);
