@@ -9,6 +9,9 @@
  * Input: u8 flags (1: INTx offered; 2: MSI offered; 4: MSI-X offered),
  * 6 x u8 BAR size exponents (size 1 << e for e in 4..23, else none), 256
  * bytes of configuration space, then operations until the input ends.
+ * The 256 bytes are also decoded as a VFIO region-info reply and laid out
+ * over a BAR (vfio_region_parse, vfio_pci_mmap_layout): whole pages inside
+ * the BAR, in order, none over the trapped range.
  * Checks: no BAR, ROM, MSI or MSI-X byte the guest writes reaches the
  * device; every memory slot lies inside one BAR as decoded and inside a
  * window, never on a page of the MSI-X table or PBA; an irqfd is only ever
@@ -133,6 +136,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bars[b] = e >= 4 && e < 24 ? 1ULL << e : 0;
 	}
 	in_bytes(&in, cfg, sizeof(cfg));
+
+	/* The same bytes as a region-info reply from the kernel, then laid out over a BAR. */
+	struct vfio_region reg;
+	struct vfio_area piece[VFIO_MAP_MAX], trap = { cfg[0] * 64ULL, cfg[1] * 16ULL };
+
+	vfio_region_parse(cfg, sizeof(cfg), &reg);
+	FUZZ_CHECK(reg.nr_areas <= VFIO_MAX_AREAS, "%u areas", reg.nr_areas);
+	unsigned np = vfio_pci_mmap_layout(&reg, 1ULL << (12 + flags % 20), &trap, 1, piece,
+					   VFIO_MAP_MAX);
+
+	for (unsigned i = 0; i < np; i++) {
+		FUZZ_CHECK(!(piece[i].offset % VFIO_PAGE) && !(piece[i].size % VFIO_PAGE) &&
+			   piece[i].size, "piece %u not whole pages", i);
+		FUZZ_CHECK(piece[i].offset + piece[i].size <= 1ULL << (12 + flags % 20),
+			   "piece %u past the BAR", i);
+		FUZZ_CHECK(!trap.size || piece[i].offset >= trap.offset + trap.size ||
+			   piece[i].offset + piece[i].size <= (trap.offset & ~(VFIO_PAGE - 1)),
+			   "piece %u over the trapped range", i);
+		FUZZ_CHECK(!i || piece[i].offset >= piece[i - 1].offset + piece[i - 1].size,
+			   "pieces %u and %u overlap or are out of order", i - 1, i);
+	}
 	fake_vfio_init(&fv, cfg, sizeof(cfg), bars);
 	fv.irqs[VFIO_PCI_IRQ_INTX] = flags & 1;
 	fv.irqs[VFIO_PCI_IRQ_MSI] = flags & 2 ? 32 : 0;
