@@ -341,6 +341,12 @@ void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t
 		n = len;
 	if (!is_write)
 		memset(data, f && off < PCI_ECAM_CFG_SIZE ? 0 : 0xff, len);
+	if (f && !n && off < PCI_ECAM_CFG_SIZE && f->ops && f->ops->config_ext) {
+		pthread_mutex_lock(&bus->lock);
+		f->ops->config_ext(f, off, data, len, is_write);
+		pthread_mutex_unlock(&bus->lock);
+		return;
+	}
 	if (!f || !n)
 		return;
 	pthread_mutex_lock(&bus->lock);

@@ -25,6 +25,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/host_file.h"
 #include "kvmrun/log.h"
+#include "kvmrun/vfio_pci.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_slot.h"
 #include "kvmrun/vm.h"
@@ -486,6 +487,46 @@ static int add_console(struct vm *vm, unsigned i, const char *name)
 	return add_virtio(vm, i, name, vconsole_init);
 }
 
+/* ---- passed-through PCI functions ---- */
+
+static int add_vfio(struct vm *vm, unsigned i, const char *name)
+{
+	const char *spec = vm->cfg->vfio[i];
+	struct vfio_target t;
+	struct vfio_dev dev;
+	struct vfio_pci *v;
+	char err[768];
+	int r;
+
+	r = vfio_resolve(spec, "/sys", &t, err, sizeof(err));
+	if (!r)
+		r = vfio_host_open(&t, vm->mem.total, &dev, err, sizeof(err));
+	if (r) {
+		log_err("%s", err);
+		return r;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		dev.ops->close(dev.h);
+		return -ENOMEM;
+	}
+	/* Guest RAM is DMA-mapped here, before any vCPU exists. */
+	r = vfio_pci_init(v, dev, &vm->mem, vm->irq, kvm_memslots_ops_for(&vm->memslots), name);
+	if (r) {
+		vfio_pci_destroy(v);
+		free(v);
+		return r;
+	}
+	r = add(vm, &vfio_pci_device_ops, v, name);
+	if (r)
+		return r;
+	r = vfio_pci_attach(v, vm->pci);
+	if (r >= 0)
+		log_info("%s: %s at PCI 00:%02x.0 via %s", name, t.addr, (unsigned)r,
+			 vfio_iface_name(dev.iface));
+	return r < 0 ? r : 0;
+}
+
 /* ---- the machine ---- */
 
 static unsigned one(const struct vm_config *cfg)
@@ -519,6 +560,11 @@ static unsigned nr_nets(const struct vm_config *cfg)
 	return cfg->has_net;
 }
 
+static unsigned nr_vfio(const struct vm_config *cfg)
+{
+	return cfg->nr_vfio;
+}
+
 static unsigned nr_consoles(const struct vm_config *cfg)
 {
 	return cfg->virtio_console;
@@ -549,6 +595,7 @@ static const struct machine_part {
 	{ "pm-timer", one, add_pm_timer },
 	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
 	{ "pci-testdev", nr_pci_testdevs, add_pci_testdev },	/* the last PCI slot: moves none */
+	{ "vfio", nr_vfio, add_vfio },	/* last of all: adding it moves no other device */
 };
 
 /* "serial0", "virtio-blk1"; a kind whose name ends in a digit gets a dash: "i8042-0". */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kvmrun/config.h"
+#include "kvmrun/vfio.h"
 
 const char config_usage_text[] =
 "usage: kvmrun run --kernel FILE [options]\n"
@@ -60,6 +61,11 @@ const char config_usage_text[] =
 "      --pci-testdev        QEMU's pci-testdev (1b36:0005) on the PCI bus\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
+"\n"
+"passthrough:\n"
+"      --vfio DEVICE        pass a host PCI function bound to vfio-pci through\n"
+"                           (0000:01:00.1, 01:00.1 or its sysfs path; repeat\n"
+"                           for more, up to 8); needs an IOMMU and --transport pci\n"
 "\n"
 "snapshots and migration:\n"
 "      --snapshot-dir DIR   where a snapshot the guest asks for (a write to\n"
@@ -199,6 +205,7 @@ enum {
 	OPT_SHARE,
 	OPT_PC_TESTDEV,
 	OPT_PCI_TESTDEV,
+	OPT_VFIO,
 };
 
 static const struct option run_options[] = {
@@ -217,6 +224,7 @@ static const struct option run_options[] = {
 	{ "disk",	required_argument, NULL, OPT_DISK },
 	{ "fs",		required_argument, NULL, OPT_FS },
 	{ "share",	required_argument, NULL, OPT_SHARE },
+	{ "vfio",	required_argument, NULL, OPT_VFIO },
 	{ "rng",	no_argument,	   NULL, OPT_RNG },
 	{ "transport",	required_argument, NULL, OPT_TRANSPORT },
 	{ "net",	required_argument, NULL, OPT_NET },
@@ -270,7 +278,7 @@ static int bad_option(const char *arg, char *err, size_t errlen)
 static uint32_t given_bit(int c)
 {
 	switch (c) {
-	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED:
+	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED: case OPT_VFIO:
 	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
 	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV:
 		return CFG_GIVEN_MACHINE;
@@ -415,6 +423,19 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		return 0;
 	case OPT_RNG:
 		cfg->rng = true;
+		return 0;
+	case OPT_VFIO:
+		if (cfg->nr_vfio == MAX_VFIO)
+			return fail(err, errlen, "--vfio: at most %d devices", MAX_VFIO);
+		{
+			char addr[VFIO_ADDR_MAX];
+
+			/* A sysfs path is checked when the device is opened. */
+			if (!strchr(arg, '/') && vfio_parse_addr(arg, addr))
+				return fail(err, errlen, "--vfio '%s': expected a PCI address "
+					    "(0000:01:00.1 or 01:00.1) or a sysfs path", arg);
+		}
+		cfg->vfio[cfg->nr_vfio++] = arg;
 		return 0;
 	case OPT_NET:
 		if (cfg->has_net)
@@ -581,6 +602,10 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		return fail(err, errlen, "'info' takes no kernel options");
 	if (cfg->cmd == CMD_RUN && !cfg->kernel)
 		return fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
+	if (cfg->nr_vfio && cfg->transport != TRANSPORT_PCI)
+		return fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
+	if (cfg->nr_vfio && cfg->incoming)
+		return fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))
 		return fail(err, errlen, "--hugepages hugetlb needs --memory in whole 2M pages");
 	/* A vhost-user backend maps guest RAM: it must be a memfd it can be handed. */

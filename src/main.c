@@ -21,6 +21,7 @@
 #include "kvmrun/migrate.h"
 #include "kvmrun/qemu_args.h"
 #include "kvmrun/sandbox.h"
+#include "kvmrun/vfio.h"
 #include "kvmrun/vm.h"
 
 static int cmd_info(void)
@@ -45,6 +46,7 @@ static int cmd_info(void)
 	else
 		printf("migration dirty tracking: bitmap (%s)\n", host.dirty_ring_max ?
 		       "PVM's dirty ring misses pages its emulator writes" : "no dirty ring on this host");
+	printf("VFIO passthrough: %s\n", vfio_iface_name(vfio_host_probe("/dev")));
 	printf("capabilities used:");
 	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
 		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));

@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
 #include <signal.h>
@@ -73,10 +74,22 @@ static __thread const char *thread_name;
  */
 #define URING_SYSCALLS SYS_io_uring_enter
 
+/*
+ * A passed-through device (devices/vfio_pci.c): a vCPU's config and BAR
+ * accesses read and write VFIO regions, enable interrupts, move BAR memory
+ * slots; teardown and resets disable and unmap.  IOMMU_IOAS_UNMAP, from
+ * iommufd.h, is missing from older UAPI headers.
+ */
+#define VFIO_IOCTLS \
+	VFIO_DEVICE_SET_IRQS, VFIO_DEVICE_RESET, KVM_IRQFD, KVM_SET_USER_MEMORY_REGION
+#define VFIO_TEARDOWN_IOCTLS \
+	VFIO_IOMMU_UNMAP_DMA, _IO(';', 0x86) /* IOMMU_IOAS_UNMAP */
+
 static const int vcpu_syscalls[] = {
 	COMMON_SYSCALLS,
 	SYS_ioctl,
 	SYS_epoll_ctl,		/* virtio-net starts and stops watching its tap */
+	SYS_pread64, SYS_pwrite64,	/* VFIO regions */
 	VHOST_USER_SYSCALLS,
 	URING_SYSCALLS,
 	SANITIZER_SYSCALLS
@@ -88,6 +101,7 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_SET_GSI_ROUTING,	/* MSI-X vectors programmed */
 	KVM_IOEVENTFD,		/* a BAR moved */
 	TUNSETOFFLOAD,		/* virtio-net features accepted */
+	VFIO_IOCTLS,
 };
 
 static const int device_syscalls[] = {
@@ -133,6 +147,7 @@ static const unsigned long main_ioctls[] = {
 	TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ,	/* the console */
 	KVM_IRQ_LINE,			/* console input to the UART */
 	KVM_IRQFD, KVM_IOEVENTFD,	/* teardown */
+	VFIO_IOCTLS, VFIO_TEARDOWN_IOCTLS,
 	SNAPSHOT_IOCTLS,
 };
 

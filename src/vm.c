@@ -190,6 +190,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	if (r)
 		return r;
 	vm->irq = kvm_irq_ops_for(&vm->kvm_irq);
+	kvm_memslots_init(&vm->memslots, vm->fd, vm->mem.nr_regions);
 	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->snap_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->rx_efd < 0 || vm->snap_efd < 0) {

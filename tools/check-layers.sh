@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-foundation="bus clock device host_file irq irq_routing kvm_irq log mem ratelimit sandbox state stop"
-devices="block devices sink disk_config fs_config net_config pci tap vhost_user virtio virtio_devices virtio_mmio virtio_pci virtio_slot"
+foundation="bus clock device host_file irq irq_routing kvm_irq log mem memslot ratelimit sandbox state stop"
+devices="block devices sink disk_config fs_config net_config pci tap vhost_user virtio virtio_devices virtio_mmio virtio_pci virtio_slot vfio vfio_pci"
 vmm="acpi boot builder config console control cpuid kvm migrate multiboot pvh qemu_args qmp reaper share snapshot vcpu_state vm watchdog"
 
 rank() {	# layer of a header name, or of a file by its folder
@@ -17,7 +17,7 @@ rank() {	# layer of a header name, or of a file by its folder
 	echo -1
 }
 
-foundation_src="bus device host_file irq_routing kvm_irq log mem ratelimit sandbox state stop"
+foundation_src="bus device host_file irq_routing kvm_irq log mem memslot ratelimit sandbox state stop"
 status=0
 for f in include/kvmrun/*.h src/*.c devices/*.c virtio/*.c block/*.c; do
 	[ -e "$f" ] || continue

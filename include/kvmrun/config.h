@@ -21,6 +21,7 @@
 
 #define CMDLINE_MAX	4096	/* bytes including the terminating NUL */
 #define CPUS_MAX	255	/* xAPIC ids fit in 8 bits; 0xff is broadcast */
+#define MAX_VFIO	8	/* --vfio devices */
 
 enum cmd { CMD_RUN, CMD_INFO, CMD_HELP, CMD_VERSION, CMD_RESTORE, CMD_CTL };
 
@@ -57,6 +58,8 @@ struct vm_config {
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	bool pc_testdev;		/* --pc-testdev: QEMU's pc-testdev (kvm-unit-tests) */
 	bool pci_testdev;		/* --pci-testdev: QEMU's pci-testdev (1b36:0005) */
+	const char *vfio[MAX_VFIO];	/* --vfio DEVICE: PCI address or sysfs path */
+	unsigned nr_vfio;
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
 	const char *api_path;		/* --api: the control socket, or NULL */
 	int ctl_argc;			/* kvmrun ctl: its arguments (src/ctl.c parses them) */

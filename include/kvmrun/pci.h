@@ -96,6 +96,12 @@ struct pci_function_ops {
 	void (*config_read)(struct pci_function *f, uint32_t off, uint32_t len);
 	/* BAR bar now decodes at addr (0: it stopped decoding); old is where it did. */
 	void (*bar_moved)(struct pci_function *f, unsigned bar, uint64_t old, uint64_t addr);
+	/*
+	 * Extended configuration space (PCI_CFG_SIZE <= off < PCI_ECAM_CFG_SIZE,
+	 * through ECAM), bus lock held.  Optional: without it those bytes read 0.
+	 */
+	void (*config_ext)(struct pci_function *f, uint32_t off, uint8_t *data, uint32_t len,
+			   bool is_write);
 };
 
 struct pci_function {

@@ -18,6 +18,7 @@
 #include "kvmrun/kvm_irq.h"
 #include "kvmrun/kvm.h"
 #include "kvmrun/mem.h"
+#include "kvmrun/memslot.h"
 #include "kvmrun/reaper.h"
 #include "kvmrun/sink.h"
 #include "kvmrun/stop.h"
@@ -94,6 +95,7 @@ struct vm {
 
 	struct kvm_irq kvm_irq;		/* KVM plumbing: lines, ioeventfds, irqfds, MSI routes */
 	struct vm_irq irq;		/* what devices get: kvm_irq behind ops */
+	struct kvm_memslots memslots;	/* run-time slots after RAM's (VFIO BARs) */
 	/* Every device, in the builder's order (src/builder.c). */
 	struct device_list devices;
 	unsigned next_mmio_slot;	/* builder: virtio-mmio windows handed out */

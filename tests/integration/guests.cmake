@@ -600,3 +600,18 @@ set_tests_properties(qemu.timer.pit-discard qemu.pidfile qemu.hello qemu.symlink
 add_test(NAME linux.kunit-py COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/kunit_py.sh ${KVMRUN})
 set_tests_properties(linux.kunit-py PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS "linux;slow"
   RUN_SERIAL TRUE)
+
+# VFIO (issue 14): one-line errors on a host without an IOMMU, passthrough where
+# KVMRUN_VFIO_DEVICE names a device bound to vfio-pci (else guest.vfio skips).
+kvmrun_cmd_test(cli.vfio_bad_address --status 1 --err-lines 1 --err "expected a PCI address"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --vfio 1:2:3)
+kvmrun_cmd_test(cli.vfio_no_device --needs-kvm --status 1 --err-lines 1 --err "no such PCI device"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --timeout 10 --vfio 0000:7f:1f.7)
+kvmrun_cmd_test(cli.vfio_mmio --status 1 --err-lines 1 --err "needs --transport pci"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --transport mmio --vfio 00:01.0)
+add_test(NAME cli.vfio_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/vfio_errors.sh
+  ${RUN} ${KVMRUN} ${G}/hello.elf)
+set_tests_properties(cli.vfio_errors PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS cli)
+add_test(NAME guest.vfio COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/vfio.sh
+  ${RUN} ${KVMRUN} ${G}/vfio.elf)
+set_tests_properties(guest.vfio PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS guest)

@@ -1,0 +1,672 @@
+/*
+ * The VFIO kernel interface (vfio.h): sysfs resolution of --vfio DEVICE,
+ * and the device calls over iommufd or the legacy container/group (type1).
+ * Nothing here runs on the development hosts (no IOMMU, no /dev/vfio): it
+ * follows Documentation/driver-api/vfio.rst and userspace-api/iommufd.rst.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/vfio.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvmrun/vfio.h"
+
+/*
+ * The cdev and iommufd ioctls arrived in Linux 6.2 and 6.6; older UAPI
+ * headers (Debian 12 ships 6.1's) lack them: the ABI, from 6.12's
+ * include/uapi/linux/vfio.h and iommufd.h.
+ */
+#ifndef VFIO_DEVICE_BIND_IOMMUFD
+struct vfio_device_bind_iommufd {
+	__u32 argsz;
+	__u32 flags;
+	__s32 iommufd;
+	__u32 out_devid;
+};
+#define VFIO_DEVICE_BIND_IOMMUFD	_IO(VFIO_TYPE, VFIO_BASE + 18)
+struct vfio_device_attach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+	__u32 pt_id;
+};
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT	_IO(VFIO_TYPE, VFIO_BASE + 19)
+#endif
+#ifndef IOMMUFD_TYPE
+#define IOMMUFD_TYPE		(';')
+struct iommu_ioas_alloc {
+	__u32 size;
+	__u32 flags;
+	__u32 out_ioas_id;
+};
+#define IOMMU_IOAS_ALLOC	_IO(IOMMUFD_TYPE, 0x81)
+struct iommu_ioas_map {
+	__u32 size;
+	__u32 flags;
+	__u32 ioas_id;
+	__u32 __reserved;
+	__aligned_u64 user_va;
+	__aligned_u64 length;
+	__aligned_u64 iova;
+};
+#define IOMMU_IOAS_MAP		_IO(IOMMUFD_TYPE, 0x85)
+struct iommu_ioas_unmap {
+	__u32 size;
+	__u32 ioas_id;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+};
+#define IOMMU_IOAS_UNMAP	_IO(IOMMUFD_TYPE, 0x86)
+#define IOMMU_IOAS_MAP_FIXED_IOVA	(1 << 0)
+#define IOMMU_IOAS_MAP_WRITEABLE	(1 << 1)
+#define IOMMU_IOAS_MAP_READABLE		(1 << 2)
+#endif
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* ---- resolution ---- */
+
+int vfio_parse_addr(const char *s, char out[VFIO_ADDR_MAX])
+{
+	unsigned dom = 0, bus, dev, fn;
+	int n = 0;
+
+	if (sscanf(s, "%4x:%2x:%2x.%1u%n", &dom, &bus, &dev, &fn, &n) == 4 && !s[n] &&
+	    n == 12) {
+		/* domain given */
+	} else if (dom = 0, n = 0, sscanf(s, "%2x:%2x.%1u%n", &bus, &dev, &fn, &n) == 3 &&
+		   !s[n] && n == 7) {
+		/* short form: domain 0 */
+	} else {
+		return -EINVAL;
+	}
+	for (const char *p = s; *p; p++)
+		if (*p == ' ' || *p == '+' || *p == '-')
+			return -EINVAL;	/* sscanf's %x takes signs and spaces */
+	if (dev > 31 || fn > 7)
+		return -EINVAL;
+	snprintf(out, VFIO_ADDR_MAX, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
+	return 0;
+}
+
+/* The last component of the symlink dir/name ("vfio-pci", "7"), or -errno. */
+static int link_name(const char *dir, const char *name, char *out, size_t len)
+{
+	char path[VFIO_PATH_MAX + 32], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	const char *base = strrchr(target, '/');
+
+	if (snprintf(out, len, "%s", base ? base + 1 : target) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Every other device of the group bound to vfio-pci or to nothing?  Else the first offender. */
+static int group_viable(const char *sysfs, char *bad, size_t badlen, char *drv, size_t drvlen)
+{
+	char devs[VFIO_PATH_MAX + 32];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(devs, sizeof(devs), "%s/iommu_group/devices", sysfs);
+	d = opendir(devs);
+	if (!d)
+		return 0;	/* no list to check: the kernel's viability check still runs */
+	while ((e = readdir(d))) {
+		char dir[VFIO_PATH_MAX + 64];
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(dir, sizeof(dir), "%s/%s", devs, e->d_name) >= (int)sizeof(dir))
+			continue;
+		if (link_name(dir, "driver", drv, drvlen) == 0 && strcmp(drv, "vfio-pci") &&
+		    strcmp(drv, "pcieport")) {
+			if (snprintf(bad, badlen, "%s", e->d_name) >= (int)badlen)
+				bad[0] = 0;
+			closedir(d);
+			return -EBUSY;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int vfio_resolve(const char *spec, const char *sysfs_root, struct vfio_target *t, char *err,
+		 size_t errlen)
+{
+	char drv[64], grp[32], real[PATH_MAX];
+	struct stat st;
+
+	memset(t, 0, sizeof(*t));
+	t->group = -1;
+	if (strchr(spec, '/')) {
+		/* A sysfs path: its last component is the address. */
+		if (!realpath(spec, real))
+			return fail(err, errlen, -ENOENT, "--vfio %s: no such device", spec);
+		const char *base = strrchr(real, '/') + 1;
+
+		if (vfio_parse_addr(base, t->addr))
+			return fail(err, errlen, -EINVAL, "--vfio %s: not a PCI device's sysfs "
+				    "directory (its name is no PCI address)", spec);
+		if (snprintf(t->sysfs, sizeof(t->sysfs), "%s", real) >= (int)sizeof(t->sysfs))
+			return fail(err, errlen, -ENAMETOOLONG, "--vfio %s: path too long", spec);
+	} else {
+		if (vfio_parse_addr(spec, t->addr))
+			return fail(err, errlen, -EINVAL, "--vfio '%s': expected a PCI address "
+				    "(0000:01:00.1 or 01:00.1) or a sysfs path", spec);
+		snprintf(t->sysfs, sizeof(t->sysfs), "%s/bus/pci/devices/%s", sysfs_root, t->addr);
+	}
+	if (stat(t->sysfs, &st) || !S_ISDIR(st.st_mode))
+		return fail(err, errlen, -ENOENT, "--vfio %s: no such PCI device (see lspci -D)",
+			    t->addr);
+	if (link_name(t->sysfs, "driver", drv, sizeof(drv)))
+		snprintf(drv, sizeof(drv), "no driver");
+	if (strcmp(drv, "vfio-pci"))
+		return fail(err, errlen, -EBUSY, "--vfio %s: bound to %s, not vfio-pci: bind it: "
+			    "modprobe vfio-pci; echo %s > /sys/bus/pci/devices/%s/driver/unbind; "
+			    "echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; echo %s > "
+			    "/sys/bus/pci/drivers/vfio-pci/bind (or driverctl set-override %s "
+			    "vfio-pci)", t->addr, drv, t->addr, t->addr, t->addr, t->addr, t->addr);
+	if (link_name(t->sysfs, "iommu_group", grp, sizeof(grp)) == 0)
+		t->group = atoi(grp);
+	char bad[64];
+
+	if (group_viable(t->sysfs, bad, sizeof(bad), drv, sizeof(drv)))
+		return fail(err, errlen, -EBUSY, "--vfio %s: IOMMU group %d is not viable: %s in "
+			    "the same group is bound to %s; bind every device of "
+			    "/sys/kernel/iommu_groups/%d/devices to vfio-pci", t->addr, t->group,
+			    bad, drv, t->group);
+	/* The device's cdev (iommufd): vfio-dev/vfioN. */
+	char vdir[VFIO_PATH_MAX + 16];
+	DIR *d;
+
+	snprintf(vdir, sizeof(vdir), "%s/vfio-dev", t->sysfs);
+	d = opendir(vdir);
+	if (d) {
+		struct dirent *e;
+
+		while ((e = readdir(d)))
+			if (!strncmp(e->d_name, "vfio", 4) && e->d_name[4]) {
+				if (snprintf(t->cdev, sizeof(t->cdev), "/dev/vfio/devices/%s",
+					     e->d_name) >= (int)sizeof(t->cdev))
+					t->cdev[0] = 0;
+				break;
+			}
+		closedir(d);
+	}
+	return 0;
+}
+
+enum vfio_iface vfio_host_probe(const char *dev_root)
+{
+	char p[VFIO_PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/iommu", dev_root);
+	if (access(p, F_OK) == 0) {
+		snprintf(p, sizeof(p), "%s/vfio/devices", dev_root);
+		if (access(p, F_OK) == 0)
+			return VFIO_IFACE_IOMMUFD;
+	}
+	snprintf(p, sizeof(p), "%s/vfio/vfio", dev_root);
+	return access(p, F_OK) == 0 ? VFIO_IFACE_LEGACY : VFIO_IFACE_NONE;
+}
+
+const char *vfio_iface_name(enum vfio_iface i)
+{
+	switch (i) {
+	case VFIO_IFACE_IOMMUFD:
+		return "iommufd (/dev/iommu, /dev/vfio/devices)";
+	case VFIO_IFACE_LEGACY:
+		return "legacy container/group, type1 IOMMU (/dev/vfio/vfio)";
+	case VFIO_IFACE_NONE:
+		break;
+	}
+	return "none (no /dev/iommu, no /dev/vfio: load vfio-pci and enable the IOMMU)";
+}
+
+/* ---- the device calls, common to both interfaces ---- */
+
+struct host_dev {
+	int dev_fd;
+	int iommufd, ioas;		/* iommufd */
+	int container, group;		/* legacy */
+};
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do
+		r = ioctl(fd, req, arg);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static int host_device_info(void *h, uint32_t *flags, uint32_t *nr_regions, uint32_t *nr_irqs)
+{
+	struct host_dev *d = h;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	int r = xioctl(d->dev_fd, VFIO_DEVICE_GET_INFO, &info);
+
+	if (r < 0)
+		return r;
+	*flags = info.flags;
+	*nr_regions = info.num_regions;
+	*nr_irqs = info.num_irqs;
+	return 0;
+}
+
+void vfio_region_parse(const void *buf, size_t len, struct vfio_region *r)
+{
+	const struct vfio_region_info *info = buf;
+	const uint8_t *base = buf;
+
+	memset(r, 0, sizeof(*r));
+	if (len < sizeof(*info))
+		return;
+	r->flags = info->flags & (VFIO_REGION_READ | VFIO_REGION_WRITE | VFIO_REGION_MMAP);
+	r->size = info->size;
+	r->offset = info->offset;
+	uint32_t argsz = info->argsz < len ? info->argsz : (uint32_t)len;
+	uint32_t off = info->flags & VFIO_REGION_INFO_FLAG_CAPS ? info->cap_offset : 0;
+	unsigned hops = 0;
+
+	r->nr_areas = 0;
+	/* The kernel puts capabilities 8-byte aligned: anything else is not from it. */
+	while (off && !(off & 7) && off + sizeof(struct vfio_info_cap_header) <= argsz &&
+	       hops++ < 16) {
+		const struct vfio_info_cap_header *c = (const void *)(base + off);
+
+		if (c->id == VFIO_REGION_INFO_CAP_SPARSE_MMAP &&
+		    off + sizeof(struct vfio_region_info_cap_sparse_mmap) <= argsz) {
+			const struct vfio_region_info_cap_sparse_mmap *s = (const void *)c;
+
+			for (uint32_t i = 0; i < s->nr_areas && r->nr_areas < VFIO_MAX_AREAS; i++) {
+				if (off + sizeof(*s) + (i + 1) * sizeof(s->areas[0]) > argsz)
+					break;
+				r->areas[r->nr_areas].offset = s->areas[i].offset;
+				r->areas[r->nr_areas++].size = s->areas[i].size;
+			}
+			return;
+		}
+		if (c->next <= off)
+			break;
+		off = c->next;
+	}
+	if (r->flags & VFIO_REGION_MMAP && r->size) {
+		r->areas[0].offset = 0;
+		r->areas[0].size = r->size;
+		r->nr_areas = 1;
+	}
+}
+
+static int host_region_info(void *h, unsigned index, struct vfio_region *r)
+{
+	struct host_dev *d = h;
+	size_t sz = sizeof(struct vfio_region_info);
+	struct vfio_region_info *info = NULL;
+	int ret;
+
+	/* The kernel says in argsz how much room the capabilities need: ask twice. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct vfio_region_info *n = realloc(info, sz);
+
+		if (!n) {
+			free(info);
+			return -ENOMEM;
+		}
+		info = n;
+		memset(info, 0, sz);
+		info->argsz = (uint32_t)sz;
+		info->index = index;
+		ret = xioctl(d->dev_fd, VFIO_DEVICE_GET_REGION_INFO, info);
+		if (ret < 0) {
+			free(info);
+			return ret;
+		}
+		if (info->argsz <= sz)
+			break;
+		sz = info->argsz;
+	}
+	vfio_region_parse(info, sz, r);
+	free(info);
+	return 0;
+}
+
+static ssize_t host_region_read(void *h, const struct vfio_region *r, uint64_t off, void *buf,
+				size_t len)
+{
+	struct host_dev *d = h;
+	ssize_t n;
+
+	if (off > r->size || len > r->size - off)
+		return -EINVAL;
+	n = pread(d->dev_fd, buf, len, (off_t)(r->offset + off));
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t host_region_write(void *h, const struct vfio_region *r, uint64_t off,
+				 const void *buf, size_t len)
+{
+	struct host_dev *d = h;
+	ssize_t n;
+
+	if (off > r->size || len > r->size - off)
+		return -EINVAL;
+	n = pwrite(d->dev_fd, buf, len, (off_t)(r->offset + off));
+	return n < 0 ? -errno : n;
+}
+
+static void *host_region_mmap(void *h, const struct vfio_region *r, uint64_t off, uint64_t len)
+{
+	struct host_dev *d = h;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, d->dev_fd,
+		       (off_t)(r->offset + off));
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void host_region_munmap(void *h, void *p, uint64_t len)
+{
+	(void)h;
+	munmap(p, len);
+}
+
+static int host_irq_count(void *h, unsigned index)
+{
+	struct host_dev *d = h;
+	struct vfio_irq_info info = { .argsz = sizeof(info), .index = index };
+	int r = xioctl(d->dev_fd, VFIO_DEVICE_GET_IRQ_INFO, &info);
+
+	return r < 0 ? r : (int)info.count;
+}
+
+static int set_irqs(struct host_dev *d, uint32_t flags, unsigned index, unsigned start,
+		    unsigned n, const int *fds)
+{
+	size_t sz = sizeof(struct vfio_irq_set) + (fds ? n * sizeof(int32_t) : 0);
+	struct vfio_irq_set *s = calloc(1, sz);
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->argsz = (uint32_t)sz;
+	s->flags = flags | (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
+	s->index = index;
+	s->start = start;
+	s->count = n;
+	if (fds)
+		memcpy(s->data, fds, n * sizeof(int32_t));
+	r = xioctl(d->dev_fd, VFIO_DEVICE_SET_IRQS, s);
+	free(s);
+	return r < 0 ? r : 0;
+}
+
+static int host_irq_trigger(void *h, unsigned index, unsigned start, unsigned n, const int *fds)
+{
+	/* DATA_NONE with count 0 disables the whole index (vfio.h, VFIO_DEVICE_SET_IRQS). */
+	return set_irqs(h, VFIO_IRQ_SET_ACTION_TRIGGER, index, n ? start : 0, n, n ? fds : NULL);
+}
+
+static int host_irq_unmask_fd(void *h, unsigned index, int fd)
+{
+	return set_irqs(h, VFIO_IRQ_SET_ACTION_UNMASK, index, 0, 1, &fd);
+}
+
+static int host_reset(void *h)
+{
+	struct host_dev *d = h;
+	int r = xioctl(d->dev_fd, VFIO_DEVICE_RESET, NULL);
+
+	return r < 0 ? r : 0;
+}
+
+static int iommufd_dma_map(void *h, uint64_t iova, void *host, uint64_t size)
+{
+	struct host_dev *d = h;
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = (uint32_t)d->ioas,
+		.user_va = (uint64_t)(uintptr_t)host,
+		.length = size,
+		.iova = iova,
+	};
+	int r = xioctl(d->iommufd, IOMMU_IOAS_MAP, &m);
+
+	return r < 0 ? r : 0;
+}
+
+static int iommufd_dma_unmap(void *h, uint64_t iova, uint64_t size)
+{
+	struct host_dev *d = h;
+	struct iommu_ioas_unmap u = {
+		.size = sizeof(u), .ioas_id = (uint32_t)d->ioas, .iova = iova, .length = size,
+	};
+	int r = xioctl(d->iommufd, IOMMU_IOAS_UNMAP, &u);
+
+	return r < 0 ? r : 0;
+}
+
+static int type1_dma_map(void *h, uint64_t iova, void *host, uint64_t size)
+{
+	struct host_dev *d = h;
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uint64_t)(uintptr_t)host,
+		.iova = iova,
+		.size = size,
+	};
+	int r = xioctl(d->container, VFIO_IOMMU_MAP_DMA, &m);
+
+	return r < 0 ? r : 0;
+}
+
+static int type1_dma_unmap(void *h, uint64_t iova, uint64_t size)
+{
+	struct host_dev *d = h;
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = size };
+	int r = xioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &u);
+
+	return r < 0 ? r : 0;
+}
+
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+static void host_close(void *h)
+{
+	struct host_dev *d = h;
+
+	/* The device first: closing it detaches it from its IOAS or container. */
+	close_fd(d->dev_fd);
+	close_fd(d->group);
+	close_fd(d->container);
+	close_fd(d->iommufd);
+	free(d);
+}
+
+static const struct vfio_dev_ops iommufd_ops = {
+	.device_info = host_device_info,
+	.region_info = host_region_info,
+	.region_read = host_region_read,
+	.region_write = host_region_write,
+	.region_mmap = host_region_mmap,
+	.region_munmap = host_region_munmap,
+	.irq_count = host_irq_count,
+	.irq_trigger = host_irq_trigger,
+	.irq_unmask_fd = host_irq_unmask_fd,
+	.reset = host_reset,
+	.dma_map = iommufd_dma_map,
+	.dma_unmap = iommufd_dma_unmap,
+	.close = host_close,
+};
+
+static const struct vfio_dev_ops type1_ops = {
+	.device_info = host_device_info,
+	.region_info = host_region_info,
+	.region_read = host_region_read,
+	.region_write = host_region_write,
+	.region_mmap = host_region_mmap,
+	.region_munmap = host_region_munmap,
+	.irq_count = host_irq_count,
+	.irq_trigger = host_irq_trigger,
+	.irq_unmask_fd = host_irq_unmask_fd,
+	.reset = host_reset,
+	.dma_map = type1_dma_map,
+	.dma_unmap = type1_dma_unmap,
+	.close = host_close,
+};
+
+static int open_dev(const char *path, char *err, size_t errlen, const char *addr)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == EACCES || errno == EPERM)
+		return fail(err, errlen, -errno, "--vfio %s: %s: permission denied - run as root "
+			    "or give your user access to it (chown or a udev rule)", addr, path);
+	return fail(err, errlen, -errno, "--vfio %s: %s: %s", addr, path, strerror(errno));
+}
+
+static int open_iommufd(struct host_dev *d, const struct vfio_target *t, char *err, size_t errlen)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	int r;
+
+	d->iommufd = open_dev("/dev/iommu", err, errlen, t->addr);
+	if (d->iommufd < 0)
+		return d->iommufd;
+	d->dev_fd = open_dev(t->cdev, err, errlen, t->addr);
+	if (d->dev_fd < 0)
+		return d->dev_fd;
+	bind.iommufd = d->iommufd;
+	r = xioctl(d->dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r < 0)
+		return fail(err, errlen, r, "--vfio %s: VFIO_DEVICE_BIND_IOMMUFD: %s", t->addr,
+			    strerror(-r));
+	r = xioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc);
+	if (r < 0)
+		return fail(err, errlen, r, "--vfio %s: IOMMU_IOAS_ALLOC: %s", t->addr, strerror(-r));
+	d->ioas = (int)alloc.out_ioas_id;
+	at.pt_id = alloc.out_ioas_id;
+	r = xioctl(d->dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	if (r < 0)
+		return fail(err, errlen, r, "--vfio %s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", t->addr,
+			    strerror(-r));
+	return 0;
+}
+
+static int open_legacy(struct host_dev *d, const struct vfio_target *t, char *err,
+		       size_t errlen)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	char gpath[64];
+	int r;
+
+	if (t->group < 0)
+		return fail(err, errlen, -ENODEV, "--vfio %s: no IOMMU group: enable the IOMMU "
+			    "(intel_iommu=on or amd_iommu=on on the host's command line)", t->addr);
+	d->container = open_dev("/dev/vfio/vfio", err, errlen, t->addr);
+	if (d->container < 0)
+		return d->container;
+	r = xioctl(d->container, VFIO_GET_API_VERSION, NULL);
+	if (r != VFIO_API_VERSION)
+		return fail(err, errlen, -EINVAL, "--vfio %s: VFIO API version %d, expected %d",
+			    t->addr, r, VFIO_API_VERSION);
+	if (xioctl(d->container, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0)
+		return fail(err, errlen, -EINVAL, "--vfio %s: the host's VFIO has no type1 IOMMU "
+			    "(modprobe vfio_iommu_type1)", t->addr);
+	snprintf(gpath, sizeof(gpath), "/dev/vfio/%d", t->group);
+	d->group = open_dev(gpath, err, errlen, t->addr);
+	if (d->group < 0)
+		return d->group;
+	r = xioctl(d->group, VFIO_GROUP_GET_STATUS, &st);
+	if (r < 0 || !(st.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return fail(err, errlen, -EBUSY, "--vfio %s: IOMMU group %d is not viable: bind "
+			    "every device of /sys/kernel/iommu_groups/%d/devices to vfio-pci",
+			    t->addr, t->group, t->group);
+	r = xioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container);
+	if (r >= 0)
+		r = xioctl(d->container, VFIO_SET_IOMMU, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+	if (r < 0)
+		return fail(err, errlen, r, "--vfio %s: attaching group %d to a type1 container: "
+			    "%s", t->addr, t->group, strerror(-r));
+	r = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, t->addr);
+	if (r < 0)
+		return fail(err, errlen, -errno, "--vfio %s: VFIO_GROUP_GET_DEVICE_FD: %s",
+			    t->addr, strerror(errno));
+	d->dev_fd = r;
+	return 0;
+}
+
+int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_dev *out,
+		   char *err, size_t errlen)
+{
+	enum vfio_iface iface = vfio_host_probe("/dev");
+	struct host_dev *d;
+	int r;
+
+	if (iface == VFIO_IFACE_NONE)
+		return fail(err, errlen, -ENODEV, "--vfio %s: this host has no IOMMU/VFIO (no "
+			    "/dev/iommu, no /dev/vfio): load vfio-pci (modprobe vfio-pci), enable "
+			    "the IOMMU (intel_iommu=on or amd_iommu=on)", t->addr);
+	if (iface == VFIO_IFACE_IOMMUFD && !t->cdev[0])
+		iface = VFIO_IFACE_LEGACY;	/* a kernel without VFIO_DEVICE_CDEV */
+	/* Both interfaces pin all guest RAM, counted against the locked-memory limit. */
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < mem_bytes && geteuid() != 0)
+		return fail(err, errlen, -ENOMEM, "--vfio %s: RLIMIT_MEMLOCK is %llu KiB, the "
+			    "guest's %llu MiB of RAM must be pinned: raise it (ulimit -l, "
+			    "limits.conf memlock)", t->addr, (unsigned long long)rl.rlim_cur >> 10,
+			    (unsigned long long)mem_bytes >> 20);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->dev_fd = d->iommufd = d->container = d->group = -1;
+	r = iface == VFIO_IFACE_IOMMUFD ? open_iommufd(d, t, err, errlen) :
+					  open_legacy(d, t, err, errlen);
+	if (r) {
+		host_close(d);
+		return r;
+	}
+	out->ops = iface == VFIO_IFACE_IOMMUFD ? &iommufd_ops : &type1_ops;
+	out->h = d;
+	out->iface = iface;
+	return 0;
+}
