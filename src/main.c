@@ -413,7 +413,9 @@ static int qemu_main(int argc, char **argv, int first)
 	}
 	set_verbosity(qa->cfg.verbosity);
 	if (qa->cfg.cmd == CMD_HELP || qa->cfg.cmd == CMD_VERSION) {
-		if (qa->cfg.cmd == CMD_HELP)
+		if (qa->device_help)
+			fputs(qemu_args_device_list, stdout);
+		else if (qa->cfg.cmd == CMD_HELP)
 			fputs(qemu_args_usage_text, stdout);
 		else
 			printf("QEMU emulator version %s (kvmrun %s, QEMU-compatible mode)\n",

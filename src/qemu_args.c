@@ -27,7 +27,7 @@ const char qemu_args_usage_text[] =
 "  -accel kvm  -enable-kvm  -cpu host|max|qemu64|kvm64\n"
 "  -nodefaults -no-user-config -no-reboot -nographic -display none -vga none\n"
 "  -vnc none -monitor none -serial stdio|mon:stdio|file:PATH|null|none\n"
-"  -device isa-debug-exit,iobase=0xf4[,iosize=N]  -device pc-testdev|pci-testdev\n"
+"  -device isa-debug-exit,iobase=0xf4[,iosize=N]  -device pc-testdev|pci-testdev|help\n"
 "  -drive file=PATH,format=raw,if=virtio|none[,id=ID][,readonly=on][,cache=none]\n"
 "  -device virtio-blk-pci|virtio-blk-device,drive=ID[,serial=S][,num-queues=N]\n"
 "  -netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no]\n"
@@ -40,6 +40,22 @@ const char qemu_args_usage_text[] =
 "Exit status: 0 guest power-off, or reset with -no-reboot (without it a reset\n"
 "boots the guest again); (V<<1)|1 the guest wrote V to isa-debug-exit;\n"
 "1 kvmrun failed; 128+N signal N.\n";
+
+const char qemu_args_device_list[] =
+"Misc devices:\n"
+"name \"isa-debug-exit\", bus ISA\n"
+"name \"pc-testdev\", bus ISA\n"
+"name \"pci-testdev\", bus PCI, desc \"PCI Test Device\"\n"
+"name \"virtio-rng-device\", bus virtio-bus\n"
+"name \"virtio-rng-pci\", bus PCI\n"
+"\n"
+"Storage devices:\n"
+"name \"virtio-blk-device\", bus virtio-bus\n"
+"name \"virtio-blk-pci\", bus PCI\n"
+"\n"
+"Network devices:\n"
+"name \"virtio-net-device\", bus virtio-bus\n"
+"name \"virtio-net-pci\", bus PCI\n";
 
 static const char *const invoked_names[] = { "qemu-system-x86_64", "qemu-system-kvmrun" };
 
@@ -746,6 +762,11 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 	case Q_SERIAL:
 		return opt_serial(qa, &p->nr_serial, arg, err, errlen);
 	case Q_DEVICE:
+		if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+			qa->device_help = true;
+			cfg->cmd = CMD_HELP;
+			return 0;
+		}
 		return opt_device(qa, p, arg, err, errlen);
 	case Q_DRIVE:
 		return opt_drive(qa, p, arg, err, errlen);

@@ -24,6 +24,7 @@ struct qemu_args {
 	/* What was accepted but not done (-bios, -m slots=, -smp topology): said with -v. */
 	char notes[QEMU_ARGS_NOTES][QEMU_ARGS_NOTE_LEN];
 	unsigned nr_notes;
+	bool device_help;		/* -device help (or ?): list the devices, as QEMU does */
 };
 
 /* Is argv[0] a name that selects this front (qemu-system-x86_64, qemu-system-kvmrun)? */
@@ -38,5 +39,7 @@ int qemu_args_parse(struct qemu_args *qa, int argc, char **argv, int first,
 
 /* -help's text. */
 extern const char qemu_args_usage_text[];
+/* -device help: the devices in QEMU's format (tools grep it for "pc-testdev"). */
+extern const char qemu_args_device_list[];
 
 #endif

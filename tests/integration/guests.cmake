@@ -559,6 +559,9 @@ kvmrun_cmd_test(qemu.testdevs --needs-kvm ${PASS}
 kvmrun_cmd_test(cli.qemu_version --status 0 --err-lines 0
   --out "^QEMU emulator version [0-9]+\\.[0-9]+\\.[0-9]+ \\(kvmrun [0-9.]+, QEMU-compatible mode\\)$"
   CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} --version")
+# kvm-unit-tests' runner greps -device '?' for the test devices before it runs anything.
+kvmrun_cmd_test(cli.qemu_device_help --status 0 --out "^name \"pc-testdev\", bus ISA$"
+  --out "^name \"pci-testdev\", bus PCI" CMD ${KVMRUN} qemu -device ?)
 kvmrun_cmd_test(cli.qemu_help --status 0 --out "^usage: qemu-system-x86_64" --out "isa-debug-exit"
   CMD ${KVMRUN} qemu -help)
 kvmrun_cmd_test(qemu.hello --needs-kvm ${PASS} --err-lines 0
