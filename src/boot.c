@@ -323,7 +323,8 @@ int boot_load(const struct vm_config *cfg, struct guest_mem *mem, bool pvm,
 		return -EINVAL;
 	}
 	if (fd < 0) {
-		log_err("%s: cannot open kernel: %s", cfg->kernel, strerror(-fd));
+		/* QEMU's words, which test runners (kvm-unit-tests) look for. */
+		log_err("%s: could not open kernel: %s", cfg->kernel, strerror(-fd));
 		return fd;
 	}
 	if (st.st_size == 0) {

@@ -153,7 +153,7 @@ kvmrun_cmd_test(cli.info --needs-kvm --status 0 --out "^KVM API version: 12$" --
   --out "IRQCHIP" CMD ${KVMRUN} info)
 
 # Missing or broken kernels, and no usable /dev/kvm.
-kvmrun_cmd_test(cli.kernel_missing --needs-kvm ${ONE_ERROR} --err "cannot open kernel: No such file"
+kvmrun_cmd_test(cli.kernel_missing --needs-kvm ${ONE_ERROR} --err "could not open kernel: No such file"
   CMD ${KVMRUN} run --kernel /nonexistent/vmlinux)
 kvmrun_cmd_test(cli.kernel_directory --needs-kvm ${ONE_ERROR} --err "not a regular file"
   CMD ${KVMRUN} run --kernel /)
