@@ -90,10 +90,7 @@ const char config_usage_text[] =
 "  124      --timeout expired\n"
 "  128+N    stopped by signal N (SIGINT, SIGTERM)\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -163,7 +160,7 @@ int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_l
 		return 0;
 	/* Up to 2^40 per second: far past any device, and no overflow in the buckets. */
 	if (parse_size(eq + 1, &v) || v > (1ULL << 40))
-		return fail(err, errlen, "%s: '%s': expected a number (K/M/G suffixes), at most 2^40",
+		return config_fail(err, errlen, "%s: '%s': expected a number (K/M/G suffixes), at most 2^40",
 			    flag, opt);
 	*field = v;
 	return 1;
@@ -266,9 +263,9 @@ static int bad_option(const char *arg, char *err, size_t errlen)
 		for (const struct option *o = run_options; o->name; o++)
 			if (o->has_arg == no_argument && strlen(o->name) == (size_t)(eq - arg - 2) &&
 			    !strncmp(o->name, arg + 2, (size_t)(eq - arg - 2)))
-				return fail(err, errlen, "option '--%s' takes no value", o->name);
+				return config_fail(err, errlen, "option '--%s' takes no value", o->name);
 	}
-	return fail(err, errlen, "unknown option '%s': try 'kvmrun --help'", arg);
+	return config_fail(err, errlen, "unknown option '%s': try 'kvmrun --help'", arg);
 }
 
 #define MEM_MIN	(2ULL << 20)
@@ -305,36 +302,36 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 	switch (c) {
 	case 'k':
 		if (!*arg)
-			return fail(err, errlen, "--kernel: empty file name");
+			return config_fail(err, errlen, "--kernel: empty file name");
 		cfg->kernel = arg;
 		return 0;
 	case 'i':
 		if (!*arg)
-			return fail(err, errlen, "--initrd: empty file name");
+			return config_fail(err, errlen, "--initrd: empty file name");
 		cfg->initrd = arg;
 		return 0;
 	case 'a':
 		if (strlen(arg) >= CMDLINE_MAX)
-			return fail(err, errlen, "--append: command line is %zu bytes, the limit is %d",
+			return config_fail(err, errlen, "--append: command line is %zu bytes, the limit is %d",
 				    strlen(arg), CMDLINE_MAX - 1);
 		cfg->append = arg;
 		return 0;
 	case 'c':
 		r = parse_uint(arg, CPUS_MAX, &n);
 		if (r || n == 0)
-			return fail(err, errlen, "--cpus '%s': expected a number from 1 to %d",
+			return config_fail(err, errlen, "--cpus '%s': expected a number from 1 to %d",
 				    arg, CPUS_MAX);
 		cfg->cpus = (unsigned)n;
 		return 0;
 	case 'm':
 		r = parse_size(arg, &cfg->mem_size);
 		if (r)
-			return fail(err, errlen, "--memory '%s': expected a size such as 256M or 2G",
+			return config_fail(err, errlen, "--memory '%s': expected a size such as 256M or 2G",
 				    arg);
 		if (cfg->mem_size < MEM_MIN || cfg->mem_size > MEM_MAX)
-			return fail(err, errlen, "--memory '%s': must be between 2M and 1T", arg);
+			return config_fail(err, errlen, "--memory '%s': must be between 2M and 1T", arg);
 		if (cfg->mem_size & 0xfff)
-			return fail(err, errlen, "--memory '%s': must be a multiple of 4K", arg);
+			return config_fail(err, errlen, "--memory '%s': must be a multiple of 4K", arg);
 		return 0;
 	case OPT_MEM_SHARED:
 		cfg->mem_shared = true;
@@ -347,14 +344,14 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else if (!strcmp(arg, "none"))
 			cfg->hugepages = HUGEPAGES_NONE;
 		else
-			return fail(err, errlen, "--hugepages '%s': expected thp, hugetlb or none", arg);
+			return config_fail(err, errlen, "--hugepages '%s': expected thp, hugetlb or none", arg);
 		return 0;
 	case 't':
 		errno = 0;
 		cfg->timeout = strtod(arg, &end);
 		if (errno || end == arg || *end || !isfinite(cfg->timeout) ||
 		    cfg->timeout <= 0 || cfg->timeout > 31536000.0)
-			return fail(err, errlen, "--timeout '%s': expected seconds, greater than 0", arg);
+			return config_fail(err, errlen, "--timeout '%s': expected seconds, greater than 0", arg);
 		return 0;
 	case 's':
 		if (!strcmp(arg, "stdio")) {
@@ -365,7 +362,7 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 			cfg->serial = SERIAL_FILE;
 			cfg->serial_path = arg + 5;
 		} else {
-			return fail(err, errlen, "--serial '%s': expected stdio, none or file:PATH", arg);
+			return config_fail(err, errlen, "--serial '%s': expected stdio, none or file:PATH", arg);
 		}
 		return 0;
 	case OPT_PVM:
@@ -376,7 +373,7 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else if (!strcmp(arg, "off"))
 			cfg->pvm = TRI_OFF;
 		else
-			return fail(err, errlen, "--pvm '%s': expected auto, on or off", arg);
+			return config_fail(err, errlen, "--pvm '%s': expected auto, on or off", arg);
 		return 0;
 	case OPT_REBOOT:
 		if (!strcmp(arg, "exit"))
@@ -384,7 +381,7 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else if (!strcmp(arg, "restart"))
 			cfg->reboot_restart = true;
 		else
-			return fail(err, errlen, "--reboot '%s': expected exit or restart", arg);
+			return config_fail(err, errlen, "--reboot '%s': expected exit or restart", arg);
 		return 0;
 	case OPT_SECCOMP:
 		if (!strcmp(arg, "on"))
@@ -392,31 +389,31 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else if (!strcmp(arg, "off"))
 			cfg->seccomp = false;
 		else
-			return fail(err, errlen, "--seccomp '%s': expected on or off", arg);
+			return config_fail(err, errlen, "--seccomp '%s': expected on or off", arg);
 		return 0;
 	case OPT_DISK:
 		if (cfg->nr_disks == MAX_DISKS)
-			return fail(err, errlen, "--disk: at most %d disks", MAX_DISKS);
+			return config_fail(err, errlen, "--disk: at most %d disks", MAX_DISKS);
 		{
 			char why[512];
 
 			if (disk_config_parse(arg, &cfg->disks[cfg->nr_disks], why, sizeof(why)))
-				return fail(err, errlen, "%s", why);
+				return config_fail(err, errlen, "%s", why);
 		}
 		cfg->nr_disks++;
 		return 0;
 	case OPT_FS:
 	case OPT_SHARE:
 		if (cfg->nr_fs == MAX_FS)
-			return fail(err, errlen, "--fs/--share: at most %d shared file systems", MAX_FS);
+			return config_fail(err, errlen, "--fs/--share: at most %d shared file systems", MAX_FS);
 		{
 			char why[512];
 
 			if (fs_config_parse(arg, &cfg->fs[cfg->nr_fs], c == OPT_SHARE, why, sizeof(why)))
-				return fail(err, errlen, "%s", why);
+				return config_fail(err, errlen, "%s", why);
 			for (unsigned i = 0; i < cfg->nr_fs; i++)
 				if (!strcmp(cfg->fs[i].tag, cfg->fs[cfg->nr_fs].tag))
-					return fail(err, errlen, "--fs/--share: tag '%s' is used twice",
+					return config_fail(err, errlen, "--fs/--share: tag '%s' is used twice",
 						    cfg->fs[i].tag);
 		}
 		cfg->nr_fs++;
@@ -426,25 +423,25 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		return 0;
 	case OPT_VFIO:
 		if (cfg->nr_vfio == MAX_VFIO)
-			return fail(err, errlen, "--vfio: at most %d devices", MAX_VFIO);
+			return config_fail(err, errlen, "--vfio: at most %d devices", MAX_VFIO);
 		{
 			char addr[VFIO_ADDR_MAX];
 
 			/* A sysfs path is checked when the device is opened. */
 			if (!strchr(arg, '/') && vfio_parse_addr(arg, addr))
-				return fail(err, errlen, "--vfio '%s': expected a PCI address "
+				return config_fail(err, errlen, "--vfio '%s': expected a PCI address "
 					    "(0000:01:00.1 or 01:00.1) or a sysfs path", arg);
 		}
 		cfg->vfio[cfg->nr_vfio++] = arg;
 		return 0;
 	case OPT_NET:
 		if (cfg->has_net)
-			return fail(err, errlen, "--net: only one network device is supported");
+			return config_fail(err, errlen, "--net: only one network device is supported");
 		{
 			char why[512];
 
 			if (net_config_parse(arg, &cfg->net, why, sizeof(why)))
-				return fail(err, errlen, "%s", why);
+				return config_fail(err, errlen, "%s", why);
 		}
 		cfg->has_net = true;
 		return 0;
@@ -457,21 +454,21 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		else if (!strcmp(arg, "pci"))
 			cfg->transport = TRANSPORT_PCI;
 		else
-			return fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
+			return config_fail(err, errlen, "--transport '%s': expected mmio or pci", arg);
 		return 0;
 	case OPT_API:
 		if (!*arg)
-			return fail(err, errlen, "--api: empty socket path");
+			return config_fail(err, errlen, "--api: empty socket path");
 		cfg->api_path = arg;
 		return 0;
 	case OPT_SNAPSHOT_DIR:
 		if (!*arg)
-			return fail(err, errlen, "--snapshot-dir: empty directory name");
+			return config_fail(err, errlen, "--snapshot-dir: empty directory name");
 		cfg->snapshot_dir = arg;
 		return 0;
 	case OPT_INCOMING:
 		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
-			return fail(err, errlen, "--incoming '%s': expected unix:PATH or tcp:HOST:PORT",
+			return config_fail(err, errlen, "--incoming '%s': expected unix:PATH or tcp:HOST:PORT",
 				    arg);
 		cfg->incoming = arg;
 		return 0;
@@ -497,7 +494,7 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		cfg->cmd = CMD_VERSION;
 		return 0;
 	}
-	return fail(err, errlen, "internal: unhandled option %d", c);
+	return config_fail(err, errlen, "internal: unhandled option %d", c);
 }
 
 int config_parse(struct vm_config *cfg, int argc, char **argv,
@@ -518,7 +515,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	cfg->seccomp = true;
 
 	if (argc < 2)
-		return fail(err, errlen, "missing command: try 'kvmrun --help'");
+		return config_fail(err, errlen, "missing command: try 'kvmrun --help'");
 	cmd = argv[1];
 	first = 2;
 	if (!strcmp(cmd, "run")) {
@@ -539,7 +536,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		/* "kvmrun --kernel X" means "kvmrun run --kernel X". */
 		first = 1;
 	} else {
-		return fail(err, errlen, "unknown command '%s': try 'kvmrun --help'", cmd);
+		return config_fail(err, errlen, "unknown command '%s': try 'kvmrun --help'", cmd);
 	}
 
 	/* getopt keeps state in globals; reset it so that parsing can run twice (tests). */
@@ -560,7 +557,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		 */
 		if (c == '?') {
 			if (short_option_error(optopt))
-				return fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'",
+				return config_fail(err, errlen, "unknown option '-%c': try 'kvmrun --help'",
 					    (char)optopt);
 			return bad_option(argv[first - 1 + optind - 1], err, errlen);
 		}
@@ -568,8 +565,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 			const char *arg = argv[first - 1 + optind - 1];
 
 			if (!strncmp(arg, "--", 2))
-				return fail(err, errlen, "option '%s' needs a value", arg);
-			return fail(err, errlen, "option '-%c' needs a value", (char)optopt);
+				return config_fail(err, errlen, "option '%s' needs a value", arg);
+			return config_fail(err, errlen, "option '-%c' needs a value", (char)optopt);
 		}
 		r = parse_run_option(cfg, c, optarg, err, errlen);
 		if (r)
@@ -579,19 +576,19 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	if (cfg->cmd == CMD_RESTORE && optind < argc - first + 1)
 		cfg->restore_dir = argv[first - 1 + optind++];
 	if (optind < argc - first + 1)
-		return fail(err, errlen, "unexpected argument '%s'", argv[first - 1 + optind]);
+		return config_fail(err, errlen, "unexpected argument '%s'", argv[first - 1 + optind]);
 	if (cfg->cmd == CMD_RESTORE) {
 		if (!cfg->restore_dir || !*cfg->restore_dir)
-			return fail(err, errlen, "restore: missing the snapshot directory: "
+			return config_fail(err, errlen, "restore: missing the snapshot directory: "
 				    "kvmrun restore DIR [options]");
 		if (cfg->given & CFG_GIVEN_MACHINE)
-			return fail(err, errlen, "restore: the machine (kernel, vCPUs, memory, "
+			return config_fail(err, errlen, "restore: the machine (kernel, vCPUs, memory, "
 				    "devices) is the snapshot's; only --disk, --net, --serial and "
 				    "run-time options can be given");
 		if (cfg->incoming)
-			return fail(err, errlen, "restore: --incoming is for 'run'");
+			return config_fail(err, errlen, "restore: --incoming is for 'run'");
 		if (cfg->given & CFG_GIVEN_FS)
-			return fail(err, errlen, "restore: a snapshot holds no virtio-fs device "
+			return config_fail(err, errlen, "restore: a snapshot holds no virtio-fs device "
 				    "(--fs, --share): its state lives in virtiofsd");
 		return 0;
 	}
@@ -599,15 +596,15 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		cfg->kernel = "(incoming migration)";
 
 	if (cfg->cmd == CMD_INFO && (cfg->kernel || cfg->append || cfg->initrd))
-		return fail(err, errlen, "'info' takes no kernel options");
+		return config_fail(err, errlen, "'info' takes no kernel options");
 	if (cfg->cmd == CMD_RUN && !cfg->kernel)
-		return fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
+		return config_fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
 	if (cfg->nr_vfio && cfg->transport != TRANSPORT_PCI)
-		return fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
+		return config_fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
 	if (cfg->nr_vfio && cfg->incoming)
-		return fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
+		return config_fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))
-		return fail(err, errlen, "--hugepages hugetlb needs --memory in whole 2M pages");
+		return config_fail(err, errlen, "--hugepages hugetlb needs --memory in whole 2M pages");
 	/* A vhost-user backend maps guest RAM: it must be a memfd it can be handed. */
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		cfg->mem_shared |= cfg->disks[i].vhost_user;
@@ -616,7 +613,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	if (cfg->incoming && cfg->mem_shared && (cfg->nr_fs || cfg->given & CFG_GIVEN_DISK))
 		for (unsigned i = 0; i < cfg->nr_disks + cfg->nr_fs; i++)
 			if (i >= cfg->nr_disks || cfg->disks[i].vhost_user)
-				return fail(err, errlen, "--incoming: a migration cannot carry "
+				return config_fail(err, errlen, "--incoming: a migration cannot carry "
 					    "vhost-user devices (--fs, --share, --disk vhost-user=)");
 	return 0;
 }

@@ -73,23 +73,6 @@ bool qemu_args_invoked_as(const char *argv0)
 	return false;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* The message quotes the user's arguments: keep it one printable line. */
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -EINVAL;
-}
-
 static void note(struct qemu_args *qa, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -217,34 +200,34 @@ static int opt_memory(struct qemu_args *qa, const char *arg, char *err, size_t e
 	bool have_size = false;
 
 	if (opts_split(&o, arg))
-		return fail(err, errlen, "-m '%s': too long", arg);
+		return config_fail(err, errlen, "-m '%s': too long", arg);
 	for (int i = 0; i < o.n; i++) {
 		const char *v = o.val[i];
 
 		if ((!v && i == 0) || !strcmp(o.key[i], "size")) {
 			if (qemu_size(v ? v : o.key[i], 20, &size))
-				return fail(err, errlen, "-m '%s': expected a size such as 512 (MiB), 512M or 2G",
+				return config_fail(err, errlen, "-m '%s': expected a size such as 512 (MiB), 512M or 2G",
 					    arg);
 			have_size = true;
 		} else if (!v) {
-			return fail(err, errlen, "-m: unsupported option '%s'", o.key[i]);
+			return config_fail(err, errlen, "-m: unsupported option '%s'", o.key[i]);
 		} else if (!strcmp(o.key[i], "slots")) {
 			note(qa, "-m slots=%s ignored: kvmrun has no memory hotplug", v);
 		} else if (!strcmp(o.key[i], "maxmem")) {
 			if (qemu_size(v, 20, &maxmem))
-				return fail(err, errlen, "-m maxmem='%s': expected a size", v);
+				return config_fail(err, errlen, "-m maxmem='%s': expected a size", v);
 		} else {
-			return fail(err, errlen, "-m: unsupported option '%s'", o.key[i]);
+			return config_fail(err, errlen, "-m: unsupported option '%s'", o.key[i]);
 		}
 	}
 	if (!have_size)
-		return fail(err, errlen, "-m '%s': no size given", arg);
+		return config_fail(err, errlen, "-m '%s': no size given", arg);
 	if (size < MEM_MIN || size > MEM_MAX)
-		return fail(err, errlen, "-m '%s': must be between 2M and 1T", arg);
+		return config_fail(err, errlen, "-m '%s': must be between 2M and 1T", arg);
 	if (size & 0xfff)
-		return fail(err, errlen, "-m '%s': must be a multiple of 4K", arg);
+		return config_fail(err, errlen, "-m '%s': must be a multiple of 4K", arg);
 	if (maxmem > size)
-		return fail(err, errlen, "-m maxmem: kvmrun has no memory hotplug (maxmem must not exceed the RAM size)");
+		return config_fail(err, errlen, "-m maxmem: kvmrun has no memory hotplug (maxmem must not exceed the RAM size)");
 	qa->cfg.mem_size = size;
 	return 0;
 }
@@ -255,7 +238,7 @@ static int opt_smp(struct qemu_args *qa, const char *arg, char *err, size_t errl
 	struct opts o;
 
 	if (opts_split(&o, arg))
-		return fail(err, errlen, "-smp '%s': too long", arg);
+		return config_fail(err, errlen, "-smp '%s': too long", arg);
 	for (int i = 0; i < o.n; i++) {
 		const char *k = o.key[i];
 		unsigned long *field = !o.val[i] && i == 0 ? &cpus :
@@ -264,9 +247,9 @@ static int opt_smp(struct qemu_args *qa, const char *arg, char *err, size_t errl
 			!strcmp(k, "maxcpus") ? &maxcpus : NULL;
 
 		if (!field)
-			return fail(err, errlen, "-smp: unsupported option '%s'", k);
+			return config_fail(err, errlen, "-smp: unsupported option '%s'", k);
 		if (parse_num(o.val[i] ? o.val[i] : k, 1024, &v) || !v)
-			return fail(err, errlen, "-smp '%s': expected counts from 1 to %d", arg, CPUS_MAX);
+			return config_fail(err, errlen, "-smp '%s': expected counts from 1 to %d", arg, CPUS_MAX);
 		*field = v;
 	}
 	/* QEMU fills in what is missing: the count from the topology, then the topology from it. */
@@ -274,13 +257,13 @@ static int opt_smp(struct qemu_args *qa, const char *arg, char *err, size_t errl
 		cpus = maxcpus ? maxcpus : (sockets ? sockets : 1) * (cores ? cores : 1) *
 		       (threads ? threads : 1);
 	if (cpus > CPUS_MAX)
-		return fail(err, errlen, "-smp '%s': expected counts from 1 to %d", arg, CPUS_MAX);
+		return config_fail(err, errlen, "-smp '%s': expected counts from 1 to %d", arg, CPUS_MAX);
 	if (maxcpus && maxcpus != cpus)
-		return fail(err, errlen, "-smp maxcpus=%lu: kvmrun has no CPU hotplug (maxcpus must equal cpus)",
+		return config_fail(err, errlen, "-smp maxcpus=%lu: kvmrun has no CPU hotplug (maxcpus must equal cpus)",
 			    maxcpus);
 	if ((sockets || cores || threads) &&
 	    (sockets ? sockets : 1) * (cores ? cores : 1) * (threads ? threads : 1) < cpus)
-		return fail(err, errlen, "-smp '%s': sockets*cores*threads is less than cpus", arg);
+		return config_fail(err, errlen, "-smp '%s': sockets*cores*threads is less than cpus", arg);
 	if (sockets > 1 || threads > 1)
 		note(qa, "-smp: the guest sees %lu cores in one package (kvmrun's only topology)", cpus);
 	qa->cfg.cpus = (unsigned)cpus;
@@ -301,7 +284,7 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 	struct opts o;
 
 	if (opts_split(&o, arg))
-		return fail(err, errlen, "-machine '%s': too long", arg);
+		return config_fail(err, errlen, "-machine '%s': too long", arg);
 	for (int i = 0; i < o.n; i++) {
 		const char *k = o.key[i], *v = o.val[i];
 		bool ok = false;
@@ -318,12 +301,12 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 			else if (!strcmp(v, "microvm"))
 				*m = MACHINE_MICROVM;
 			else
-				return fail(err, errlen, "-machine %s: unsupported machine type "
+				return config_fail(err, errlen, "-machine %s: unsupported machine type "
 					    "(pc, q35 and microvm are)", v);
 			continue;
 		}
 		if (!v)
-			return fail(err, errlen, "-machine: unsupported option '%s'", k);
+			return config_fail(err, errlen, "-machine: unsupported option '%s'", k);
 		/* "kvm:tcg" is a list of fallbacks: KVM is its first. */
 		if (!strcmp(k, "accel") && !strncmp(v, "kvm:", 4))
 			continue;
@@ -331,7 +314,7 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);
 		if (!ok)
-			return fail(err, errlen, "-machine: unsupported option '%s=%s'", k, v);
+			return config_fail(err, errlen, "-machine: unsupported option '%s=%s'", k, v);
 	}
 	return 0;
 }
@@ -341,11 +324,11 @@ static int opt_accel(const char *arg, char *err, size_t errlen)
 	struct opts o;
 
 	if (opts_split(&o, arg) || o.n < 1)
-		return fail(err, errlen, "-accel '%s': only kvm is supported", arg);
+		return config_fail(err, errlen, "-accel '%s': only kvm is supported", arg);
 	if (strcmp(o.key[0], "kvm") || o.val[0])
-		return fail(err, errlen, "-accel %s: only kvm is supported", o.key[0]);
+		return config_fail(err, errlen, "-accel %s: only kvm is supported", o.key[0]);
 	if (o.n > 1)
-		return fail(err, errlen, "-accel kvm: unsupported option '%s'", o.key[1]);
+		return config_fail(err, errlen, "-accel kvm: unsupported option '%s'", o.key[1]);
 	return 0;
 }
 
@@ -354,14 +337,14 @@ static int opt_cpu(const char *arg, char *err, size_t errlen)
 	struct opts o;
 
 	if (opts_split(&o, arg) || o.n < 1)
-		return fail(err, errlen, "-cpu '%s': too long", arg);
+		return config_fail(err, errlen, "-cpu '%s': too long", arg);
 	/* Every named model is kvmrun's one CPUID model: what KVM offers, less what PVM cannot run. */
 	if (strcmp(o.key[0], "host") && strcmp(o.key[0], "max") && strcmp(o.key[0], "qemu64") &&
 	    strcmp(o.key[0], "kvm64"))
-		return fail(err, errlen, "-cpu %s: unsupported CPU model (host, max, qemu64 and kvm64 are)",
+		return config_fail(err, errlen, "-cpu %s: unsupported CPU model (host, max, qemu64 and kvm64 are)",
 			    o.key[0]);
 	if (o.n > 1)
-		return fail(err, errlen, "-cpu: feature '%s%s%s' is not supported: kvmrun's CPUID "
+		return config_fail(err, errlen, "-cpu: feature '%s%s%s' is not supported: kvmrun's CPUID "
 			    "model takes no flags", o.key[1], o.val[1] ? "=" : "", o.val[1] ? o.val[1] : "");
 	return 0;
 }
@@ -372,7 +355,7 @@ static int opt_serial(struct qemu_args *qa, unsigned *nr_serial, const char *arg
 	struct vm_config *cfg = &qa->cfg;
 
 	if (++*nr_serial > 1)
-		return fail(err, errlen, "-serial %s: kvmrun has one serial port (COM1)", arg);
+		return config_fail(err, errlen, "-serial %s: kvmrun has one serial port (COM1)", arg);
 	if (!strcmp(arg, "stdio") || !strcmp(arg, "mon:stdio")) {
 		cfg->serial = SERIAL_STDIO;
 	} else if (!strcmp(arg, "null") || !strcmp(arg, "none")) {
@@ -381,7 +364,7 @@ static int opt_serial(struct qemu_args *qa, unsigned *nr_serial, const char *arg
 		cfg->serial = SERIAL_FILE;
 		cfg->serial_path = arg + 5;
 	} else {
-		return fail(err, errlen, "-serial %s: unsupported (stdio, file:PATH, null and none are)",
+		return config_fail(err, errlen, "-serial %s: unsupported (stdio, file:PATH, null and none are)",
 			    arg);
 	}
 	return 0;
@@ -408,7 +391,7 @@ struct pending {
 static int add_disk(struct qemu_args *qa, const struct disk_config *dc, char *err, size_t errlen)
 {
 	if (qa->cfg.nr_disks == MAX_DISKS)
-		return fail(err, errlen, "-drive: at most %d disks", MAX_DISKS);
+		return config_fail(err, errlen, "-drive: at most %d disks", MAX_DISKS);
 	qa->cfg.disks[qa->cfg.nr_disks++] = *dc;
 	return 0;
 }
@@ -423,26 +406,26 @@ static int opt_drive(struct qemu_args *qa, struct pending *p, const char *arg,
 	memset(&dc, 0, sizeof(dc));
 	dc.num_queues = 1;
 	if (opts_split(&o, arg))
-		return fail(err, errlen, "-drive: value too long");
+		return config_fail(err, errlen, "-drive: value too long");
 	for (int i = 0; i < o.n; i++) {
 		const char *k = o.key[i], *v = o.val[i];
 
 		if (!v)
-			return fail(err, errlen, "-drive: unsupported option '%s'", k);
+			return config_fail(err, errlen, "-drive: unsupported option '%s'", k);
 		if (!strcmp(k, "file")) {
 			if (!*v || strlen(v) >= sizeof(dc.path))
-				return fail(err, errlen, "-drive: file= needs a path");
+				return config_fail(err, errlen, "-drive: file= needs a path");
 			snprintf(dc.path, sizeof(dc.path), "%s", v);
 		} else if (!strcmp(k, "format")) {
 			if (strcmp(v, "raw"))
-				return fail(err, errlen, "-drive format=%s: unsupported (raw is)", v);
+				return config_fail(err, errlen, "-drive format=%s: unsupported (raw is)", v);
 		} else if (!strcmp(k, "if")) {
 			if (strcmp(v, "virtio") && strcmp(v, "none"))
-				return fail(err, errlen, "-drive if=%s: unsupported (virtio and none are)", v);
+				return config_fail(err, errlen, "-drive if=%s: unsupported (virtio and none are)", v);
 			iface = v;
 		} else if (!strcmp(k, "id")) {
 			if (!*v || strlen(v) >= sizeof(p->drives[0].id))
-				return fail(err, errlen, "-drive: id= needs 1 to 63 characters");
+				return config_fail(err, errlen, "-drive: id= needs 1 to 63 characters");
 			id = v;
 		} else if (!strcmp(k, "readonly") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
 			dc.readonly = !strcmp(v, "on");
@@ -454,29 +437,29 @@ static int opt_drive(struct qemu_args *qa, struct pending *p, const char *arg,
 			continue;
 		} else if (!strcmp(k, "serial")) {
 			if (strlen(v) >= sizeof(dc.serial))
-				return fail(err, errlen, "-drive: serial '%s' is longer than %zu bytes", v,
+				return config_fail(err, errlen, "-drive: serial '%s' is longer than %zu bytes", v,
 					    sizeof(dc.serial) - 1);
 			snprintf(dc.serial, sizeof(dc.serial), "%s", v);
 		} else {
-			return fail(err, errlen, "-drive: unsupported option '%s=%s'", k, v);
+			return config_fail(err, errlen, "-drive: unsupported option '%s=%s'", k, v);
 		}
 	}
 	if (!dc.path[0])
-		return fail(err, errlen, "-drive: file= is required");
+		return config_fail(err, errlen, "-drive: file= is required");
 	if (!iface)
-		return fail(err, errlen, "-drive: if= is required (if=virtio, or if=none with -device virtio-blk-pci)");
+		return config_fail(err, errlen, "-drive: if= is required (if=virtio, or if=none with -device virtio-blk-pci)");
 	if (!strcmp(iface, "virtio")) {
 		p->pci_devices = true;
 		p->first_pci = p->first_pci ? p->first_pci : "-drive if=virtio";
 		return add_disk(qa, &dc, err, errlen);
 	}
 	if (!id)
-		return fail(err, errlen, "-drive if=none: id= is required");
+		return config_fail(err, errlen, "-drive if=none: id= is required");
 	if (p->nr_drives == MAX_DISKS)
-		return fail(err, errlen, "-drive: at most %d disks", MAX_DISKS);
+		return config_fail(err, errlen, "-drive: at most %d disks", MAX_DISKS);
 	for (unsigned i = 0; i < p->nr_drives; i++)
 		if (!strcmp(p->drives[i].id, id))
-			return fail(err, errlen, "-drive: id '%s' is used twice", id);
+			return config_fail(err, errlen, "-drive: id '%s' is used twice", id);
 	snprintf(p->drives[p->nr_drives].id, sizeof(p->drives[0].id), "%s", id);
 	p->drives[p->nr_drives].dc = dc;
 	p->drives[p->nr_drives++].used = false;
@@ -490,16 +473,16 @@ static int opt_netdev(struct pending *p, const char *arg, char *err, size_t errl
 	struct opts o;
 
 	if (opts_split(&o, arg) || o.n < 1)
-		return fail(err, errlen, "-netdev: value too long");
+		return config_fail(err, errlen, "-netdev: value too long");
 	if (strcmp(o.key[0], "tap") || o.val[0])
-		return fail(err, errlen, "-netdev %s: unsupported backend (tap is)", o.key[0]);
+		return config_fail(err, errlen, "-netdev %s: unsupported backend (tap is)", o.key[0]);
 	if (p->has_netdev)
-		return fail(err, errlen, "-netdev: kvmrun has one network device");
+		return config_fail(err, errlen, "-netdev: kvmrun has one network device");
 	for (int i = 1; i < o.n; i++) {
 		const char *k = o.key[i], *v = o.val[i];
 
 		if (!v)
-			return fail(err, errlen, "-netdev: unsupported option '%s'", k);
+			return config_fail(err, errlen, "-netdev: unsupported option '%s'", k);
 		if (!strcmp(k, "id"))
 			id = v;
 		else if (!strcmp(k, "ifname"))
@@ -509,15 +492,15 @@ static int opt_netdev(struct pending *p, const char *arg, char *err, size_t errl
 		else if (!strcmp(k, "vhost") && !strcmp(v, "off"))
 			continue;
 		else
-			return fail(err, errlen, "-netdev: unsupported option '%s=%s'", k, v);
+			return config_fail(err, errlen, "-netdev: unsupported option '%s=%s'", k, v);
 	}
 	if (!id || !*id || strlen(id) >= sizeof(p->netdev_id))
-		return fail(err, errlen, "-netdev tap: id= is required (1 to 63 characters)");
+		return config_fail(err, errlen, "-netdev tap: id= is required (1 to 63 characters)");
 	if (!ifname)
-		return fail(err, errlen, "-netdev tap: ifname= is required");
+		return config_fail(err, errlen, "-netdev tap: ifname= is required");
 	snprintf(spec, sizeof(spec), "tap=%.*s", (int)sizeof(spec) - 5, ifname);
 	if (net_config_parse(spec, &p->net, err, errlen))
-		return fail(err, errlen, "-netdev tap: ifname '%s' must be 1-%d characters", ifname,
+		return config_fail(err, errlen, "-netdev tap: ifname '%s' must be 1-%d characters", ifname,
 			    IFNAMSIZ - 1);
 	snprintf(p->netdev_id, sizeof(p->netdev_id), "%s", id);
 	p->has_netdev = true;
@@ -559,12 +542,12 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 	const char *drv, *kind;
 
 	if (opts_split(&o, arg) || o.n < 1)
-		return fail(err, errlen, "-device: value too long");
+		return config_fail(err, errlen, "-device: value too long");
 	drv = o.key[0];
 	if (o.val[0] && !strcmp(drv, "driver")) {
 		drv = o.val[0];
 	} else if (o.val[0]) {
-		return fail(err, errlen, "-device '%s': expected DRIVER[,PROP=VALUE...]", arg);
+		return config_fail(err, errlen, "-device '%s': expected DRIVER[,PROP=VALUE...]", arg);
 	}
 
 	if (!strcmp(drv, "isa-debug-exit")) {
@@ -575,23 +558,23 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 					   !strcmp(o.key[i], "iosize") ? &iosize : NULL;
 
 			if (!f || !o.val[i])
-				return fail(err, errlen, "-device isa-debug-exit: unsupported option '%s'",
+				return config_fail(err, errlen, "-device isa-debug-exit: unsupported option '%s'",
 					    o.key[i]);
 			if (parse_num(o.val[i], 0xffff, f))
-				return fail(err, errlen, "-device isa-debug-exit: %s '%s': expected a number",
+				return config_fail(err, errlen, "-device isa-debug-exit: %s '%s': expected a number",
 					    o.key[i], o.val[i]);
 		}
 		if (iobase != 0xf4)
-			return fail(err, errlen, "-device isa-debug-exit: iobase 0x%lx: kvmrun's "
+			return config_fail(err, errlen, "-device isa-debug-exit: iobase 0x%lx: kvmrun's "
 				    "debug-exit port is at 0xf4 (iobase=0xf4)", iobase);
 		if (iosize < 1 || iosize > 4)
-			return fail(err, errlen, "-device isa-debug-exit: iosize %lu: 1 to 4 are supported",
+			return config_fail(err, errlen, "-device isa-debug-exit: iosize %lu: 1 to 4 are supported",
 				    iosize);
 		return 0;
 	}
 	if (!strcmp(drv, "pc-testdev") || !strcmp(drv, "pci-testdev")) {
 		if (o.n > 1)
-			return fail(err, errlen, "-device %s: unsupported option '%s'", drv, o.key[1]);
+			return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, o.key[1]);
 		if (!strcmp(drv, "pc-testdev"))
 			cfg->pc_testdev = true;
 		else
@@ -600,11 +583,11 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 	}
 	kind = virtio_kind(p, drv, arg);
 	if (!kind)
-		return fail(err, errlen, "-device %s: unsupported device", drv);
+		return config_fail(err, errlen, "-device %s: unsupported device", drv);
 
 	if (!strcmp(kind, "rng")) {
 		if (o.n > 1)
-			return fail(err, errlen, "-device %s: unsupported option '%s'", drv, o.key[1]);
+			return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, o.key[1]);
 		cfg->rng = true;
 		return 0;
 	}
@@ -617,34 +600,34 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 			const char *k = o.key[i], *v = o.val[i];
 
 			if (!v)
-				return fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
+				return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
 			if (!strcmp(k, "drive")) {
 				for (unsigned j = 0; j < p->nr_drives; j++)
 					if (!strcmp(p->drives[j].id, v)) {
 						if (p->drives[j].used)
-							return fail(err, errlen, "-device %s: drive '%s' is "
+							return config_fail(err, errlen, "-device %s: drive '%s' is "
 								    "already in use", drv, v);
 						p->drives[j].used = true;
 						dc = &p->drives[j].dc;
 					}
 				if (!dc)
-					return fail(err, errlen, "-device %s: no -drive if=none,id=%s",
+					return config_fail(err, errlen, "-device %s: no -drive if=none,id=%s",
 						    drv, v);
 			} else if (!strcmp(k, "serial")) {
 				serial = v;
 			} else if (!strcmp(k, "num-queues")) {
 				if (parse_num(v, VIRTIO_MAX_QUEUES, &queues) || !queues)
-					return fail(err, errlen, "-device %s: num-queues '%s': expected 1 to %d",
+					return config_fail(err, errlen, "-device %s: num-queues '%s': expected 1 to %d",
 						    drv, v, VIRTIO_MAX_QUEUES);
 			} else {
-				return fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
+				return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
 			}
 		}
 		if (!dc)
-			return fail(err, errlen, "-device %s: drive= is required", drv);
+			return config_fail(err, errlen, "-device %s: drive= is required", drv);
 		if (serial) {
 			if (strlen(serial) >= sizeof(dc->serial))
-				return fail(err, errlen, "-device %s: serial '%s' is longer than %zu bytes",
+				return config_fail(err, errlen, "-device %s: serial '%s' is longer than %zu bytes",
 					    drv, serial, sizeof(dc->serial) - 1);
 			snprintf(dc->serial, sizeof(dc->serial), "%s", serial);
 		}
@@ -657,12 +640,12 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 		const char *k = o.key[i], *v = o.val[i];
 
 		if (!v)
-			return fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
+			return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
 		if (!strcmp(k, "netdev")) {
 			if (!p->has_netdev || strcmp(p->netdev_id, v))
-				return fail(err, errlen, "-device %s: no -netdev tap,id=%s", drv, v);
+				return config_fail(err, errlen, "-device %s: no -netdev tap,id=%s", drv, v);
 			if (p->netdev_used)
-				return fail(err, errlen, "-device %s: netdev '%s' is already in use", drv, v);
+				return config_fail(err, errlen, "-device %s: netdev '%s' is already in use", drv, v);
 			p->netdev_used = true;
 		} else if (!strcmp(k, "mac")) {
 			char spec[64];
@@ -670,16 +653,16 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 
 			snprintf(spec, sizeof(spec), "tap=x,mac=%.40s", v);
 			if (net_config_parse(spec, &probe, err, errlen))
-				return fail(err, errlen, "-device %s: mac '%s': expected a unicast address "
+				return config_fail(err, errlen, "-device %s: mac '%s': expected a unicast address "
 					    "such as 52:54:00:12:34:56", drv, v);
 			memcpy(p->net.mac, probe.mac, sizeof(p->net.mac));
 			p->net.mac_given = true;
 		} else {
-			return fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
+			return config_fail(err, errlen, "-device %s: unsupported option '%s'", drv, k);
 		}
 	}
 	if (!p->netdev_used)
-		return fail(err, errlen, "-device %s: netdev= is required", drv);
+		return config_fail(err, errlen, "-device %s: netdev= is required", drv);
 	cfg->net = p->net;
 	cfg->has_net = true;
 	return 0;
@@ -721,17 +704,17 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 	switch (opt) {
 	case Q_KERNEL:
 		if (!*arg)
-			return fail(err, errlen, "-kernel: empty file name");
+			return config_fail(err, errlen, "-kernel: empty file name");
 		cfg->kernel = arg;
 		return 0;
 	case Q_INITRD:
 		if (!*arg)
-			return fail(err, errlen, "-initrd: empty file name");
+			return config_fail(err, errlen, "-initrd: empty file name");
 		cfg->initrd = arg;
 		return 0;
 	case Q_APPEND:
 		if (strlen(arg) >= CMDLINE_MAX)
-			return fail(err, errlen, "-append: command line is %zu bytes, the limit is %d",
+			return config_fail(err, errlen, "-append: command line is %zu bytes, the limit is %d",
 				    strlen(arg), CMDLINE_MAX - 1);
 		cfg->append = arg;
 		return 0;
@@ -754,10 +737,10 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 		p->no_reboot = true;
 		return 0;
 	case Q_NO_SHUTDOWN:
-		return fail(err, errlen, "-no-shutdown: unsupported: kvmrun ends the run when the guest powers off");
+		return config_fail(err, errlen, "-no-shutdown: unsupported: kvmrun ends the run when the guest powers off");
 	case Q_DISPLAY: case Q_VGA: case Q_VNC: case Q_MONITOR:
 		if (strcmp(arg, "none"))
-			return fail(err, errlen, "-%s %s: unsupported (only none is)", name, arg);
+			return config_fail(err, errlen, "-%s %s: unsupported (only none is)", name, arg);
 		return 0;
 	case Q_SERIAL:
 		return opt_serial(qa, &p->nr_serial, arg, err, errlen);
@@ -780,11 +763,11 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 		return 0;
 	case Q_PIDFILE:
 		if (!*arg)
-			return fail(err, errlen, "-pidfile: empty file name");
+			return config_fail(err, errlen, "-pidfile: empty file name");
 		qa->pidfile = arg;
 		return 0;
 	case Q_DAEMONIZE:
-		return fail(err, errlen, "-daemonize: unsupported: run kvmrun in the background instead");
+		return config_fail(err, errlen, "-daemonize: unsupported: run kvmrun in the background instead");
 	case Q_VERSION:
 		cfg->cmd = CMD_VERSION;
 		return 0;
@@ -797,12 +780,12 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 	case Q_GLOBAL:
 		/* kvm-unit-tests asks for it: KVM's PIT then drops the ticks a guest missed. */
 		if (strcmp(arg, "kvm-pit.lost_tick_policy=discard"))
-			return fail(err, errlen, "-global %s: unsupported (only "
+			return config_fail(err, errlen, "-global %s: unsupported (only "
 				    "kvm-pit.lost_tick_policy=discard is)", arg);
 		cfg->pit_discard = true;
 		return 0;
 	}
-	return fail(err, errlen, "internal: unhandled option -%s", name);
+	return config_fail(err, errlen, "internal: unhandled option -%s", name);
 }
 
 /* What holds only once every option is known: the transport, the serial default, resets. */
@@ -813,25 +796,25 @@ static int parse_finish(struct qemu_args *qa, struct pending *p, char *err, size
 	if (cfg->cmd != CMD_RUN)
 		return 0;
 	if (!cfg->kernel)
-		return fail(err, errlen, "-kernel FILE is required: kvmrun boots kernels directly, without firmware");
+		return config_fail(err, errlen, "-kernel FILE is required: kvmrun boots kernels directly, without firmware");
 	for (unsigned i = 0; i < p->nr_drives; i++)
 		if (!p->drives[i].used)
-			return fail(err, errlen, "-drive id=%s: no -device virtio-blk-pci,drive=%s uses it",
+			return config_fail(err, errlen, "-drive id=%s: no -device virtio-blk-pci,drive=%s uses it",
 				    p->drives[i].id, p->drives[i].id);
 	if (p->has_netdev && !p->netdev_used)
-		return fail(err, errlen, "-netdev id=%s: no -device virtio-net-pci,netdev=%s uses it",
+		return config_fail(err, errlen, "-netdev id=%s: no -device virtio-net-pci,netdev=%s uses it",
 			    p->netdev_id, p->netdev_id);
 	/* QEMU's microvm has virtio-mmio and no PCI; pc and q35 put virtio on PCI. */
 	if (p->machine == MACHINE_MICROVM) {
 		if (p->pci_devices)
-			return fail(err, errlen, "%s: -machine microvm has no PCI bus (use virtio-*-device)",
+			return config_fail(err, errlen, "%s: -machine microvm has no PCI bus (use virtio-*-device)",
 				    p->first_pci);
 		if (cfg->pci_testdev)
-			return fail(err, errlen, "-device pci-testdev: -machine microvm has no PCI bus");
+			return config_fail(err, errlen, "-device pci-testdev: -machine microvm has no PCI bus");
 		cfg->transport = TRANSPORT_MMIO;
 	} else {
 		if (p->mmio_devices)
-			return fail(err, errlen, "%s: virtio-mmio devices need -machine microvm "
+			return config_fail(err, errlen, "%s: virtio-mmio devices need -machine microvm "
 				    "(use virtio-*-pci)", p->first_mmio);
 		cfg->transport = TRANSPORT_PCI;
 	}
@@ -862,7 +845,7 @@ int qemu_args_parse(struct qemu_args *qa, int argc, char **argv, int first,
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return fail(err, errlen, "out of memory");
+		return config_fail(err, errlen, "out of memory");
 	/* As in QEMU, -drive and -netdev exist before any -device, wherever they stand. */
 	for (int pass = 0; pass < 2 && !r; pass++) {
 		for (int i = first; i < argc && !r; i++) {
@@ -870,7 +853,7 @@ int qemu_args_parse(struct qemu_args *qa, int argc, char **argv, int first,
 			size_t k;
 
 			if (a[0] != '-' || !a[1]) {
-				r = fail(err, errlen, "%s: unexpected argument (QEMU's disk image "
+				r = config_fail(err, errlen, "%s: unexpected argument (QEMU's disk image "
 					 "shorthand is not supported: use -drive)", a);
 				break;
 			}
@@ -880,12 +863,12 @@ int qemu_args_parse(struct qemu_args *qa, int argc, char **argv, int first,
 				if (!strcmp(name, qopts[k].name))
 					break;
 			if (k == sizeof(qopts) / sizeof(qopts[0])) {
-				r = fail(err, errlen, "%s: unsupported option in kvmrun's QEMU-compatible "
+				r = config_fail(err, errlen, "%s: unsupported option in kvmrun's QEMU-compatible "
 					 "mode (see 'kvmrun qemu -help')", a);
 				break;
 			}
 			if (qopts[k].has_arg && i + 1 >= argc) {
-				r = fail(err, errlen, "%s: requires an argument", a);
+				r = config_fail(err, errlen, "%s: requires an argument", a);
 				break;
 			}
 			bool backend = qopts[k].opt == Q_DRIVE || qopts[k].opt == Q_NETDEV;

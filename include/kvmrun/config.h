@@ -106,6 +106,11 @@ int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_l
 
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *out);
+/*
+ * Writes the one-line error (control characters of quoted arguments made
+ * '?') into err and returns -EINVAL: the parsers' common exit.
+ */
+int config_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The --help text. */
 extern const char config_usage_text[];
