@@ -495,8 +495,16 @@ static void bars_declare(struct vfio_pci *v, const uint8_t *dcfg)
 		if (!size)
 			continue;
 		if (reg & PCI_BAR_IO) {
-			/* kvmrun's bus has no I/O window: the guest sees no such BAR. */
-			log_warn("%s: I/O BAR %u hidden (no PCI I/O space in kvmrun)", v->name, b);
+			/* In the bus's I/O window, every access a region read or write (never mapped). */
+			if (size < 4)
+				size = 4;
+			if (size & (size - 1))
+				size = 1ULL << (64 - __builtin_clzll(size));
+			if (size <= 256)
+				pci_function_add_io_bar(&v->pci, b, (uint32_t)size);
+			else
+				log_warn("%s: I/O BAR %u hidden (%llu ports: kvmrun's I/O BARs take 256 at most)",
+					 v->name, b, (unsigned long long)size);
 			continue;
 		}
 		if (size < 16)
@@ -519,7 +527,7 @@ static int map_bars(struct vfio_pci *v)
 		struct vfio_area trap[2], piece[VFIO_MAP_MAX];
 		unsigned nt = 0, n;
 
-		if (!v->pci.bar_size[b])
+		if (!v->pci.bar_size[b] || (v->pci.bar_io & (1u << b)))
 			continue;
 		if (v->msix.table && v->msix.table_bar == b)
 			trap[nt++] = (struct vfio_area){ v->msix.table_off,

@@ -178,6 +178,40 @@ START_TEST(bars_sized_from_regions_and_virtualized)
 }
 END_TEST
 
+/* An I/O BAR: placed in the bus's I/O window, sized, and every access a region access. */
+START_TEST(io_bar_goes_through_region_accesses)
+{
+	static const uint64_t bars[6] = { VIRTIO_BAR0, 0, 32 };
+	uint8_t cfg[FAKE_VFIO_CFG];
+	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
+	uint8_t d[4] = { 0 };
+
+	ck_assert_uint_ge(n, 256);
+	cfg[PCI_CFG_BAR0 + 8] = PCI_BAR_IO;	/* BAR 2: I/O space, as the device says */
+	rig_cfg(&R, cfg, n, bars);
+	uint32_t bar = cfg_r(&R, PCI_CFG_BAR0 + 8, 4);
+	uint32_t at = bar & ~0x3u;
+
+	ck_assert_uint_eq(bar & 1, 1);
+	ck_assert(at >= PCI_IO_WINDOW_BASE && at + 32 <= PCI_IO_WINDOW_BASE + PCI_IO_WINDOW_SIZE);
+	ck_assert_uint_eq(at % 32, 0);
+	pci_io_window_io(&R.bus, at - PCI_IO_WINDOW_BASE + 4, d, 2, false);
+	ck_assert_uint_eq(R.fv.bar_reads[2], 1);
+	pci_io_window_io(&R.bus, at - PCI_IO_WINDOW_BASE + 8, d, 1, true);
+	ck_assert_uint_eq(R.fv.bar_writes[2], 1);
+	ck_assert_uint_eq(R.fv.bar_write_off[2], 8);
+	/* Sizing answers 32 ports; I/O decoding off: the ports read all-ones, nothing reaches it. */
+	cfg_w(&R, PCI_CFG_BAR0 + 8, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_r(&R, PCI_CFG_BAR0 + 8, 4) & 0xffff, (0xffffu & ~31u) | 1);
+	cfg_w(&R, PCI_CFG_BAR0 + 8, 4, at);
+	cfg_w(&R, PCI_CFG_COMMAND, 2, cfg_r(&R, PCI_CFG_COMMAND, 2) & ~PCI_CMD_IO);
+	pci_io_window_io(&R.bus, at - PCI_IO_WINDOW_BASE, d, 4, false);
+	ck_assert_uint_eq(R.fv.bar_reads[2], 1);
+	ck_assert_uint_eq(d[0] & d[1] & d[2] & d[3], 0xff);
+	rig_down(&R);
+}
+END_TEST
+
 START_TEST(mmap_pieces_follow_the_bar_and_skip_msix_pages)
 {
 	rig_up(&R, "virtio-net-1041.cfg", virtio_bars);
@@ -544,6 +578,7 @@ int main(void)
 
 	tcase_add_test(tc, ids_and_caps_come_from_the_device);
 	tcase_add_test(tc, bars_sized_from_regions_and_virtualized);
+	tcase_add_test(tc, io_bar_goes_through_region_accesses);
 	tcase_add_test(tc, mmap_pieces_follow_the_bar_and_skip_msix_pages);
 	tcase_add_test(tc, bar_over_another_slot_is_trapped_not_fatal);
 	tcase_add_test(tc, msix_vectors_become_routes_with_irqfds);
