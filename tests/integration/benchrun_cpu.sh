@@ -9,7 +9,7 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
 line=$("$benchrun" -n 2 -q -- true)
-if ! [[ $line =~ ^runs=2\ median_ms=[0-9.]+\ min_ms=[0-9.]+\ max_ms=[0-9.]+\ maxrss_kib=[0-9]+\ status=0$ ]]; then
+if ! [[ $line =~ ^runs=2\ median_ms=[0-9.]+\ min_ms=[0-9.]+\ max_ms=[0-9.]+\ maxrss_kib=[0-9]+\ status=0\ per_s=[0-9.]+$ ]]; then
 	echo "FAIL: without -c the line changed: $line"; fail=1
 fi
 
