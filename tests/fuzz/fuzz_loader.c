@@ -144,7 +144,8 @@ static void check_initrd(const uint8_t *img, size_t size, const struct boot_entr
 		/* PVH's module list and multiboot's module 0 both start with the address. */
 		uint32_t lo;
 
-		guest_mem_read(&mem, BOOT_MODLIST_ADDR, &lo, 4);
+		/* Where a low kernel moved the boot data (boot_shift), the list moved too. */
+		guest_mem_read(&mem, BOOT_MODLIST_ADDR + (uint64_t)e->boot_shift, &lo, 4);
 		addr = lo;
 	}
 	p = guest_mem_ptr(&mem, addr, INITRD_SIZE);
