@@ -721,6 +721,14 @@ void vm_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A background job (timeout(1) runs its command in a process group of
+	 * its own) that reads its terminal gets SIGTTIN and stops; a stopped
+	 * kvmrun would never see the signal meant to end it.  Ignored, the read
+	 * fails with EIO (console input ends) and output goes on.
+	 */
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
 }
 
 int vm_run(struct vm *vm)

@@ -173,6 +173,9 @@ set_tests_properties(cli.closed_fds PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LA
 add_test(NAME stop.reaper COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/reaper.sh
   ${KVMRUN} ${G}/reset.elf)
 set_tests_properties(stop.reaper PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS stop)
+add_test(NAME stop.background-tty COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/background_tty.sh
+  ${KVMRUN} ${G}/reset.elf)
+set_tests_properties(stop.background-tty PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS stop)
 add_test(NAME tools.benchrun_cpu COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/benchrun_cpu.sh
   $<TARGET_FILE:benchrun> ${KVMRUN} ${G}/virtio_blk.elf)
 set_tests_properties(tools.benchrun_cpu PROPERTIES TIMEOUT 60 LABELS tools)
