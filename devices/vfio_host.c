@@ -108,6 +108,36 @@ int vfio_parse_addr(const char *s, char out[VFIO_ADDR_MAX])
 	return 0;
 }
 
+int vfio_parse_spec(const char *arg, struct vfio_spec *s, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	char addr[VFIO_ADDR_MAX];
+
+	memset(s, 0, sizeof(*s));
+	if (!n || n >= sizeof(s->device))
+		return fail(err, errlen, -EINVAL, "--vfio '%s': expected a PCI address (0000:01:00.1 "
+			    "or 01:00.1) or a sysfs path, then ,rom=on|off", arg);
+	memcpy(s->device, arg, n);
+	if (!strchr(s->device, '/') && vfio_parse_addr(s->device, addr))
+		return fail(err, errlen, -EINVAL, "--vfio '%s': expected a PCI address "
+			    "(0000:01:00.1 or 01:00.1) or a sysfs path", s->device);
+	while (comma) {
+		const char *opt = comma + 1;
+
+		comma = strchr(opt, ',');
+		n = comma ? (size_t)(comma - opt) : strlen(opt);
+		if (n == 6 && !strncmp(opt, "rom=on", 6))
+			s->rom = true;
+		else if (n == 7 && !strncmp(opt, "rom=off", 7))
+			s->rom = false;
+		else
+			return fail(err, errlen, -EINVAL, "--vfio %s: unknown option '%.*s' (known: "
+				    "rom=on|off)", s->device, (int)n, opt);
+	}
+	return 0;
+}
+
 /* The last component of the symlink dir/name ("vfio-pci", "7"), or -errno. */
 static int link_name(const char *dir, const char *name, char *out, size_t len)
 {

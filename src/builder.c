@@ -491,14 +491,16 @@ static int add_console(struct vm *vm, unsigned i, const char *name)
 
 static int add_vfio(struct vm *vm, unsigned i, const char *name)
 {
-	const char *spec = vm->cfg->vfio[i];
+	struct vfio_spec spec;
 	struct vfio_target t;
 	struct vfio_dev dev;
 	struct vfio_pci *v;
 	char err[768];
 	int r;
 
-	r = vfio_resolve(spec, "/sys", &t, err, sizeof(err));
+	r = vfio_parse_spec(vm->cfg->vfio[i], &spec, err, sizeof(err));
+	if (!r)
+		r = vfio_resolve(spec.device, "/sys", &t, err, sizeof(err));
 	if (!r)
 		r = vfio_host_open(&t, vm->mem.total, &dev, err, sizeof(err));
 	if (r) {
@@ -512,6 +514,8 @@ static int add_vfio(struct vm *vm, unsigned i, const char *name)
 	}
 	/* Guest RAM is DMA-mapped here, before any vCPU exists. */
 	r = vfio_pci_init(v, dev, &vm->mem, vm->irq, kvm_memslots_ops_for(&vm->memslots), name);
+	if (!r && spec.rom)
+		r = vfio_pci_expose_rom(v);
 	if (r) {
 		vfio_pci_destroy(v);
 		free(v);

@@ -115,6 +115,18 @@ struct vfio_target {
  */
 int vfio_parse_addr(const char *s, char out[VFIO_ADDR_MAX]);
 
+/* --vfio DEVICE[,rom=on|off], split: the device (address or sysfs path) and its options. */
+struct vfio_spec {
+	char device[VFIO_PATH_MAX];
+	bool rom;			/* show the expansion ROM (default: hidden) */
+};
+
+/*
+ * Splits arg into s; an unknown option, a bad value or an address that is
+ * not one (a sysfs path is checked when opened): -EINVAL with one line in err.
+ */
+int vfio_parse_spec(const char *arg, struct vfio_spec *s, char *err, size_t errlen);
+
 /*
  * Resolves --vfio DEVICE (a PCI address, looked up under sysfs_root, or a
  * device's sysfs directory) and checks that it is bound to vfio-pci and that

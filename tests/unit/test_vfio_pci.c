@@ -517,6 +517,93 @@ START_TEST(cannot_be_saved_and_blocks_migration)
 }
 END_TEST
 
+/* rom=on: a ROM BAR sized from VFIO's ROM region, read through it once the guest enables it. */
+START_TEST(rom_shown_when_asked_read_through_the_region)
+{
+	static uint8_t rom[5000];	/* not a power of two: the BAR rounds up to 8 KiB */
+	uint8_t cfg[FAKE_VFIO_CFG];
+	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
+
+	for (unsigned i = 0; i < sizeof(rom); i++)
+		rom[i] = (uint8_t)(i * 7 + 3);
+	rom[0] = 0x55;
+	rom[1] = 0xaa;
+	/* rig_cfg's steps, with the ROM given to the fake and asked for between init and attach. */
+	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
+	R.fv.rom = rom;
+	R.fv.rom_size = sizeof(rom);
+	memset(&R.fs, 0, sizeof(R.fs));
+	fake_irq_init(&R.fi);
+	testlib_mem_init(&R.mem, RAM);
+	pci_bus_init(&R.bus);
+	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
+				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), 0);
+	R.slot = vfio_pci_attach(&R.v, &R.bus);
+	ck_assert_int_ge(R.slot, 1);
+
+	uint32_t at = cfg_r(&R, PCI_CFG_ROM, 4);
+	uint64_t bar0 = cfg_r(&R, PCI_CFG_BAR0, 4) & ~0xfu;
+
+	/* Placed in the 32-bit window, 8 KiB aligned, off BAR 0, decoding off. */
+	ck_assert_uint_eq(at & PCI_ROM_ENABLE, 0);
+	ck_assert(at >= PCI_WINDOW_BASE && at + 8192 <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE);
+	ck_assert_uint_eq(at % 8192, 0);
+	ck_assert(at + 8192 <= bar0 || at >= bar0 + VIRTIO_BAR0);
+	ck_assert_uint_eq(mmio_r32(&R, at), 0xffffffff);
+	ck_assert_uint_eq(R.fv.rom_reads, 0);
+	/* Sizing answers 8 KiB, with the enable bit as written. */
+	cfg_w(&R, PCI_CFG_ROM, 4, 0xfffff800);
+	ck_assert_uint_eq(cfg_r(&R, PCI_CFG_ROM, 4), 0xffffe000);
+	cfg_w(&R, PCI_CFG_ROM, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_r(&R, PCI_CFG_ROM, 4), 0xffffe001);
+	cfg_w(&R, PCI_CFG_ROM, 4, at | PCI_ROM_ENABLE);
+	/* Enabled: the device's ROM bytes, each read a region read. */
+	ck_assert_uint_eq(mmio_r32(&R, at) & 0xffff, 0xaa55);
+	ck_assert_uint_eq(mmio_r32(&R, at + 4096), (uint32_t)rom[4096] | rom[4097] << 8 |
+					   rom[4098] << 16 | (uint32_t)rom[4099] << 24);
+	ck_assert_uint_eq(R.fv.rom_reads, 2);
+	/* Past the ROM's 5000 bytes, inside the BAR: all-ones. */
+	ck_assert_uint_eq(mmio_r32(&R, at + 6000), 0xffffffff);
+	/* Writes go nowhere: the fake's ROM is const, a write would have faulted. */
+	mmio_w32(&R, at + 8, 0x12345678);
+	ck_assert_uint_eq(mmio_r32(&R, at + 8), (uint32_t)rom[8] | rom[9] << 8 | rom[10] << 16 |
+					   (uint32_t)rom[11] << 24);
+	/* Memory space off stops the ROM too; the ROM register never reached the device. */
+	cfg_w(&R, PCI_CFG_COMMAND, 2, cfg_r(&R, PCI_CFG_COMMAND, 2) & ~PCI_CMD_MEMORY);
+	unsigned reads = R.fv.rom_reads;
+
+	ck_assert_uint_eq(mmio_r32(&R, at), 0xffffffff);
+	ck_assert_uint_eq(R.fv.rom_reads, reads);
+	for (unsigned i = PCI_CFG_ROM; i < PCI_CFG_ROM + 4; i++)
+		ck_assert_uint_eq(R.fv.cfg_wrote[i], 0);
+	/* The ROM is never a memory slot: only BAR 0's pieces are. */
+	cfg_w(&R, PCI_CFG_COMMAND, 2, cfg_r(&R, PCI_CFG_COMMAND, 2) | PCI_CMD_MEMORY);
+	for (unsigned i = 0; i < FAKE_VFIO_SLOTS; i++)
+		ck_assert(!R.fs.s[i].used || R.fs.s[i].gpa < at || R.fs.s[i].gpa >= at + 8192);
+	rig_down(&R);
+}
+END_TEST
+
+/* rom=on for a device without one (a VF): refused, and the ROM stays hidden. */
+START_TEST(rom_asked_of_a_device_without_one)
+{
+	uint8_t cfg[FAKE_VFIO_CFG];
+	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
+
+	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
+	memset(&R.fs, 0, sizeof(R.fs));
+	fake_irq_init(&R.fi);
+	testlib_mem_init(&R.mem, RAM);
+	pci_bus_init(&R.bus);
+	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
+				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), -ENOENT);
+	ck_assert_uint_eq(R.v.pci.rom_size, 0);
+	rig_down(&R);
+}
+END_TEST
+
 /* ---- the sparse-mmap layout alone ---- */
 
 static struct vfio_region region(unsigned nr, const struct vfio_area *a)
@@ -587,6 +674,8 @@ int main(void)
 	tcase_add_test(tc, vf_from_datasheet_64bit_prefetchable_no_intx);
 	tcase_add_test(tc, hostile_config_spaces_do_not_crash);
 	tcase_add_test(tc, cannot_be_saved_and_blocks_migration);
+	tcase_add_test(tc, rom_shown_when_asked_read_through_the_region);
+	tcase_add_test(tc, rom_asked_of_a_device_without_one);
 	tcase_add_test(tc, layout_areas_trimmed_to_pages_and_cut);
 	tcase_add_test(tc, layout_hostile_areas);
 	suite_add_tcase(s, tc);
