@@ -498,11 +498,20 @@ static int add_vfio(struct vm *vm, unsigned i, const char *name)
 	char err[768];
 	int r;
 
+	/* One IOMMU context for all of them, held by the devices: vfio0's, once it exists. */
+	struct vm_device *first = i ? device_list_find(&vm->devices, "vfio0") : NULL;
+	struct vfio_iommu *io = first ? vfio_dev_iommu(&((struct vfio_pci *)first->dev)->dev) : NULL;
+
+	if (io)
+		vfio_iommu_get(io);
+	else if (!(io = vfio_iommu_new(NULL, "/dev")))
+		return -ENOMEM;
 	r = vfio_parse_spec(vm->cfg->vfio[i], &spec, err, sizeof(err));
 	if (!r)
 		r = vfio_resolve(spec.device, "/sys", &t, err, sizeof(err));
 	if (!r)
-		r = vfio_host_open(&t, vm->mem.total, &dev, err, sizeof(err));
+		r = vfio_host_open(io, &t, vm->mem.total, &dev, err, sizeof(err));
+	vfio_iommu_put(io);
 	if (r) {
 		log_err("%s", err);
 		return r;
