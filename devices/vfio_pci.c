@@ -456,6 +456,12 @@ static bool msix_valid(const struct vfio_pci *v)
 	return tb && pb && v->msix.table_off + tsz <= tb && v->msix.pba_off + psz <= pb;
 }
 
+/* An MSI capability's bytes: 0x0a, + 4 for 64-bit addresses, + 0x0a for the mask and pending bits. */
+static uint32_t msi_cap_len(uint16_t ctrl)
+{
+	return 0x0a + (ctrl & MSI_CTRL_64 ? 4 : 0) + (ctrl & MSI_CTRL_MASKABLE ? 0x0a : 0);
+}
+
 static void caps_walk(struct vfio_pci *v, const uint8_t *dcfg)
 {
 	uint8_t p = dcfg[PCI_CFG_CAP_PTR] & ~3u;
@@ -474,7 +480,8 @@ static void caps_walk(struct vfio_pci *v, const uint8_t *dcfg)
 			v->msix.table_off = t & ~7u;
 			v->msix.pba_bar = b & 7;
 			v->msix.pba_off = b & ~7u;
-		} else if (id == PCI_CAP_ID_MSI && !v->msi.cap && p + 0x18 <= PCI_CFG_SIZE) {
+		} else if (id == PCI_CAP_ID_MSI && !v->msi.cap && p + 4 <= PCI_CFG_SIZE &&
+			   p + msi_cap_len(dcfg[p + 2] | dcfg[p + 3] << 8) <= PCI_CFG_SIZE) {
 			uint16_t ctrl = (uint16_t)(dcfg[p + 2] | dcfg[p + 3] << 8);
 			unsigned mmc = (ctrl >> MSI_CTRL_MMC_SHIFT) & 7;
 
@@ -657,7 +664,7 @@ int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_me
 	}
 	if (v->msi.cap) {
 		uint8_t c = v->msi.cap;
-		uint32_t len = 0x0a + (v->msi.is64 ? 4 : 0) + (v->msi.maskable ? 0x0a : 0);
+		uint32_t len = msi_cap_len(pci_cfg_read16(&v->pci, c + MSI_CTRL));
 		uint32_t data_off = v->msi.is64 ? 0x0c : 0x08;
 
 		set_virt(v, c, (len + 3) & ~3u);

@@ -442,6 +442,40 @@ START_TEST(msi_emulated)
 }
 END_TEST
 
+/* The shortest MSI layout (32-bit, no masks: 0x0a bytes) in the last dword-aligned place it fits. */
+START_TEST(msi_short_layout_at_the_end_of_config_space)
+{
+	const uint8_t cap = 0xf4;
+	uint8_t cfg[256];
+
+	ck_assert_uint_eq(fake_vfio_fixture("virtio-1042.cfg", cfg, sizeof(cfg)), 256);
+	cfg[0x99] = cap;	/* after MSI-X */
+	cfg[cap] = PCI_CAP_ID_MSI;
+	cfg[cap + 1] = 0;
+	cfg[cap + 2] = 0;	/* 32-bit, 1 vector, no masking */
+	cfg[cap + 3] = 0;
+	memset(cfg + 0xfe, 0xa5, 2);
+	rig_cfg(&R, cfg, 256, virtio_bars);
+	ck_assert_uint_eq(R.v.msi.cap, cap);
+	cfg_w(&R, cap + 4, 4, 0xfee01000);
+	cfg_w(&R, cap + 8, 2, 0x41);
+	cfg_w(&R, cap + 2, 2, 0x0001);	/* enable */
+	for (unsigned i = cap; i < cap + 0x0a; i++)
+		ck_assert_msg(R.fv.cfg_wrote[i] == 0, "MSI byte 0x%x reached the device", i);
+	ck_assert_int_eq(R.fv.trig_n[VFIO_PCI_IRQ_MSI], 1);
+	unsigned g = fake_gsi_of(&R.fi, R.fv.trig_fds[VFIO_PCI_IRQ_MSI][0]);
+
+	ck_assert_uint_ne(g, 0);
+	ck_assert_uint_eq(R.fi.route[g - FAKE_IRQ_FIRST_GSI].addr, 0xfee01000);
+	ck_assert_uint_eq(R.fi.route[g - FAKE_IRQ_FIRST_GSI].data, 0x41);
+	/* The rest of its last dword (extended message data, unused) is kvmrun's too: 0, kept away. */
+	ck_assert_uint_eq(cfg_r(&R, 0xfe, 2), 0);
+	cfg_w(&R, 0xfe, 2, 0x1234);
+	ck_assert_uint_eq(R.fv.cfg_wrote[0xfe], 0);
+	rig_down(&R);
+}
+END_TEST
+
 static const uint64_t vf_bars[6] = { 0x4000, 0, 0, 0x4000, 0, 0 };
 
 START_TEST(vf_from_datasheet_64bit_prefetchable_no_intx)
@@ -671,6 +705,7 @@ int main(void)
 	tcase_add_test(tc, msix_vectors_become_routes_with_irqfds);
 	tcase_add_test(tc, reset_turns_msix_off_and_resets_the_device);
 	tcase_add_test(tc, msi_emulated);
+	tcase_add_test(tc, msi_short_layout_at_the_end_of_config_space);
 	tcase_add_test(tc, vf_from_datasheet_64bit_prefetchable_no_intx);
 	tcase_add_test(tc, hostile_config_spaces_do_not_crash);
 	tcase_add_test(tc, cannot_be_saved_and_blocks_migration);
