@@ -460,7 +460,7 @@ START_TEST(msi_short_layout_at_the_end_of_config_space)
 	cfg_w(&R, cap + 4, 4, 0xfee01000);
 	cfg_w(&R, cap + 8, 2, 0x41);
 	cfg_w(&R, cap + 2, 2, 0x0001);	/* enable */
-	for (unsigned i = cap; i < cap + 0x0a; i++)
+	for (unsigned i = cap; i < cap + 0x0au; i++)
 		ck_assert_msg(R.fv.cfg_wrote[i] == 0, "MSI byte 0x%x reached the device", i);
 	ck_assert_int_eq(R.fv.trig_n[VFIO_PCI_IRQ_MSI], 1);
 	unsigned g = fake_gsi_of(&R.fi, R.fv.trig_fds[VFIO_PCI_IRQ_MSI][0]);
