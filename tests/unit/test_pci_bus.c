@@ -220,6 +220,11 @@ START_TEST(test_rom_bar)
 	ck_assert_uint_eq(r3.f.rom_decoded, at);
 	ck_assert_uint_eq(r3.mv[r3.moves - 1].bar, PCI_ROM_BAR);
 	state_writer_free(&w);
+	/* Aimed at RAM or past the window: it decodes nowhere. */
+	cfg_wr(3, PCI_CFG_ROM, 4, 0x1000 | PCI_ROM_ENABLE);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	cfg_wr(3, PCI_CFG_ROM, 4, (uint32_t)(PCI_WINDOW_BASE + PCI_WINDOW_SIZE) | PCI_ROM_ENABLE);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
 	/* Functions without a ROM keep 0x30 at 0. */
 	cfg_wr(1, PCI_CFG_ROM, 4, 0xffffffff);
 	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_ROM, 4), 0);
