@@ -141,10 +141,11 @@ enum vfio_iface vfio_host_probe(const char *dev_root);
 const char *vfio_iface_name(enum vfio_iface i);
 
 /*
- * The kernel calls vfio_host.c makes to set a device up (open, ioctl,
- * close), each returning a value or -errno: the kernel's own by default, a
- * fake kernel in the unit tests.  Region reads, writes and mmaps go to the
- * device fd directly.
+ * The kernel calls vfio_host.c makes to set a device up and tear it down
+ * (open, ioctl, close: iommufd, container, group, DMA maps), each returning
+ * a value or -errno: the kernel's own by default, a fake kernel in the unit
+ * tests.  The device fd's own calls (region info, reads, writes, mmaps,
+ * interrupts, reset) always go to the kernel.
  */
 struct vfio_sys {
 	int (*open)(void *ctx, const char *path, int flags);
