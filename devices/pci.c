@@ -96,6 +96,15 @@ void pci_function_add_bar64(struct pci_function *f, unsigned bar, uint64_t size,
 	pci_function_wmask(f, PCI_CFG_BAR0 + 4 * (bar + 1), 4, (uint32_t)(~(size - 1) >> 32));
 }
 
+void pci_function_add_rom(struct pci_function *f, uint32_t size)
+{
+	if (size < PCI_ROM_MIN || size > PCI_ROM_MAX || (size & (size - 1)))
+		return;
+	f->rom_size = size;
+	/* Sizing reads back the address bits; bit 0 turns decoding on. */
+	pci_function_wmask(f, PCI_CFG_ROM, 4, ~(size - 1) | PCI_ROM_ENABLE);
+}
+
 static bool bar_is_io(const struct pci_function *f, unsigned bar)
 {
 	return f->bar_io & (1u << bar);
@@ -212,6 +221,16 @@ static void update_decoding(const struct pci_bus *bus, struct pci_function *f)
 				f->ops->bar_moved(f, b, old, now);
 		}
 	}
+	if (f->rom_size) {
+		uint32_t reg = pci_cfg_read32(f, PCI_CFG_ROM);
+		uint64_t addr = reg & ~(PCI_ROM_MIN - 1u), old = f->rom_decoded;
+		uint64_t now = (cmd & PCI_CMD_MEMORY) && (reg & PCI_ROM_ENABLE) &&
+			       in_window(bus, addr, f->rom_size) ? addr : 0;
+
+		f->rom_decoded = now;
+		if (now != old && f->ops && f->ops->bar_moved)
+			f->ops->bar_moved(f, PCI_ROM_BAR, old, now);
+	}
 }
 
 int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
@@ -249,6 +268,16 @@ int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
 			return -ENOSPC;
 		at[b] = *n;
 		*n += size;
+	}
+	uint64_t rom = 0;
+
+	if (f->rom_size) {
+		/* The ROM's address is placed like a BAR's; the guest turns decoding on. */
+		rom = (next + f->rom_size - 1) & ~(uint64_t)(f->rom_size - 1);
+		if (rom + f->rom_size > PCI_WINDOW_BASE + PCI_WINDOW_SIZE)
+			return -ENOSPC;
+		next = rom + f->rom_size;
+		pci_cfg_write32(f, PCI_CFG_ROM, (uint32_t)rom);
 	}
 	for (unsigned b = 0; b < PCI_NR_BARS; b++) {
 		if (!f->bar_size[b])
@@ -357,7 +386,8 @@ void pci_config_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t
 			f->cfg[off + i] = (uint8_t)((f->cfg[off + i] & ~m) | (data[i] & m));
 		}
 		if (overlaps(off, n, PCI_CFG_COMMAND, 2) ||
-		    overlaps(off, n, PCI_CFG_BAR0, 4 * PCI_NR_BARS))
+		    overlaps(off, n, PCI_CFG_BAR0, 4 * PCI_NR_BARS) ||
+		    overlaps(off, n, PCI_CFG_ROM, 4))
 			update_decoding(bus, f);
 		if (f->ops && f->ops->config_write)
 			f->ops->config_write(f, off, n);
@@ -443,6 +473,12 @@ static void window_access(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *
 				bar = b;
 				off = addr - base;
 			}
+		}
+		if (f && !hit && !io && f->rom_decoded && addr >= f->rom_decoded &&
+		    addr + len <= f->rom_decoded + f->rom_size) {
+			hit = f;
+			bar = PCI_ROM_BAR;
+			off = addr - f->rom_decoded;
 		}
 	}
 	pthread_mutex_unlock(&bus->lock);

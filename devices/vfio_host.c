@@ -108,6 +108,36 @@ int vfio_parse_addr(const char *s, char out[VFIO_ADDR_MAX])
 	return 0;
 }
 
+int vfio_parse_spec(const char *arg, struct vfio_spec *s, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	char addr[VFIO_ADDR_MAX];
+
+	memset(s, 0, sizeof(*s));
+	if (!n || n >= sizeof(s->device))
+		return fail(err, errlen, -EINVAL, "--vfio '%s': expected a PCI address (0000:01:00.1 "
+			    "or 01:00.1) or a sysfs path, then ,rom=on|off", arg);
+	memcpy(s->device, arg, n);
+	if (!strchr(s->device, '/') && vfio_parse_addr(s->device, addr))
+		return fail(err, errlen, -EINVAL, "--vfio '%s': expected a PCI address "
+			    "(0000:01:00.1 or 01:00.1) or a sysfs path", s->device);
+	while (comma) {
+		const char *opt = comma + 1;
+
+		comma = strchr(opt, ',');
+		n = comma ? (size_t)(comma - opt) : strlen(opt);
+		if (n == 6 && !strncmp(opt, "rom=on", 6))
+			s->rom = true;
+		else if (n == 7 && !strncmp(opt, "rom=off", 7))
+			s->rom = false;
+		else
+			return fail(err, errlen, -EINVAL, "--vfio %s: unknown option '%.*s' (known: "
+				    "rom=on|off)", s->device, (int)n, opt);
+	}
+	return 0;
+}
+
 /* The last component of the symlink dir/name ("vfio-pci", "7"), or -errno. */
 static int link_name(const char *dir, const char *name, char *out, size_t len)
 {
@@ -249,22 +279,119 @@ const char *vfio_iface_name(enum vfio_iface i)
 	return "none (no /dev/iommu, no /dev/vfio: load vfio-pci and enable the IOMMU)";
 }
 
-/* ---- the device calls, common to both interfaces ---- */
+/* ---- the VM's IOMMU context ---- */
 
-struct host_dev {
-	int dev_fd;
-	int iommufd, ioas;		/* iommufd */
-	int container, group;		/* legacy */
-};
+#define HOST_GROUPS	16	/* IOMMU groups per VM: one per device at most */
+#define HOST_MAPS	16	/* DMA mappings per IOAS or container (guest RAM's regions) */
 
-static int xioctl(int fd, unsigned long req, void *arg)
+static int kernel_open(void *ctx, const char *path, int flags)
+{
+	int fd = open(path, flags);
+
+	(void)ctx;
+	return fd < 0 ? -errno : fd;
+}
+
+static int kernel_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 {
 	int r;
 
+	(void)ctx;
 	do
 		r = ioctl(fd, req, arg);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
+}
+
+static void kernel_close(void *ctx, int fd)
+{
+	(void)ctx;
+	close(fd);
+}
+
+static const struct vfio_sys kernel_sys = { kernel_open, kernel_ioctl, kernel_close, NULL };
+
+struct dma_range {
+	uint64_t iova, size;
+	void *host;
+	unsigned refs;			/* devices that mapped it, 0: a free entry */
+};
+
+/* Where DMA mappings live: an iommufd IOAS or a type1 container. */
+struct dma_space {
+	int fd;				/* /dev/iommu or /dev/vfio/vfio, -1: not open */
+	uint32_t ioas;			/* iommufd */
+	bool iommu_set;			/* type1: VFIO_SET_IOMMU done (once, after a group joined) */
+	struct dma_range map[HOST_MAPS];
+};
+
+struct host_group {
+	int num, fd;			/* /dev/vfio/num, -1: a free entry */
+	unsigned refs;			/* devices opened through it */
+};
+
+struct vfio_iommu {
+	struct vfio_sys sys;
+	unsigned refs;
+	enum vfio_iface iface;		/* what dev_root offers */
+	char dev_root[VFIO_PATH_MAX];
+	struct dma_space ioas, container;
+	struct host_group group[HOST_GROUPS];
+};
+
+struct host_dev {
+	struct vfio_iommu *io;
+	struct dma_space *space;	/* &io->ioas or &io->container */
+	struct host_group *group;	/* legacy: the group it came from */
+	int dev_fd;
+};
+
+static int sys_ioctl(struct vfio_iommu *io, int fd, unsigned long req, void *arg)
+{
+	return io->sys.ioctl(io->sys.ctx, fd, req, arg);
+}
+
+struct vfio_iommu *vfio_iommu_new(const struct vfio_sys *sys, const char *dev_root)
+{
+	struct vfio_iommu *io = calloc(1, sizeof(*io));
+
+	if (!io)
+		return NULL;
+	io->sys = sys ? *sys : kernel_sys;
+	io->refs = 1;
+	snprintf(io->dev_root, sizeof(io->dev_root), "%s", dev_root);
+	io->iface = vfio_host_probe(dev_root);
+	io->ioas.fd = io->container.fd = -1;
+	for (unsigned i = 0; i < HOST_GROUPS; i++)
+		io->group[i].fd = -1;
+	return io;
+}
+
+void vfio_iommu_get(struct vfio_iommu *io)
+{
+	io->refs++;
+}
+
+void vfio_iommu_put(struct vfio_iommu *io)
+{
+	if (!io || --io->refs)
+		return;
+	/* Groups before their container: closing the last group detaches the container's IOMMU. */
+	for (unsigned i = 0; i < HOST_GROUPS; i++)
+		if (io->group[i].fd >= 0)
+			io->sys.close(io->sys.ctx, io->group[i].fd);
+	if (io->container.fd >= 0)
+		io->sys.close(io->sys.ctx, io->container.fd);
+	if (io->ioas.fd >= 0)
+		io->sys.close(io->sys.ctx, io->ioas.fd);
+	free(io);
+}
+
+/* ---- the device calls, common to both interfaces ---- */
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	return kernel_ioctl(NULL, fd, req, arg);
 }
 
 static int host_device_info(void *h, uint32_t *flags, uint32_t *nr_regions, uint32_t *nr_irqs)
@@ -446,77 +573,127 @@ static int host_reset(void *h)
 	return r < 0 ? r : 0;
 }
 
-static int iommufd_dma_map(void *h, uint64_t iova, void *host, uint64_t size)
+/* The kernel's map or unmap of [iova, iova + size) in d's IOAS or container. */
+static int space_map(struct host_dev *d, uint64_t iova, void *host, uint64_t size)
 {
-	struct host_dev *d = h;
-	struct iommu_ioas_map m = {
-		.size = sizeof(m),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = (uint32_t)d->ioas,
-		.user_va = (uint64_t)(uintptr_t)host,
-		.length = size,
-		.iova = iova,
-	};
-	int r = xioctl(d->iommufd, IOMMU_IOAS_MAP, &m);
+	struct vfio_iommu *io = d->io;
+	int r;
 
+	if (d->space == &io->ioas) {
+		struct iommu_ioas_map m = {
+			.size = sizeof(m),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = io->ioas.ioas,
+			.user_va = (uint64_t)(uintptr_t)host,
+			.length = size,
+			.iova = iova,
+		};
+
+		r = sys_ioctl(io, io->ioas.fd, IOMMU_IOAS_MAP, &m);
+	} else {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uint64_t)(uintptr_t)host,
+			.iova = iova,
+			.size = size,
+		};
+
+		r = sys_ioctl(io, io->container.fd, VFIO_IOMMU_MAP_DMA, &m);
+	}
 	return r < 0 ? r : 0;
 }
 
-static int iommufd_dma_unmap(void *h, uint64_t iova, uint64_t size)
+static int space_unmap(struct host_dev *d, uint64_t iova, uint64_t size)
 {
-	struct host_dev *d = h;
-	struct iommu_ioas_unmap u = {
-		.size = sizeof(u), .ioas_id = (uint32_t)d->ioas, .iova = iova, .length = size,
-	};
-	int r = xioctl(d->iommufd, IOMMU_IOAS_UNMAP, &u);
+	struct vfio_iommu *io = d->io;
+	int r;
 
+	if (d->space == &io->ioas) {
+		struct iommu_ioas_unmap u = {
+			.size = sizeof(u), .ioas_id = io->ioas.ioas, .iova = iova, .length = size,
+		};
+
+		r = sys_ioctl(io, io->ioas.fd, IOMMU_IOAS_UNMAP, &u);
+	} else {
+		struct vfio_iommu_type1_dma_unmap u = {
+			.argsz = sizeof(u), .iova = iova, .size = size,
+		};
+
+		r = sys_ioctl(io, io->container.fd, VFIO_IOMMU_UNMAP_DMA, &u);
+	}
 	return r < 0 ? r : 0;
 }
 
-static int type1_dma_map(void *h, uint64_t iova, void *host, uint64_t size)
+/* Every device maps all guest RAM: the second one to map a range only counts itself in. */
+static int host_dma_map(void *h, uint64_t iova, void *host, uint64_t size)
 {
 	struct host_dev *d = h;
-	struct vfio_iommu_type1_dma_map m = {
-		.argsz = sizeof(m),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uint64_t)(uintptr_t)host,
-		.iova = iova,
-		.size = size,
-	};
-	int r = xioctl(d->container, VFIO_IOMMU_MAP_DMA, &m);
+	struct dma_range *free_slot = NULL;
+	int r;
 
-	return r < 0 ? r : 0;
+	for (unsigned i = 0; i < HOST_MAPS; i++) {
+		struct dma_range *m = &d->space->map[i];
+
+		if (m->refs && m->iova == iova && m->size == size && m->host == host) {
+			m->refs++;
+			return 0;
+		}
+		if (!m->refs && !free_slot)
+			free_slot = m;
+	}
+	if (!free_slot)
+		return -ENOSPC;
+	r = space_map(d, iova, host, size);
+	if (r)
+		return r;
+	*free_slot = (struct dma_range){ iova, size, host, 1 };
+	return 0;
 }
 
-static int type1_dma_unmap(void *h, uint64_t iova, uint64_t size)
+static int host_dma_unmap(void *h, uint64_t iova, uint64_t size)
 {
 	struct host_dev *d = h;
-	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = size };
-	int r = xioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &u);
 
-	return r < 0 ? r : 0;
-}
+	for (unsigned i = 0; i < HOST_MAPS; i++) {
+		struct dma_range *m = &d->space->map[i];
 
-static void close_fd(int fd)
-{
-	if (fd >= 0)
-		close(fd);
+		if (!m->refs || m->iova != iova || m->size != size)
+			continue;
+		if (--m->refs)
+			return 0;	/* another device still does DMA there */
+		return space_unmap(d, iova, size);
+	}
+	return -ENOENT;
 }
 
 static void host_close(void *h)
 {
 	struct host_dev *d = h;
+	struct vfio_iommu *io = d->io;
 
 	/* The device first: closing it detaches it from its IOAS or container. */
-	close_fd(d->dev_fd);
-	close_fd(d->group);
-	close_fd(d->container);
-	close_fd(d->iommufd);
+	if (d->dev_fd >= 0)
+		io->sys.close(io->sys.ctx, d->dev_fd);
+	if (d->group && !--d->group->refs) {
+		bool any = false;
+
+		io->sys.close(io->sys.ctx, d->group->fd);
+		d->group->fd = -1;
+		for (unsigned i = 0; i < HOST_GROUPS; i++)
+			any |= io->group[i].fd >= 0;
+		/* The container's last group gone: the kernel dropped its IOMMU and mappings. */
+		if (!any) {
+			io->container.iommu_set = false;
+			memset(io->container.map, 0, sizeof(io->container.map));
+		}
+	}
 	free(d);
+	vfio_iommu_put(io);
 }
 
-static const struct vfio_dev_ops iommufd_ops = {
+static const struct vfio_dev_ops host_ops = {
 	.device_info = host_device_info,
 	.region_info = host_region_info,
 	.region_read = host_region_read,
@@ -527,116 +704,192 @@ static const struct vfio_dev_ops iommufd_ops = {
 	.irq_trigger = host_irq_trigger,
 	.irq_unmask_fd = host_irq_unmask_fd,
 	.reset = host_reset,
-	.dma_map = iommufd_dma_map,
-	.dma_unmap = iommufd_dma_unmap,
+	.dma_map = host_dma_map,
+	.dma_unmap = host_dma_unmap,
 	.close = host_close,
 };
 
-static const struct vfio_dev_ops type1_ops = {
-	.device_info = host_device_info,
-	.region_info = host_region_info,
-	.region_read = host_region_read,
-	.region_write = host_region_write,
-	.region_mmap = host_region_mmap,
-	.region_munmap = host_region_munmap,
-	.irq_count = host_irq_count,
-	.irq_trigger = host_irq_trigger,
-	.irq_unmask_fd = host_irq_unmask_fd,
-	.reset = host_reset,
-	.dma_map = type1_dma_map,
-	.dma_unmap = type1_dma_unmap,
-	.close = host_close,
-};
-
-static int open_dev(const char *path, char *err, size_t errlen, const char *addr)
+struct vfio_iommu *vfio_dev_iommu(const struct vfio_dev *d)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	return d->ops == &host_ops ? ((struct host_dev *)d->h)->io : NULL;
+}
+
+static int open_dev(struct vfio_iommu *io, const char *path, char *err, size_t errlen,
+		    const char *addr)
+{
+	int fd = io->sys.open(io->sys.ctx, path, O_RDWR | O_CLOEXEC);
 
 	if (fd >= 0)
 		return fd;
-	if (errno == EACCES || errno == EPERM)
-		return fail(err, errlen, -errno, "--vfio %s: %s: permission denied - run as root "
+	if (fd == -EACCES || fd == -EPERM)
+		return fail(err, errlen, fd, "--vfio %s: %s: permission denied - run as root "
 			    "or give your user access to it (chown or a udev rule)", addr, path);
-	return fail(err, errlen, -errno, "--vfio %s: %s: %s", addr, path, strerror(errno));
+	return fail(err, errlen, fd, "--vfio %s: %s: %s", addr, path, strerror(-fd));
+}
+
+/* The VM's iommufd and its one IOAS, made by the first device that needs them. */
+static int ioas_open(struct vfio_iommu *io, const struct vfio_target *t, char *err,
+		     size_t errlen)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char path[VFIO_PATH_MAX + 8];
+	int fd, r;
+
+	if (io->ioas.fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/iommu", io->dev_root);
+	fd = open_dev(io, path, err, errlen, t->addr);
+	if (fd < 0)
+		return fd;
+	r = sys_ioctl(io, fd, IOMMU_IOAS_ALLOC, &alloc);
+	if (r < 0) {
+		io->sys.close(io->sys.ctx, fd);
+		return fail(err, errlen, r, "--vfio %s: IOMMU_IOAS_ALLOC: %s", t->addr, strerror(-r));
+	}
+	io->ioas.fd = fd;
+	io->ioas.ioas = alloc.out_ioas_id;
+	return 0;
 }
 
 static int open_iommufd(struct host_dev *d, const struct vfio_target *t, char *err, size_t errlen)
 {
+	struct vfio_iommu *io = d->io;
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
 	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	char path[VFIO_PATH_MAX * 2];
 	int r;
 
-	d->iommufd = open_dev("/dev/iommu", err, errlen, t->addr);
-	if (d->iommufd < 0)
-		return d->iommufd;
-	d->dev_fd = open_dev(t->cdev, err, errlen, t->addr);
+	r = ioas_open(io, t, err, errlen);
+	if (r)
+		return r;
+	d->space = &io->ioas;
+	/* The cdev's path under dev_root ("/dev" on a real host). */
+	snprintf(path, sizeof(path), "%s%s", io->dev_root,
+		 t->cdev + (strncmp(t->cdev, "/dev/", 5) ? 0 : 4));
+	d->dev_fd = open_dev(io, path, err, errlen, t->addr);
 	if (d->dev_fd < 0)
 		return d->dev_fd;
-	bind.iommufd = d->iommufd;
-	r = xioctl(d->dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	bind.iommufd = io->ioas.fd;
+	r = sys_ioctl(io, d->dev_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
 	if (r < 0)
 		return fail(err, errlen, r, "--vfio %s: VFIO_DEVICE_BIND_IOMMUFD: %s", t->addr,
 			    strerror(-r));
-	r = xioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc);
-	if (r < 0)
-		return fail(err, errlen, r, "--vfio %s: IOMMU_IOAS_ALLOC: %s", t->addr, strerror(-r));
-	d->ioas = (int)alloc.out_ioas_id;
-	at.pt_id = alloc.out_ioas_id;
-	r = xioctl(d->dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	/* Every device in the one IOAS: guest RAM mapped there once serves them all. */
+	at.pt_id = io->ioas.ioas;
+	r = sys_ioctl(io, d->dev_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
 	if (r < 0)
 		return fail(err, errlen, r, "--vfio %s: VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", t->addr,
 			    strerror(-r));
 	return 0;
 }
 
+/* The VM's type1 container, checked once. */
+static int container_open(struct vfio_iommu *io, const struct vfio_target *t, char *err,
+			  size_t errlen)
+{
+	char path[VFIO_PATH_MAX + 16];
+	int fd, r;
+
+	if (io->container.fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/vfio/vfio", io->dev_root);
+	fd = open_dev(io, path, err, errlen, t->addr);
+	if (fd < 0)
+		return fd;
+	r = sys_ioctl(io, fd, VFIO_GET_API_VERSION, NULL);
+	if (r != VFIO_API_VERSION)
+		r = fail(err, errlen, -EINVAL, "--vfio %s: VFIO API version %d, expected %d",
+			 t->addr, r, VFIO_API_VERSION);
+	else if (sys_ioctl(io, fd, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0)
+		r = fail(err, errlen, -EINVAL, "--vfio %s: the host's VFIO has no type1 IOMMU "
+			 "(modprobe vfio_iommu_type1)", t->addr);
+	else
+		r = 0;
+	if (r) {
+		io->sys.close(io->sys.ctx, fd);
+		return r;
+	}
+	io->container.fd = fd;
+	return 0;
+}
+
+/* The device's group, opened once (the kernel refuses a second open), in the container. */
+static int group_open(struct vfio_iommu *io, const struct vfio_target *t,
+		      struct host_group **out, char *err, size_t errlen)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct host_group *g = NULL;
+	char path[VFIO_PATH_MAX + 32];
+	int fd, r;
+
+	for (unsigned i = 0; i < HOST_GROUPS; i++)
+		if (io->group[i].fd >= 0 && io->group[i].num == t->group) {
+			io->group[i].refs++;
+			*out = &io->group[i];
+			return 0;
+		}
+	for (unsigned i = 0; i < HOST_GROUPS && !g; i++)
+		if (io->group[i].fd < 0)
+			g = &io->group[i];
+	if (!g)
+		return fail(err, errlen, -ENOSPC, "--vfio %s: more than %d IOMMU groups", t->addr,
+			    HOST_GROUPS);
+	snprintf(path, sizeof(path), "%s/vfio/%d", io->dev_root, t->group);
+	fd = open_dev(io, path, err, errlen, t->addr);
+	if (fd < 0)
+		return fd;
+	r = sys_ioctl(io, fd, VFIO_GROUP_GET_STATUS, &st);
+	if (r < 0 || !(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		io->sys.close(io->sys.ctx, fd);
+		return fail(err, errlen, -EBUSY, "--vfio %s: IOMMU group %d is not viable: bind "
+			    "every device of /sys/kernel/iommu_groups/%d/devices to vfio-pci",
+			    t->addr, t->group, t->group);
+	}
+	r = sys_ioctl(io, fd, VFIO_GROUP_SET_CONTAINER, &io->container.fd);
+	/* The IOMMU model is set once, after the first group joined (vfio.rst's order). */
+	if (r >= 0 && !io->container.iommu_set) {
+		r = sys_ioctl(io, io->container.fd, VFIO_SET_IOMMU,
+			      (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+		io->container.iommu_set = r >= 0;
+	}
+	if (r < 0) {
+		io->sys.close(io->sys.ctx, fd);
+		return fail(err, errlen, r, "--vfio %s: attaching group %d to a type1 container: "
+			    "%s", t->addr, t->group, strerror(-r));
+	}
+	*g = (struct host_group){ .num = t->group, .fd = fd, .refs = 1 };
+	*out = g;
+	return 0;
+}
+
 static int open_legacy(struct host_dev *d, const struct vfio_target *t, char *err,
 		       size_t errlen)
 {
-	struct vfio_group_status st = { .argsz = sizeof(st) };
-	char gpath[64];
+	struct vfio_iommu *io = d->io;
 	int r;
 
 	if (t->group < 0)
 		return fail(err, errlen, -ENODEV, "--vfio %s: no IOMMU group: enable the IOMMU "
 			    "(intel_iommu=on or amd_iommu=on on the host's command line)", t->addr);
-	d->container = open_dev("/dev/vfio/vfio", err, errlen, t->addr);
-	if (d->container < 0)
-		return d->container;
-	r = xioctl(d->container, VFIO_GET_API_VERSION, NULL);
-	if (r != VFIO_API_VERSION)
-		return fail(err, errlen, -EINVAL, "--vfio %s: VFIO API version %d, expected %d",
-			    t->addr, r, VFIO_API_VERSION);
-	if (xioctl(d->container, VFIO_CHECK_EXTENSION, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU) <= 0)
-		return fail(err, errlen, -EINVAL, "--vfio %s: the host's VFIO has no type1 IOMMU "
-			    "(modprobe vfio_iommu_type1)", t->addr);
-	snprintf(gpath, sizeof(gpath), "/dev/vfio/%d", t->group);
-	d->group = open_dev(gpath, err, errlen, t->addr);
-	if (d->group < 0)
-		return d->group;
-	r = xioctl(d->group, VFIO_GROUP_GET_STATUS, &st);
-	if (r < 0 || !(st.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return fail(err, errlen, -EBUSY, "--vfio %s: IOMMU group %d is not viable: bind "
-			    "every device of /sys/kernel/iommu_groups/%d/devices to vfio-pci",
-			    t->addr, t->group, t->group);
-	r = xioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container);
-	if (r >= 0)
-		r = xioctl(d->container, VFIO_SET_IOMMU, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU);
+	r = container_open(io, t, err, errlen);
+	if (r)
+		return r;
+	d->space = &io->container;
+	r = group_open(io, t, &d->group, err, errlen);
+	if (r)
+		return r;
+	r = sys_ioctl(io, d->group->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)t->addr);
 	if (r < 0)
-		return fail(err, errlen, r, "--vfio %s: attaching group %d to a type1 container: "
-			    "%s", t->addr, t->group, strerror(-r));
-	r = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, t->addr);
-	if (r < 0)
-		return fail(err, errlen, -errno, "--vfio %s: VFIO_GROUP_GET_DEVICE_FD: %s",
-			    t->addr, strerror(errno));
+		return fail(err, errlen, r, "--vfio %s: VFIO_GROUP_GET_DEVICE_FD: %s", t->addr,
+			    strerror(-r));
 	d->dev_fd = r;
 	return 0;
 }
 
-int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_dev *out,
-		   char *err, size_t errlen)
+int vfio_host_open(struct vfio_iommu *io, const struct vfio_target *t, uint64_t mem_bytes,
+		   struct vfio_dev *out, char *err, size_t errlen)
 {
-	enum vfio_iface iface = vfio_host_probe("/dev");
+	enum vfio_iface iface = io->iface;
 	struct host_dev *d;
 	int r;
 
@@ -658,14 +911,16 @@ int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->dev_fd = d->iommufd = d->container = d->group = -1;
+	vfio_iommu_get(io);
+	d->io = io;
+	d->dev_fd = -1;
 	r = iface == VFIO_IFACE_IOMMUFD ? open_iommufd(d, t, err, errlen) :
 					  open_legacy(d, t, err, errlen);
 	if (r) {
 		host_close(d);
 		return r;
 	}
-	out->ops = iface == VFIO_IFACE_IOMMUFD ? &iommufd_ops : &type1_ops;
+	out->ops = &host_ops;
 	out->h = d;
 	out->iface = iface;
 	return 0;

@@ -19,7 +19,6 @@
 #include "kvmrun/mem.h"
 #include "kvmrun/vfio_pci.h"
 
-#define PCI_CFG_ROM		0x30
 #define PCI_HEADER_MULTI	0x80
 #define PCI_BAR_IO		0x1
 #define PCI_BAR_TYPE_64		0x4
@@ -380,8 +379,11 @@ static void vfio_bar_io(struct pci_function *f, unsigned bar, uint64_t off, uint
 			uint32_t len, bool is_write)
 {
 	struct vfio_pci *v = f->opaque;
+	/* Region index b is BAR b, and the ROM's (PCI_ROM_BAR) is VFIO's ROM region. */
 	const struct vfio_region *r = &v->region[VFIO_PCI_REGION_BAR0 + bar];
 
+	if (bar == PCI_ROM_BAR && is_write)
+		return;	/* read-only memory */
 	if (v->msix.table && bar == v->msix.table_bar && off >= v->msix.table_off &&
 	    off < v->msix.table_off + (uint64_t)v->msix.nr * MSIX_ENTRY) {
 		msix_table_io(v, off - v->msix.table_off, data, len, is_write);
@@ -404,6 +406,8 @@ static void vfio_bar_moved(struct pci_function *f, unsigned bar, uint64_t old, u
 	struct vfio_pci *v = f->opaque;
 
 	(void)old;
+	if (bar >= PCI_NR_BARS)
+		return;	/* the ROM: never mapped, every read a region read */
 	for (unsigned i = 0; i < v->nr_map[bar]; i++) {
 		struct vfio_bar_map *m = &v->map[bar][i];
 
@@ -452,6 +456,12 @@ static bool msix_valid(const struct vfio_pci *v)
 	return tb && pb && v->msix.table_off + tsz <= tb && v->msix.pba_off + psz <= pb;
 }
 
+/* An MSI capability's bytes: 0x0a, + 4 for 64-bit addresses, + 0x0a for the mask and pending bits. */
+static uint32_t msi_cap_len(uint16_t ctrl)
+{
+	return 0x0a + (ctrl & MSI_CTRL_64 ? 4 : 0) + (ctrl & MSI_CTRL_MASKABLE ? 0x0a : 0);
+}
+
 static void caps_walk(struct vfio_pci *v, const uint8_t *dcfg)
 {
 	uint8_t p = dcfg[PCI_CFG_CAP_PTR] & ~3u;
@@ -470,7 +480,8 @@ static void caps_walk(struct vfio_pci *v, const uint8_t *dcfg)
 			v->msix.table_off = t & ~7u;
 			v->msix.pba_bar = b & 7;
 			v->msix.pba_off = b & ~7u;
-		} else if (id == PCI_CAP_ID_MSI && !v->msi.cap && p + 0x18 <= PCI_CFG_SIZE) {
+		} else if (id == PCI_CAP_ID_MSI && !v->msi.cap && p + 4 <= PCI_CFG_SIZE &&
+			   p + msi_cap_len(dcfg[p + 2] | dcfg[p + 3] << 8) <= PCI_CFG_SIZE) {
 			uint16_t ctrl = (uint16_t)(dcfg[p + 2] | dcfg[p + 3] << 8);
 			unsigned mmc = (ctrl >> MSI_CTRL_MMC_SHIFT) & 7;
 
@@ -653,7 +664,7 @@ int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_me
 	}
 	if (v->msi.cap) {
 		uint8_t c = v->msi.cap;
-		uint32_t len = 0x0a + (v->msi.is64 ? 4 : 0) + (v->msi.maskable ? 0x0a : 0);
+		uint32_t len = msi_cap_len(pci_cfg_read16(&v->pci, c + MSI_CTRL));
 		uint32_t data_off = v->msi.is64 ? 0x0c : 0x08;
 
 		set_virt(v, c, (len + 3) & ~3u);
@@ -684,6 +695,29 @@ int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_me
 	if (!r)
 		r = dma_map_all(v);
 	return r;
+}
+
+int vfio_pci_expose_rom(struct vfio_pci *v)
+{
+	const struct vfio_region *r = &v->region[VFIO_PCI_REGION_ROM];
+	uint64_t size = r->size;
+
+	if (!size || !(r->flags & VFIO_REGION_READ)) {
+		log_err("%s: rom=on, but the device has no expansion ROM that VFIO can read", v->name);
+		return -ENOENT;
+	}
+	if (size < PCI_ROM_MIN)
+		size = PCI_ROM_MIN;
+	if (size & (size - 1))
+		size = 1ULL << (64 - __builtin_clzll(size));
+	if (size > PCI_ROM_MAX) {
+		log_err("%s: rom=on, but its %llu KiB expansion ROM exceeds kvmrun's %llu KiB",
+			v->name, (unsigned long long)r->size >> 10,
+			(unsigned long long)PCI_ROM_MAX >> 10);
+		return -E2BIG;
+	}
+	pci_function_add_rom(&v->pci, (uint32_t)size);
+	return 0;
 }
 
 int vfio_pci_attach(struct vfio_pci *v, struct pci_bus *bus)

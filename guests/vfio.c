@@ -4,7 +4,10 @@
  * 0, prints its config header, sizes its BARs the way a driver does
  * (all-ones, read back, restore) and checks them against kvmrun's windows,
  * walks its capability list, and reads the first dword of every memory BAR
- * below 4 GiB (the guest's page tables cover that much).
+ * below 4 GiB (the guest's page tables cover that much).  With expect_rom=1
+ * (--vfio DEVICE,rom=on) it sizes the expansion ROM, turns it on and checks
+ * the option ROM signature (0x55 0xaa) at its start; otherwise the ROM must
+ * be hidden.
  */
 #include "guest.h"
 #include "virtio.h"
@@ -14,7 +17,7 @@
 
 void test_main(void)
 {
-	uint64_t vendor = 0, device = 0;
+	uint64_t vendor = 0, device = 0, want_rom = 0;
 	unsigned slot;
 
 	check(cmdline_u64("expect_vendor", &vendor) && cmdline_u64("expect_device", &device),
@@ -27,7 +30,24 @@ void test_main(void)
 	printf("vfio: 00:%02x.0 %04lx:%04lx class %06x header %02x pin %u line %u\n", slot, vendor,
 	       device, pci_cfg_read32(slot, 8) >> 8, pci_cfg_read8(slot, 0x0e),
 	       pci_cfg_read8(slot, 0x3d), pci_cfg_read8(slot, 0x3c));
-	check(pci_cfg_read32(slot, 0x30) == 0, "the expansion ROM is visible");
+	cmdline_u64("expect_rom", &want_rom);
+	if (want_rom) {
+		uint32_t rom = pci_cfg_read32(slot, 0x30), size;
+
+		pci_cfg_write32(slot, 0x30, 0xfffff800);
+		size = ~(pci_cfg_read32(slot, 0x30) & ~0x7ffu) + 1;
+		check(rom && size >= 2048 && !(rom & (size - 1)) && rom >= WINDOW_BASE &&
+		      rom + (uint64_t)size <= WINDOW_END, "ROM at 0x%x, size 0x%x: not in the window",
+		      rom, size);
+		pci_cfg_write32(slot, 0x30, rom | 1);
+		uint32_t sig = mmio_read32(rom) & 0xffff;
+
+		pci_cfg_write32(slot, 0x30, rom);
+		printf("vfio: ROM at 0x%x size 0x%x signature 0x%04x\n", rom, size, sig);
+		check(sig == 0xaa55, "the ROM does not start with 0x55 0xaa");
+	} else {
+		check(pci_cfg_read32(slot, 0x30) == 0, "the expansion ROM is visible");
+	}
 	unsigned bars = 0;
 
 	for (unsigned b = 0; b < 6; b++) {

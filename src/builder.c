@@ -491,16 +491,27 @@ static int add_console(struct vm *vm, unsigned i, const char *name)
 
 static int add_vfio(struct vm *vm, unsigned i, const char *name)
 {
-	const char *spec = vm->cfg->vfio[i];
+	struct vfio_spec spec;
 	struct vfio_target t;
 	struct vfio_dev dev;
 	struct vfio_pci *v;
 	char err[768];
 	int r;
 
-	r = vfio_resolve(spec, "/sys", &t, err, sizeof(err));
+	/* One IOMMU context for all of them, held by the devices: vfio0's, once it exists. */
+	struct vm_device *first = i ? device_list_find(&vm->devices, "vfio0") : NULL;
+	struct vfio_iommu *io = first ? vfio_dev_iommu(&((struct vfio_pci *)first->dev)->dev) : NULL;
+
+	if (io)
+		vfio_iommu_get(io);
+	else if (!(io = vfio_iommu_new(NULL, "/dev")))
+		return -ENOMEM;
+	r = vfio_parse_spec(vm->cfg->vfio[i], &spec, err, sizeof(err));
 	if (!r)
-		r = vfio_host_open(&t, vm->mem.total, &dev, err, sizeof(err));
+		r = vfio_resolve(spec.device, "/sys", &t, err, sizeof(err));
+	if (!r)
+		r = vfio_host_open(io, &t, vm->mem.total, &dev, err, sizeof(err));
+	vfio_iommu_put(io);
 	if (r) {
 		log_err("%s", err);
 		return r;
@@ -512,6 +523,8 @@ static int add_vfio(struct vm *vm, unsigned i, const char *name)
 	}
 	/* Guest RAM is DMA-mapped here, before any vCPU exists. */
 	r = vfio_pci_init(v, dev, &vm->mem, vm->irq, kvm_memslots_ops_for(&vm->memslots), name);
+	if (!r && spec.rom)
+		r = vfio_pci_expose_rom(v);
 	if (r) {
 		vfio_pci_destroy(v);
 		free(v);

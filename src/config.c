@@ -63,9 +63,11 @@ const char config_usage_text[] =
 "                           host bridge (default) or virtio-mmio windows\n"
 "\n"
 "passthrough:\n"
-"      --vfio DEVICE        pass a host PCI function bound to vfio-pci through\n"
+"      --vfio DEVICE[,rom=on]\n"
+"                           pass a host PCI function bound to vfio-pci through\n"
 "                           (0000:01:00.1, 01:00.1 or its sysfs path; repeat\n"
-"                           for more, up to 8); needs an IOMMU and --transport pci\n"
+"                           for more, up to 8); needs an IOMMU and --transport pci;\n"
+"                           rom=on shows its expansion ROM (hidden by default)\n"
 "\n"
 "snapshots and migration:\n"
 "      --snapshot-dir DIR   where a snapshot the guest asks for (a write to\n"
@@ -425,12 +427,12 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		if (cfg->nr_vfio == MAX_VFIO)
 			return config_fail(err, errlen, "--vfio: at most %d devices", MAX_VFIO);
 		{
-			char addr[VFIO_ADDR_MAX];
+			struct vfio_spec spec;
+			char msg[512];
 
 			/* A sysfs path is checked when the device is opened. */
-			if (!strchr(arg, '/') && vfio_parse_addr(arg, addr))
-				return config_fail(err, errlen, "--vfio '%s': expected a PCI address "
-					    "(0000:01:00.1 or 01:00.1) or a sysfs path", arg);
+			if (vfio_parse_spec(arg, &spec, msg, sizeof(msg)))
+				return config_fail(err, errlen, "%s", msg);
 		}
 		cfg->vfio[cfg->nr_vfio++] = arg;
 		return 0;

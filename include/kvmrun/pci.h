@@ -63,6 +63,7 @@ static inline unsigned pci_intx_gsi(unsigned slot)
 #define PCI_CFG_BAR0		0x10
 #define PCI_CFG_SUBSYS_VENDOR	0x2c
 #define PCI_CFG_SUBSYS_ID	0x2e
+#define PCI_CFG_ROM		0x30	/* expansion ROM base address */
 #define PCI_CFG_CAP_PTR		0x34
 #define PCI_CFG_INT_LINE	0x3c
 #define PCI_CFG_INT_PIN		0x3d
@@ -76,6 +77,12 @@ static inline unsigned pci_intx_gsi(unsigned slot)
 #define PCI_STATUS_INTERRUPT	0x0008
 #define PCI_STATUS_CAP_LIST	0x0010
 #define PCI_INTX_PIN_A		1
+
+/* Expansion ROM: bar_io and bar_moved see it as BAR PCI_ROM_BAR, read-only memory. */
+#define PCI_ROM_BAR		PCI_NR_BARS
+#define PCI_ROM_ENABLE		0x1
+#define PCI_ROM_MIN		2048	/* the address field starts at bit 11 */
+#define PCI_ROM_MAX		(16u << 20)	/* a small part of the 32-bit window */
 
 /* Memory BAR flag bits (low nibble of the BAR). */
 #define PCI_BAR_MEM_64		0x4
@@ -111,6 +118,8 @@ struct pci_function {
 	uint8_t bar_flags[PCI_NR_BARS];	/* PCI_BAR_MEM_64, PCI_BAR_PREFETCH */
 	uint8_t bar_io;			/* bit b: BAR b is in I/O space */
 	uint64_t bar_decoded[PCI_NR_BARS];	/* where it decodes now, 0 if not */
+	uint32_t rom_size;		/* expansion ROM, 0: none */
+	uint64_t rom_decoded;		/* where it decodes now, 0 if not */
 	/* The device drives INTx (before Interrupt Disable): status bit 3 reads it. */
 	bool intx_status;
 	uint8_t next_cap;		/* where the next capability goes */
@@ -159,6 +168,12 @@ void pci_function_add_io_bar(struct pci_function *f, unsigned bar, uint32_t size
  * either anywhere inside either window.
  */
 void pci_function_add_bar64(struct pci_function *f, unsigned bar, uint64_t size, bool prefetch);
+/*
+ * Declares an expansion ROM of size bytes (a power of two, PCI_ROM_MIN to PCI_ROM_MAX)
+ * at config offset 0x30, placed in the 32-bit window; it decodes only while
+ * the guest sets its enable bit and memory space is on.
+ */
+void pci_function_add_rom(struct pci_function *f, uint32_t size);
 /* Where BAR bar of f is programmed now (both dwords of a 64-bit one), flag bits cleared. */
 uint64_t pci_function_bar_address(const struct pci_function *f, unsigned bar);
 /*

@@ -115,6 +115,18 @@ struct vfio_target {
  */
 int vfio_parse_addr(const char *s, char out[VFIO_ADDR_MAX]);
 
+/* --vfio DEVICE[,rom=on|off], split: the device (address or sysfs path) and its options. */
+struct vfio_spec {
+	char device[VFIO_PATH_MAX];
+	bool rom;			/* show the expansion ROM (default: hidden) */
+};
+
+/*
+ * Splits arg into s; an unknown option, a bad value or an address that is
+ * not one (a sysfs path is checked when opened): -EINVAL with one line in err.
+ */
+int vfio_parse_spec(const char *arg, struct vfio_spec *s, char *err, size_t errlen);
+
 /*
  * Resolves --vfio DEVICE (a PCI address, looked up under sysfs_root, or a
  * device's sysfs directory) and checks that it is bound to vfio-pci and that
@@ -129,12 +141,43 @@ enum vfio_iface vfio_host_probe(const char *dev_root);
 const char *vfio_iface_name(enum vfio_iface i);
 
 /*
- * Opens a resolved device with the interface the host offers (iommufd,
- * else legacy type1), its IOMMU context attached.  mem_bytes is the guest
- * RAM that will be pinned (checked against RLIMIT_MEMLOCK for non-root users: type1
- * path and iommufd alike).  0, or -errno with one line of what to do in err.
+ * The kernel calls vfio_host.c makes to set a device up and tear it down
+ * (open, ioctl, close: iommufd, container, group, DMA maps), each returning
+ * a value or -errno: the kernel's own by default, a fake kernel in the unit
+ * tests.  The device fd's own calls (region info, reads, writes, mmaps,
+ * interrupts, reset) always go to the kernel.
  */
-int vfio_host_open(const struct vfio_target *t, uint64_t mem_bytes, struct vfio_dev *d,
-		   char *err, size_t errlen);
+struct vfio_sys {
+	int (*open)(void *ctx, const char *path, int flags);
+	int (*ioctl)(void *ctx, int fd, unsigned long req, void *arg);
+	void (*close)(void *ctx, int fd);
+	void *ctx;
+};
+
+/*
+ * One VM's IOMMU context, shared by all its --vfio devices: one iommufd and
+ * IOAS, or one type1 container and each IOMMU group opened once (the kernel
+ * lets a group be opened once and bound to one context, so two functions of
+ * one group need this), guest RAM mapped into it once.  Reference counted:
+ * every device opened with it holds a reference.  sys NULL: the kernel;
+ * dev_root: where /dev is (the interface is probed there, and the same
+ * device paths are opened through sys).  NULL when out of memory.
+ */
+struct vfio_iommu *vfio_iommu_new(const struct vfio_sys *sys, const char *dev_root);
+void vfio_iommu_get(struct vfio_iommu *io);
+void vfio_iommu_put(struct vfio_iommu *io);
+/* The context a device was opened with (a reference is not taken), or NULL for another kind. */
+struct vfio_iommu *vfio_dev_iommu(const struct vfio_dev *d);
+
+/*
+ * Opens a resolved device in io with the interface the host offers
+ * (iommufd, else legacy type1), attached to io's IOAS or container.
+ * mem_bytes is the guest RAM that will be pinned (checked against
+ * RLIMIT_MEMLOCK for non-root users: type1 path and iommufd alike).  0, or
+ * -errno with one line of what to do in err.  The device's dma_map of a
+ * range io already maps (for another device) only counts a reference.
+ */
+int vfio_host_open(struct vfio_iommu *io, const struct vfio_target *t, uint64_t mem_bytes,
+		   struct vfio_dev *d, char *err, size_t errlen);
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * A host PCI function passed through with VFIO (devices/vfio_pci.c): the
  * guest sees the device's own configuration space with a virtualized view
- * (BARs placed by kvmrun, command register, MSI and MSI-X emulated, no
- * expansion ROM), its mmappable BAR pages as KVM memory slots at the guest's
- * BAR address, and its interrupts as irqfds.  All guest RAM is mapped for
- * the device's DMA before the guest runs.  It cannot be saved or migrated.
+ * (BARs placed by kvmrun, command register, MSI and MSI-X emulated, the
+ * expansion ROM hidden unless asked for), its mmappable BAR pages as KVM
+ * memory slots at the guest's BAR address, and its interrupts as irqfds.
+ * All guest RAM is mapped for the device's DMA before the guest runs.  It
+ * cannot be saved or migrated.
  */
 #ifndef KVMRUN_VFIO_PCI_H
 #define KVMRUN_VFIO_PCI_H
@@ -77,6 +78,12 @@ struct vfio_pci {
  */
 int vfio_pci_init(struct vfio_pci *v, struct vfio_dev dev, const struct guest_mem *mem,
 		  struct vm_irq irq, struct vm_memslots slots, const char *name);
+/*
+ * Shows the device's expansion ROM to the guest (otherwise hidden): a ROM
+ * BAR sized from VFIO's ROM region, every read a region read.  Between
+ * init and attach.  0, or -ENOENT (no ROM) / -E2BIG, logged.
+ */
+int vfio_pci_expose_rom(struct vfio_pci *v);
 /* Resets the device, plugs it into bus (BARs placed), sets up INTx.  The slot or -errno. */
 int vfio_pci_attach(struct vfio_pci *v, struct pci_bus *bus);
 /* Back to power-on: device reset, MSI/MSI-X off, INTx on. */

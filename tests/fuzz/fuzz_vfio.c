@@ -6,7 +6,8 @@
  * accesses (MSI-X table and PBA included), memory-slot collisions and
  * resets follow.
  *
- * Input: u8 flags (1: INTx offered; 2: MSI offered; 4: MSI-X offered),
+ * Input: u8 flags (1: INTx offered; 2: MSI offered; 4: MSI-X offered; 8: an
+ * expansion ROM of 1 + cfg[2] * 64 bytes, shown as with rom=on),
  * 6 x u8 BAR size exponents (size 1 << e for e in 4..23, else none), 256
  * bytes of configuration space, then operations until the input ends.
  * The 256 bytes are also decoded as a VFIO region-info reply and laid out
@@ -14,7 +15,8 @@
  * the BAR, in order, none over the trapped range.
  * Checks: no BAR, ROM, MSI or MSI-X byte the guest writes reaches the
  * device; every memory slot lies inside one BAR as decoded and inside a
- * window, never on a page of the MSI-X table or PBA; an irqfd is only ever
+ * window, never on a page of the MSI-X table or PBA (nor on the ROM: its
+ * region is read-only memory here, a write would fault); an irqfd is only ever
  * live for a vector whose route is an x86 interrupt address.
  */
 #include <errno.h>
@@ -36,6 +38,7 @@ static struct fake_slots fs;
 static struct pci_bus bus;
 static struct vfio_pci v;
 static bool route_valid[1024];
+static const uint8_t rom[1 + 255 * 64] = { 0x55, 0xaa };
 static unsigned next_gsi;
 
 static int f_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
@@ -161,6 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fv.irqs[VFIO_PCI_IRQ_INTX] = flags & 1;
 	fv.irqs[VFIO_PCI_IRQ_MSI] = flags & 2 ? 32 : 0;
 	fv.irqs[VFIO_PCI_IRQ_MSIX] = flags & 4 ? 2048 : 0;
+	if (flags & 8) {
+		fv.rom = rom;
+		fv.rom_size = 1 + cfg[2] * 64u;
+	}
 	memset(&fs, 0, sizeof(fs));
 	memset(route_valid, 0, sizeof(route_valid));
 	next_gsi = 24;
@@ -169,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vm_irq irq = { &irq_ops, NULL };
 
 	if (vfio_pci_init(&v, fake_vfio_dev(&fv), &mem, irq, fake_slots_ops(&fs), "fuzz") == 0 &&
-	    vfio_pci_attach(&v, &bus) > 0) {
+	    (!(flags & 8) || vfio_pci_expose_rom(&v) == 0) && vfio_pci_attach(&v, &bus) > 0) {
 		unsigned slot = v.pci.slot;
 		uint8_t virt[PCI_CFG_SIZE];
 
@@ -194,13 +201,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			case OP_WIN_WRITE:
 			case OP_WIN_READ: {
-				unsigned b = in_u8(&in) % PCI_NR_BARS;
-				uint64_t at = v.pci.bar_decoded[b], o = in_u32(&in);
+				unsigned b = in_u8(&in) % (PCI_NR_BARS + 1);
+				uint64_t at = b == PCI_ROM_BAR ? v.pci.rom_decoded : v.pci.bar_decoded[b];
+				uint64_t o = in_u32(&in);
 
 				in_bytes(&in, buf, len);
 				if (!at)
 					break;
-				o %= v.pci.bar_size[b];
+				o %= b == PCI_ROM_BAR ? v.pci.rom_size : v.pci.bar_size[b];
 				o &= ~(uint64_t)(len - 1);
 				if (at >= PCI_WINDOW_BASE && at < PCI_WINDOW_BASE + PCI_WINDOW_SIZE)
 					pci_window_io(&bus, at + o - PCI_WINDOW_BASE, buf, len,

@@ -611,6 +611,8 @@ set_tests_properties(linux.kunit-py PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 L
 # KVMRUN_VFIO_DEVICE names a device bound to vfio-pci (else guest.vfio skips).
 kvmrun_cmd_test(cli.vfio_bad_address --status 1 --err-lines 1 --err "expected a PCI address"
   CMD ${KVMRUN} run --kernel ${G}/hello.elf --vfio 1:2:3)
+kvmrun_cmd_test(cli.vfio_bad_option --status 1 --err-lines 1 --err "unknown option 'rom=yes' .known: rom=on"
+  CMD ${KVMRUN} run --kernel ${G}/hello.elf --vfio 01:00.1,rom=yes)
 kvmrun_cmd_test(cli.vfio_no_device --needs-kvm --status 1 --err-lines 1 --err "no such PCI device"
   CMD ${KVMRUN} run --kernel ${G}/hello.elf --timeout 10 --vfio 0000:7f:1f.7)
 kvmrun_cmd_test(cli.vfio_mmio --status 1 --err-lines 1 --err "needs --transport pci"

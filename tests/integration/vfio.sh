@@ -1,7 +1,9 @@
 #!/bin/bash
 # VFIO passthrough on real hardware: KVMRUN_VFIO_DEVICE names a PCI function
 # bound to vfio-pci (0000:01:00.1); the vfio test guest finds it on kvmrun's
-# bus, reads its config header, sizes its BARs and reads them.  Anywhere else
+# bus, reads its config header, sizes its BARs and reads them; with
+# KVMRUN_VFIO_ROM=on it is passed with rom=on and the guest checks the option
+# ROM's signature (the device must have a ROM).  Anywhere else
 # (these development hosts have no IOMMU): "SKIP: <reason>", status 77.
 run=$1 kvmrun=$2 kernel=$3
 dev=${KVMRUN_VFIO_DEVICE:-}
@@ -17,6 +19,8 @@ esac
 drv=$(basename "$(readlink "$sys/driver" 2>/dev/null)")
 [ "$drv" = vfio-pci ] || skip "$dev is bound to ${drv:-no driver}, not vfio-pci"
 vendor=$(( $(cat "$sys/vendor") )) device=$(( $(cat "$sys/device") ))
+opt= rom=0
+[ "${KVMRUN_VFIO_ROM:-}" = on ] && opt=,rom=on rom=1
 exec "$run" --needs-kvm --status 33 --out "^PASS" --out "^vfio: 00:..\\.0 " --out "^vfio: BAR " -- \
-	"$kvmrun" run --kernel "$kernel" --vfio "$dev" --timeout 60 \
-	--append "expect_vendor=$vendor expect_device=$device"
+	"$kvmrun" run --kernel "$kernel" --vfio "$dev$opt" --timeout 60 \
+	--append "expect_vendor=$vendor expect_device=$device expect_rom=$rom"

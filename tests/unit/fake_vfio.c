@@ -71,6 +71,9 @@ static int fv_region_info(void *h, unsigned index, struct vfio_region *r)
 	if (index == VFIO_PCI_REGION_CONFIG) {
 		r->size = f->cfg_size;
 		r->flags = VFIO_REGION_READ | VFIO_REGION_WRITE;
+	} else if (index == VFIO_PCI_REGION_ROM && f->rom) {
+		r->size = f->rom_size;
+		r->flags = VFIO_REGION_READ;	/* as vfio-pci offers a ROM: never writable */
 	} else if (index < 6 && f->bar_size[index]) {
 		r->size = f->bar_size[index];
 		r->flags = VFIO_REGION_READ | VFIO_REGION_WRITE |
@@ -96,7 +99,10 @@ static ssize_t fv_region_read(void *h, const struct vfio_region *r, uint64_t off
 		return -EINVAL;
 	if (index == VFIO_PCI_REGION_CONFIG)
 		memcpy(buf, f->cfg + off, len);
-	else if (index < 6 && f->bar_mem[index]) {
+	else if (index == VFIO_PCI_REGION_ROM && f->rom) {
+		memcpy(buf, f->rom + off, len);
+		f->rom_reads++;
+	} else if (index < 6 && f->bar_mem[index]) {
 		memcpy(buf, f->bar_mem[index] + off, len);
 		f->bar_reads[index]++;
 	} else

@@ -24,6 +24,9 @@ struct fake_vfio {
 	uint8_t *bar_mem[6];		/* what region_mmap hands out */
 	uint64_t bar_write_off[6];	/* last trapped region write */
 	unsigned bar_writes[6], bar_reads[6];
+	const uint8_t *rom;		/* the expansion ROM region (read-only), NULL: none */
+	uint64_t rom_size;
+	unsigned rom_reads;
 	int irqs[3];			/* INTx, MSI, MSI-X vector counts */
 	/* The last VFIO_DEVICE_SET_IRQS per index. */
 	int trig_n[3];

@@ -171,6 +171,66 @@ static void add_r3(int slot)
 	ck_assert_int_eq(pci_bus_add(&pcit_bus, &r3.f), slot);
 }
 
+/* An expansion ROM: placed like a BAR, decoding only with its enable bit and memory space. */
+START_TEST(test_rom_bar)
+{
+	const uint32_t size = 0x10000;
+	struct state_writer w;
+	struct state_reader rd;
+
+	rec_init(&r3, 0x0003);
+	pci_function_add_rom(&r3.f, size);
+	ck_assert_int_eq(pci_bus_add(&pcit_bus, &r3.f), 3);
+	uint32_t at = cfg_rd(3, PCI_CFG_ROM, 4);
+
+	ck_assert_uint_eq(at & PCI_ROM_ENABLE, 0);
+	ck_assert_uint_ge(at, PCI_WINDOW_BASE);
+	ck_assert_uint_eq(at % size, 0);
+	/* After slot 1's and 2's BARs, overlapping none. */
+	ck_assert(at >= r1.f.bar_decoded[2] + R1_BAR2 && at >= r2.f.bar_decoded[5] + R2_BAR5);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	ck_assert_uint_eq(mmio_rd(at, 4), 0xffffffff);
+	ck_assert_uint_eq(r3.ios, 0);
+	/* Sizing, then enabled at its address: bar_moved says so, reads reach bar_io as PCI_ROM_BAR. */
+	cfg_wr(3, PCI_CFG_ROM, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_rd(3, PCI_CFG_ROM, 4), ~(size - 1) | PCI_ROM_ENABLE);
+	cfg_wr(3, PCI_CFG_ROM, 4, at | PCI_ROM_ENABLE);
+	ck_assert_uint_eq(r3.f.rom_decoded, at);
+	ck_assert_uint_eq(r3.mv[r3.moves - 1].bar, PCI_ROM_BAR);
+	ck_assert_uint_eq(r3.mv[r3.moves - 1].addr, at);
+	ck_assert_uint_eq(mmio_rd(at + 0x40, 4), pattern_val(PCI_ROM_BAR, 0x40, 4));
+	ck_assert_uint_eq(r3.io_bar, PCI_ROM_BAR);
+	ck_assert_uint_eq(r3.io_off, 0x40);
+	/* Memory space off: the ROM stops decoding too. */
+	unsigned moves = r3.moves;
+
+	cfg_wr(3, PCI_CFG_COMMAND, 2, 0);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	ck_assert_uint_eq(r3.moves, moves + 1);
+	ck_assert_uint_eq(mmio_rd(at + 0x40, 4), 0xffffffff);
+	cfg_wr(3, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY);
+	ck_assert_uint_eq(r3.f.rom_decoded, at);
+	/* Saved enabled, disabled, restored: decoding comes back with bar_moved. */
+	state_writer_init(&w);
+	pci_function_save(&r3.f, &w);
+	cfg_wr(3, PCI_CFG_ROM, 4, 0);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	state_reader_init(&rd, w.data, w.len);
+	ck_assert_int_eq(pci_function_restore(&r3.f, &rd), 0);
+	ck_assert_uint_eq(r3.f.rom_decoded, at);
+	ck_assert_uint_eq(r3.mv[r3.moves - 1].bar, PCI_ROM_BAR);
+	state_writer_free(&w);
+	/* Aimed at RAM or past the window: it decodes nowhere. */
+	cfg_wr(3, PCI_CFG_ROM, 4, 0x1000 | PCI_ROM_ENABLE);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	cfg_wr(3, PCI_CFG_ROM, 4, (uint32_t)(PCI_WINDOW_BASE + PCI_WINDOW_SIZE) | PCI_ROM_ENABLE);
+	ck_assert_uint_eq(r3.f.rom_decoded, 0);
+	/* Functions without a ROM keep 0x30 at 0. */
+	cfg_wr(1, PCI_CFG_ROM, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_rd(1, PCI_CFG_ROM, 4), 0);
+}
+END_TEST
+
 START_TEST(test_bar64_placement_and_sizing)
 {
 	add_r3(3);
@@ -1158,6 +1218,7 @@ static Suite *pci_bus_suite(void)
 	tcase_add_test(tc, test_save_restore_round_trip);
 	tcase_add_test(tc, test_save_restore_refused);
 	tcase_add_test(tc, test_bar64_placement_and_sizing);
+	tcase_add_test(tc, test_rom_bar);
 	tcase_add_test(tc, test_bar64_window_moves);
 	tcase_add_test(tc, test_window64_follows_ram);
 	tcase_add_test(tc, test_ecam);

@@ -96,6 +96,38 @@ START_TEST(addresses)
 }
 END_TEST
 
+START_TEST(specs_with_options)
+{
+	struct vfio_spec sp;
+	char err[256];
+
+	ck_assert_int_eq(vfio_parse_spec("01:00.1", &sp, err, sizeof(err)), 0);
+	ck_assert_str_eq(sp.device, "01:00.1");
+	ck_assert(!sp.rom);
+	ck_assert_int_eq(vfio_parse_spec("0000:01:00.1,rom=on", &sp, err, sizeof(err)), 0);
+	ck_assert_str_eq(sp.device, "0000:01:00.1");
+	ck_assert(sp.rom);
+	ck_assert_int_eq(vfio_parse_spec("01:00.1,rom=on,rom=off", &sp, err, sizeof(err)), 0);
+	ck_assert(!sp.rom);
+	/* A sysfs path is taken as it is (resolved when opened). */
+	ck_assert_int_eq(vfio_parse_spec("/sys/bus/pci/devices/0000:01:00.1,rom=on", &sp, err,
+					 sizeof(err)), 0);
+	ck_assert_str_eq(sp.device, "/sys/bus/pci/devices/0000:01:00.1");
+	ck_assert(sp.rom);
+	const char *bad[] = { "", ",rom=on", "01:00.1,", "01:00.1,rom", "01:00.1,rom=1",
+			      "01:00.1,rom=onx", "1:2:3,rom=on", "01:00.1,,rom=on" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		ck_assert_msg(vfio_parse_spec(bad[i], &sp, err, sizeof(err)) == -EINVAL,
+			      "'%s' accepted", bad[i]);
+		ck_assert_msg(err[0] && !strchr(err, '\n'), "'%s': no one-line error", bad[i]);
+	}
+	vfio_parse_spec("01:00.1,rom=yes", &sp, err, sizeof(err));
+	ck_assert_str_eq(err, "--vfio 01:00.1: unknown option 'rom=yes' (known: rom=on|off)");
+}
+END_TEST
+
 START_TEST(bound_device_resolves_with_group_and_cdev)
 {
 	struct vfio_target t;
@@ -276,6 +308,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, specs_with_options);
 	tcase_add_test(tc, bound_device_resolves_with_group_and_cdev);
 	tcase_add_test(tc, errors_say_what_to_do);
 	tcase_add_test(tc, probe_prefers_iommufd);

@@ -442,6 +442,40 @@ START_TEST(msi_emulated)
 }
 END_TEST
 
+/* The shortest MSI layout (32-bit, no masks: 0x0a bytes) in the last dword-aligned place it fits. */
+START_TEST(msi_short_layout_at_the_end_of_config_space)
+{
+	const uint8_t cap = 0xf4;
+	uint8_t cfg[256];
+
+	ck_assert_uint_eq(fake_vfio_fixture("virtio-1042.cfg", cfg, sizeof(cfg)), 256);
+	cfg[0x99] = cap;	/* after MSI-X */
+	cfg[cap] = PCI_CAP_ID_MSI;
+	cfg[cap + 1] = 0;
+	cfg[cap + 2] = 0;	/* 32-bit, 1 vector, no masking */
+	cfg[cap + 3] = 0;
+	memset(cfg + 0xfe, 0xa5, 2);
+	rig_cfg(&R, cfg, 256, virtio_bars);
+	ck_assert_uint_eq(R.v.msi.cap, cap);
+	cfg_w(&R, cap + 4, 4, 0xfee01000);
+	cfg_w(&R, cap + 8, 2, 0x41);
+	cfg_w(&R, cap + 2, 2, 0x0001);	/* enable */
+	for (unsigned i = cap; i < cap + 0x0au; i++)
+		ck_assert_msg(R.fv.cfg_wrote[i] == 0, "MSI byte 0x%x reached the device", i);
+	ck_assert_int_eq(R.fv.trig_n[VFIO_PCI_IRQ_MSI], 1);
+	unsigned g = fake_gsi_of(&R.fi, R.fv.trig_fds[VFIO_PCI_IRQ_MSI][0]);
+
+	ck_assert_uint_ne(g, 0);
+	ck_assert_uint_eq(R.fi.route[g - FAKE_IRQ_FIRST_GSI].addr, 0xfee01000);
+	ck_assert_uint_eq(R.fi.route[g - FAKE_IRQ_FIRST_GSI].data, 0x41);
+	/* The rest of its last dword (extended message data, unused) is kvmrun's too: 0, kept away. */
+	ck_assert_uint_eq(cfg_r(&R, 0xfe, 2), 0);
+	cfg_w(&R, 0xfe, 2, 0x1234);
+	ck_assert_uint_eq(R.fv.cfg_wrote[0xfe], 0);
+	rig_down(&R);
+}
+END_TEST
+
 static const uint64_t vf_bars[6] = { 0x4000, 0, 0, 0x4000, 0, 0 };
 
 START_TEST(vf_from_datasheet_64bit_prefetchable_no_intx)
@@ -517,6 +551,93 @@ START_TEST(cannot_be_saved_and_blocks_migration)
 }
 END_TEST
 
+/* rom=on: a ROM BAR sized from VFIO's ROM region, read through it once the guest enables it. */
+START_TEST(rom_shown_when_asked_read_through_the_region)
+{
+	static uint8_t rom[5000];	/* not a power of two: the BAR rounds up to 8 KiB */
+	uint8_t cfg[FAKE_VFIO_CFG];
+	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
+
+	for (unsigned i = 0; i < sizeof(rom); i++)
+		rom[i] = (uint8_t)(i * 7 + 3);
+	rom[0] = 0x55;
+	rom[1] = 0xaa;
+	/* rig_cfg's steps, with the ROM given to the fake and asked for between init and attach. */
+	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
+	R.fv.rom = rom;
+	R.fv.rom_size = sizeof(rom);
+	memset(&R.fs, 0, sizeof(R.fs));
+	fake_irq_init(&R.fi);
+	testlib_mem_init(&R.mem, RAM);
+	pci_bus_init(&R.bus);
+	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
+				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), 0);
+	R.slot = vfio_pci_attach(&R.v, &R.bus);
+	ck_assert_int_ge(R.slot, 1);
+
+	uint32_t at = cfg_r(&R, PCI_CFG_ROM, 4);
+	uint64_t bar0 = cfg_r(&R, PCI_CFG_BAR0, 4) & ~0xfu;
+
+	/* Placed in the 32-bit window, 8 KiB aligned, off BAR 0, decoding off. */
+	ck_assert_uint_eq(at & PCI_ROM_ENABLE, 0);
+	ck_assert(at >= PCI_WINDOW_BASE && at + 8192 <= PCI_WINDOW_BASE + PCI_WINDOW_SIZE);
+	ck_assert_uint_eq(at % 8192, 0);
+	ck_assert(at + 8192 <= bar0 || at >= bar0 + VIRTIO_BAR0);
+	ck_assert_uint_eq(mmio_r32(&R, at), 0xffffffff);
+	ck_assert_uint_eq(R.fv.rom_reads, 0);
+	/* Sizing answers 8 KiB, with the enable bit as written. */
+	cfg_w(&R, PCI_CFG_ROM, 4, 0xfffff800);
+	ck_assert_uint_eq(cfg_r(&R, PCI_CFG_ROM, 4), 0xffffe000);
+	cfg_w(&R, PCI_CFG_ROM, 4, 0xffffffff);
+	ck_assert_uint_eq(cfg_r(&R, PCI_CFG_ROM, 4), 0xffffe001);
+	cfg_w(&R, PCI_CFG_ROM, 4, at | PCI_ROM_ENABLE);
+	/* Enabled: the device's ROM bytes, each read a region read. */
+	ck_assert_uint_eq(mmio_r32(&R, at) & 0xffff, 0xaa55);
+	ck_assert_uint_eq(mmio_r32(&R, at + 4096), (uint32_t)rom[4096] | rom[4097] << 8 |
+					   rom[4098] << 16 | (uint32_t)rom[4099] << 24);
+	ck_assert_uint_eq(R.fv.rom_reads, 2);
+	/* Past the ROM's 5000 bytes, inside the BAR: all-ones. */
+	ck_assert_uint_eq(mmio_r32(&R, at + 6000), 0xffffffff);
+	/* Writes go nowhere: the fake's ROM is const, a write would have faulted. */
+	mmio_w32(&R, at + 8, 0x12345678);
+	ck_assert_uint_eq(mmio_r32(&R, at + 8), (uint32_t)rom[8] | rom[9] << 8 | rom[10] << 16 |
+					   (uint32_t)rom[11] << 24);
+	/* Memory space off stops the ROM too; the ROM register never reached the device. */
+	cfg_w(&R, PCI_CFG_COMMAND, 2, cfg_r(&R, PCI_CFG_COMMAND, 2) & ~PCI_CMD_MEMORY);
+	unsigned reads = R.fv.rom_reads;
+
+	ck_assert_uint_eq(mmio_r32(&R, at), 0xffffffff);
+	ck_assert_uint_eq(R.fv.rom_reads, reads);
+	for (unsigned i = PCI_CFG_ROM; i < PCI_CFG_ROM + 4; i++)
+		ck_assert_uint_eq(R.fv.cfg_wrote[i], 0);
+	/* The ROM is never a memory slot: only BAR 0's pieces are. */
+	cfg_w(&R, PCI_CFG_COMMAND, 2, cfg_r(&R, PCI_CFG_COMMAND, 2) | PCI_CMD_MEMORY);
+	for (unsigned i = 0; i < FAKE_VFIO_SLOTS; i++)
+		ck_assert(!R.fs.s[i].used || R.fs.s[i].gpa < at || R.fs.s[i].gpa >= at + 8192);
+	rig_down(&R);
+}
+END_TEST
+
+/* rom=on for a device without one (a VF): refused, and the ROM stays hidden. */
+START_TEST(rom_asked_of_a_device_without_one)
+{
+	uint8_t cfg[FAKE_VFIO_CFG];
+	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
+
+	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
+	memset(&R.fs, 0, sizeof(R.fs));
+	fake_irq_init(&R.fi);
+	testlib_mem_init(&R.mem, RAM);
+	pci_bus_init(&R.bus);
+	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
+				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), -ENOENT);
+	ck_assert_uint_eq(R.v.pci.rom_size, 0);
+	rig_down(&R);
+}
+END_TEST
+
 /* ---- the sparse-mmap layout alone ---- */
 
 static struct vfio_region region(unsigned nr, const struct vfio_area *a)
@@ -584,9 +705,12 @@ int main(void)
 	tcase_add_test(tc, msix_vectors_become_routes_with_irqfds);
 	tcase_add_test(tc, reset_turns_msix_off_and_resets_the_device);
 	tcase_add_test(tc, msi_emulated);
+	tcase_add_test(tc, msi_short_layout_at_the_end_of_config_space);
 	tcase_add_test(tc, vf_from_datasheet_64bit_prefetchable_no_intx);
 	tcase_add_test(tc, hostile_config_spaces_do_not_crash);
 	tcase_add_test(tc, cannot_be_saved_and_blocks_migration);
+	tcase_add_test(tc, rom_shown_when_asked_read_through_the_region);
+	tcase_add_test(tc, rom_asked_of_a_device_without_one);
 	tcase_add_test(tc, layout_areas_trimmed_to_pages_and_cut);
 	tcase_add_test(tc, layout_hostile_areas);
 	suite_add_tcase(s, tc);
