@@ -23,7 +23,8 @@ const char qemu_args_usage_text[] =
 "  -kernel FILE -initrd FILE -append STRING\n"
 "  -m [size=]SIZE[,slots=N][,maxmem=SIZE]   plain number: MiB; K/M/G/T suffixes\n"
 "  -smp N[,cpus=N][,sockets=N][,cores=N][,threads=N][,maxcpus=N]\n"
-"  -machine|-M pc|q35|microvm[,accel=kvm]   pc, q35: virtio-pci; microvm: virtio-mmio\n"
+"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off]\n"
+"                                 pc, q35: virtio-pci; microvm: virtio-mmio\n"
 "  -accel kvm  -enable-kvm  -cpu host|max|qemu64|kvm64\n"
 "  -nodefaults -no-user-config -no-reboot -nographic -display none -vga none\n"
 "  -vnc none -monitor none -serial stdio|mon:stdio|file:PATH|null|none\n"
@@ -279,7 +280,8 @@ static const char *const machine_props_fixed[][2] = {
 	{ "x-option-roms", "off" },
 };
 
-static int opt_machine(enum machine *m, const char *arg, char *err, size_t errlen)
+static int opt_machine(struct vm_config *cfg, enum machine *m, const char *arg, char *err,
+		       size_t errlen)
 {
 	struct opts o;
 
@@ -310,6 +312,11 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 		/* "kvm:tcg" is a list of fallbacks: KVM is its first. */
 		if (!strcmp(k, "accel") && !strncmp(v, "kvm:", 4))
 			continue;
+		/* kvm-unit-tests' vmexit_ipi: no PIT, so that AVIC stays usable. */
+		if (!strcmp(k, "pit") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+			cfg->no_pit = !strcmp(v, "off");
+			continue;
+		}
 		for (size_t j = 0; j < sizeof(machine_props_fixed) / sizeof(machine_props_fixed[0]); j++)
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);
@@ -723,7 +730,7 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 	case Q_SMP:
 		return opt_smp(qa, arg, err, errlen);
 	case Q_MACHINE:
-		return opt_machine(&p->machine, arg, err, errlen);
+		return opt_machine(cfg, &p->machine, arg, err, errlen);
 	case Q_ACCEL:
 		return opt_accel(arg, err, errlen);
 	case Q_CPU:

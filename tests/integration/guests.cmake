@@ -61,6 +61,11 @@ kvmrun_guest_test(guest.smp.one smp.elf ${PASS} --out "all 1 CPUs online" --no-o
   ARGS --cpus 1 --append expect_cpus=1)
 kvmrun_guest_test(guest.smp.max smp.elf ${PASS} --out "all 16 CPUs online"
   ARGS --cpus 16 --append expect_cpus=16)
+# --no-pit: the PIT's ports read all-ones and IRQ 0 stays quiet; the check fails where a PIT is.
+kvmrun_guest_test(guest.timer.no-pit timer.elf ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  ARGS --no-pit --append nopit=1)
+kvmrun_guest_test(guest.timer.no-pit-check timer.elf --status 35
+  --out "^FAIL: port 0x40 answered 0x[0-9a-f]+: a PIT is there" ARGS --append nopit=1)
 
 # Resets end kvmrun with status 0.
 foreach(mode kbd outport triple cf9)
@@ -517,11 +522,13 @@ add_test(NAME snapshot.cycles.1 COMMAND ${SNAP} cycles 1)
 add_test(NAME snapshot.cycles.2 COMMAND ${SNAP} cycles 2)
 add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
+add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
+  snapshot.guest-port.no-pit
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
@@ -584,6 +591,10 @@ kvmrun_cmd_test(qemu.smp --needs-kvm ${PASS} --out "all 3 CPUs online"
 # kvm-unit-tests' -global: KVM's PIT without reinjection still ticks through the PIC.
 kvmrun_cmd_test(qemu.timer.pit-discard --needs-kvm ${PASS} --out "pit via pic: 10 interrupts"
   CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard ${QEMU_DEBUG_EXIT})
+# kvm-unit-tests' vmexit_ipi: -machine pit=off leaves ports 0x40-0x43 unclaimed (the -global then has no PIT).
+kvmrun_cmd_test(qemu.timer.pit-off --needs-kvm ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard -machine accel=kvm
+  -machine pit=off -append nopit=1 ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.no-reboot --needs-kvm --status 0 --out-min "^resetting via kbd" 1
   --no-out FAIL CMD ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.reboot --needs-kvm --status 124 --out-min "^resetting via kbd" 3
@@ -599,7 +610,7 @@ kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on v
   ${QEMU_DEBUG_EXIT})
 add_test(NAME qemu.pidfile COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/qemu_pidfile.sh ${KVMRUN} ${G})
 set_tests_properties(qemu.pidfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
-set_tests_properties(qemu.timer.pit-discard qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+set_tests_properties(qemu.timer.pit-discard qemu.timer.pit-off qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
   qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
 
 # Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.

@@ -69,6 +69,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(qa.cfg.nr_disks, 0);
 	ck_assert(!qa.cfg.has_net && !qa.cfg.rng && !qa.cfg.pc_testdev && !qa.cfg.pci_testdev);
 	ck_assert(!qa.cfg.pit_discard);
+	ck_assert(!qa.cfg.no_pit);
 	ck_assert_ptr_null(qa.pidfile);
 	ck_assert_uint_eq(qa.nr_notes, 0);
 }
@@ -180,6 +181,22 @@ START_TEST(test_machine)
 	OK("-kernel", "k", "-M", "microvm", "-device", "virtio-rng-device");
 	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_MMIO);
 	ck_assert(qa.cfg.rng);
+}
+END_TEST
+
+/* kvm-unit-tests' vmexit_ipi adds -machine pit=off to the runner's line (and its -global). */
+START_TEST(test_machine_pit)
+{
+	OK("-kernel", "k", "-global", "kvm-pit.lost_tick_policy=discard", "-machine", "accel=kvm",
+	   "-smp", "2", "-machine", "pit=off");
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	OK("-kernel", "k", "-M", "microvm,pit=off");
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_MMIO);
+	/* The last word wins, as with every QEMU property. */
+	OK("-kernel", "k", "-M", "pc,pit=off", "-M", "pit=on");
+	ck_assert(!qa.cfg.no_pit);
 }
 END_TEST
 
@@ -363,7 +380,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-M", "pc,accel=tcg" }, "-machine: unsupported option 'accel=tcg'" },
 	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=split" },
 	  "-machine: unsupported option 'kernel-irqchip=split'" },
-	{ { "-kernel", "k", "-M", "microvm,pit=off" }, "-machine: unsupported option 'pit=off'" },
+	{ { "-kernel", "k", "-M", "pc,pit=no" }, "-machine: unsupported option 'pit=no'" },
+	{ { "-kernel", "k", "-M", "pc,pit" }, "-machine: unsupported option 'pit'" },
 	{ { "-kernel", "k", "-accel", "tcg" }, "-accel tcg: only kvm is supported" },
 	{ { "-kernel", "k", "-accel", "kvm,thread=multi" },
 	  "-accel kvm: unsupported option 'thread'" },
@@ -472,6 +490,7 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_memory_slots_noted);
 	tcase_add_test(tc, test_smp);
 	tcase_add_test(tc, test_machine);
+	tcase_add_test(tc, test_machine_pit);
 	tcase_add_test(tc, test_accel_cpu_display);
 	tcase_add_test(tc, test_serial);
 	tcase_add_test(tc, test_debug_exit_and_testdevs);
