@@ -200,7 +200,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 		return r;
 	}
 
-	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
+	vm->cpuid = cpuid_model_create(host->fd, vm->pvm, cfg->cpu_on, cfg->cpu_off);
 	if (!vm->cpuid)
 		return -ENOMEM;
 	vm->msr_list = vcpu_state_msr_list(host->fd);

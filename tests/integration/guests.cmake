@@ -595,6 +595,26 @@ kvmrun_cmd_test(qemu.timer.pit-discard --needs-kvm ${PASS} --out "pit via pic: 1
 kvmrun_cmd_test(qemu.timer.pit-off --needs-kvm ${PASS} --out "^no pit: port 0x40 reads 0xffff"
   CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard -machine accel=kvm
   -machine pit=off -append nopit=1 ${QEMU_DEBUG_EXIT})
+# -cpu MODEL,+F/-F (kvm-unit-tests' vmexit_tscdeadline): the leaf 1 bits and what KVM's LAPIC then
+# allows (x2APIC mode through IA32_APIC_BASE, the LVT timer's TSC-deadline mode); the check fails
+# when the flag and the expectation disagree.
+kvmrun_cmd_test(qemu.cpu.x2apic-on --needs-kvm ${PASS} --out "^tsc-deadline: on$"
+  --out "^x2apic: on, id 0 through MSR 0x802$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu qemu64,+x2apic,+tsc-deadline -append "x2apic=1 tscdl=1"
+  ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.cpu.x2apic-off --needs-kvm ${PASS} --out "^tsc-deadline: off$"
+  --out "^x2apic: off, enabling it faults$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu qemu64,-x2apic,tsc_deadline=off
+  -append "x2apic=0 tscdl=0" ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.cpu.check-fails --needs-kvm --status 35
+  --out "^FAIL: leaf 1 ECX x2apic bit is 1, expected 0$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu max,+x2apic -append x2apic=0 ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(cli.qemu_cpu_vmx ${ONE_ERROR}
+  --err "^kvmrun: -cpu: feature '\\+vmx' is not supported: kvmrun offers no nested virtualization$"
+  CMD ${KVMRUN} qemu -kernel x -cpu max,+vmx)
+kvmrun_cmd_test(cli.qemu_cpu_unknown ${ONE_ERROR}
+  --err "^kvmrun: -cpu: feature 'vendor=GenuineIntel' is not supported \\(see"
+  CMD ${KVMRUN} qemu -kernel x -cpu qemu64,+x2apic,vendor=GenuineIntel)
 kvmrun_cmd_test(qemu.reset.no-reboot --needs-kvm --status 0 --out-min "^resetting via kbd" 1
   --no-out FAIL CMD ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.reboot --needs-kvm --status 124 --out-min "^resetting via kbd" 3
@@ -610,7 +630,8 @@ kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on v
   ${QEMU_DEBUG_EXIT})
 add_test(NAME qemu.pidfile COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/qemu_pidfile.sh ${KVMRUN} ${G})
 set_tests_properties(qemu.pidfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
-set_tests_properties(qemu.timer.pit-discard qemu.timer.pit-off qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+set_tests_properties(qemu.timer.pit-discard qemu.timer.pit-off qemu.cpu.x2apic-on qemu.cpu.x2apic-off
+  qemu.cpu.check-fails qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
   qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
 
 # Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.
