@@ -162,19 +162,36 @@ extern const struct vm_device_ops acpi_pm_device_ops;	/* "acpi-pm" */
 #define RTC_NR_PORTS	2
 #define CMOS_SIZE	128
 
+#define RTC_IRQ		8
+
 struct rtc_regs {
 	uint8_t index;			/* below CMOS_SIZE: the NMI-mask bit is not kept */
-	uint8_t cmos[CMOS_SIZE];	/* clock fields are computed on read */
+	uint8_t cmos[CMOS_SIZE];	/* clock fields and UIP are computed on read */
 	int64_t offset;			/* guest time minus host time, seconds */
+	int64_t flags_s;		/* guest second up to which C's AF and UF are set */
 };
 
 struct rtc_cmos {
 	struct rtc_regs regs;
 	pthread_mutex_t lock;
-	int64_t (*now)(void);		/* host UTC seconds; tests plug in their own */
+	int64_t (*now)(void);		/* host UTC nanoseconds; tests plug in their own */
+	struct irq_line irq;		/* IRQ 8: high while C's IRQF is set */
+	/* The next event (rtc_cmos_next_event) may have moved: any thread, lock held. */
+	void (*changed)(void *opaque);
+	void *changed_opaque;
 };
 
 void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void));
+/* Wires IRQ 8 and the callback that re-arms the host timer behind the alarm and update interrupts. */
+void rtc_cmos_connect(struct rtc_cmos *rtc, struct irq_line irq, void (*changed)(void *opaque),
+		      void *opaque);
+/*
+ * Host UTC nanoseconds of the next alarm or update-ended interrupt the
+ * guest enabled (AIE, UIE), or INT64_MAX: when to call rtc_cmos_tick.
+ */
+int64_t rtc_cmos_next_event(struct rtc_cmos *rtc);
+/* Sets C's flags for the seconds that passed and raises IRQ 8; true when the alarm (AF) went off. */
+bool rtc_cmos_tick(struct rtc_cmos *rtc);
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
 void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w);
