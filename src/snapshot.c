@@ -511,7 +511,14 @@ static int save_locked(struct vm *vm, const char *dir, char *err, size_t errlen)
 int vm_snapshot_save(struct vm *vm, const char *dir, bool stay_paused, char *err, size_t errlen)
 {
 	bool was_paused = vm_is_paused(vm);
-	int r = vm_pause_hold(vm);
+	int r;
+
+	/* Its vCPUs restored would run on past the sleep instead of at the waking vector. */
+	if (atomic_load(&vm->asleep)) {
+		snprintf(err, errlen, "the guest is asleep (S3): snapshot it once it wakes");
+		return -EBUSY;
+	}
+	r = vm_pause_hold(vm);
 
 	if (r) {
 		snprintf(err, errlen, "cannot pause the VM: %s",

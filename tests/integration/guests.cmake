@@ -236,6 +236,19 @@ kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
   --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)
 
 # The CMOS clock shows the host's UTC date and keeps what the guest sets.
+# S3: the RTC's UIP and alarm interrupt, then suspend to RAM and the alarm's wake at the FACS
+# waking vector (the real-mode stub prints "woke"); without RTC_EN nothing wakes it.
+foreach(v pvh mb)
+  if(v STREQUAL "pvh")
+    set(sfx .elf)
+  else()
+    set(sfx .mb.elf)
+  endif()
+  kvmrun_guest_test(guest.sleep.${v} sleep${sfx} --status 33 --out "^rtc: update-in-progress seen$"
+    --out "^rtc: alarm irq 8, register C 0xb0$" --out "^sleeping until second" --out "^woke$")
+endforeach()
+kvmrun_guest_test(guest.sleep.no-wake sleep.elf --status 124 --out "^sleeping until second"
+  --no-out "woke" ARGS --timeout 6 --append rtc_en=0)
 add_test(NAME guest.rtc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/rtc.sh ${RUN} ${KVMRUN}
   ${G}/rtc.elf)
 set_tests_properties(guest.rtc PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)
