@@ -7,7 +7,8 @@
  * set, that nothing ran after the sleep write (a marker), and that the clock
  * reads the alarm's second; it prints "woke" and exits PASS, or exits
  * 0x12 (status 37: PM1 status), 0x13 (39: marker), 0x14 (41: clock).
- * With rtc_en=0 the alarm is no wake event: the machine sleeps on.
+ * With rtc_en=0 the alarm is no wake event: the machine sleeps on; with
+ * vector=0 the FACS has no waking vector, and the wake is a reset.
  */
 #include "guest.h"
 
@@ -131,10 +132,11 @@ static uint64_t facs_addr(void)
 
 void test_main(void)
 {
-	uint64_t start, facs, rtc_en = 1;
+	uint64_t start, facs, rtc_en = 1, vector = RESUME_ADDR;
 	uint8_t sec;
 
 	cmdline_u64("rtc_en", &rtc_en);
+	cmdline_u64("vector", &vector);
 	check(!(cmos(0x0b) & 0x04) && (cmos(0x0b) & 0x02), "RTC not in BCD 24-hour mode");
 	/* The update: UIP rises before the second changes, falls after. */
 	wait_uip(true);
@@ -163,7 +165,7 @@ void test_main(void)
 	/* Sleep until the next alarm, two seconds on; wake at the stub. */
 	facs = facs_addr();
 	memcpy((void *)RESUME_ADDR, resume_start, (size_t)(resume_end - resume_start));
-	*(volatile uint32_t *)(facs + 12) = RESUME_ADDR;
+	*(volatile uint32_t *)(facs + 12) = (uint32_t)vector;
 	sec = bcd_add(cmos(0x00), 2);
 	cmos_write(0x01, sec);
 	*(volatile uint8_t *)(RESUME_ADDR + ALARM_OFF) = sec;

@@ -16,6 +16,8 @@
 #include "kvmrun/log.h"
 #include "kvmrun/vm.h"
 
+#define REAL_MODE_END	0x100000u	/* segment:offset reaches no further */
+
 static void emit(struct vm *vm, const char *event)
 {
 	if (vm->events.emit)
@@ -81,6 +83,14 @@ static void wake(struct vm *vm)
 	if (x_vector)
 		log_warn("S3 wake: X_Firmware_Waking_Vector 0x%llx ignored: kvmrun resumes in real mode "
 			 "at 0x%x", (unsigned long long)x_vector, vector);
+	/* As firmware does: no vector real mode can reach, no resume, but a reset. */
+	if (!vector || vector >= REAL_MODE_END) {
+		log_warn("S3 wake: firmware waking vector 0x%x is not in real mode's first MiB: "
+			 "the machine resets", vector);
+		atomic_store(&vm->asleep, false);
+		vm_stop_request(&vm->stop, STOP_RESET, EXIT_GUEST_OFF);
+		return;
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		r = vcpu_setup_wake_regs(&vm->vcpus[i], vector, i == 0);
 		if (r) {

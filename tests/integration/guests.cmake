@@ -249,6 +249,9 @@ foreach(v pvh mb)
 endforeach()
 kvmrun_guest_test(guest.sleep.no-wake sleep.elf --status 124 --out "^sleeping until second"
   --no-out "woke" ARGS --timeout 6 --append rtc_en=0)
+kvmrun_guest_test(guest.sleep.no-vector sleep.elf --status 0 --out "^sleeping until second"
+  --no-out "woke" --err "waking vector 0x0 is not in real mode's first MiB: the machine resets"
+  ARGS --append vector=0)
 # Asleep: query-status says suspended; cont, snapshot-save and migrate are refused with the reason.
 add_test(NAME control.sleep COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/sleep_ctl.sh ${KVMRUN} ${G})
 set_tests_properties(control.sleep PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS control)
