@@ -203,8 +203,9 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, unsigned id, unsigned nr_vcpus)
  * Linux follows CPUID when it picks its instructions, so hide what the
  * emulator cannot run (measured list in PLATFORM.md).  Measured here: PVM
  * honours this for leaves 0xd and 0x80000001 but reports the host's ECX/EDX
- * for leaves 1 and 7 whatever is set, which is why Linux guests also get
- * PVM_LINUX_ARGS (boot.h) on their command line.
+ * for leaves 1 and 7 whatever is set (save leaf 1's x2apic and tsc-deadline
+ * bits, which follow this table: measured 2026-12-05), which is why Linux
+ * guests also get PVM_LINUX_ARGS (boot.h) on their command line.
  */
 void cpuid_restrict_for_pvm(struct kvm_cpuid2 *c)
 {
