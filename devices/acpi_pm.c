@@ -1,9 +1,9 @@
 /*
  * The ACPI fixed-hardware registers the FADT announces: PM1a status/enable,
- * PM1a control (SLP_TYP + SLP_EN = power off) and the reset register.
- * SCI_EN reads as set: the machine is always in ACPI mode.  The fixed power
- * button (QMP system_powerdown) sets PWRBTN_STS; the SCI is raised while
- * PWRBTN_STS and PWRBTN_EN are both set.
+ * PM1a control (SLP_TYP + SLP_EN: S5 powers off, S3 sleeps) and the reset
+ * register.  SCI_EN reads as set: the machine is always in ACPI mode.  The
+ * fixed power button (QMP system_powerdown) sets PWRBTN_STS, the RTC alarm
+ * RTC_STS; the SCI is raised while a status bit and its enable are both set.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +14,14 @@
 #define PM1_CNT_SLP_TYP_SHIFT	10
 #define PM1_CNT_SLP_TYP_MASK	0x1c00
 #define PM1_CNT_SLP_EN		0x2000
-#define PM1_STS_WAK		0x8000
-/* Status bits this model ever sets (WAK_STS only through an old record). */
-#define PM1_STS_KNOWN		(PM1_STS_WAK | ACPI_PM1_PWRBTN)
+/* Status bits this model ever sets. */
+#define PM1_STS_KNOWN		(ACPI_PM1_WAK | ACPI_PM1_PWRBTN | ACPI_PM1_RTC)
 
 /* The SCI follows the status and enable bits; called with the lock held. */
 static void update_sci(struct acpi_pm *pm)
 {
-	irq_line_set(&pm->sci, (pm->regs.pm1_sts & pm->regs.pm1_en & ACPI_PM1_PWRBTN) != 0);
+	irq_line_set(&pm->sci, (pm->regs.pm1_sts & pm->regs.pm1_en &
+				(ACPI_PM1_PWRBTN | ACPI_PM1_RTC)) != 0);
 }
 
 static void store(uint8_t *reg_bytes, unsigned off, const uint8_t *data, uint32_t len,
@@ -66,6 +66,9 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 		if ((r->pm1_cnt & PM1_CNT_SLP_EN) &&
 		    ((r->pm1_cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) == ACPI_S5_TYPE)
 			vm_stop_request(pm->stop, STOP_POWEROFF, 0);
+		if ((r->pm1_cnt & PM1_CNT_SLP_EN) && pm->sleep &&
+		    ((r->pm1_cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) == ACPI_S3_TYPE)
+			pm->sleep(pm->sleep_opaque);
 		/* SLP_EN is write-only; SCI_EN stays set. */
 		r->pm1_cnt = (uint16_t)((r->pm1_cnt & ~PM1_CNT_SLP_EN) | PM1_CNT_SCI_EN);
 		break;
@@ -84,6 +87,34 @@ void acpi_pm_power_button(struct acpi_pm *pm)
 {
 	pthread_mutex_lock(&pm->lock);
 	pm->regs.pm1_sts |= ACPI_PM1_PWRBTN;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_set_sleep(struct acpi_pm *pm, void (*sleep)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sleep = sleep;
+	pm->sleep_opaque = opaque;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+bool acpi_pm_rtc_alarm(struct acpi_pm *pm)
+{
+	bool wake;
+
+	pthread_mutex_lock(&pm->lock);
+	pm->regs.pm1_sts |= ACPI_PM1_RTC;
+	wake = pm->regs.pm1_en & ACPI_PM1_RTC;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return wake;
+}
+
+void acpi_pm_woke(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->regs.pm1_sts |= ACPI_PM1_WAK;
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
@@ -120,8 +151,9 @@ void acpi_pm_destroy(struct acpi_pm *pm)
 /*
  * 1: PM1 status, enable, control.  2: the same fields; status bits other
  * than PWRBTN_STS and WAK_STS are refused, and the SCI is driven from them.
+ * 3: RTC_STS too.
  */
-#define ACPI_PM_STATE_VERSION	2
+#define ACPI_PM_STATE_VERSION	3
 
 int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w)
 {
@@ -148,8 +180,10 @@ int acpi_pm_restore(struct acpi_pm *pm, struct state_reader *r, uint16_t version
 	/* SCI_EN always reads set and SLP_EN is write-only: never stored otherwise. */
 	if ((n.pm1_cnt & (PM1_CNT_SCI_EN | PM1_CNT_SLP_EN)) != PM1_CNT_SCI_EN)
 		state_reader_fail(r);
-	/* No version-2 device sets other status bits. */
+	/* No version-2 device sets other status bits; version 3 adds RTC_STS. */
 	if (version >= 2 && (n.pm1_sts & ~PM1_STS_KNOWN))
+		state_reader_fail(r);
+	if (version == 2 && (n.pm1_sts & ACPI_PM1_RTC))
 		state_reader_fail(r);
 	/* The record is this device's alone: bytes left over are corruption too. */
 	if (!r->err && state_reader_finish(r))

@@ -2,7 +2,10 @@
  * MC146818 real-time clock and CMOS memory behind ports 0x70 (index, bit 7
  * masks NMIs) and 0x71 (data).  The clock is the host's UTC time plus an
  * offset the guest sets by writing the time with SET held in register B.
- * No periodic, alarm or update interrupts: register C reads as 0.
+ * The once-a-second update is the host's second boundary: UIP reads set from
+ * 244 us before it until the update cycle is over, and register C collects
+ * the alarm (AF) and update-ended (UF) flags of the seconds that passed,
+ * raising IRQ 8 where AIE or UIE enable them.  No periodic interrupt (PF).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +29,24 @@
 #define A_DIVIDER_32K	0x20
 #define A_RATE_1K	0x06
 #define A_UIP		0x80
+#define A_DIVIDER_MASK	0x70
 #define B_SET		0x80
+#define B_AIE		0x20
+#define B_UIE		0x10
 #define B_IRQ_ENABLES	0x78	/* PIE, AIE, UIE, SQWE */
+#define C_IRQF		0x80
+#define C_AF		0x20
+#define C_UF		0x10
+#define REG_SEC_ALARM	0x01
+#define REG_MIN_ALARM	0x03
+#define REG_HOUR_ALARM	0x05
+#define ALARM_ANY	0xc0	/* the two top bits set: "don't care" */
+
+#define NS_PER_S	INT64_C(1000000000)
+/* MC146818A with a 32.768 kHz time base: UIP rises 244 us before the update, which takes 1984 us. */
+#define UIP_BEFORE_NS	INT64_C(244000)
+#define UPDATE_NS	INT64_C(1984000)
+#define DAY_S		86400
 #define B_BINARY	0x04
 #define B_24H		0x02
 #define D_VRT		0x80
@@ -65,11 +84,22 @@ static uint8_t hour_to_reg(const struct rtc_regs *r, unsigned h)
 	return (uint8_t)(to_reg(r, h12) | (h >= 12 ? 0x80 : 0));
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+/* The guest's clock, in whole seconds since the epoch. */
+static int64_t guest_seconds(struct rtc_cmos *rtc)
+{
+	return floor_div(rtc->now(), NS_PER_S) + rtc->regs.offset;
+}
+
 /* Fills the clock registers from host time + offset. */
 static void latch_time(struct rtc_cmos *rtc)
 {
 	struct rtc_regs *r = &rtc->regs;
-	time_t t = (time_t)(rtc->now() + r->offset);
+	time_t t = (time_t)guest_seconds(rtc);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
@@ -102,7 +132,76 @@ static void store_time(struct rtc_cmos *rtc)
 	tm.tm_mon = (int)from_reg(r, r->cmos[REG_MON]) - 1;
 	tm.tm_year = (int)(from_reg(r, r->cmos[REG_CENTURY]) * 100 +
 			   from_reg(r, r->cmos[REG_YEAR])) - 1900;
-	r->offset = (int64_t)timegm(&tm) - rtc->now();
+	r->offset = (int64_t)timegm(&tm) - floor_div(rtc->now(), NS_PER_S);
+	/* The jump to the new time is no update: flags count from here. */
+	r->flags_s = guest_seconds(rtc);
+}
+
+/* Does second t of the guest's clock match the alarm registers? */
+static bool alarm_matches(const struct rtc_regs *r, int64_t t)
+{
+	int64_t sod = t - floor_div(t, DAY_S) * DAY_S;
+	uint8_t s = r->cmos[REG_SEC_ALARM], m = r->cmos[REG_MIN_ALARM], h = r->cmos[REG_HOUR_ALARM];
+	unsigned hour;
+
+	if ((s & ALARM_ANY) != ALARM_ANY && from_reg(r, s) != (unsigned)(sod % 60))
+		return false;
+	if ((m & ALARM_ANY) != ALARM_ANY && from_reg(r, m) != (unsigned)(sod / 60 % 60))
+		return false;
+	if ((h & ALARM_ANY) == ALARM_ANY)
+		return true;
+	hour = from_reg(r, h & 0x7f);
+	if (!(r->cmos[REG_B] & B_24H))
+		hour = hour % 12 + ((h & 0x80) ? 12 : 0);
+	return hour == (unsigned)(sod / 3600);
+}
+
+/* The first second after t the alarm matches, or INT64_MAX: it repeats daily if at all. */
+static int64_t next_alarm(const struct rtc_regs *r, int64_t t)
+{
+	for (int64_t i = 1; i <= DAY_S; i++)
+		if (alarm_matches(r, t + i))
+			return t + i;
+	return INT64_MAX;
+}
+
+/* Is the clock updating once a second (normal divider, SET clear)? */
+static bool updating(const struct rtc_regs *r)
+{
+	return (r->cmos[REG_A] & A_DIVIDER_MASK) == A_DIVIDER_32K && !(r->cmos[REG_B] & B_SET);
+}
+
+/* C's flags for the updates since flags_s, and IRQ 8 from them; lock held. */
+static void update_flags(struct rtc_cmos *rtc)
+{
+	struct rtc_regs *r = &rtc->regs;
+	int64_t now = guest_seconds(rtc);
+
+	if (updating(r) && now > r->flags_s) {
+		r->cmos[REG_C] |= C_UF;
+		if (next_alarm(r, r->flags_s) <= now)
+			r->cmos[REG_C] |= C_AF;
+	}
+	r->flags_s = now;
+	if (r->cmos[REG_C] & r->cmos[REG_B] & (C_AF | C_UF))
+		r->cmos[REG_C] |= C_IRQF;
+	irq_line_set(&rtc->irq, (r->cmos[REG_C] & C_IRQF) != 0);
+}
+
+static void changed(struct rtc_cmos *rtc)
+{
+	if (rtc->changed)
+		rtc->changed(rtc->changed_opaque);
+}
+
+/* UIP: from 244 us before each second's update to the update's end. */
+static bool update_in_progress(struct rtc_cmos *rtc)
+{
+	int64_t frac = rtc->now() % NS_PER_S;
+
+	if (frac < 0)
+		frac += NS_PER_S;
+	return updating(&rtc->regs) && (frac >= NS_PER_S - UIP_BEFORE_NS || frac < UPDATE_NS);
 }
 
 void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
@@ -126,17 +225,29 @@ void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 		memset(data, 0, len);
 		if (is_clock_reg(idx) && !(r->cmos[REG_B] & B_SET))
 			latch_time(rtc);
-		data[0] = r->cmos[idx];
 		if (idx == REG_C)
-			r->cmos[REG_C] = 0;	/* reading C acknowledges its flags */
+			update_flags(rtc);
+		data[0] = r->cmos[idx];
+		if (idx == REG_A && update_in_progress(rtc))
+			data[0] |= A_UIP;
+		if (idx == REG_C) {
+			/* Reading C acknowledges its flags and drops IRQ 8. */
+			r->cmos[REG_C] = 0;
+			irq_line_set(&rtc->irq, 0);
+		}
 		pthread_mutex_unlock(&rtc->lock);
 		return;
 	}
 	switch (idx) {
 	case REG_A:
+		update_flags(rtc);
 		r->cmos[REG_A] = data[0] & 0x7f;	/* UIP is read-only */
+		r->flags_s = guest_seconds(rtc);
+		changed(rtc);
 		break;
 	case REG_B:
+		/* Flags up to now under the old enables; the new ones count from here. */
+		update_flags(rtc);
 		if ((r->cmos[REG_B] & B_SET) && !(data[0] & B_SET)) {
 			r->cmos[REG_B] = data[0];
 			store_time(rtc);
@@ -145,10 +256,18 @@ void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 				latch_time(rtc);	/* freeze the current time for editing */
 			r->cmos[REG_B] = data[0];
 		}
+		/* A flag already in C raises IRQ 8 the moment its enable is set. */
+		update_flags(rtc);
+		changed(rtc);
 		break;
 	case REG_C:
 	case REG_D:
 		break;		/* read-only */
+	case REG_SEC_ALARM: case REG_MIN_ALARM: case REG_HOUR_ALARM:
+		update_flags(rtc);
+		r->cmos[idx] = data[0];
+		changed(rtc);
+		break;
 	default:
 		r->cmos[idx] = data[0];
 		break;
@@ -156,9 +275,56 @@ void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 	pthread_mutex_unlock(&rtc->lock);
 }
 
+int64_t rtc_cmos_next_event(struct rtc_cmos *rtc)
+{
+	struct rtc_regs *r = &rtc->regs;
+	int64_t next = INT64_MAX, now;
+
+	pthread_mutex_lock(&rtc->lock);
+	now = guest_seconds(rtc);
+	if (updating(r) && (r->cmos[REG_B] & B_UIE))
+		next = now + 1;
+	if (updating(r) && (r->cmos[REG_B] & B_AIE)) {
+		int64_t a = next_alarm(r, now);
+
+		next = a < next ? a : next;
+	}
+	/* Guest seconds to host nanoseconds: the update is at the host's second boundary. */
+	if (next != INT64_MAX)
+		next = (next - r->offset) * NS_PER_S;
+	pthread_mutex_unlock(&rtc->lock);
+	return next;
+}
+
+bool rtc_cmos_tick(struct rtc_cmos *rtc)
+{
+	bool alarm;
+
+	pthread_mutex_lock(&rtc->lock);
+	alarm = !(rtc->regs.cmos[REG_C] & C_AF);
+	update_flags(rtc);
+	alarm = alarm && (rtc->regs.cmos[REG_C] & C_AF);
+	pthread_mutex_unlock(&rtc->lock);
+	return alarm;
+}
+
+void rtc_cmos_connect(struct rtc_cmos *rtc, struct irq_line irq, void (*cb)(void *opaque),
+		      void *opaque)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->irq = irq;
+	rtc->changed = cb;
+	rtc->changed_opaque = opaque;
+	irq_line_set(&rtc->irq, (rtc->regs.cmos[REG_C] & C_IRQF) != 0);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
 static int64_t host_now(void)
 {
-	return (int64_t)time(NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 static void regs_power_on(struct rtc_regs *r)
@@ -175,6 +341,7 @@ void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void))
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = now ? now : host_now;
 	regs_power_on(&rtc->regs);
+	rtc->regs.flags_s = guest_seconds(rtc);
 }
 
 void rtc_cmos_destroy(struct rtc_cmos *rtc)
@@ -184,14 +351,20 @@ void rtc_cmos_destroy(struct rtc_cmos *rtc)
 
 /* ---- save, restore, reset ---- */
 
-#define RTC_STATE_VERSION	1
+/* 1: index, CMOS bytes, offset.  2: and the second C's flags were last set for. */
+#define RTC_STATE_VERSION	2
 
-static bool regs_valid(const struct rtc_regs *r)
+static bool regs_valid(const struct rtc_regs *r, int64_t guest_now)
 {
-	/* UIP never sets, C has no flags to show, D always reports valid RAM and time. */
-	return r->index < CMOS_SIZE && !(r->cmos[REG_A] & A_UIP) && r->cmos[REG_C] == 0 &&
-	       r->cmos[REG_D] == D_VRT && r->offset >= -RTC_OFFSET_MAX &&
-	       r->offset <= RTC_OFFSET_MAX;
+	/*
+	 * UIP is never stored, C has only AF, UF and IRQF, D always reports valid
+	 * RAM and time; the flags' second is near the clock (both offsets bounded).
+	 */
+	return r->index < CMOS_SIZE && !(r->cmos[REG_A] & A_UIP) &&
+	       !(r->cmos[REG_C] & ~(C_IRQF | C_AF | C_UF)) && r->cmos[REG_D] == D_VRT &&
+	       r->offset >= -RTC_OFFSET_MAX && r->offset <= RTC_OFFSET_MAX &&
+	       r->flags_s >= guest_now - 4 * RTC_OFFSET_MAX &&
+	       r->flags_s <= guest_now + 4 * RTC_OFFSET_MAX;
 }
 
 int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w)
@@ -205,6 +378,7 @@ int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w)
 	state_put_bytes(w, r->cmos, CMOS_SIZE);
 	/* The offset, not a time: the restored clock runs on from the host's. */
 	state_put_u64(w, (uint64_t)r->offset);
+	state_put_u64(w, (uint64_t)r->flags_s);
 	pthread_mutex_unlock(lock);
 	return w->err;
 }
@@ -213,20 +387,32 @@ int rtc_cmos_restore(struct rtc_cmos *rtc, struct state_reader *r, uint16_t vers
 {
 	struct rtc_regs n = { 0 };
 
-	if (version != RTC_STATE_VERSION)
+	if (version < 1 || version > RTC_STATE_VERSION)
 		state_reader_fail(r);
 	n.index = state_get_u8(r);
 	state_get_bytes(r, n.cmos, CMOS_SIZE);
 	n.offset = (int64_t)state_get_u64(r);
+	if (!r->err && n.offset >= -RTC_OFFSET_MAX && n.offset <= RTC_OFFSET_MAX)
+		n.flags_s = floor_div(rtc->now(), NS_PER_S) + n.offset;
+	/* Version 1 had no flags: C was always 0, and they count from now. */
+	if (version >= 2)
+		n.flags_s = (int64_t)state_get_u64(r);
+	else if (n.cmos[REG_C])
+		state_reader_fail(r);
 	/* The record is this device's alone: bytes left over are corruption too. */
-	if (!r->err && (state_reader_finish(r) || !regs_valid(&n)))
+	if (!r->err && (state_reader_finish(r) ||
+			!regs_valid(&n, floor_div(rtc->now(), NS_PER_S) + n.offset)))
 		state_reader_fail(r);
 
 	pthread_mutex_lock(&rtc->lock);
-	if (r->err)
+	if (r->err) {
 		regs_power_on(&rtc->regs);
-	else
+		rtc->regs.flags_s = guest_seconds(rtc);
+	} else {
 		rtc->regs = n;
+	}
+	irq_line_set(&rtc->irq, (rtc->regs.cmos[REG_C] & C_IRQF) != 0);
+	changed(rtc);
 	pthread_mutex_unlock(&rtc->lock);
 	return r->err;
 }
@@ -242,6 +428,9 @@ void rtc_cmos_reset(struct rtc_cmos *rtc)
 	rtc->regs.index = 0;
 	rtc->regs.cmos[REG_B] &= (uint8_t)~B_IRQ_ENABLES;
 	rtc->regs.cmos[REG_C] = 0;
+	rtc->regs.flags_s = guest_seconds(rtc);
+	irq_line_set(&rtc->irq, 0);
+	changed(rtc);
 	pthread_mutex_unlock(&rtc->lock);
 }
 

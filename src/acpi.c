@@ -2,6 +2,7 @@
  * ACPI 6.x tables, written field by field into a buffer and copied into guest
  * memory.  Offsets and values follow the ACPI specification's table layouts.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "kvmrun/acpi.h"
@@ -28,6 +29,24 @@ static void put8(struct tbuf *t, size_t off, uint8_t v) { put(t, off, &v, 1); }
 static void put16(struct tbuf *t, size_t off, uint16_t v) { put(t, off, &v, 2); }
 static void put32(struct tbuf *t, size_t off, uint32_t v) { put(t, off, &v, 4); }
 static void put64(struct tbuf *t, size_t off, uint64_t v) { put(t, off, &v, 8); }
+
+int acpi_facs_waking_vector(const struct guest_mem *mem, uint32_t *vector, uint64_t *x_vector)
+{
+	uint64_t xsdt = 0, fadt = 0, facs = 0;
+	char sig[4];
+
+	/* The guest may have written over any of it: every step is read back and checked. */
+	if (guest_mem_read(mem, ACPI_RSDP_ADDR + 24, &xsdt, 8) ||
+	    guest_mem_read(mem, xsdt, sig, 4) || memcmp(sig, "XSDT", 4) ||
+	    guest_mem_read(mem, xsdt + 36, &fadt, 8) ||
+	    guest_mem_read(mem, fadt, sig, 4) || memcmp(sig, "FACP", 4) ||
+	    guest_mem_read(mem, fadt + 132, &facs, 8) ||
+	    guest_mem_read(mem, facs, sig, 4) || memcmp(sig, "FACS", 4) ||
+	    guest_mem_read(mem, facs + 12, vector, 4) ||
+	    guest_mem_read(mem, facs + 24, x_vector, 8))
+		return -EINVAL;
+	return 0;
+}
 
 uint8_t acpi_sum(const void *p, size_t len)
 {
@@ -280,7 +299,14 @@ static void aml_pci_root(struct aml *a, uint64_t window64)
 
 static int build_dsdt(struct tbuf *t, bool pci, uint64_t window64)
 {
-	/* Name (_S5, Package (4) { 5, 5, 0, 0 }): the SLP_TYP values for soft-off. */
+	/*
+	 * Name (_S3, Package (4) { 1, 1, 0, 0 }) and Name (_S5, Package (4) { 5, 5, 0, 0 }):
+	 * the SLP_TYP values for suspend to RAM and soft-off.
+	 */
+	static const uint8_t s3[] = {
+		0x08, '_', 'S', '3', '_', 0x12, 0x08, 0x04,
+		0x0a, ACPI_S3_TYPE, 0x0a, ACPI_S3_TYPE, 0x00, 0x00,
+	};
 	static const uint8_t s5[] = {
 		0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 		0x0a, ACPI_S5_TYPE, 0x0a, ACPI_S5_TYPE, 0x00, 0x00,
@@ -288,6 +314,7 @@ static int build_dsdt(struct tbuf *t, bool pci, uint64_t window64)
 	struct aml a = { .len = 0 };
 
 	header(t, "DSDT", 2);
+	aml_bytes(&a, s3, sizeof(s3));
 	aml_bytes(&a, s5, sizeof(s5));
 	if (pci)
 		aml_pci_root(&a, window64);

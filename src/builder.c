@@ -196,23 +196,34 @@ static int add_snapshot_port(struct vm *vm, unsigned i, const char *name)
 static int add_acpi_pm(struct vm *vm, unsigned i, const char *name)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+	int r;
 
 	(void)i;
 	if (pm) {
 		acpi_pm_init(pm, &vm->stop);
 		acpi_pm_set_sci(pm, isa_irq(vm, ACPI_SCI_IRQ));
+		acpi_pm_set_sleep(pm, vm_sleep_requested, vm);
 	}
-	return add_on_ports(vm, &acpi_pm_device_ops, pm, name, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io);
+	r = add_on_ports(vm, &acpi_pm_device_ops, pm, name, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io);
+	if (!r)
+		vm->acpi_pm = pm;
+	return r;
 }
 
 static int add_rtc(struct vm *vm, unsigned i, const char *name)
 {
 	struct rtc_cmos *rtc = calloc(1, sizeof(*rtc));
+	int r;
 
 	(void)i;
-	if (rtc)
+	if (rtc) {
 		rtc_cmos_init(rtc, NULL);
-	return add_on_ports(vm, &rtc_cmos_device_ops, rtc, name, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io);
+		rtc_cmos_connect(rtc, isa_irq(vm, RTC_IRQ), vm_rtc_changed, vm);
+	}
+	r = add_on_ports(vm, &rtc_cmos_device_ops, rtc, name, RTC_PORT, RTC_NR_PORTS, rtc_cmos_io);
+	if (!r)
+		vm->rtc = rtc;
+	return r;
 }
 
 static int add_fw_cfg(struct vm *vm, unsigned i, const char *name)

@@ -59,6 +59,8 @@ const char config_usage_text[] =
 "      --pc-testdev         QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017,\n"
 "                           MMIO at 0xff000000), for kvm-unit-tests\n"
 "      --pci-testdev        QEMU's pci-testdev (1b36:0005) on the PCI bus\n"
+"      --no-pit             no 8254 PIT (QEMU's -machine pit=off): ports 0x40-0x43\n"
+"                           and 0x61 are left unclaimed\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
 "\n"
@@ -205,6 +207,7 @@ enum {
 	OPT_PC_TESTDEV,
 	OPT_PCI_TESTDEV,
 	OPT_VFIO,
+	OPT_NO_PIT,
 };
 
 static const struct option run_options[] = {
@@ -234,6 +237,7 @@ static const struct option run_options[] = {
 	{ "paused",	no_argument,	   NULL, OPT_PAUSED },
 	{ "pc-testdev", no_argument,	   NULL, OPT_PC_TESTDEV },
 	{ "pci-testdev", no_argument,	   NULL, OPT_PCI_TESTDEV },
+	{ "no-pit",	no_argument,	   NULL, OPT_NO_PIT },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -279,7 +283,7 @@ static uint32_t given_bit(int c)
 	switch (c) {
 	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED: case OPT_VFIO:
 	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
-	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV:
+	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV: case OPT_NO_PIT:
 		return CFG_GIVEN_MACHINE;
 	case OPT_DISK:
 		return CFG_GIVEN_DISK;
@@ -479,6 +483,9 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 		return 0;
 	case OPT_PC_TESTDEV:
 		cfg->pc_testdev = true;
+		return 0;
+	case OPT_NO_PIT:
+		cfg->no_pit = true;
 		return 0;
 	case OPT_PCI_TESTDEV:
 		cfg->pci_testdev = true;

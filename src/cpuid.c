@@ -22,11 +22,83 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, unsigned function, uns
 	return NULL;
 }
 
-struct kvm_cpuid2 *cpuid_model_create(int kvm_fd, bool pvm)
-{
-	struct kvm_cpuid2 *c;
+#define ECX	2
+#define EDX	3
+#define EBX	1
 
-	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+/* QEMU's names for the bits; at most 32 (the config's masks). */
+const struct cpuid_feature cpuid_features[] = {
+	{ "x2apic", 1, 0, ECX, 21 },		{ "tsc-deadline", 1, 0, ECX, 24 },
+	{ "pcid", 1, 0, ECX, 17 },		{ "invpcid", 7, 0, EBX, 10 },
+	{ "la57", 7, 0, ECX, 16 },		{ "pku", 7, 0, ECX, 3 },
+	{ "umip", 7, 0, ECX, 2 },		{ "rdtscp", 0x80000001, 0, EDX, 27 },
+	{ "rdpid", 7, 0, ECX, 22 },		{ "smep", 7, 0, EBX, 7 },
+	{ "smap", 7, 0, EBX, 20 },		{ "fsgsbase", 7, 0, EBX, 0 },
+	{ "erms", 7, 0, EBX, 9 },		{ "rdrand", 1, 0, ECX, 30 },
+	{ "rdseed", 7, 0, EBX, 18 },		{ "popcnt", 1, 0, ECX, 23 },
+	{ "movbe", 1, 0, ECX, 22 },		{ "pdpe1gb", 0x80000001, 0, EDX, 26 },
+	{ "hypervisor", 1, 0, ECX, 31 },
+};
+const unsigned cpuid_nr_features = sizeof(cpuid_features) / sizeof(cpuid_features[0]);
+
+_Static_assert(sizeof(cpuid_features) / sizeof(cpuid_features[0]) <= 32, "masks are 32 bits");
+
+int cpuid_feature_find(const char *name)
+{
+	for (unsigned i = 0; i < cpuid_nr_features; i++) {
+		const char *a = cpuid_features[i].name, *b = name;
+
+		/* QEMU reads tsc_deadline as tsc-deadline. */
+		while (*a && (*a == *b || (*a == '-' && *b == '_'))) {
+			a++;
+			b++;
+		}
+		if (!*a && !*b)
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+static uint32_t *entry_reg(struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	return reg == 0 ? &e->eax : reg == EBX ? &e->ebx : reg == ECX ? &e->ecx : &e->edx;
+}
+
+uint32_t cpuid_apply_features(struct kvm_cpuid2 *model, struct kvm_cpuid2 *supported,
+			      bool tsc_deadline, uint32_t on, uint32_t off)
+{
+	uint32_t left_off = 0;
+
+	for (unsigned i = 0; i < cpuid_nr_features; i++) {
+		const struct cpuid_feature *f = &cpuid_features[i];
+		struct kvm_cpuid_entry2 *e = cpuid_find(model, f->function, f->index);
+		struct kvm_cpuid_entry2 *s = cpuid_find(supported, f->function, f->index);
+		uint32_t bit = 1u << f->bit;
+		bool offered = s && (*entry_reg(s, f->reg) & bit);
+
+		/* KVM's LAPIC emulates the deadline timer; older KVMs say so only by capability. */
+		if (!strcmp(f->name, "tsc-deadline"))
+			offered |= tsc_deadline;
+		if ((off >> i) & 1) {
+			if (e)
+				*entry_reg(e, f->reg) &= ~bit;
+		} else if ((on >> i) & 1) {
+			if (e && offered)
+				*entry_reg(e, f->reg) |= bit;
+			else
+				left_off |= 1u << i;
+		}
+	}
+	return left_off;
+}
+
+struct kvm_cpuid2 *cpuid_model_create(int kvm_fd, bool pvm, uint32_t on, uint32_t off)
+{
+	size_t size = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *c, *supported;
+	uint32_t left_off;
+
+	c = calloc(1, size);
 	if (!c)
 		return NULL;
 	c->nent = CPUID_MAX_ENTRIES;
@@ -35,8 +107,28 @@ struct kvm_cpuid2 *cpuid_model_create(int kvm_fd, bool pvm)
 		free(c);
 		return NULL;
 	}
+	if (!on && !off) {
+		if (pvm)
+			cpuid_restrict_for_pvm(c);
+		return c;
+	}
+	/* Asked-for features come from KVM's own table, on top of what PVM leaves. */
+	supported = malloc(size);
+	if (!supported) {
+		free(c);
+		return NULL;
+	}
+	memcpy(supported, c, size);
 	if (pvm)
 		cpuid_restrict_for_pvm(c);
+	left_off = cpuid_apply_features(c, supported,
+					ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0,
+					on, off);
+	free(supported);
+	for (unsigned i = 0; i < cpuid_nr_features; i++)
+		if ((left_off >> i) & 1)
+			log_info("-cpu +%s: KVM on this host does not offer it; the guest goes without",
+				 cpuid_features[i].name);
 	return c;
 }
 
@@ -111,8 +203,9 @@ void cpuid_set_topology(struct kvm_cpuid2 *c, unsigned id, unsigned nr_vcpus)
  * Linux follows CPUID when it picks its instructions, so hide what the
  * emulator cannot run (measured list in PLATFORM.md).  Measured here: PVM
  * honours this for leaves 0xd and 0x80000001 but reports the host's ECX/EDX
- * for leaves 1 and 7 whatever is set, which is why Linux guests also get
- * PVM_LINUX_ARGS (boot.h) on their command line.
+ * for leaves 1 and 7 whatever is set (save leaf 1's x2apic and tsc-deadline
+ * bits, which follow this table: measured 2026-12-05), which is why Linux
+ * guests also get PVM_LINUX_ARGS (boot.h) on their command line.
  */
 void cpuid_restrict_for_pvm(struct kvm_cpuid2 *c)
 {

@@ -1098,6 +1098,10 @@ int vm_migrate_start(struct vm *vm, const char *uri, char *err, size_t errlen)
 		return r;
 	if (strlen(uri) >= sizeof(m->uri))
 		return snprintf(err, errlen, "migrate: the URI is too long"), -EINVAL;
+	/* Resumed on the other side, its vCPUs would run past the sleep, not at the waking vector. */
+	if (atomic_load(&vm->asleep))
+		return snprintf(err, errlen, "migrate: the guest is asleep (S3): migrate it once it wakes"),
+		       -EBUSY;
 	for (unsigned i = 0; i < vm->devices.nr; i++) {
 		const struct vm_device *dv = &vm->devices.v[i];
 		const char *why = dv->ops->live_blocker ? dv->ops->live_blocker(dv->dev) : NULL;

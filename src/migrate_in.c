@@ -270,6 +270,8 @@ static int check_machine(const struct snapshot *s, const struct vm *vm, char *er
 		DIFFER("pc-testdevs:", src->pc_testdev, c->pc_testdev, "--pc-testdev");
 	if (src->pci_testdev != c->pci_testdev)
 		DIFFER("pci-testdevs:", src->pci_testdev, c->pci_testdev, "--pci-testdev");
+	if (src->no_pit != c->no_pit)
+		DIFFER("PITs:", !src->no_pit, !c->no_pit, "--no-pit");
 	if (src->virtio_console != c->virtio_console)
 		DIFFER("virtio consoles:", src->virtio_console, c->virtio_console, "--virtio-console");
 	if (src->has_net != c->has_net)

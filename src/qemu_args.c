@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmrun/cpuid.h"
 #include "kvmrun/qemu_args.h"
 #include "kvmrun/virtio.h"
 
@@ -23,8 +24,12 @@ const char qemu_args_usage_text[] =
 "  -kernel FILE -initrd FILE -append STRING\n"
 "  -m [size=]SIZE[,slots=N][,maxmem=SIZE]   plain number: MiB; K/M/G/T suffixes\n"
 "  -smp N[,cpus=N][,sockets=N][,cores=N][,threads=N][,maxcpus=N]\n"
-"  -machine|-M pc|q35|microvm[,accel=kvm]   pc, q35: virtio-pci; microvm: virtio-mmio\n"
-"  -accel kvm  -enable-kvm  -cpu host|max|qemu64|kvm64\n"
+"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off]\n"
+"                                 pc, q35: virtio-pci; microvm: virtio-mmio\n"
+"  -accel kvm  -enable-kvm\n"
+"  -cpu host|max|qemu64|kvm64[,+F|-F|F=on|off]...   F: x2apic tsc-deadline pcid\n"
+"      invpcid la57 pku umip rdtscp rdpid smep smap fsgsbase erms rdrand rdseed\n"
+"      popcnt movbe pdpe1gb hypervisor (set where KVM offers it; -v notes the rest)\n"
 "  -nodefaults -no-user-config -no-reboot -nographic -display none -vga none\n"
 "  -vnc none -monitor none -serial stdio|mon:stdio|file:PATH|null|none\n"
 "  -device isa-debug-exit,iobase=0xf4[,iosize=N]  -device pc-testdev|pci-testdev|help\n"
@@ -279,7 +284,8 @@ static const char *const machine_props_fixed[][2] = {
 	{ "x-option-roms", "off" },
 };
 
-static int opt_machine(enum machine *m, const char *arg, char *err, size_t errlen)
+static int opt_machine(struct vm_config *cfg, enum machine *m, const char *arg, char *err,
+		       size_t errlen)
 {
 	struct opts o;
 
@@ -310,6 +316,11 @@ static int opt_machine(enum machine *m, const char *arg, char *err, size_t errle
 		/* "kvm:tcg" is a list of fallbacks: KVM is its first. */
 		if (!strcmp(k, "accel") && !strncmp(v, "kvm:", 4))
 			continue;
+		/* kvm-unit-tests' vmexit_ipi: no PIT, so that AVIC stays usable. */
+		if (!strcmp(k, "pit") && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+			cfg->no_pit = !strcmp(v, "off");
+			continue;
+		}
 		for (size_t j = 0; j < sizeof(machine_props_fixed) / sizeof(machine_props_fixed[0]); j++)
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);
@@ -332,9 +343,45 @@ static int opt_accel(const char *arg, char *err, size_t errlen)
 	return 0;
 }
 
-static int opt_cpu(const char *arg, char *err, size_t errlen)
+/* A -cpu property: +F, -F, F=on|off, or F alone (QEMU's old spelling of F=on). */
+static int cpu_flag(struct vm_config *cfg, const char *k, const char *v, char *err, size_t errlen)
+{
+	const char *name = k;
+	int on = -1, i;
+
+	if (!v && (k[0] == '+' || k[0] == '-')) {
+		on = k[0] == '+';
+		name = k + 1;
+	} else if (!v) {
+		on = 1;
+	} else if (!strcmp(v, "on") || !strcmp(v, "off")) {
+		on = !strcmp(v, "on");
+	}
+	if (!strcmp(name, "vmx") || !strcmp(name, "svm")) {
+		if (on == 0)
+			return 0;	/* off is what kvmrun's guests have anyway */
+		return config_fail(err, errlen, "-cpu: feature '%s%s%s' is not supported: kvmrun offers "
+			    "no nested virtualization", k, v ? "=" : "", v ? v : "");
+	}
+	i = cpuid_feature_find(name);
+	if (i < 0 || on < 0)
+		return config_fail(err, errlen, "-cpu: feature '%s%s%s' is not supported (see 'kvmrun qemu "
+			    "-help' for those that are)", k, v ? "=" : "", v ? v : "");
+	/* The last word on a feature wins. */
+	if (on) {
+		cfg->cpu_on |= 1u << i;
+		cfg->cpu_off &= ~(1u << i);
+	} else {
+		cfg->cpu_off |= 1u << i;
+		cfg->cpu_on &= ~(1u << i);
+	}
+	return 0;
+}
+
+static int opt_cpu(struct vm_config *cfg, const char *arg, char *err, size_t errlen)
 {
 	struct opts o;
+	int r;
 
 	if (opts_split(&o, arg) || o.n < 1)
 		return config_fail(err, errlen, "-cpu '%s': too long", arg);
@@ -343,9 +390,13 @@ static int opt_cpu(const char *arg, char *err, size_t errlen)
 	    strcmp(o.key[0], "kvm64"))
 		return config_fail(err, errlen, "-cpu %s: unsupported CPU model (host, max, qemu64 and kvm64 are)",
 			    o.key[0]);
-	if (o.n > 1)
-		return config_fail(err, errlen, "-cpu: feature '%s%s%s' is not supported: kvmrun's CPUID "
-			    "model takes no flags", o.key[1], o.val[1] ? "=" : "", o.val[1] ? o.val[1] : "");
+	/* A later -cpu replaces an earlier one, flags and all. */
+	cfg->cpu_on = cfg->cpu_off = 0;
+	for (int i = 1; i < o.n; i++) {
+		r = cpu_flag(cfg, o.key[i], o.val[i], err, errlen);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 
@@ -723,11 +774,11 @@ static int parse_one(struct qemu_args *qa, struct pending *p, enum qopt opt, con
 	case Q_SMP:
 		return opt_smp(qa, arg, err, errlen);
 	case Q_MACHINE:
-		return opt_machine(&p->machine, arg, err, errlen);
+		return opt_machine(cfg, &p->machine, arg, err, errlen);
 	case Q_ACCEL:
 		return opt_accel(arg, err, errlen);
 	case Q_CPU:
-		return opt_cpu(arg, err, errlen);
+		return opt_cpu(cfg, arg, err, errlen);
 	case Q_ENABLE_KVM: case Q_NO_USER_CONFIG: case Q_NOGRAPHIC:
 		return 0;
 	case Q_NODEFAULTS:

@@ -63,6 +63,8 @@ static int cmd_query_status(struct vm *vm, struct json_object *args, struct json
 	(void)desclen;
 	if (vm && vm_stop_requested(&vm->stop)) {
 		status = "shutdown";
+	} else if (vm && atomic_load(&vm->asleep)) {
+		status = "suspended";	/* QEMU's name for S3 */
 	} else if (vm && vm_is_paused(vm)) {
 		struct migrate_status ms;
 
@@ -98,6 +100,10 @@ static int cmd_cont(struct vm *vm, struct json_object *args, struct json_object 
 
 	(void)args;
 	(void)ret;
+	if (r == -EBUSY && atomic_load(&vm->asleep)) {
+		snprintf(desc, desclen, "cont: the guest is asleep (S3): an RTC alarm it enabled wakes it");
+		return r;
+	}
 	return r ? vm_error(r, "cont", desc, desclen) : 0;
 }
 

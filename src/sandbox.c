@@ -149,6 +149,7 @@ static const unsigned long main_ioctls[] = {
 	KVM_IRQFD, KVM_IOEVENTFD,	/* teardown */
 	VFIO_IOCTLS, VFIO_TEARDOWN_IOCTLS,
 	SNAPSHOT_IOCTLS,
+	KVM_SET_SREGS, KVM_SET_REGS, KVM_SET_MP_STATE,	/* S3 wake: vCPUs at the waking vector */
 };
 
 /* Waits for the stop, then for teardown; may restore the terminal and end the process. */

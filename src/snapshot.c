@@ -155,6 +155,8 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	state_put_u32(w, vhost_user);
 	/* Added later still: the test devices, bit 0 pc-testdev, bit 1 pci-testdev. */
 	state_put_u8(w, (uint8_t)(c->pc_testdev | c->pci_testdev << 1));
+	/* Added after that: machine options, bit 0 no PIT (--no-pit). */
+	state_put_u8(w, (uint8_t)c->no_pit);
 	return w->err;
 }
 
@@ -205,6 +207,13 @@ static void get_config(struct state_reader *r, struct snapshot *s)
 			state_reader_fail(r);
 		c->pc_testdev = testdevs & 1;
 		c->pci_testdev = testdevs >> 1 & 1;
+	}
+	if (r->off < r->len) {
+		uint8_t machine = state_get_u8(r);
+
+		if (machine >> 1)
+			state_reader_fail(r);
+		c->no_pit = machine & 1;
 	}
 	if (c->cpus == 0 || c->cpus > CPUS_MAX || c->mem_size < (2ULL << 20) ||
 	    c->mem_size > (1ULL << 40) || (c->mem_size & (PAGE - 1)) ||
@@ -502,7 +511,14 @@ static int save_locked(struct vm *vm, const char *dir, char *err, size_t errlen)
 int vm_snapshot_save(struct vm *vm, const char *dir, bool stay_paused, char *err, size_t errlen)
 {
 	bool was_paused = vm_is_paused(vm);
-	int r = vm_pause_hold(vm);
+	int r;
+
+	/* Its vCPUs restored would run on past the sleep instead of at the waking vector. */
+	if (atomic_load(&vm->asleep)) {
+		snprintf(err, errlen, "the guest is asleep (S3): snapshot it once it wakes");
+		return -EBUSY;
+	}
+	r = vm_pause_hold(vm);
 
 	if (r) {
 		snprintf(err, errlen, "cannot pause the VM: %s",

@@ -97,6 +97,51 @@ int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry)
 	return 0;
 }
 
+/* A real-mode segment as after INIT: base selector << 4, 64 KiB. */
+static struct kvm_segment real_segment(uint16_t sel, uint8_t type)
+{
+	return (struct kvm_segment){
+		.base = (uint64_t)sel << 4, .limit = 0xffff, .selector = sel, .type = type,
+		.present = 1, .s = 1,
+	};
+}
+
+int vcpu_setup_wake_regs(struct vcpu *vcpu, uint32_t vector, bool bsp)
+{
+	struct kvm_mp_state mp = {
+		.mp_state = bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED,
+	};
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	/* Read first: KVM_SET_SREGS also sets the APIC base, which stays. */
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.cs = real_segment((uint16_t)(vector >> 4), 0xb);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = real_segment(0, 0x3);
+	sregs.tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
+	sregs.ldt = (struct kvm_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
+	sregs.gdt.base = sregs.idt.base = 0;
+	sregs.gdt.limit = 0xffff;
+	sregs.idt.limit = 0x3ff;
+	/* What firmware hands the OS: real mode with caches on, no paging, no long mode. */
+	sregs.cr0 = 0x10;		/* ET */
+	sregs.cr2 = sregs.cr3 = sregs.cr4 = 0;
+	sregs.efer = 0;
+	memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+	memset(&regs, 0, sizeof(regs));
+	regs.rflags = 0x2;
+	regs.rip = vector & 0xf;
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	/* The APs wait in the LAPIC for the guest's INIT and SIPI, as after power-on. */
+	if (ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp) < 0)
+		return -errno;
+	return 0;
+}
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	/* immediate_exit covers a thread that is about to enter KVM_RUN... */

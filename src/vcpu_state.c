@@ -21,6 +21,7 @@ enum { FPU_KIND_FPU = 1, FPU_KIND_XSAVE = 2 };
 
 #define NR_SEGS		8	/* cs, ds, es, fs, gs, ss, tr, ldt */
 #define CPUID_1_ECX_OSXSAVE	(1u << 27)	/* mirrors CR4.OSXSAVE */
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_7_ECX_OSPKE	(1u << 4)	/* mirrors CR4.PKE */
 #define CPUID_1_EDX_HTT		(1u << 28)	/* topology the VMM describes (cpuid_set_topology) */
 #define TSC_TOLERANCE_PPM	250		/* what KVM itself treats as the same rate */
@@ -690,6 +691,10 @@ static int check_cpuid(struct vcpu *vcpu, struct rd *c, struct vcpu_snap *s)
 		extra = entry_reg(want, f->reg) & ~f->dynamic;
 		if (have)
 			extra &= ~entry_reg(have, f->reg);
+		/* cpuid_apply_features offers the deadline timer by capability too. */
+		if (f->function == 1 && f->reg == 2 &&
+		    check_ext(vcpu->vm->fd, KVM_CAP_TSC_DEADLINE_TIMER))
+			extra &= ~CPUID_1_ECX_TSC_DEADLINE;
 		if (extra) {
 			refuse(c, "snapshot CPUID leaf 0x%x%s%s %s has bits this host cannot offer: 0x%x",
 			       f->function, f->function == 7 || f->function == 0xd ? "." : "",

@@ -125,6 +125,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	vm->mem.backing_fd = -1;
 	vm->rx_efd = -1;
 	vm->snap_efd = -1;
+	vm->sleep_efd = vm->rtc_efd = vm->rtc_tfd = -1;
 	vm->sfd = -1;
 	vm->reaper.sock = -1;
 	device_list_init(&vm->devices);
@@ -183,7 +184,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	}
 	if (!r)
 		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-	if (!r)
+	/* --no-pit: ports 0x40-0x43 and 0x61 then reach kvmrun, where nothing claims them. */
+	if (!r && !cfg->no_pit)
 		pit_create_start(vm);
 	if (!r)
 		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
@@ -193,13 +195,17 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	kvm_memslots_init(&vm->memslots, vm->fd, vm->mem.nr_regions);
 	vm->rx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->snap_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->rx_efd < 0 || vm->snap_efd < 0) {
+	vm->sleep_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->rtc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->rtc_tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->rx_efd < 0 || vm->snap_efd < 0 || vm->sleep_efd < 0 || vm->rtc_efd < 0 ||
+	    vm->rtc_tfd < 0) {
 		r = -errno;
 		log_err("eventfd: %s", strerror(-r));
 		return r;
 	}
 
-	vm->cpuid = cpuid_model_create(host->fd, vm->pvm);
+	vm->cpuid = cpuid_model_create(host->fd, vm->pvm, cfg->cpu_on, cfg->cpu_off);
 	if (!vm->cpuid)
 		return -ENOMEM;
 	vm->msr_list = vcpu_state_msr_list(host->fd);
@@ -370,6 +376,13 @@ void vm_destroy(struct vm *vm)
 	if (vm->snap_efd >= 0)
 		close(vm->snap_efd);
 	vm->snap_efd = -1;
+	if (vm->sleep_efd >= 0)
+		close(vm->sleep_efd);
+	if (vm->rtc_efd >= 0)
+		close(vm->rtc_efd);
+	if (vm->rtc_tfd >= 0)
+		close(vm->rtc_tfd);
+	vm->sleep_efd = vm->rtc_efd = vm->rtc_tfd = -1;
 	vm->snapshot_port = NULL;
 	free(vm->cpuid);
 	free(vm->msr_list);
@@ -480,8 +493,8 @@ int vm_resume(struct vm *vm)
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm_stop_requested(&vm->stop))
 		r = -ESHUTDOWN;
-	else if (vm->holds)
-		r = -EBUSY;
+	else if (vm->holds || atomic_load(&vm->asleep))
+		r = -EBUSY;	/* a sleeping guest wakes by its RTC alarm, at its waking vector */
 	else if (!atomic_load(&vm->paused))
 		r = 0;
 	else if (!(r = resume_locked(vm)))
@@ -658,7 +671,10 @@ static void guest_snapshot(struct vm *vm)
 		vm_resume(vm);
 }
 
-enum { PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_SNAPSHOT, PFD_NR };
+enum {
+	PFD_STOP, PFD_SIGNAL, PFD_TIMER, PFD_RXSPACE, PFD_STDIN, PFD_SNAPSHOT, PFD_SLEEP,
+	PFD_RTC_MOVED, PFD_RTC_TIMER, PFD_NR
+};
 
 static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct console *con)
 {
@@ -675,6 +691,9 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 		pfd[PFD_RXSPACE] = (struct pollfd){ in.len ? rx_efd : -1, POLLIN, 0 };
 		pfd[PFD_STDIN] = (struct pollfd){ (in.len || in.eof) ? -1 : con->fd, POLLIN, 0 };
 		pfd[PFD_SNAPSHOT] = (struct pollfd){ vm->snap_efd, POLLIN, 0 };
+		pfd[PFD_SLEEP] = (struct pollfd){ vm->sleep_efd, POLLIN, 0 };
+		pfd[PFD_RTC_MOVED] = (struct pollfd){ vm->rtc_efd, POLLIN, 0 };
+		pfd[PFD_RTC_TIMER] = (struct pollfd){ vm->rtc_tfd, POLLIN, 0 };
 		if (poll(pfd, PFD_NR, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -704,6 +723,12 @@ static void main_loop(struct vm *vm, int sfd, int tfd, int rx_efd, struct consol
 			input_read(vm, con, &in);
 		if (pfd[PFD_SNAPSHOT].revents & POLLIN)
 			guest_snapshot(vm);
+		if (pfd[PFD_SLEEP].revents & POLLIN)
+			vm_sleep_enter(vm);
+		if (pfd[PFD_RTC_MOVED].revents & POLLIN)
+			vm_rtc_event(vm, false);
+		if (pfd[PFD_RTC_TIMER].revents & POLLIN)
+			vm_rtc_event(vm, true);
 	}
 }
 
@@ -806,6 +831,8 @@ int vm_run(struct vm *vm)
 	 */
 	if (SANDBOX_MAIN_FILTERED && !vm->cfg->reboot_restart && sandbox_enter(SANDBOX_MAIN, "main"))
 		vm_stop_request(&vm->stop, STOP_ERROR, EXIT_VMM_ERROR);
+	/* A restored RTC may have an alarm set: its timer starts now. */
+	vm_rtc_event(vm, false);
 	main_loop(vm, vm->sfd, tfd, vm->rx_efd, &vm->con);
 	/* A migration under way notices the stop, resumes nothing, and its thread ends. */
 	vm_migrate_stop(vm);

@@ -1,7 +1,7 @@
 /*
  * The VM-wide part of KVM's state as one record: the two PICs and the IOAPIC
- * of the in-kernel irqchip, the PIT, and kvmclock.  Restore reads and checks
- * the whole record before it sets anything.
+ * of the in-kernel irqchip, the PIT (unless the machine has none), and
+ * kvmclock.  Restore reads and checks the whole record before it sets anything.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,11 +21,17 @@
 #define PIT_MAX_RW		3	/* latch, LSB, MSB, LSB then MSB */
 #define PIT_MAX_RW_STATE	4	/* KVM's LSB, MSB, WORD0, WORD1 */
 #define PIC_MAX_INIT_STATE	3	/* waiting for ICW1..ICW4 */
+/*
+ * In the PIT flags word, never a KVM flag: the machine has no PIT (--no-pit)
+ * and no channel state follows.  Records from before --no-pit never set it.
+ */
+#define PIT_FLAG_ABSENT		(1u << 31)
 
 struct vm_snap {
 	struct kvm_irqchip pic[2];	/* master, slave */
 	struct kvm_irqchip ioapic;
 	struct kvm_pit_state2 pit;
+	bool has_pit;
 	struct kvm_clock_data clock;
 };
 
@@ -86,7 +92,7 @@ int vm_kvm_state_save(struct vm *vm, struct state_writer *w)
 		r = vm_get(vm, KVM_GET_IRQCHIP, &s.pic[i], "KVM_GET_IRQCHIP (PIC)");
 	if (!r)
 		r = vm_get(vm, KVM_GET_IRQCHIP, &s.ioapic, "KVM_GET_IRQCHIP (IOAPIC)");
-	if (!r)
+	if (!r && !vm->cfg->no_pit)
 		r = vm_get(vm, KVM_GET_PIT2, &s.pit, "KVM_GET_PIT2");
 	if (!r)
 		r = vm_get(vm, KVM_GET_CLOCK, &s.clock, "KVM_GET_CLOCK");
@@ -102,9 +108,13 @@ int vm_kvm_state_save(struct vm *vm, struct state_writer *w)
 	state_put_u32(w, KVM_IOAPIC_NUM_PINS);
 	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
 		state_put_u64(w, s.ioapic.chip.ioapic.redirtbl[i].bits);
-	state_put_u32(w, s.pit.flags);
-	for (unsigned i = 0; i < 3; i++)
-		put_pit_channel(w, &s.pit.channels[i]);
+	if (vm->cfg->no_pit) {
+		state_put_u32(w, PIT_FLAG_ABSENT);
+	} else {
+		state_put_u32(w, s.pit.flags);
+		for (unsigned i = 0; i < 3; i++)
+			put_pit_channel(w, &s.pit.channels[i]);
+	}
 	state_put_u64(w, s.clock.clock);
 	state_put_u32(w, s.clock.flags);
 	state_put_u64(w, s.clock.realtime);
@@ -229,9 +239,10 @@ static int snap_read(struct rd *c, struct vm_snap *s)
 	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !r->err; i++)
 		s->ioapic.chip.ioapic.redirtbl[i].bits = state_get_u64(r);
 	s->pit.flags = state_get_u32(r);
-	if (!r->err && (s->pit.flags & ~(uint32_t)PIT_FLAGS_KNOWN))
+	s->has_pit = s->pit.flags != PIT_FLAG_ABSENT;
+	if (!r->err && s->has_pit && (s->pit.flags & ~(uint32_t)PIT_FLAGS_KNOWN))
 		refuse(c, "unknown PIT flags 0x%x", s->pit.flags);
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < 3 && s->has_pit; i++)
 		get_pit_channel(c, &s->pit.channels[i]);
 	s->clock.clock = state_get_u64(r);
 	s->clock.flags = state_get_u32(r);
@@ -273,12 +284,18 @@ int vm_kvm_state_restore(struct vm *vm, struct state_reader *r, char *err, size_
 	ret = snap_read(&c, &s);
 	if (ret)
 		return ret;
+	/* The snapshot's configuration built this machine: a mismatch is a corrupt file. */
+	if (s.has_pit == vm->cfg->no_pit) {
+		refuse(&c, "the record has %s, this machine %s", s.has_pit ? "a PIT" : "no PIT",
+		       vm->cfg->no_pit ? "has none" : "has one");
+		return -EINVAL;
+	}
 	ret = 0;
 	for (unsigned i = 0; i < 2 && !ret; i++)
 		ret = vm_set(&c, vm, KVM_SET_IRQCHIP, &s.pic[i], "KVM_SET_IRQCHIP (PIC)");
 	if (!ret)
 		ret = vm_set(&c, vm, KVM_SET_IRQCHIP, &s.ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
-	if (!ret)
+	if (!ret && s.has_pit)
 		ret = vm_set(&c, vm, KVM_SET_PIT2, &s.pit, "KVM_SET_PIT2");
 	if (!ret) {
 		/* Only the value: the realtime and host TSC pairs describe the saving host. */

@@ -1,6 +1,6 @@
 /*
  * ACPI tables built by the VMM: RSDP, XSDT, FADT (with PM1a power-off and a
- * reset register), FACS, DSDT (the \_S5 sleep state and, with virtio-pci, the
+ * reset register), FACS, DSDT (the \_S3 and \_S5 sleep states and, with virtio-pci, the
  * PCI root bridge) and MADT (one LAPIC per vCPU, the IOAPIC, the SCI override
  * and LINT1 NMIs).
  */
@@ -28,6 +28,13 @@
  * 0 when they do not fit.
  */
 uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci);
+
+/*
+ * Where the guest wants to resume from S3: the FACS's firmware waking vector
+ * (real mode) and its 64-bit X_ form, found through the RSDP, XSDT and FADT
+ * acpi_build wrote.  0, or -EINVAL when the guest overwrote them.
+ */
+int acpi_facs_waking_vector(const struct guest_mem *mem, uint32_t *vector, uint64_t *x_vector);
 
 /* Sum of len bytes, for checksums (exposed for tests). */
 uint8_t acpi_sum(const void *p, size_t len);

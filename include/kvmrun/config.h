@@ -47,6 +47,8 @@ struct vm_config {
 	bool reboot_restart;		/* --reboot restart: a guest reset boots it again */
 	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
 	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
+	bool no_pit;			/* --no-pit: no in-kernel PIT; ports 0x40-0x43, 0x61 unclaimed */
+	uint32_t cpu_on, cpu_off;	/* -cpu MODEL,+F,-F: bit i is cpuid_features[i] (cpuid.h) */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
 	unsigned nr_disks;

@@ -129,9 +129,11 @@ extern const struct vm_device_ops i8042_device_ops;	/* "i8042" */
 #define ACPI_RESET_VALUE	0x01
 #define ACPI_SCI_IRQ		9
 #define ACPI_S5_TYPE		5	/* SLP_TYP for soft-off, as \_S5 says */
-
+#define ACPI_S3_TYPE		1	/* SLP_TYP for suspend to RAM, as \_S3 says (QEMU's value) */
 
 #define ACPI_PM1_PWRBTN		0x0100	/* PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN */
+#define ACPI_PM1_RTC		0x0400	/* RTC_STS, RTC_EN: the RTC alarm (wakes from S3) */
+#define ACPI_PM1_WAK		0x8000	/* WAK_STS: the machine woke from a sleep state */
 
 struct acpi_pm_regs {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
@@ -142,6 +144,9 @@ struct acpi_pm {
 	pthread_mutex_t lock;
 	struct vm_stop *stop;
 	struct irq_line sci;		/* raised while a status bit and its enable are set */
+	/* SLP_TYP S3 with SLP_EN: the VM goes to sleep (lock held: no call back in). */
+	void (*sleep)(void *opaque);
+	void *sleep_opaque;
 };
 
 void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
@@ -149,6 +154,12 @@ void acpi_pm_init(struct acpi_pm *pm, struct vm_stop *stop);
 void acpi_pm_set_sci(struct acpi_pm *pm, struct irq_line sci);
 /* The fixed power button is pressed: PWRBTN_STS, and the SCI when PWRBTN_EN.  Any thread. */
 void acpi_pm_power_button(struct acpi_pm *pm);
+/* Makes S3 available: without it a write of SLP_TYP S3 does nothing. */
+void acpi_pm_set_sleep(struct acpi_pm *pm, void (*sleep)(void *opaque), void *opaque);
+/* The RTC alarm went off: RTC_STS, and the SCI when RTC_EN.  True when RTC_EN asks it to wake the machine. */
+bool acpi_pm_rtc_alarm(struct acpi_pm *pm);
+/* The machine woke from S3: WAK_STS. */
+void acpi_pm_woke(struct acpi_pm *pm);
 void acpi_pm_destroy(struct acpi_pm *pm);
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 int acpi_pm_save(const struct acpi_pm *pm, struct state_writer *w);
@@ -162,19 +173,36 @@ extern const struct vm_device_ops acpi_pm_device_ops;	/* "acpi-pm" */
 #define RTC_NR_PORTS	2
 #define CMOS_SIZE	128
 
+#define RTC_IRQ		8
+
 struct rtc_regs {
 	uint8_t index;			/* below CMOS_SIZE: the NMI-mask bit is not kept */
-	uint8_t cmos[CMOS_SIZE];	/* clock fields are computed on read */
+	uint8_t cmos[CMOS_SIZE];	/* clock fields and UIP are computed on read */
 	int64_t offset;			/* guest time minus host time, seconds */
+	int64_t flags_s;		/* guest second up to which C's AF and UF are set */
 };
 
 struct rtc_cmos {
 	struct rtc_regs regs;
 	pthread_mutex_t lock;
-	int64_t (*now)(void);		/* host UTC seconds; tests plug in their own */
+	int64_t (*now)(void);		/* host UTC nanoseconds; tests plug in their own */
+	struct irq_line irq;		/* IRQ 8: high while C's IRQF is set */
+	/* The next event (rtc_cmos_next_event) may have moved: any thread, lock held. */
+	void (*changed)(void *opaque);
+	void *changed_opaque;
 };
 
 void rtc_cmos_init(struct rtc_cmos *rtc, int64_t (*now)(void));
+/* Wires IRQ 8 and the callback that re-arms the host timer behind the alarm and update interrupts. */
+void rtc_cmos_connect(struct rtc_cmos *rtc, struct irq_line irq, void (*changed)(void *opaque),
+		      void *opaque);
+/*
+ * Host UTC nanoseconds of the next alarm or update-ended interrupt the
+ * guest enabled (AIE, UIE), or INT64_MAX: when to call rtc_cmos_tick.
+ */
+int64_t rtc_cmos_next_event(struct rtc_cmos *rtc);
+/* Sets C's flags for the seconds that passed and raises IRQ 8; true when the alarm (AF) went off. */
+bool rtc_cmos_tick(struct rtc_cmos *rtc);
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
 void rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 int rtc_cmos_save(const struct rtc_cmos *rtc, struct state_writer *w);

@@ -51,6 +51,8 @@ struct vcpu {
 };
 
 struct serial8250;
+struct acpi_pm;
+struct rtc_cmos;
 struct pci_bus;
 struct virtio_device;
 
@@ -106,6 +108,13 @@ struct vm {
 	struct pci_bus *pci;		/* with --transport pci */
 	struct snapshot_port *snapshot_port;
 	int snap_efd;			/* the guest asked for a snapshot (main loop) */
+	/* S3 (src/sleep.c): the PM block that sleeps and wakes, the RTC whose alarm wakes. */
+	struct acpi_pm *acpi_pm;
+	struct rtc_cmos *rtc;
+	int sleep_efd;			/* the guest asked to sleep (main loop) */
+	int rtc_efd;			/* the RTC's next event moved (main loop) */
+	int rtc_tfd;			/* CLOCK_REALTIME timer at the RTC's next event */
+	atomic_bool asleep;		/* in S3: vCPUs parked until a wake event */
 
 	struct vm_events events;
 	struct migration *migration;	/* migrate.c's bookkeeping */
@@ -177,9 +186,23 @@ void vm_release(struct vm *vm, bool resume);
 /* vCPU thread body and helpers (vcpu.c). */
 void *vcpu_thread(void *arg);
 int vcpu_setup_boot_regs(struct vcpu *vcpu, const struct boot_entry *entry);
+/*
+ * Resuming from S3 (a vCPU outside KVM_RUN): real mode at vector's
+ * segment:offset for the BSP, waiting for INIT/SIPI for the others.  0 or -errno.
+ */
+int vcpu_setup_wake_regs(struct vcpu *vcpu, uint32_t vector, bool bsp);
 void vcpu_kick(struct vcpu *vcpu);
 /* Handles the exit in vcpu->run; false when the vCPU loop must end. */
 bool vcpu_handle_exit(struct vcpu *vcpu);
+
+/* S3 (src/sleep.c).  The guest wrote SLP_TYP S3 (acpi_pm's handler, vCPU thread): park now. */
+void vm_sleep_requested(void *opaque);
+/* The RTC's next alarm or update moved (its callback, any thread). */
+void vm_rtc_changed(void *opaque);
+/* Main loop: the machine sleeps (sleep_efd). */
+void vm_sleep_enter(struct vm *vm);
+/* Main loop: the RTC timer fired or moved; an enabled alarm wakes a sleeping machine. */
+void vm_rtc_event(struct vm *vm, bool fired);
 
 /* The guest wrote the snapshot port (vCPU thread): pause now, the main loop saves. */
 void vm_snapshot_requested(void *opaque);

@@ -61,6 +61,11 @@ kvmrun_guest_test(guest.smp.one smp.elf ${PASS} --out "all 1 CPUs online" --no-o
   ARGS --cpus 1 --append expect_cpus=1)
 kvmrun_guest_test(guest.smp.max smp.elf ${PASS} --out "all 16 CPUs online"
   ARGS --cpus 16 --append expect_cpus=16)
+# --no-pit: the PIT's ports read all-ones and IRQ 0 stays quiet; the check fails where a PIT is.
+kvmrun_guest_test(guest.timer.no-pit timer.elf ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  ARGS --no-pit --append nopit=1)
+kvmrun_guest_test(guest.timer.no-pit-check timer.elf --status 35
+  --out "^FAIL: port 0x40 answered 0x[0-9a-f]+: a PIT is there" ARGS --append nopit=1)
 
 # Resets end kvmrun with status 0.
 foreach(mode kbd outport triple cf9)
@@ -231,6 +236,25 @@ kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
   --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)
 
 # The CMOS clock shows the host's UTC date and keeps what the guest sets.
+# S3: the RTC's UIP and alarm interrupt, then suspend to RAM and the alarm's wake at the FACS
+# waking vector (the real-mode stub prints "woke"); without RTC_EN nothing wakes it.
+foreach(v pvh mb)
+  if(v STREQUAL "pvh")
+    set(sfx .elf)
+  else()
+    set(sfx .mb.elf)
+  endif()
+  kvmrun_guest_test(guest.sleep.${v} sleep${sfx} --status 33 --out "^rtc: update-in-progress seen$"
+    --out "^rtc: alarm irq 8, register C 0xb0$" --out "^sleeping until second" --out "^woke$")
+endforeach()
+kvmrun_guest_test(guest.sleep.no-wake sleep.elf --status 124 --out "^sleeping until second"
+  --no-out "woke" ARGS --timeout 6 --append rtc_en=0)
+kvmrun_guest_test(guest.sleep.no-vector sleep.elf --status 0 --out "^sleeping until second"
+  --no-out "woke" --err "waking vector 0x0 is not in real mode's first MiB: the machine resets"
+  ARGS --append vector=0)
+# Asleep: query-status says suspended; cont, snapshot-save and migrate are refused with the reason.
+add_test(NAME control.sleep COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/sleep_ctl.sh ${KVMRUN} ${G})
+set_tests_properties(control.sleep PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS control)
 add_test(NAME guest.rtc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/rtc.sh ${RUN} ${KVMRUN}
   ${G}/rtc.elf)
 set_tests_properties(guest.rtc PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60 LABELS guest)
@@ -517,11 +541,13 @@ add_test(NAME snapshot.cycles.1 COMMAND ${SNAP} cycles 1)
 add_test(NAME snapshot.cycles.2 COMMAND ${SNAP} cycles 2)
 add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
+add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
+  snapshot.guest-port.no-pit
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
@@ -584,6 +610,30 @@ kvmrun_cmd_test(qemu.smp --needs-kvm ${PASS} --out "all 3 CPUs online"
 # kvm-unit-tests' -global: KVM's PIT without reinjection still ticks through the PIC.
 kvmrun_cmd_test(qemu.timer.pit-discard --needs-kvm ${PASS} --out "pit via pic: 10 interrupts"
   CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard ${QEMU_DEBUG_EXIT})
+# kvm-unit-tests' vmexit_ipi: -machine pit=off leaves ports 0x40-0x43 unclaimed (the -global then has no PIT).
+kvmrun_cmd_test(qemu.timer.pit-off --needs-kvm ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  CMD ${KVMRUN} qemu -kernel ${G}/timer.elf -global kvm-pit.lost_tick_policy=discard -machine accel=kvm
+  -machine pit=off -append nopit=1 ${QEMU_DEBUG_EXIT})
+# -cpu MODEL,+F/-F (kvm-unit-tests' vmexit_tscdeadline): the leaf 1 bits and what KVM's LAPIC then
+# allows (x2APIC mode through IA32_APIC_BASE, the LVT timer's TSC-deadline mode); the check fails
+# when the flag and the expectation disagree.
+kvmrun_cmd_test(qemu.cpu.x2apic-on --needs-kvm ${PASS} --out "^tsc-deadline: on$"
+  --out "^x2apic: on, id 0 through MSR 0x802$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu qemu64,+x2apic,+tsc-deadline -append "x2apic=1 tscdl=1"
+  ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.cpu.x2apic-off --needs-kvm ${PASS} --out "^tsc-deadline: off$"
+  --out "^x2apic: off, enabling it faults$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu qemu64,-x2apic,tsc_deadline=off
+  -append "x2apic=0 tscdl=0" ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(qemu.cpu.check-fails --needs-kvm --status 35
+  --out "^FAIL: leaf 1 ECX x2apic bit is 1, expected 0$"
+  CMD ${KVMRUN} qemu -kernel ${G}/cpuid.elf -cpu max,+x2apic -append x2apic=0 ${QEMU_DEBUG_EXIT})
+kvmrun_cmd_test(cli.qemu_cpu_vmx ${ONE_ERROR}
+  --err "^kvmrun: -cpu: feature '\\+vmx' is not supported: kvmrun offers no nested virtualization$"
+  CMD ${KVMRUN} qemu -kernel x -cpu max,+vmx)
+kvmrun_cmd_test(cli.qemu_cpu_unknown ${ONE_ERROR}
+  --err "^kvmrun: -cpu: feature 'vendor=GenuineIntel' is not supported \\(see"
+  CMD ${KVMRUN} qemu -kernel x -cpu qemu64,+x2apic,vendor=GenuineIntel)
 kvmrun_cmd_test(qemu.reset.no-reboot --needs-kvm --status 0 --out-min "^resetting via kbd" 1
   --no-out FAIL CMD ${KVMRUN} qemu -kernel ${G}/reset.elf -append mode=kbd ${QEMU_DEBUG_EXIT})
 kvmrun_cmd_test(qemu.reset.reboot --needs-kvm --status 124 --out-min "^resetting via kbd" 3
@@ -599,7 +649,8 @@ kvmrun_cmd_test(qemu.q35.rng --needs-kvm ${PASS} --out "^virtio-rng: device on v
   ${QEMU_DEBUG_EXIT})
 add_test(NAME qemu.pidfile COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/qemu_pidfile.sh ${KVMRUN} ${G})
 set_tests_properties(qemu.pidfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
-set_tests_properties(qemu.timer.pit-discard qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
+set_tests_properties(qemu.timer.pit-discard qemu.timer.pit-off qemu.cpu.x2apic-on qemu.cpu.x2apic-off
+  qemu.cpu.check-fails qemu.pidfile qemu.hello qemu.symlink.hello qemu.bootinfo qemu.smp qemu.reset.no-reboot
   qemu.reset.reboot qemu.poweroff qemu.microvm.rng qemu.q35.rng PROPERTIES LABELS "guest;qemu")
 
 # Linux's kunit.py drives kvmrun through the front on the Linux guest's KUnit kernel.

@@ -11,6 +11,7 @@ SCENARIO:
   guest-port CPUS   a snapshot the guest asks for (SNAPSHOT_PORT) with
                     --snapshot-dir: "saved" there, "restored" in the restored
                     run, which continues with the next line; "none" without
+                    (guest-port CPUS no-pit: the same on a machine without a PIT)
   devices T         snapdev on transport T (pci, mmio) with virtio-blk, -rng and
                     -console: after the restore a disk write lands in the image
                     (checked from the host), entropy arrives, the console prints
@@ -255,10 +256,12 @@ def scenario_cycles(cpus, cycles=5):
         f"lines per process {[s[2] for s in segments]}, {cpus} vCPU(s) counting in each")
 
 
-def scenario_guest_port(cpus):
+def scenario_guest_port(cpus, machine=""):
     cpus = int(cpus)
     snap = os.path.join(TMP, "gsnap")
-    p = Proc("run", ["run"] + snapcount_args(cpus, "lines=8 snap_at=4") +
+    # machine "no-pit": the restore must build the machine without a PIT from the snapshot alone.
+    extra = ["--no-pit"] if machine == "no-pit" else []
+    p = Proc("run", ["run"] + snapcount_args(cpus, "lines=8 snap_at=4") + extra +
              ["--snapshot-dir", snap, "--timeout", "120"])
     p.expect_exit(33, 150)
     out = p.out()

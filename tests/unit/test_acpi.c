@@ -1,5 +1,6 @@
 /* ACPI tables as built for the guest, and the PM1a / reset registers behind them. */
 #include <check.h>
+#include <errno.h>
 #include <string.h>
 
 #include "kvmrun/acpi.h"
@@ -132,6 +133,9 @@ START_TEST(tables_are_consistent)
 	dsdt = table(r64(fadt + 140), "DSDT");
 	ck_assert_uint_eq(r32(fadt + 40), r64(fadt + 140));
 	ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "_S5_", 4));
+	/* \_S3's package: SLP_TYP 1 for PM1a and PM1b. */
+	ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4),
+				     "_S3_\x12\x08\x04\x0a\x01\x0a\x01\x00\x00", 13));
 	check_pci(xsdt, dsdt);
 	facs = guest_mem_ptr(&mem, r64(fadt + 132), 64);
 	ck_assert_mem_eq(facs, "FACS", 4);
@@ -177,6 +181,27 @@ static void pm_write16(struct acpi_pm *pm, unsigned off, uint16_t v)
 
 	acpi_pm_io(pm, off, d, 2, true);
 }
+
+/* The waking vector the guest writes into the FACS is what S3 resumes at. */
+START_TEST(facs_waking_vector)
+{
+	uint32_t v = 1, want = 0x1000;
+	uint64_t xv = 1, facs;
+	uint8_t junk[4] = "XXXX";
+
+	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false), ACPI_RSDP_ADDR);
+	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_uint_eq(xv, 0);
+	facs = r64(find(table(r64(guest_mem_ptr(&mem, ACPI_RSDP_ADDR, 36) + 24), "XSDT"), "FACP") + 132);
+	ck_assert_int_eq(guest_mem_write(&mem, facs + 12, &want, 4), 0);
+	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), 0);
+	ck_assert_uint_eq(v, 0x1000);
+	/* A FACS the guest overwrote is no FACS. */
+	ck_assert_int_eq(guest_mem_write(&mem, facs, junk, 4), 0);
+	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), -EINVAL);
+}
+END_TEST
 
 START_TEST(pm_poweroff_and_reset)
 {
@@ -228,6 +253,7 @@ int main(void)
 	tcase_add_loop_test(tc, tables_are_consistent, 1, 5);
 	tcase_add_loop_test(tc, tables_are_consistent, 255, 256);
 	tcase_add_test(tc, pm_poweroff_and_reset);
+	tcase_add_test(tc, facs_waking_vector);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

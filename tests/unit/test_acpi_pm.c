@@ -8,7 +8,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/stop.h"
 
-/* The record's layout (state_version 1 and 2): three little-endian u16. */
+/* The record's layout (state_version 1 to 3): three little-endian u16. */
 enum { REC_STS = 0, REC_EN = 2, REC_CNT = 4, REC_LEN = 6 };
 
 #define SCI_EN		0x0001
@@ -166,7 +166,7 @@ START_TEST(restore_refuses_corrupt)
 	rec[REC_STS] |= 0x01;		/* TMR_STS: never set by this device */
 	assert_refused(rec, w.len);
 	state_reader_init(&r, w.data, w.len);
-	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 3), -EINVAL);
+	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 4), -EINVAL);
 	ck_assert_uint_eq(rd16(&pm2, 2), 0);
 	state_writer_free(&w);
 }
@@ -185,7 +185,7 @@ START_TEST(reset_and_ops)
 	ck_assert_int_eq(sci_level[0], 0);
 
 	ck_assert_str_eq(acpi_pm_device_ops.kind, "acpi-pm");
-	ck_assert_uint_eq(acpi_pm_device_ops.state_version, 2);
+	ck_assert_uint_eq(acpi_pm_device_ops.state_version, 3);
 	p = calloc(1, sizeof(*p));
 	ck_assert_ptr_nonnull(p);
 	acpi_pm_init(p, &stop);
@@ -232,6 +232,62 @@ START_TEST(version_1_record_loads)
 }
 END_TEST
 
+static unsigned sleeps;
+
+static void on_sleep(void *opaque)
+{
+	ck_assert_ptr_eq(opaque, &pm);
+	sleeps++;
+}
+
+/* SLP_TYP 1 (\_S3) with SLP_EN asks the VM to sleep; without a handler it does nothing. */
+START_TEST(s3_sleep)
+{
+	sleeps = 0;
+	wr16(&pm, 4, (ACPI_S3_TYPE << 10) | SLP_EN);
+	ck_assert_uint_eq(sleeps, 0);
+	acpi_pm_set_sleep(&pm, on_sleep, &pm);
+	wr16(&pm, 4, ACPI_S3_TYPE << 10);		/* no SLP_EN: no sleep */
+	ck_assert_uint_eq(sleeps, 0);
+	wr16(&pm, 4, (ACPI_S3_TYPE << 10) | SLP_EN);
+	ck_assert_uint_eq(sleeps, 1);
+	ck_assert(!vm_stop_requested(&stop));
+	ck_assert_uint_eq(rd16(&pm, 4), (ACPI_S3_TYPE << 10) | SCI_EN);	/* SLP_EN reads 0 */
+	wr16(&pm, 4, (ACPI_S5_TYPE << 10) | SLP_EN);	/* S5 still powers off */
+	ck_assert_uint_eq(sleeps, 1);
+	ck_assert(vm_stop_requested(&stop));
+}
+END_TEST
+
+/* The RTC alarm: RTC_STS always, the SCI and a wake only with RTC_EN; WAK_STS after a wake. */
+START_TEST(rtc_alarm_and_wake)
+{
+	struct state_writer w;
+	struct state_reader r;
+
+	ck_assert(!acpi_pm_rtc_alarm(&pm));
+	ck_assert_uint_eq(rd16(&pm, 0), ACPI_PM1_RTC);
+	ck_assert_int_eq(sci_level[0], 0);
+	wr16(&pm, 2, ACPI_PM1_RTC);
+	ck_assert_int_eq(sci_level[0], 1);
+	ck_assert(acpi_pm_rtc_alarm(&pm));
+	acpi_pm_woke(&pm);
+	ck_assert_uint_eq(rd16(&pm, 0), ACPI_PM1_RTC | ACPI_PM1_WAK);
+	wr16(&pm, 0, ACPI_PM1_RTC | ACPI_PM1_WAK);
+	ck_assert_uint_eq(rd16(&pm, 0), 0);
+	ck_assert_int_eq(sci_level[0], 0);
+	/* RTC_STS goes across a save; a version-2 record cannot hold it. */
+	acpi_pm_rtc_alarm(&pm);
+	save(&pm, &w);
+	ck_assert_int_eq(device_restore_one(&acpi_pm_device_ops, &pm2, w.data, w.len), 0);
+	ck_assert_uint_eq(rd16(&pm2, 0), ACPI_PM1_RTC);
+	ck_assert_int_eq(sci_level[1], 1);
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_eq(acpi_pm_restore(&pm2, &r, 2), -EINVAL);
+	state_writer_free(&w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("acpi_pm");
@@ -245,6 +301,8 @@ int main(void)
 	tcase_add_test(tc, reset_and_ops);
 	tcase_add_test(tc, power_button);
 	tcase_add_test(tc, version_1_record_loads);
+	tcase_add_test(tc, s3_sleep);
+	tcase_add_test(tc, rtc_alarm_and_wake);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

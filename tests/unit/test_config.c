@@ -168,6 +168,7 @@ START_TEST(test_run_minimal_defaults)
 	ck_assert_int_eq(cfg.serial, SERIAL_STDIO);
 	ck_assert_int_eq(cfg.pvm, TRI_AUTO);
 	ck_assert(!cfg.reboot_restart);
+	ck_assert(!cfg.no_pit);
 	ck_assert_int_eq(cfg.verbosity, 0);
 }
 END_TEST
@@ -445,6 +446,18 @@ START_TEST(test_reboot)
 }
 END_TEST
 
+START_TEST(test_no_pit)
+{
+	struct vm_config cfg;
+
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--no-pit"));
+	ck_assert(cfg.no_pit);
+	ck_assert_uint_eq(cfg.given & CFG_GIVEN_MACHINE, CFG_GIVEN_MACHINE);
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--no-pit=1"),
+			    "option '--no-pit' takes no value");
+}
+END_TEST
+
 /* ---- getopt errors ---- */
 
 START_TEST(test_unknown_option)
@@ -704,6 +717,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_hugetlb_needs_2m_multiple);
 	tcase_add_test(tc, test_pvm);
 	tcase_add_test(tc, test_reboot);
+	tcase_add_test(tc, test_no_pit);
 	tcase_add_test(tc, test_unknown_option);
 	tcase_add_test(tc, test_unknown_option_in_group);
 	tcase_add_test(tc, test_net_mac);

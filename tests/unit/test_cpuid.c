@@ -1,5 +1,6 @@
-/* Unit tests for the guest CPUID model: PVM restrictions and topology. */
+/* Unit tests for the guest CPUID model: PVM restrictions, topology, -cpu features. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +317,129 @@ START_TEST(test_topology_then_restrict_keeps_topology)
 }
 END_TEST
 
+/* ---- -cpu +F / -F (cpuid_features) ---- */
+
+static int feat(const char *name)
+{
+	int i = cpuid_feature_find(name);
+
+	ck_assert_msg(i >= 0, "%s not in the table", name);
+	return i;
+}
+
+#define F(name) (1u << feat(name))
+
+START_TEST(test_feature_table)
+{
+	ck_assert_uint_le(cpuid_nr_features, 32);
+	for (unsigned i = 0; i < cpuid_nr_features; i++) {
+		const struct cpuid_feature *f = &cpuid_features[i];
+
+		ck_assert_int_eq(cpuid_feature_find(f->name), (int)i);
+		ck_assert_uint_le(f->reg, 3);
+		ck_assert_uint_lt(f->bit, 32);
+		for (unsigned j = 0; j < i; j++)
+			ck_assert_msg(cpuid_features[j].function != f->function ||
+				      cpuid_features[j].index != f->index ||
+				      cpuid_features[j].reg != f->reg || cpuid_features[j].bit != f->bit,
+				      "%s and %s are one bit", cpuid_features[j].name, f->name);
+	}
+	/* The ones kvm-unit-tests asks for, where the SDM puts them. */
+	ck_assert_uint_eq(cpuid_features[feat("x2apic")].bit, 21);
+	ck_assert_uint_eq(cpuid_features[feat("tsc-deadline")].bit, 24);
+	ck_assert_uint_eq(cpuid_features[feat("invpcid")].function, 7);
+	ck_assert_int_eq(feat("tsc_deadline"), feat("tsc-deadline"));
+	ck_assert_int_eq(cpuid_feature_find("X2APIC"), -ENOENT);
+	ck_assert_int_eq(cpuid_feature_find("x2api"), -ENOENT);
+	ck_assert_int_eq(cpuid_feature_find("x2apicx"), -ENOENT);
+	ck_assert_int_eq(cpuid_feature_find("vmx"), -ENOENT);
+	ck_assert_int_eq(cpuid_feature_find(""), -ENOENT);
+}
+END_TEST
+
+/* supported: KVM's table, with pcid (leaf 1 ECX 17) and tsc-deadline not offered. */
+static struct kvm_cpuid2 *supported_without_pcid(void)
+{
+	size_t size = sizeof(*c) + 32 * sizeof(c->entries[0]);
+	struct kvm_cpuid2 *s = malloc(size);
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, c, size);
+	s->entries[1].ecx &= ~(BIT(17) | BIT(24));
+	return s;
+}
+
+START_TEST(test_apply_on_where_offered)
+{
+	struct kvm_cpuid2 *s = supported_without_pcid();
+	uint32_t left;
+
+	cpuid_restrict_for_pvm(c);
+	ck_assert(!(get(1, 0)->ecx & BIT(21)));
+	ck_assert(!(get(7, 0)->ebx & BIT(10)));
+	left = cpuid_apply_features(c, s, false, F("x2apic") | F("invpcid") | F("rdtscp") | F("la57"), 0);
+	ck_assert_uint_eq(left, 0);
+	ck_assert(get(1, 0)->ecx & BIT(21));
+	ck_assert(get(7, 0)->ebx & BIT(10));
+	ck_assert(get(7, 0)->ecx & BIT(16));
+	ck_assert(get(0x80000001, 0)->edx & BIT(27));
+	/* Nothing else came back. */
+	ck_assert_uint_eq(get(1, 0)->ecx, BIT(0) | BIT(21) | BIT(24) | BIT(31));
+	ck_assert_uint_eq(get(7, 0)->ebx, BIT(10));
+	ck_assert_uint_eq(get(7, 0)->ecx, BIT(16));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_apply_left_off)
+{
+	struct kvm_cpuid2 *s = supported_without_pcid();
+	uint32_t left;
+
+	get(1, 0)->ecx = 0;
+	left = cpuid_apply_features(c, s, false, F("pcid") | F("x2apic") | F("tsc-deadline"), 0);
+	ck_assert_uint_eq(left, F("pcid") | F("tsc-deadline"));
+	ck_assert_uint_eq(get(1, 0)->ecx, BIT(21));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_apply_tsc_deadline_by_capability)
+{
+	struct kvm_cpuid2 *s = supported_without_pcid();
+
+	get(1, 0)->ecx = 0;
+	ck_assert_uint_eq(cpuid_apply_features(c, s, true, F("tsc-deadline"), 0), 0);
+	ck_assert_uint_eq(get(1, 0)->ecx, BIT(24));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_apply_off)
+{
+	struct kvm_cpuid2 *s = supported_without_pcid();
+
+	ck_assert_uint_eq(cpuid_apply_features(c, s, true, 0, F("x2apic") | F("tsc-deadline") |
+					       F("pcid") | F("umip") | F("pdpe1gb")), 0);
+	ck_assert_uint_eq(get(1, 0)->ecx, ~(BIT(17) | BIT(21) | BIT(24)));
+	ck_assert_uint_eq(get(7, 0)->ecx, ~BIT(2));
+	ck_assert_uint_eq(get(0x80000001, 0)->edx, ~BIT(26));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_apply_missing_leaf)
+{
+	struct kvm_cpuid2 *s = supported_without_pcid();
+
+	/* A model without leaf 7 (a function number no feature uses). */
+	get(7, 0)->function = 0x4fffffff;
+	ck_assert_uint_eq(cpuid_apply_features(c, s, false, F("invpcid") | F("x2apic"), F("umip")),
+			  F("invpcid"));
+	free(s);
+}
+END_TEST
+
 static Suite *cpuid_suite(void)
 {
 	Suite *s = suite_create("cpuid");
@@ -344,6 +468,16 @@ static Suite *cpuid_suite(void)
 	tcase_add_test(tc, test_topology_leaf_1f);
 	tcase_add_test(tc, test_topology_missing_leaves);
 	tcase_add_test(tc, test_topology_then_restrict_keeps_topology);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("features");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_feature_table);
+	tcase_add_test(tc, test_apply_on_where_offered);
+	tcase_add_test(tc, test_apply_left_off);
+	tcase_add_test(tc, test_apply_tsc_deadline_by_capability);
+	tcase_add_test(tc, test_apply_off);
+	tcase_add_test(tc, test_apply_missing_leaf);
 	suite_add_tcase(s, tc);
 	return s;
 }

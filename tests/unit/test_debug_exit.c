@@ -86,7 +86,7 @@ END_TEST
 
 static int64_t fixed_now(void)
 {
-	return 1795640829;
+	return 1795640829LL * 1000000000LL;
 }
 
 struct machine {

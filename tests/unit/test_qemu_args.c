@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmrun/cpuid.h"
 #include "kvmrun/qemu_args.h"
 #include "testlib.h"
 
@@ -69,6 +70,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(qa.cfg.nr_disks, 0);
 	ck_assert(!qa.cfg.has_net && !qa.cfg.rng && !qa.cfg.pc_testdev && !qa.cfg.pci_testdev);
 	ck_assert(!qa.cfg.pit_discard);
+	ck_assert(!qa.cfg.no_pit);
 	ck_assert_ptr_null(qa.pidfile);
 	ck_assert_uint_eq(qa.nr_notes, 0);
 }
@@ -183,6 +185,22 @@ START_TEST(test_machine)
 }
 END_TEST
 
+/* kvm-unit-tests' vmexit_ipi adds -machine pit=off to the runner's line (and its -global). */
+START_TEST(test_machine_pit)
+{
+	OK("-kernel", "k", "-global", "kvm-pit.lost_tick_policy=discard", "-machine", "accel=kvm",
+	   "-smp", "2", "-machine", "pit=off");
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	OK("-kernel", "k", "-M", "microvm,pit=off");
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_MMIO);
+	/* The last word wins, as with every QEMU property. */
+	OK("-kernel", "k", "-M", "pc,pit=off", "-M", "pit=on");
+	ck_assert(!qa.cfg.no_pit);
+}
+END_TEST
+
 START_TEST(test_accel_cpu_display)
 {
 	OK("-kernel", "k", "-accel", "kvm", "-enable-kvm", "--enable-kvm", "-no-user-config",
@@ -191,6 +209,62 @@ START_TEST(test_accel_cpu_display)
 	OK("-kernel", "k", "-cpu", "max");
 	OK("-kernel", "k", "-cpu", "qemu64");
 	OK("-kernel", "k", "-cpu", "kvm64");
+	ck_assert_uint_eq(qa.cfg.cpu_on | qa.cfg.cpu_off, 0);
+}
+END_TEST
+
+static uint32_t feat(const char *name)
+{
+	int i = cpuid_feature_find(name);
+
+	ck_assert_msg(i >= 0, "%s not in the table", name);
+	return 1u << i;
+}
+
+/* Every -cpu line of kvm-unit-tests' x86/unittests.cfg that kvmrun can honour. */
+START_TEST(test_cpu_features)
+{
+	OK("-kernel", "k", "-cpu", "qemu64,+x2apic,+tsc-deadline");
+	ck_assert_uint_eq(qa.cfg.cpu_on, feat("x2apic") | feat("tsc-deadline"));
+	ck_assert_uint_eq(qa.cfg.cpu_off, 0);
+	OK("-kernel", "k", "-cpu", "qemu64,-x2apic,+tsc-deadline");
+	ck_assert_uint_eq(qa.cfg.cpu_on, feat("tsc-deadline"));
+	ck_assert_uint_eq(qa.cfg.cpu_off, feat("x2apic"));
+	OK("-kernel", "k", "-cpu", "qemu64,-pcid,-invpcid");
+	ck_assert_uint_eq(qa.cfg.cpu_on, 0);
+	ck_assert_uint_eq(qa.cfg.cpu_off, feat("pcid") | feat("invpcid"));
+	OK("-kernel", "k", "-cpu", "qemu64,+umip");
+	ck_assert_uint_eq(qa.cfg.cpu_on, feat("umip"));
+	/* QEMU's other spellings: F=on|off, a bare F, underscores. */
+	OK("-kernel", "k", "-cpu", "host,x2apic=off,tsc_deadline=on,la57,pku=on,rdtscp=off");
+	ck_assert_uint_eq(qa.cfg.cpu_on, feat("tsc-deadline") | feat("la57") | feat("pku"));
+	ck_assert_uint_eq(qa.cfg.cpu_off, feat("x2apic") | feat("rdtscp"));
+	/* Turning nested virtualization off is what kvmrun does anyway. */
+	OK("-kernel", "k", "-cpu", "max,-vmx,svm=off");
+	ck_assert_uint_eq(qa.cfg.cpu_on | qa.cfg.cpu_off, 0);
+	/* The last word on a feature wins; a later -cpu replaces the earlier one. */
+	OK("-kernel", "k", "-cpu", "qemu64,+x2apic,-x2apic,-pcid,pcid=on");
+	ck_assert_uint_eq(qa.cfg.cpu_on, feat("pcid"));
+	ck_assert_uint_eq(qa.cfg.cpu_off, feat("x2apic"));
+	OK("-kernel", "k", "-cpu", "qemu64,+x2apic", "-cpu", "max");
+	ck_assert_uint_eq(qa.cfg.cpu_on | qa.cfg.cpu_off, 0);
+}
+END_TEST
+
+/* -help names every feature the table has, as a word of its own. */
+START_TEST(test_cpu_features_in_help)
+{
+	for (unsigned i = 0; i < cpuid_nr_features; i++) {
+		const char *name = cpuid_features[i].name, *p = qemu_args_usage_text;
+		size_t n = strlen(name);
+		bool found = false;
+
+		while (!found && (p = strstr(p, name))) {
+			found = p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n');
+			p += n;
+		}
+		ck_assert_msg(found, "-help does not list %s", name);
+	}
 }
 END_TEST
 
@@ -363,16 +437,27 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-M", "pc,accel=tcg" }, "-machine: unsupported option 'accel=tcg'" },
 	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=split" },
 	  "-machine: unsupported option 'kernel-irqchip=split'" },
-	{ { "-kernel", "k", "-M", "microvm,pit=off" }, "-machine: unsupported option 'pit=off'" },
+	{ { "-kernel", "k", "-M", "pc,pit=no" }, "-machine: unsupported option 'pit=no'" },
+	{ { "-kernel", "k", "-M", "pc,pit" }, "-machine: unsupported option 'pit'" },
 	{ { "-kernel", "k", "-accel", "tcg" }, "-accel tcg: only kvm is supported" },
 	{ { "-kernel", "k", "-accel", "kvm,thread=multi" },
 	  "-accel kvm: unsupported option 'thread'" },
 	{ { "-kernel", "k", "-cpu", "Skylake-Server" },
 	  "-cpu Skylake-Server: unsupported CPU model (host, max, qemu64 and kvm64 are)" },
-	{ { "-kernel", "k", "-cpu", "host,+x2apic" },
-	  "-cpu: feature '+x2apic' is not supported: kvmrun's CPUID model takes no flags" },
+	{ { "-kernel", "k", "-cpu", "max,+vmx" },
+	  "-cpu: feature '+vmx' is not supported: kvmrun offers no nested virtualization" },
+	{ { "-kernel", "k", "-cpu", "max,svm=on" },
+	  "-cpu: feature 'svm=on' is not supported: kvmrun offers no nested virtualization" },
+	{ { "-kernel", "k", "-cpu", "host,+frob" },
+	  "-cpu: feature '+frob' is not supported (see 'kvmrun qemu -help' for those that are)" },
 	{ { "-kernel", "k", "-cpu", "qemu64,vendor=GenuineIntel" },
-	  "-cpu: feature 'vendor=GenuineIntel' is not supported: kvmrun's CPUID model takes no flags" },
+	  "-cpu: feature 'vendor=GenuineIntel' is not supported (see 'kvmrun qemu -help' for those that are)" },
+	{ { "-kernel", "k", "-cpu", "qemu64,x2apic=maybe" },
+	  "-cpu: feature 'x2apic=maybe' is not supported (see 'kvmrun qemu -help' for those that are)" },
+	{ { "-kernel", "k", "-cpu", "max,host-phys-bits" },
+	  "-cpu: feature 'host-phys-bits' is not supported (see 'kvmrun qemu -help' for those that are)" },
+	{ { "-kernel", "k", "-cpu", "host,hv_passthrough" },
+	  "-cpu: feature 'hv_passthrough' is not supported (see 'kvmrun qemu -help' for those that are)" },
 	{ { "-kernel", "k", "-no-shutdown" },
 	  "-no-shutdown: unsupported: kvmrun ends the run when the guest powers off" },
 	{ { "-kernel", "k", "-daemonize" },
@@ -472,7 +557,10 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_memory_slots_noted);
 	tcase_add_test(tc, test_smp);
 	tcase_add_test(tc, test_machine);
+	tcase_add_test(tc, test_machine_pit);
 	tcase_add_test(tc, test_accel_cpu_display);
+	tcase_add_test(tc, test_cpu_features);
+	tcase_add_test(tc, test_cpu_features_in_help);
 	tcase_add_test(tc, test_serial);
 	tcase_add_test(tc, test_debug_exit_and_testdevs);
 	tcase_add_test(tc, test_drives);

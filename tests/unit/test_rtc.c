@@ -1,6 +1,7 @@
 /*
  * The MC146818 model: time from the host clock in BCD or binary, 12/24 h,
- * setting it, CMOS RAM; save/restore and reset.
+ * setting it, CMOS RAM; UIP around the second's update, the alarm and
+ * update-ended flags and IRQ 8; save/restore and reset.
  */
 #include <check.h>
 #include <errno.h>
@@ -13,7 +14,25 @@
 /* 2026-11-25 21:07:09 UTC, a Wednesday. */
 #define FIXED_NOW 1795640829LL
 static int64_t now_value = FIXED_NOW;
-static int64_t fake_now(void) { return now_value; }
+#define NS 1000000000LL
+/* Nanoseconds into the second: half past by default, away from the update (UIP). */
+static int64_t now_frac = NS / 2;
+static int64_t fake_now(void) { return now_value * NS + now_frac; }
+
+/* IRQ 8 as the irqchip sees it, and the re-arm requests. */
+static int irq_level = -1;
+static unsigned nr_changed;
+static void irq_set(void *opaque, unsigned gsi, int level)
+{
+	(void)opaque;
+	ck_assert_uint_eq(gsi, RTC_IRQ);
+	irq_level = level;
+}
+static void on_changed(void *opaque)
+{
+	(void)opaque;
+	nr_changed++;
+}
 
 static struct rtc_cmos rtc;
 
@@ -35,6 +54,9 @@ static void wr(uint8_t reg, uint8_t val)
 static void setup(void)
 {
 	now_value = FIXED_NOW;
+	now_frac = NS / 2;
+	irq_level = -1;
+	nr_changed = 0;
 	rtc_cmos_init(&rtc, fake_now);
 }
 
@@ -106,10 +128,131 @@ START_TEST(cmos_ram_and_read_only)
 }
 END_TEST
 
+/* ---- the update cycle and the interrupts ---- */
+
+static bool uip(void)
+{
+	return rd(0x0a) & 0x80;
+}
+
+START_TEST(update_in_progress)
+{
+	now_frac = NS - 244000;		/* 244 us before the update */
+	ck_assert(uip());
+	now_frac = NS - 244001;
+	ck_assert(!uip());
+	now_value++;			/* the update, and the 1984 us it takes */
+	now_frac = 0;
+	ck_assert(uip());
+	now_frac = 1983999;
+	ck_assert(uip());
+	now_frac = 1984000;
+	ck_assert(!uip());
+	now_frac = 0;
+	wr(0x0b, 0x82);			/* SET holds the updates */
+	ck_assert(!uip());
+	wr(0x0b, 0x02);
+	ck_assert(uip());
+	wr(0x0a, 0x06);			/* divider stopped */
+	ck_assert(!uip());
+	ck_assert_uint_eq(rd(0x0a), 0x06);
+	wr(0x0a, 0x26);
+	ck_assert(uip());
+	/* The time registers show the new second from the update on. */
+	ck_assert_uint_eq(rd(0x00), 0x10);
+}
+END_TEST
+
+START_TEST(alarm_flags_and_irq)
+{
+	rtc_cmos_connect(&rtc, (struct irq_line){ irq_set, NULL, RTC_IRQ }, on_changed, NULL);
+	ck_assert_int_eq(irq_level, 0);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), INT64_MAX);	/* nothing enabled */
+	wr(0x01, 0x12);			/* 21:07:12, three seconds from now */
+	wr(0x03, 0x07);
+	wr(0x05, 0x21);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), INT64_MAX);	/* AIE is off */
+	wr(0x0b, 0x22);			/* AIE, 24 h, BCD */
+	ck_assert_uint_ge(nr_changed, 4);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 3) * NS);
+	now_value += 2;
+	ck_assert(!rtc_cmos_tick(&rtc));
+	ck_assert_int_eq(irq_level, 0);			/* UF alone, UIE off */
+	now_value += 1;
+	ck_assert(rtc_cmos_tick(&rtc));
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert(!rtc_cmos_tick(&rtc));		/* once */
+	ck_assert_uint_eq(rd(0x0c), 0xb0);		/* IRQF, AF, UF */
+	ck_assert_int_eq(irq_level, 0);
+	ck_assert_uint_eq(rd(0x0c), 0);
+	/* Tomorrow's, now. */
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 3 + 86400) * NS);
+	/* A guest reading C later sees the alarm it slept through, without a tick. */
+	now_value += 86400;
+	ck_assert_uint_eq(rd(0x0c), 0xb0);
+}
+END_TEST
+
+START_TEST(alarm_dont_care_and_12_hour)
+{
+	rtc_cmos_connect(&rtc, (struct irq_line){ irq_set, NULL, RTC_IRQ }, on_changed, NULL);
+	/* kvm-unit-tests' s3: every field "don't care" is every second. */
+	wr(0x01, 0xc0);
+	wr(0x03, 0xc0);
+	wr(0x05, 0xc0);
+	wr(0x0b, 0x22);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 1) * NS);
+	/* 12-hour BCD: 9 PM is 0x89. */
+	wr(0x0b, 0x20);
+	wr(0x01, 0x12);
+	wr(0x03, 0x07);
+	wr(0x05, 0x89);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 3) * NS);
+	wr(0x05, 0x09);			/* 9 AM: tomorrow morning, 12 hours less 3 s */
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 3 + 12 * 3600) * NS);
+	wr(0x01, 0x60);			/* second 60 never comes */
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), INT64_MAX);
+	/* The guest moved its clock: the alarm follows the guest's time. */
+	wr(0x01, 0x00);
+	wr(0x03, 0x00);
+	wr(0x05, 0xc0);
+	wr(0x0b, 0xa2);			/* SET: no updates, no events */
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), INT64_MAX);
+	wr(0x02, 0x59);			/* 21:59:09 */
+	wr(0x0b, 0x22);
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 51) * NS);
+}
+END_TEST
+
+START_TEST(update_interrupt)
+{
+	rtc_cmos_connect(&rtc, (struct irq_line){ irq_set, NULL, RTC_IRQ }, on_changed, NULL);
+	wr(0x0b, 0x12);			/* UIE */
+	ck_assert_int_eq(rtc_cmos_next_event(&rtc), (FIXED_NOW + 1) * NS);
+	ck_assert(!rtc_cmos_tick(&rtc));
+	ck_assert_int_eq(irq_level, 0);		/* no second went by */
+	now_value++;
+	ck_assert(!rtc_cmos_tick(&rtc));	/* no alarm, an update */
+	ck_assert_int_eq(irq_level, 1);
+	ck_assert_uint_eq(rd(0x0c), 0x90);
+	ck_assert_int_eq(irq_level, 0);
+	/* A flag already in C raises the line as soon as its enable is set. */
+	wr(0x0b, 0x02);
+	now_value++;
+	ck_assert(!rtc_cmos_tick(&rtc));
+	ck_assert_int_eq(irq_level, 0);
+	wr(0x0b, 0x12);
+	ck_assert_int_eq(irq_level, 1);
+}
+END_TEST
+
 /* ---- save, restore, reset ---- */
 
-/* The record's layout (state_version 1), byte offsets. */
-enum { REC_INDEX = 0, REC_CMOS, REC_OFFSET = REC_CMOS + CMOS_SIZE, REC_LEN = REC_OFFSET + 8 };
+/* The record's layout (state_version 2), byte offsets; version 1 ended at REC_FLAGS. */
+enum {
+	REC_INDEX = 0, REC_CMOS, REC_OFFSET = REC_CMOS + CMOS_SIZE, REC_FLAGS = REC_OFFSET + 8,
+	REC_LEN = REC_FLAGS + 8
+};
 
 static struct rtc_cmos rtc2;
 
@@ -213,8 +356,10 @@ START_TEST(restore_refuses_corrupt)
 	static const struct { unsigned off; uint8_t v; } bad[] = {
 		{ REC_INDEX, CMOS_SIZE },
 		{ REC_INDEX, 0xff },
-		{ REC_CMOS + 0x0a, 0xa6 },	/* UIP never sets */
-		{ REC_CMOS + 0x0c, 0x80 },	/* no interrupt flags */
+		{ REC_CMOS + 0x0a, 0xa6 },	/* UIP is never stored */
+		{ REC_CMOS + 0x0c, 0x40 },	/* no periodic interrupts */
+		{ REC_CMOS + 0x0c, 0x01 },	/* C's low bits read 0 */
+		{ REC_FLAGS + 7, 0x7f },	/* flags for a second 2^62 away */
 		{ REC_CMOS + 0x0d, 0x00 },	/* RAM and time always valid */
 	};
 	struct state_writer w;
@@ -247,9 +392,32 @@ START_TEST(restore_refuses_corrupt)
 	rec[REC_LEN] = 0;
 	assert_refused(rec, REC_LEN + 1);
 	rtc_cmos_init(&rtc2, fake_now);
+	/* A version from the future. */
 	state_reader_init(&r, w.data, w.len);
-	ck_assert_int_eq(rtc_cmos_restore(&rtc2, &r, 2), -EINVAL);
+	ck_assert_int_eq(rtc_cmos_restore(&rtc2, &r, 3), -EINVAL);
 	ck_assert_uint_eq(rtc2.regs.cmos[0x40], 0);
+	rtc_cmos_destroy(&rtc2);
+	state_writer_free(&w);
+}
+END_TEST
+
+/* A version-1 record (before the flags) still restores; one with flags in C is corrupt. */
+START_TEST(restore_version_1)
+{
+	struct state_writer w;
+	struct state_reader r;
+
+	make_busy();
+	save(&rtc, &w);
+	rtc_cmos_init(&rtc2, fake_now);
+	state_reader_init(&r, w.data, REC_FLAGS);
+	ck_assert_int_eq(rtc_cmos_restore(&rtc2, &r, 1), 0);
+	ck_assert_uint_eq(rd_on(&rtc2, 0x40), 0xa5);
+	ck_assert_uint_eq(rd_on(&rtc2, 0x09), 30);
+	ck_assert_uint_eq(rd_on(&rtc2, 0x0c), 0);	/* no update since the restore */
+	w.data[REC_CMOS + 0x0c] = 0x20;
+	state_reader_init(&r, w.data, REC_FLAGS);
+	ck_assert_int_eq(rtc_cmos_restore(&rtc2, &r, 1), -EINVAL);
 	rtc_cmos_destroy(&rtc2);
 	state_writer_free(&w);
 }
@@ -269,7 +437,7 @@ START_TEST(reset_keeps_clock_and_ram)
 	ck_assert_uint_eq(rd(0x09), 30);	/* still 2030 */
 
 	ck_assert_str_eq(rtc_cmos_device_ops.kind, "rtc-cmos");
-	ck_assert_uint_eq(rtc_cmos_device_ops.state_version, 1);
+	ck_assert_uint_eq(rtc_cmos_device_ops.state_version, 2);
 	c = calloc(1, sizeof(*c));
 	ck_assert_ptr_nonnull(c);
 	rtc_cmos_init(c, NULL);
@@ -290,10 +458,18 @@ int main(void)
 	tcase_add_test(tc, guest_sets_the_clock);
 	tcase_add_test(tc, cmos_ram_and_read_only);
 	suite_add_tcase(s, tc);
+	tc = tcase_create("interrupts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, update_in_progress);
+	tcase_add_test(tc, alarm_flags_and_irq);
+	tcase_add_test(tc, alarm_dont_care_and_12_hour);
+	tcase_add_test(tc, update_interrupt);
+	suite_add_tcase(s, tc);
 	tc = tcase_create("state");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, save_restore_round_trip);
 	tcase_add_test(tc, restore_refuses_corrupt);
+	tcase_add_test(tc, restore_version_1);
 	tcase_add_test(tc, reset_keeps_clock_and_ram);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -630,6 +630,46 @@ START_TEST(corrupt_values)
 }
 END_TEST
 
+/* --no-pit: the record says there is no PIT, and only a machine without one takes it. */
+START_TEST(no_pit)
+{
+	struct vm_config cfg_np = cfg;
+	struct kvm_pit_state2 pit;
+	struct state_writer w;
+	struct state_reader r;
+	struct vm c, d;
+
+	cfg_np.no_pit = true;
+	ck_assert_int_eq(vm_create(&c, &cfg_np, &host), 0);
+	ck_assert_int_eq(vm_create_vcpus(&c, NULL), 0);
+	ck_assert_int_eq(vm_create(&d, &cfg_np, &host), 0);
+	ck_assert_int_eq(vm_create_vcpus(&d, NULL), 0);
+	ck_assert_int_eq(ioctl(c.fd, KVM_GET_PIT2, &pit), -1);
+	ck_assert_int_eq(errno, ENXIO);
+
+	state_writer_init(&w);
+	ck_assert_int_eq(vm_kvm_state_save(&c, &w), 0);
+	save_all(&a, 0);
+	/* Three PIT channels of 16 bytes each are left out. */
+	ck_assert_uint_eq(w.len + 3 * 16, wvm[0].len);
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_msg(vm_kvm_state_restore(&d, &r, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(restore_vm_bytes(w.data, w.len), -EINVAL);
+	ck_assert_str_eq(err, "KVM VM state: the record has no PIT, this machine has one");
+	state_reader_init(&r, wvm[0].data, wvm[0].len);
+	ck_assert_int_eq(vm_kvm_state_restore(&d, &r, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "KVM VM state: the record has a PIT, this machine has none");
+	/* The check without a VM reads it as a whole record, and a cut one as corrupt. */
+	state_reader_init(&r, w.data, w.len);
+	ck_assert_int_eq(vm_kvm_state_check(&r, err, sizeof(err)), 0);
+	state_reader_init(&r, w.data, w.len - 1);
+	ck_assert_int_eq(vm_kvm_state_check(&r, err, sizeof(err)), -EINVAL);
+	state_writer_free(&w);
+	vm_destroy(&c);
+	vm_destroy(&d);
+}
+END_TEST
+
 static Suite *vcpu_state_suite(void)
 {
 	Suite *s = suite_create("vcpu_state");
@@ -643,6 +683,7 @@ static Suite *vcpu_state_suite(void)
 	tcase_add_test(tc, counts_too_large);
 	tcase_add_test(tc, cpuid_bit_host_lacks);
 	tcase_add_test(tc, corrupt_values);
+	tcase_add_test(tc, no_pit);
 	suite_add_tcase(s, tc);
 	return s;
 }
