@@ -638,8 +638,8 @@ static bool port_write_ok(uint32_t p, unsigned w, uint32_t *v)
 	if ((p == 0x604 && w >= 2) || p == 0x605) {
 		uint8_t hi = (uint8_t)(p == 0x604 ? *v >> 8 : *v);
 
-		if ((hi & 0x20) && ((hi >> 2) & 7) == 5)
-			return false;	/* ACPI: SLP_EN with SLP_TYP 5 powers off */
+		if ((hi & 0x20) && (((hi >> 2) & 7) == 5 || ((hi >> 2) & 7) == 1))
+			return false;	/* ACPI: SLP_EN with SLP_TYP 5 powers off, 1 sleeps (S3) */
 	}
 	if (p == 0x606 && (*v & 0xff) == 0x01)
 		return false;	/* ACPI reset register */
