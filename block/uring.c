@@ -43,12 +43,15 @@
 #define LONE_WAIT_NS	2000000LL
 /*
  * Reads (or writes) of a round that follow each other on the disk go in as
- * one ring entry, as QEMU's virtio-blk merges them: a guest's 16 sequential
- * 64 KiB reads become one 1 MiB read, which the host's disk serves faster.
+ * one ring entry, as QEMU's virtio-blk merges them: larger transfers, which
+ * the host's disk serves faster.  At most 512 KiB each, so that a guest's
+ * 16 sequential 64 KiB reads are two entries, not one: the disk works on
+ * one while the other completes (1 MiB measured 3-4 % slower on reads and
+ * 10-14 % on writes, 256 KiB slower still, 20 interleaved runs each).
  */
 #define MERGE_SLOTS	32		/* merged requests in flight at once */
 #define MERGE_IOV	64		/* segments of one merged request */
-#define MERGE_BYTES	(1u << 20)
+#define MERGE_BYTES	(512u << 10)
 
 struct merge {
 	struct iovec iov[MERGE_IOV];

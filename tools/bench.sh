@@ -204,6 +204,7 @@ B=${BUILD:-build}
 KVMRUN=$B/kvmrun
 BENCHRUN=$B/tools/benchrun
 BARELOOP=$B/tools/bench_bareloop
+BENCHDISK=$B/tools/bench_disk
 EXIT_PVH=$B/guests/exit.elf
 EXIT_MB=$B/guests/exit.mb.elf
 PIO_PVH=$B/guests/bench_pio.elf
@@ -406,6 +407,17 @@ blk_once() {
 	local vmm=${1%%:*} aio=${1#*:} cache=$2 qd=$3 out rc
 	local args="blk=bench iters=$blk_iters seq_mb=$blk_mb seq_write=1 qd=$qd tsc_khz=$tsc_khz"
 
+	if [ "$vmm" = host ]; then
+		# The same three phases on the host's disk itself, no VM: the cache=none ceiling.
+		[ "$cache" = none ] || return 1
+		local r s w kib=$((blk_iters * 4 / 1024))
+		r=$("$BENCHDISK" "$blk_img" randread "$qd" 4 $((kib > 0 ? kib : 1))) &&
+			s=$("$BENCHDISK" "$blk_img" seqread "$qd" 64 "$blk_mb") &&
+			w=$("$BENCHDISK" "$blk_img" seqwrite "$qd" 64 "$blk_mb") || return 1
+		sync "$blk_img"
+		echo "$(field iops "$r") $(field MiB/s "$s") $(field MiB/s "$w")"
+		return 0
+	fi
 	if [ "$vmm" = kvmrun ]; then
 		out=$(timeout 600 "$KVMRUN" run --memory 256M --transport mmio --kernel "$BLK_PVH" \
 			--disk "$blk_img,cache=$cache,aio=$aio" --append "$args" 2>&1)
@@ -482,11 +494,13 @@ blk_bench() {
 	if [ -n "$qemu_mmio" ]; then
 		for c in $blk_qemu_aios; do configs+=("qemu:$c"); done
 	fi
+	case " $blk_caches " in *" none "*) [ -x "$BENCHDISK" ] && configs+=("host:none") ;; esac
 	for cache in $blk_caches; do
 		for qd in $blk_qds; do
 			step "virtio-blk: cache=$cache qd=$qd, $blk_runs runs each of ${configs[*]}, in turn"
 			for ((i = 0; i < blk_runs; i++)); do
 				for vmm in "${configs[@]}"; do
+					[ "$vmm" = host:none ] && [ "$cache" != none ] && continue
 					wait_idle
 					blk_total_runs=$((blk_total_runs + 1))
 					line=$(blk_once "$vmm" "$cache" "$qd") || continue
@@ -497,7 +511,7 @@ blk_bench() {
 				done
 			done
 			for k in 0 1 2; do
-				local f=fmt_mibs what row best_k="" best_q=""
+				local f=fmt_mibs what row best_k="" best_q="" best_h=""
 				case $k in
 				0) f=fmt_iops; what="4 KiB random reads/s" ;;
 				1) what="64 KiB sequential reads, MiB/s" ;;
@@ -509,13 +523,15 @@ blk_bench() {
 					row+=" ${cell_kv#* } |"
 					m=${cell_kv%% *}
 					[ "$m" = n/a ] || [ -z "$m" ] && continue
-					if [ "${vmm%%:*}" = kvmrun ]; then
+					if [ "${vmm%%:*}" = host ]; then
+						best_h=$m
+					elif [ "${vmm%%:*}" = kvmrun ]; then
 						awk -v a="$m" -v b="${best_k:-0}" 'BEGIN { exit !(a > b) }' && best_k=$m
 					else
 						awk -v a="$m" -v b="${best_q:-0}" 'BEGIN { exit !(a > b) }' && best_q=$m
 					fi
 				done
-				rows+=("$row $(ratio "$best_k" "$best_q") |")
+				rows+=("$row $(ratio "$best_k" "$best_q") | $(ratio "$best_k" "$best_h") |")
 			done
 		done
 	done
@@ -524,14 +540,18 @@ blk_bench() {
 
 	local head="| virtio-blk, $blk_mb MiB raw image | cache | queue depth |" sep="| --- | --- | ---: |"
 	for vmm in "${configs[@]}"; do
-		if [ "${vmm%%:*}" = kvmrun ]; then head+=" kvmrun aio=${vmm#*:} |"; else head+=" QEMU aio=${vmm#*:} |"; fi
+		case ${vmm%%:*} in
+		kvmrun) head+=" kvmrun aio=${vmm#*:} |" ;;
+		host) head+=" host, no VM (bench_disk) |" ;;
+		*) head+=" QEMU aio=${vmm#*:} |" ;;
+		esac
 		sep+=" ---: |"
 	done
 	echo
 	echo "Host: $(nproc) CPUs, Linux $(uname -r), /dev/kvm: $backend; $(date -u +%Y-%m-%d); load average before: $blk_load."
 	echo
-	echo "$head best kvmrun / best QEMU |"
-	echo "$sep --- |"
+	echo "$head best kvmrun / best QEMU | best kvmrun / host |"
+	echo "$sep --- | --- |"
 	printf '%s\n' "${rows[@]}"
 	echo
 	echo "Median (min-max) of $blk_runs runs per cell, the configurations run in turn. Guest: virtio_blk"
@@ -543,7 +563,9 @@ blk_bench() {
 	echo "before the runs (warm host page cache: cache=writeback reads are memory copies); cache=none"
 	echo "goes to the host's disk; writes are not flushed inside the timing, the image is synced"
 	echo "between runs. Each run waited for the host to be >= 90 % idle (up to 20 s); $blk_busy_runs of"
-	echo "$blk_total_runs runs started on a busier host."
+	echo "$blk_total_runs runs started on a busier host.  Host, no VM: tools/bench_disk on the same image"
+	echo "with O_DIRECT, the same depth and sizes through one io_uring, buffers on huge pages (the"
+	echo "disk's own limit for these patterns; cache=none rows only)."
 }
 
 # ---- virtio-net transmit throughput -----------------------------------------
