@@ -6,18 +6,6 @@
  */
 #include "guest.h"
 
-static uint8_t cmos(uint8_t reg)
-{
-	outb(0x70, reg);
-	return inb(0x71);
-}
-
-static void cmos_write(uint8_t reg, uint8_t v)
-{
-	outb(0x70, reg);
-	outb(0x71, v);
-}
-
 static unsigned bcd(uint8_t v)
 {
 	return (v >> 4) * 10 + (v & 15);

@@ -67,18 +67,6 @@ __asm__(
 	"resume_end:\n"
 	".code64\n");
 
-static uint8_t cmos(uint8_t reg)
-{
-	outb(0x70, reg);
-	return inb(0x71);
-}
-
-static void cmos_write(uint8_t reg, uint8_t v)
-{
-	outb(0x70, reg);
-	outb(0x71, v);
-}
-
 static uint8_t bcd_add(uint8_t v, unsigned n)
 {
 	unsigned s = ((v >> 4) * 10 + (v & 15) + n) % 60;
