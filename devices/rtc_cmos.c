@@ -392,7 +392,10 @@ int rtc_cmos_restore(struct rtc_cmos *rtc, struct state_reader *r, uint16_t vers
 	n.index = state_get_u8(r);
 	state_get_bytes(r, n.cmos, CMOS_SIZE);
 	n.offset = (int64_t)state_get_u64(r);
-	if (!r->err && n.offset >= -RTC_OFFSET_MAX && n.offset <= RTC_OFFSET_MAX)
+	/* Out of range, the sums with the host's seconds below would overflow. */
+	if (n.offset < -RTC_OFFSET_MAX || n.offset > RTC_OFFSET_MAX)
+		state_reader_fail(r);
+	if (!r->err)
 		n.flags_s = floor_div(rtc->now(), NS_PER_S) + n.offset;
 	/* Version 1 had no flags: C was always 0, and they count from now. */
 	if (version >= 2)
