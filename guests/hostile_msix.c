@@ -148,10 +148,21 @@ static void s_msix_garbage(void)
 
 static void s_msix_churn(void)
 {
-	unsigned rewrites = 0, requests = 0;
+	unsigned rewrites = 0, requests = 0, before_rounds;
 
 	msix_disk();
+	/*
+	 * What the set-up left (the previous scenario's last completion can
+	 * reach the LAPIC after the guest saw it in the used ring, seen once
+	 * under ASan) arrives here, before the rounds it would be counted in.
+	 */
 	q_irqs = stray_irqs = 0;
+	sti();
+	delay_ms(20);
+	cli();
+	before_rounds = q_irqs;
+	q_irqs = 0;
+	hcheck(!stray_irqs, "%u stray interrupts after the set-up", stray_irqs);
 	for (unsigned round = 0; round < 40; round++) {
 		bool good = round & 1;
 		unsigned before = q_irqs;
@@ -167,7 +178,8 @@ static void s_msix_churn(void)
 	pci_cfg_write16(blk.slot, msix_cap + 2, 0);
 	blk_works();
 	scen_end("%u table rewrites between %u requests, alternately ending on garbage and on the BSP: "
-		 "interrupts exactly when aimed right", rewrites, requests);
+		 "interrupts exactly when aimed right (%u left by the set-up)", rewrites, requests,
+		 before_rounds);
 }
 
 static void s_msix_needs_reset(void)
