@@ -580,7 +580,8 @@ net_once() {
 
 	ip netns exec "$net_ns" "$rate" sample "$net_tap" >"$net_tmp/samples" &
 	sp=$!
-	sleep 0.3	# the first sample is the baseline
+	# The first sample is the baseline: the guest starts once it is written.
+	for _ in $(seq 200); do [ -s "$net_tmp/samples" ] && break; sleep 0.05; done
 	if [ "$vmm" = kvmrun ]; then
 		out=$(timeout 60 ip netns exec "$net_ns" "$KVMRUN" run --memory 256M --transport mmio \
 			--kernel "$NET_PVH" --net "tap=$net_tap,mac=52:54:00:12:34:56" --append "$args" 2>&1)

@@ -48,7 +48,10 @@ run() {
 	# Not in_ns: a shell function would run in a subshell, and kill would miss the sampler.
 	ip netns exec "$ns" "$here/tap_rate.py" sample "$tap" >"$tmp/samples" &
 	sp=$!
-	sleep 0.3	# the sampler's first sample is the baseline
+	# The sampler's first sample is the baseline: the guest starts only once it is written
+	# (a fixed 0.3 s was too short on a loaded host: frames sent before it went uncounted).
+	for _ in $(seq 200); do [ -s "$tmp/samples" ] && break; sleep 0.05; done
+	[ -s "$tmp/samples" ] || { echo "FAIL: $name: the sampler wrote nothing in 10 s"; kill "$sp"; exit 1; }
 	ip netns exec "$ns" "$kvmrun" run --kernel "$guest" --timeout 60 --transport "$transport" \
 		--net "tap=$tap,mac=52:54:00:12:34:56$limits" \
 		--append "net_ip=10.0.2.15 net_gw=10.0.2.2 net=bulk frames=$frames size=$size" >"$tmp/run" 2>&1

@@ -35,12 +35,16 @@ def sample(tap):
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     with open(base + "rx_packets") as fp, open(base + "rx_bytes") as fb:
         out = sys.stdout
+        first = True
         while not stop:
             fp.seek(0)
             fb.seek(0)
             p = fp.read().strip()
             b = fb.read().strip()
             out.write(f"{time.monotonic_ns()} {p} {b}\n")
+            if first:
+                out.flush()  # the baseline is out: the caller may start the guest
+                first = False
             time.sleep(0.001)
         out.flush()
 
