@@ -38,15 +38,24 @@ struct rig {
 
 static struct rig R;
 
-static void rig_cfg(struct rig *r, const uint8_t *cfg, uint32_t n, const uint64_t bars[6])
+/* The fake device (with an expansion ROM of rom_size bytes when rom is set) and vfio_pci_init on it. */
+static void rig_init(struct rig *r, const uint8_t *cfg, uint32_t n, const uint64_t bars[6],
+		     uint8_t *rom, uint64_t rom_size)
 {
 	memset(&r->fs, 0, sizeof(r->fs));
 	fake_vfio_init(&r->fv, cfg, n, bars);
+	r->fv.rom = rom;
+	r->fv.rom_size = rom_size;
 	fake_irq_init(&r->fi);
 	testlib_mem_init(&r->mem, RAM);
 	pci_bus_init(&r->bus);
 	ck_assert_int_eq(vfio_pci_init(&r->v, fake_vfio_dev(&r->fv), &r->mem, fake_irq_ops(&r->fi),
 				       fake_slots_ops(&r->fs), "vfio0"), 0);
+}
+
+static void rig_cfg(struct rig *r, const uint8_t *cfg, uint32_t n, const uint64_t bars[6])
+{
+	rig_init(r, cfg, n, bars, NULL, 0);
 	r->slot = vfio_pci_attach(&r->v, &r->bus);
 	ck_assert_int_ge(r->slot, 1);
 }
@@ -562,16 +571,8 @@ START_TEST(rom_shown_when_asked_read_through_the_region)
 		rom[i] = (uint8_t)(i * 7 + 3);
 	rom[0] = 0x55;
 	rom[1] = 0xaa;
-	/* rig_cfg's steps, with the ROM given to the fake and asked for between init and attach. */
-	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
-	R.fv.rom = rom;
-	R.fv.rom_size = sizeof(rom);
-	memset(&R.fs, 0, sizeof(R.fs));
-	fake_irq_init(&R.fi);
-	testlib_mem_init(&R.mem, RAM);
-	pci_bus_init(&R.bus);
-	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
-				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	/* The ROM is asked for between init and attach. */
+	rig_init(&R, cfg, n, virtio_bars, rom, sizeof(rom));
 	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), 0);
 	R.slot = vfio_pci_attach(&R.v, &R.bus);
 	ck_assert_int_ge(R.slot, 1);
@@ -625,13 +626,7 @@ START_TEST(rom_asked_of_a_device_without_one)
 	uint8_t cfg[FAKE_VFIO_CFG];
 	uint32_t n = fake_vfio_fixture("virtio-net-1041.cfg", cfg, sizeof(cfg));
 
-	fake_vfio_init(&R.fv, cfg, n, virtio_bars);
-	memset(&R.fs, 0, sizeof(R.fs));
-	fake_irq_init(&R.fi);
-	testlib_mem_init(&R.mem, RAM);
-	pci_bus_init(&R.bus);
-	ck_assert_int_eq(vfio_pci_init(&R.v, fake_vfio_dev(&R.fv), &R.mem, fake_irq_ops(&R.fi),
-				       fake_slots_ops(&R.fs), "vfio0"), 0);
+	rig_init(&R, cfg, n, virtio_bars, NULL, 0);
 	ck_assert_int_eq(vfio_pci_expose_rom(&R.v), -ENOENT);
 	ck_assert_uint_eq(R.v.pci.rom_size, 0);
 	rig_down(&R);
