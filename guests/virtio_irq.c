@@ -325,11 +325,25 @@ static void test_intx(unsigned rounds)
 	check(isr_read() == 1, "virtio-irq: ISR is not 1 after a completion");
 	check(!(pci_status() & PCI_STATUS_INTX), "virtio-irq: Interrupt Status set after the ISR read");
 	check(isr_read() == 0, "virtio-irq: ISR not cleared by its read");
-	ioapic_route(line, INTX_VEC);
+	/*
+	 * KVM raises an irqfd's IOAPIC line from a work item, after the
+	 * completion the guest already saw: on a loaded host that raise can
+	 * land after the ISR read.  What it leaves is one delivery that reads
+	 * ISR 0 (drivers answer IRQ_NONE); the EOI's resample then finds the
+	 * ISR clear and the line stays down.  A line still following the old
+	 * ISR would deliver with a bit set, or again after every EOI.
+	 */
 	base = irqs;
+	unsigned spurious_base = spurious;
+
+	ioapic_route(line, INTX_VEC);
 	settle();
-	check(irqs == base, "virtio-irq: an interrupt after the ISR read deasserted the line");
-	printf("virtio-irq: Interrupt Status follows the ISR; reading it deasserts the line\n");
+	check(irqs - base == spurious - spurious_base && spurious - spurious_base <= 1,
+	      "virtio-irq: %u interrupts (%u with ISR 0) after the ISR read deasserted the line",
+	      irqs - base, spurious - spurious_base);
+	printf("virtio-irq: Interrupt Status follows the ISR; reading it deasserts the line "
+	       "(%u late raise%s)\n", spurious - spurious_base,
+	       spurious - spurious_base == 1 ? "" : "s");
 
 	/* Interrupt Disable: nothing arrives; clearing it delivers what waits. */
 	pci_cfg_write16(dev.slot, 0x04, pci_cfg_read16(dev.slot, 0x04) | PCI_CMD_INTX_OFF);
