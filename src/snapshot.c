@@ -157,6 +157,8 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	state_put_u8(w, (uint8_t)(c->pc_testdev | c->pci_testdev << 1));
 	/* Added after that: machine options, bit 0 no PIT (--no-pit). */
 	state_put_u8(w, (uint8_t)c->no_pit);
+	/* Then: bit 0 edu, bit 1 a VT-d unit, bits 2-3 its interrupt remapping. */
+	state_put_u8(w, (uint8_t)(c->edu | c->iommu << 1 | c->iommu_ir << 2));
 	return w->err;
 }
 
@@ -214,6 +216,15 @@ static void get_config(struct state_reader *r, struct snapshot *s)
 		if (machine >> 1)
 			state_reader_fail(r);
 		c->no_pit = machine & 1;
+	}
+	if (r->off < r->len) {
+		uint8_t dma = state_get_u8(r);
+
+		if (dma >> 4 || (dma >> 2) > IOMMU_IR_MSI || (!(dma & 2) && dma >> 2))
+			state_reader_fail(r);
+		c->edu = dma & 1;
+		c->iommu = dma >> 1 & 1;
+		c->iommu_ir = (enum iommu_ir)(dma >> 2);
 	}
 	if (c->cpus == 0 || c->cpus > CPUS_MAX || c->mem_size < (2ULL << 20) ||
 	    c->mem_size > (1ULL << 40) || (c->mem_size & (PAGE - 1)) ||

@@ -18,6 +18,20 @@
 #define MACHINE_CMDLINE_MAX	1024
 
 /*
+ * A VT-d unit for the guest's DMAR table (base 0: none): the functions on
+ * bus 0 it translates (their device scopes) and, with interrupt remapping,
+ * the IOAPIC it remaps.
+ */
+#define MACHINE_DMAR_DEVS	8
+struct machine_dmar {
+	uint64_t base;
+	bool intremap;
+	uint8_t ioapic_bus, ioapic_devfn;	/* the IOAPIC's scope path */
+	unsigned nr_devs;
+	uint8_t devfn[MACHINE_DMAR_DEVS];
+};
+
+/*
  * What the guest must be told about the machine, gathered from the devices
  * (describe ops) and turned by the VMM into ACPI tables and the kernel
  * command line: nothing about the devices is predicted from the config.
@@ -27,6 +41,7 @@ struct machine_desc {
 	bool pci_host;			/* a PCI host bridge on 0xCF8: ACPI's \_SB.PCI0 */
 	char cmdline[MACHINE_CMDLINE_MAX];	/* appended to the kernel command line */
 	size_t cmdline_len;
+	struct machine_dmar dmar;
 };
 
 /* Appends " " + the formatted text to m->cmdline.  0, or -E2BIG when full. */

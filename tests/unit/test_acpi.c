@@ -107,7 +107,7 @@ static void check_pci(const uint8_t *xsdt, const uint8_t *dsdt)
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
-	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true);
+	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true, NULL);
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
 	unsigned lapics = 0, ioapics = 0, level = 0;
 
@@ -189,7 +189,7 @@ START_TEST(facs_waking_vector)
 	uint64_t xv = 1, facs;
 	uint8_t junk[4] = "XXXX";
 
-	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false), ACPI_RSDP_ADDR);
+	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false, NULL), ACPI_RSDP_ADDR);
 	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), 0);
 	ck_assert_uint_eq(v, 0);
 	ck_assert_uint_eq(xv, 0);
