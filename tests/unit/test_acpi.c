@@ -242,6 +242,47 @@ START_TEST(pm_poweroff_and_reset)
 }
 END_TEST
 
+/* A DMAR table for a VT-d unit: one DRHD, INCLUDE_PCI_ALL clear, the scopes given. */
+START_TEST(dmar_table)
+{
+	struct machine_dmar d = {
+		.base = 0xfed90000, .intremap = true, .ioapic_bus = 0, .ioapic_devfn = 0xf8,
+		.nr_devs = 2, .devfn = { 0x08, 0x11 },
+	};
+	const uint8_t *xsdt, *dmar, *drhd, *sc;
+
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, true, &d), 36) + 24), "XSDT");
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 4 * 8);	/* FADT, MADT, MCFG, DMAR */
+	dmar = find(xsdt, "DMAR");
+	ck_assert_uint_eq(dmar[36], 47);			/* host address width - 1 */
+	ck_assert_uint_eq(dmar[37], 0x3);			/* INTR_REMAP, X2APIC_OPT_OUT */
+	drhd = dmar + 48;
+	ck_assert_uint_eq(drhd[0] | drhd[1] << 8, 0);		/* DRHD */
+	ck_assert_uint_eq(drhd[2] | drhd[3] << 8, 16 + 3 * 8);
+	ck_assert_uint_eq(r32(dmar + 4), 48 + 16 + 3 * 8);
+	ck_assert_uint_eq(drhd[4] & 1, 0);			/* INCLUDE_PCI_ALL clear */
+	ck_assert_uint_eq(r64(drhd + 8), 0xfed90000);
+	sc = drhd + 16;
+	ck_assert_uint_eq(sc[0], 1);				/* PCI endpoint 00:01.0 */
+	ck_assert_uint_eq(sc[1], 8);
+	ck_assert_uint_eq(sc[6], 1);
+	ck_assert_uint_eq(sc[7], 0);
+	ck_assert_uint_eq(sc[8 + 6], 2);			/* 00:02.1 */
+	ck_assert_uint_eq(sc[8 + 7], 1);
+	ck_assert_uint_eq(sc[16], 3);				/* IOAPIC 0 at 00:1f.0 */
+	ck_assert_uint_eq(sc[16 + 4], 0);
+	ck_assert_uint_eq(sc[16 + 6], 0x1f);
+	/* Without interrupt remapping: no flag, no IOAPIC scope. */
+	d.intremap = false;
+	d.nr_devs = 1;
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, false, &d), 36) + 24), "XSDT");
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 3 * 8);	/* FADT, MADT, DMAR */
+	dmar = find(xsdt, "DMAR");
+	ck_assert_uint_eq(dmar[37], 0);
+	ck_assert_uint_eq(r32(dmar + 4), 48 + 16 + 8);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("acpi");
@@ -254,6 +295,7 @@ int main(void)
 	tcase_add_loop_test(tc, tables_are_consistent, 255, 256);
 	tcase_add_test(tc, pm_poweroff_and_reset);
 	tcase_add_test(tc, facs_waking_vector);
+	tcase_add_test(tc, dmar_table);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -458,6 +458,34 @@ START_TEST(test_no_pit)
 }
 END_TEST
 
+START_TEST(test_edu_iommu)
+{
+	struct vm_config cfg;
+
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu"));
+	ck_assert(cfg.edu && !cfg.iommu);
+	ck_assert_uint_eq(cfg.given & CFG_GIVEN_MACHINE, CFG_GIVEN_MACHINE);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu", "--iommu", "intel"));
+	ck_assert(cfg.iommu);
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_OFF);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intel,intremap=msi"));
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_MSI);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intel,intremap=off"));
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_OFF);
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "amd"),
+			    "--iommu 'amd': expected intel[,intremap=on|msi|off]");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intelx"),
+			    "--iommu 'intelx': expected intel");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu",
+				  "intel,eim=on"), "unsupported option 'eim=on'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu", "--transport",
+				  "mmio"), "--edu needs --transport pci");
+	if (!config_irqchip_split(&cfg))
+		assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu",
+					  "intel,intremap=on"), "needs the split irqchip");
+}
+END_TEST
+
 /* ---- getopt errors ---- */
 
 START_TEST(test_unknown_option)
@@ -718,6 +746,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_pvm);
 	tcase_add_test(tc, test_reboot);
 	tcase_add_test(tc, test_no_pit);
+	tcase_add_test(tc, test_edu_iommu);
 	tcase_add_test(tc, test_unknown_option);
 	tcase_add_test(tc, test_unknown_option_in_group);
 	tcase_add_test(tc, test_net_mac);

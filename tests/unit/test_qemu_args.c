@@ -302,6 +302,23 @@ START_TEST(test_debug_exit_and_testdevs)
 }
 END_TEST
 
+START_TEST(test_edu_intel_iommu)
+{
+	OK("-kernel", "k", "-M", "q35", "-device", "edu");
+	ck_assert(qa.cfg.edu && !qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	/* kvm-unit-tests' intel_iommu line, less the split irqchip this tree lacks. */
+	OK("-kernel", "k", "-M", "q35", "-device", "intel-iommu,intremap=off,eim=off,caching-mode=off",
+	   "-device", "edu", "-smp", "4");
+	ck_assert(qa.cfg.edu && qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_OFF);
+	/* QEMU's auto: on only with the split irqchip. */
+	OK("-kernel", "k", "-device", "intel-iommu,aw-bits=48,device-iotlb=off");
+	ck_assert(qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, config_irqchip_split(&qa.cfg) ? IOMMU_IR_ON : IOMMU_IR_OFF);
+}
+END_TEST
+
 START_TEST(test_drives)
 {
 	OK("-kernel", "k", "-drive", "file=/img/a.raw,format=raw,if=virtio,readonly=on,cache=none",
@@ -515,6 +532,21 @@ static const struct bad_case bad_cases[] = {
 	  "virtio-rng-pci: -machine microvm has no PCI bus (use virtio-*-device)" },
 	{ { "-kernel", "k", "-M", "microvm", "-device", "pci-testdev" },
 	  "-device pci-testdev: -machine microvm has no PCI bus" },
+	{ { "-kernel", "k", "-device", "edu,id=e" }, "-device edu: unsupported option 'id'" },
+	{ { "-kernel", "k", "-device", "intel-iommu,x-buggy-eim=on" },
+	  "-device intel-iommu: unsupported option 'x-buggy-eim'" },
+	{ { "-kernel", "k", "-device", "intel-iommu,eim=on" },
+	  "-device intel-iommu: eim=on: unsupported (kvmrun's VT-d unit has no eim)" },
+	{ { "-kernel", "k", "-device", "intel-iommu,caching-mode=on" },
+	  "-device intel-iommu: caching-mode=on: unsupported (kvmrun's VT-d unit has no caching-mode)" },
+	{ { "-kernel", "k", "-device", "intel-iommu,aw-bits=57" },
+	  "-device intel-iommu: unsupported option 'aw-bits'" },
+	{ { "-kernel", "k", "-device", "intel-iommu", "-device", "intel-iommu" },
+	  "-device intel-iommu: only one is supported" },
+	{ { "-kernel", "k", "-M", "microvm", "-device", "edu" },
+	  "-device edu: -machine microvm has no PCI bus" },
+	{ { "-kernel", "k", "-M", "q35", "-device", "intel-iommu,intremap=on,eim=off" },
+	  "-device intel-iommu,intremap=on: needs -machine kernel-irqchip=split (KVM's IOAPIC cannot remap)" },
 	{ { "-kernel", "k", "-device", "virtio-rng-device" },
 	  "virtio-rng-device: virtio-mmio devices need -machine microvm (use virtio-*-pci)" },
 	{ { "-kernel", "k", "-pidfile", "" }, "-pidfile: empty file name" },
@@ -566,6 +598,7 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_drives);
 	tcase_add_test(tc, test_net_rng);
 	tcase_add_test(tc, test_misc);
+	tcase_add_test(tc, test_edu_intel_iommu);
 	tcase_add_test(tc, test_first_argument);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("refused");
