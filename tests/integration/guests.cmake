@@ -231,6 +231,31 @@ kvmrun_guest_test(guest.pci_testdev.absent pci_testdev.mb.elf --status 35
   --out "^FAIL: no 1b36:0005 on bus 0$")
 kvmrun_cmd_test(cli.pci_testdev_mmio --status 1 --err "--pci-testdev needs the PCI bus"
   CMD ${KVMRUN} run --kernel ${G}/pci_testdev.elf --transport mmio --pci-testdev)
+# QEMU's edu behind the VT-d unit (guests/vtd_edu.c): registers, DMA untranslated and through
+# second-level tables it builds (4 KiB and 2 MiB pages, faults recorded), and its MSI remapped
+# through an IRTE to the vector and CPU the IRTE names (MSI-only remapping: KVM's IOAPIC).
+kvmrun_guest_test(guest.vtd_edu.ir vtd_edu.elf ${PASS}
+  --out "^edu: id 0x010000ed, liveness, 10! = 3628800$" --out "^edu: untranslated DMA both ways$"
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  --out "^vtd: DMA to an unmapped IOVA and into a read-only page: nothing lands, faults recorded$"
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
+  --out "^vtd: non-present IRTE: nothing delivered, fault 0x22 recorded$"
+  ARGS --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append "vtd=1 ir=1")
+kvmrun_guest_test(guest.vtd_edu.dma vtd_edu.mb.elf ${PASS}
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  ARGS --edu --iommu intel --memory 64M --append vtd=1)
+# Without the unit the same DMA goes to the IOVA as a physical address; without IR no IRTE.
+kvmrun_guest_test(guest.vtd_edu.no_iommu vtd_edu.elf --status 35
+  --out "^FAIL: DMA through VT-d: page B does not hold page A's bytes$"
+  ARGS --edu --memory 64M --append vtd=1)
+kvmrun_guest_test(guest.vtd_edu.no_ir vtd_edu.elf --status 35
+  --out "^FAIL: vtd: no interrupt remapping in ECAP$"
+  ARGS --edu --iommu intel --memory 64M --append "vtd=1 ir=1")
+kvmrun_guest_test(guest.vtd_edu.absent vtd_edu.elf --status 35 --out "^FAIL: no 1234:11e8 on bus 0$")
+kvmrun_cmd_test(cli.edu_mmio --status 1 --err "--edu needs --transport pci"
+  CMD ${KVMRUN} run --kernel ${G}/vtd_edu.elf --transport mmio --edu)
+
 # A CPU count that fw_cfg does not report fails too.
 kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
   --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)
@@ -588,6 +613,17 @@ kvmrun_cmd_test(qemu.testdevs --needs-kvm ${PASS}
 kvmrun_cmd_test(cli.qemu_version --status 0 --err-lines 0
   --out "^QEMU emulator version [0-9]+\\.[0-9]+\\.[0-9]+ \\(kvmrun [0-9.]+, QEMU-compatible mode\\)$"
   CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} --version")
+# kvm-unit-tests' intel_iommu line, less kernel-irqchip=split: edu and VT-d through the front.
+kvmrun_cmd_test(qemu.vtd_edu --needs-kvm ${PASS}
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  CMD ${KVMRUN} qemu -kernel ${G}/vtd_edu.elf ${QEMU_DEBUG_EXIT} -M q35
+  -device intel-iommu,intremap=off,eim=off -device edu -smp 2 -m 64 -append vtd=1)
+kvmrun_cmd_test(cli.qemu_intel_iommu_intremap ${ONE_ERROR}
+  --err "^kvmrun: -device intel-iommu,intremap=on: needs -machine kernel-irqchip=split"
+  CMD ${KVMRUN} qemu -kernel x -M q35 -device intel-iommu,intremap=on,eim=off -device edu)
+kvmrun_cmd_test(cli.qemu_intel_iommu_bad ${ONE_ERROR}
+  --err "^kvmrun: -device intel-iommu: unsupported option 'pt'$"
+  CMD ${KVMRUN} qemu -kernel x -device intel-iommu,pt=on)
 # kvm-unit-tests' runner greps -device '?' for the test devices before it runs anything.
 kvmrun_cmd_test(cli.qemu_device_help --status 0 --out "^name \"pc-testdev\", bus ISA$"
   --out "^name \"pci-testdev\", bus PCI" CMD ${KVMRUN} qemu -device ?)
