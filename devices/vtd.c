@@ -65,20 +65,57 @@ static uint64_t ecap_value(const struct vtd *v)
 	return ECAP_C | ECAP_QI | ECAP_PT | ECAP_IRO | (v->intremap ? ECAP_IR : 0);
 }
 
+/* ---- event interrupts ---- */
+
+/*
+ * An event (fault or invalidation completion) becomes pending in ctl (lock
+ * held): unless it already was, it is sent as the message (addr, data) when
+ * not masked, else it stays pending (IP) until the guest unmasks.  The unit's
+ * own messages are compatibility format and are not remapped.
+ */
+static void send_event(struct vtd *v, uint32_t *ctl, uint32_t addr, uint32_t data)
+{
+	if (*ctl & VTD_FECTL_IM) {
+		*ctl |= VTD_FECTL_IP;
+		return;
+	}
+	*ctl &= ~VTD_FECTL_IP;
+	if (v->event_gsi < 0 ||
+	    v->inner.ops->msi_route(v->inner.ctx, (unsigned)v->event_gsi, addr, data))
+		return;
+	v->inner.ops->set_line(v->inner.ctx, (unsigned)v->event_gsi, 1);
+	v->inner.ops->set_line(v->inner.ctx, (unsigned)v->event_gsi, 0);
+}
+
+static void fault_event(struct vtd *v, bool was_pending)
+{
+	if (!was_pending && !(v->r.fectl & VTD_FECTL_IP))
+		send_event(v, &v->r.fectl, v->r.feaddr, v->r.fedata);
+}
+
+/* Is any fault condition still pending (PFO, PPF, IQE, ICE, ITE)? */
+static bool faults_pending(const struct vtd *v)
+{
+	return (v->r.fsts & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE)) ||
+	       (v->r.frcd_hi & FRCD_F);
+}
+
 /* ---- fault recording ---- */
 
 /* Records a fault in the one FRCD (lock held); a second one before the guest clears F overflows. */
 static void record_fault(struct vtd *v, uint16_t sid, uint64_t info, uint8_t reason, bool read)
 {
+	bool was = faults_pending(v);
+
 	if (v->r.frcd_hi & FRCD_F) {
 		v->r.fsts |= VTD_FSTS_PFO;
+		fault_event(v, was);
 		return;
 	}
 	v->r.frcd_lo = info & ~0xfffull;
 	v->r.frcd_hi = FRCD_F | (read ? FRCD_T : 0) | (uint64_t)reason << 32 | sid;
 	v->r.fsts &= ~(0xffu << 8);	/* FRI 0: the only register */
-	/* No fault event interrupt is sent: the guest sees it pending. */
-	v->r.fectl |= VTD_FECTL_IP;
+	fault_event(v, was);
 }
 
 /* ---- DMA remapping ---- */
@@ -342,8 +379,10 @@ struct vm_irq vtd_irq(struct vtd *v)
 
 static void qi_error(struct vtd *v)
 {
+	bool was = faults_pending(v);
+
 	v->r.fsts |= VTD_FSTS_IQE;
-	v->r.fectl |= VTD_FECTL_IP;
+	fault_event(v, was);
 }
 
 /* Runs descriptors from IQH up to IQT (lock held); an invalid one stops with IQE, IQH on it. */
@@ -381,9 +420,9 @@ static void qi_process(struct vtd *v)
 				qi_error(v);
 				return;
 			}
-			if (d[0] & QI_WAIT_IF) {
+			if ((d[0] & QI_WAIT_IF) && !(v->r.ics & VTD_ICS_IWC)) {
 				v->r.ics |= VTD_ICS_IWC;
-				v->r.iectl |= VTD_FECTL_IP;
+				send_event(v, &v->r.iectl, v->r.ieaddr, v->r.iedata);
 			}
 			break;
 		default:
@@ -517,13 +556,15 @@ static void reg_write(struct vtd *v, uint32_t off, uint32_t val)
 		break;
 	case VTD_FSTS:
 		v->r.fsts &= ~(val & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE));
-		if (!(v->r.fsts & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE)) &&
-		    !(v->r.frcd_hi & FRCD_F))
+		if (!faults_pending(v))
 			v->r.fectl &= ~VTD_FECTL_IP;
 		qi_process(v);		/* a cleared IQE lets the queue go on */
 		break;
 	case VTD_FECTL:
 		v->r.fectl = (v->r.fectl & ~VTD_FECTL_IM) | (val & VTD_FECTL_IM);
+		/* Unmasked with an event pending: it goes out now. */
+		if ((v->r.fectl & (VTD_FECTL_IM | VTD_FECTL_IP)) == VTD_FECTL_IP)
+			send_event(v, &v->r.fectl, v->r.feaddr, v->r.fedata);
 		break;
 	case VTD_FEDATA:
 		v->r.fedata = val;
@@ -550,6 +591,8 @@ static void reg_write(struct vtd *v, uint32_t off, uint32_t val)
 		break;
 	case VTD_IECTL:
 		v->r.iectl = (v->r.iectl & ~VTD_FECTL_IM) | (val & VTD_FECTL_IM);
+		if ((v->r.iectl & (VTD_FECTL_IM | VTD_FECTL_IP)) == VTD_FECTL_IP)
+			send_event(v, &v->r.iectl, v->r.ieaddr, v->r.iedata);
 		break;
 	case VTD_IEDATA:
 		v->r.iedata = val;
@@ -585,7 +628,7 @@ static void reg_write(struct vtd *v, uint32_t off, uint32_t val)
 	case VTD_FRCD + 12:
 		if (val & (uint32_t)(FRCD_F >> 32)) {
 			v->r.frcd_hi &= ~FRCD_F;
-			if (!(v->r.fsts & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE)))
+			if (!faults_pending(v))
 				v->r.fectl &= ~VTD_FECTL_IP;
 		}
 		break;
@@ -636,6 +679,8 @@ void vtd_init(struct vtd *v, const struct guest_mem *mem, struct vm_irq inner, b
 	v->ioapic_devfn = 0x1f << 3;	/* where Q35 puts it: 00:1f.0 */
 	v->r.fectl = VTD_FECTL_IM;
 	v->r.iectl = VTD_FECTL_IM;
+	/* Without a GSI of its own the unit still works; its events then only show as IP. */
+	v->event_gsi = inner.ops->msi_alloc(inner.ctx);
 }
 
 void vtd_destroy(struct vtd *v)

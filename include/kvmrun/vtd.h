@@ -3,8 +3,8 @@
  * Technology for Directed I/O specification describes it: version 1.0
  * registers at VTD_BASE, legacy-mode root and context tables, second-level
  * page tables of 3 or 4 levels (2 MiB and 1 GiB superpages), fault recording
- * (one register), queued invalidation and, with intremap, interrupt
- * remapping of MSIs.  It caches nothing: every DMA walks the tables and
+ * (one register, with its fault event interrupt), queued invalidation (its
+ * completion interrupt too) and, with intremap, interrupt remapping of MSIs.  It caches nothing: every DMA walks the tables and
  * every invalidation completes at once.
  *
  * Interrupt remapping wraps the VM's vm_irq: vtd_irq() hands devices ops
@@ -130,6 +130,7 @@ struct vtd {
 	bool intremap;			/* ECAP.IR: interrupt remapping offered */
 	struct vm_irq inner;		/* where translated MSIs go */
 	struct vtd_route route[VTD_MAX_ROUTES];
+	int event_gsi;			/* where fault/invalidation events go, -1: none */
 	uint8_t ioapic_bus, ioapic_devfn;	/* the IOAPIC's source-id in the DMAR table */
 };
 

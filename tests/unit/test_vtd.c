@@ -485,7 +485,8 @@ START_TEST(test_wrapper_routes)
 	struct fake_route *r2 = &fi.route[g2 - FAKE_IRQ_FIRST_GSI];
 	uint64_t q;
 
-	ck_assert_int_eq(gsi, FAKE_IRQ_FIRST_GSI);
+	ck_assert_int_eq(v->event_gsi, FAKE_IRQ_FIRST_GSI);	/* the unit's own events */
+	ck_assert_int_eq(gsi, FAKE_IRQ_FIRST_GSI + 1);
 	irte(5, true, 0x41, 3, false, false);
 	/* Before remapping is on, routes go through as asked. */
 	ck_assert_int_eq(w.ops->msi_route(w.ctx, gsi, remappable(5), 0), 0);
@@ -524,6 +525,50 @@ START_TEST(test_wrapper_routes)
 	ck_assert_int_eq(w.ops->msi_route(w.ctx, VTD_MAX_ROUTES, 0xfee00000, 0), -EINVAL);
 	q = rd(VTD_GSTS, 4);
 	ck_assert_uint_eq(q & VTD_GCMD_IRE, 0);
+}
+END_TEST
+
+START_TEST(test_event_interrupts)
+{
+	struct fake_route *r = &fi.route[v->event_gsi - FAKE_IRQ_FIRST_GSI];
+	unsigned sets = fi.line_sets;
+	uint64_t gpa, span;
+
+	wr(VTD_FEADDR, 4, 0xfee00000);
+	wr(VTD_FEDATA, 4, 0x4e);
+	/* Masked (the reset state): the fault stays pending in IP. */
+	ck_assert_int_eq(xlate(0, false, &gpa, &span), 0);	/* translation off: no fault */
+	tables(1, PT4, false);
+	ck_assert_int_eq(xlate(0, false, &gpa, &span), -EFAULT);
+	ck_assert_uint_eq(rd(VTD_FECTL, 4), VTD_FECTL_IM | VTD_FECTL_IP);
+	ck_assert_uint_eq(fi.line_sets, sets);
+	/* Unmasking sends it: the message, then the GSI raised. */
+	wr(VTD_FECTL, 4, 0);
+	ck_assert_uint_eq(rd(VTD_FECTL, 4), 0);
+	ck_assert(r->set);
+	ck_assert_uint_eq(r->addr, 0xfee00000);
+	ck_assert_uint_eq(r->data, 0x4e);
+	ck_assert_uint_eq(fi.line_sets, sets + 2);
+	ck_assert_uint_eq(fi.line_gsi, (unsigned)v->event_gsi);
+	/* Another fault while the first is pending: PFO, no second interrupt. */
+	ck_assert_int_eq(xlate(0, false, &gpa, &span), -EFAULT);
+	ck_assert_uint_eq(fi.line_sets, sets + 2);
+	clear_fault();
+	ck_assert_int_eq(xlate(0, true, &gpa, &span), -EFAULT);
+	ck_assert_uint_eq(fi.line_sets, sets + 4);
+	clear_fault();
+	/* An invalidation wait with IF: IWC and the invalidation event. */
+	wr(VTD_IEADDR, 4, 0xfee01000);
+	wr(VTD_IEDATA, 4, 0x4f);
+	wr(VTD_IECTL, 4, 0);
+	wr(VTD_IQA, 8, IQ);
+	wr(VTD_GCMD, 4, rd(VTD_GSTS, 4) | VTD_GCMD_QIE);
+	desc(0, wait_desc(0, false, true), 0);
+	wr(VTD_IQT, 8, 1 << 4);
+	ck_assert_uint_eq(rd(VTD_ICS, 4), VTD_ICS_IWC);
+	ck_assert_uint_eq(r->addr, 0xfee01000);
+	ck_assert_uint_eq(r->data, 0x4f);
+	ck_assert_uint_eq(fi.line_sets, sets + 6);
 }
 END_TEST
 
@@ -631,6 +676,7 @@ int main(void)
 	tcase_add_test(tc, test_register_invalidation_completes);
 	tcase_add_test(tc, test_irte_translation);
 	tcase_add_test(tc, test_wrapper_routes);
+	tcase_add_test(tc, test_event_interrupts);
 	tcase_add_test(tc, test_save_restore);
 	tcase_add_test(tc, test_hostile_registers);
 	suite_add_tcase(s, tc);
