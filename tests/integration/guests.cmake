@@ -242,6 +242,12 @@ kvmrun_guest_test(guest.vtd_edu.ir vtd_edu.elf ${PASS}
   --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
   --out "^vtd: non-present IRTE: nothing delivered, fault 0x22 recorded$"
   ARGS --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append "vtd=1 ir=1")
+# Snapshot with translation, remapping and the queue on; the restored VM goes on through them.
+set(VTD_SNAP ${CMAKE_CURRENT_BINARY_DIR}/vtd-edu-snapshot)
+kvmrun_cmd_test(guest.vtd_edu.snapshot --needs-kvm ${PASS} --out "^snapshot: restored$"
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
+  CMD sh -c "rm -rf ${VTD_SNAP} && ${KVMRUN} run --kernel ${G}/vtd_edu.elf --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append 'vtd=1 ir=1 snap=1' --snapshot-dir ${VTD_SNAP} >/dev/null 2>&1 || true && exec ${KVMRUN} restore ${VTD_SNAP}")
 kvmrun_guest_test(guest.vtd_edu.dma vtd_edu.mb.elf ${PASS}
   --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
   ARGS --edu --iommu intel --memory 64M --append vtd=1)
