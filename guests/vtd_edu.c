@@ -58,13 +58,12 @@
 #define PA		(WORK + 0x8000)
 #define PB		(WORK + 0x9000)
 #define PC		(WORK + 0xa000)
-#define L2B		(WORK + 0xb000)
 #define SUPER		0x2200000ull
 #define IOVA_A		0x10000ull
 #define IOVA_B		0x11000ull
 #define IOVA_RO		0x12000ull
 #define IOVA_NONE	0x20000ull
-#define IOVA_SUPER	0x40000000ull	/* level-3 index 1, level-2 index 0 */
+#define IOVA_SUPER	0x200000ull	/* level-2 index 1: inside the edu's 28 address bits */
 
 #define VEC1		0x61
 #define VEC2		0x62
@@ -165,14 +164,13 @@ static void translated_dma(void)
 	check((vrd(VER) >> 4) >= 1, "vtd: version 0x%x", vrd(VER));
 	check(cap & (2u << 8), "vtd: no 39-bit SAGAW in CAP 0x%lx", cap);
 	check(cap & (1ull << 34), "vtd: no 2 MiB pages in CAP 0x%lx", cap);
-	memset(p8(WORK), 0, 0xc000);
+	memset(p8(WORK), 0, 0xb000);
 	memset(p8(SUPER), 0, 0x2000);
 	put64(ROOT, CTX | 1);
 	put64(CTX + (sid & 0xff) * 16, L3 | 1);
 	put64(CTX + (sid & 0xff) * 16 + 8, 1 | (uint64_t)1 << 8);	/* AW 39 bits, domain 1 */
 	put64(L3 + 0 * 8, L2 | 3);
-	put64(L3 + 1 * 8, L2B | 3);
-	put64(L2B, SUPER | 1 << 7 | 3);		/* IOVA 1 GiB: a 2 MiB page */
+	put64(L2 + 1 * 8, SUPER | 1 << 7 | 3);	/* IOVA 2 MiB: a 2 MiB page */
 	put64(L2 + 0 * 8, L1 | 3);
 	put64(L1 + (IOVA_A >> 12) * 8, PA | 3);
 	put64(L1 + (IOVA_B >> 12) * 8, PB | 3);
