@@ -10,6 +10,9 @@
  * fault.  With ir=1, the edu's MSI carries only a remappable handle: the
  * vector and the destination CPU (APIC id 1) come from the IRTE, which a
  * queued IEC invalidation then changes; a non-present IRTE delivers nothing.
+ * The same binary passes under QEMU 7.2 (-M q35,kernel-irqchip=split -device
+ * intel-iommu,intremap=on,eim=off -device edu) with ir_faults=0: QEMU does not
+ * record interrupt-remapping faults.
  */
 #include "guest.h"
 #include "virtio.h"
@@ -259,7 +262,7 @@ static void invalidate_iec(uint32_t token)
 	check(vrd64(IQH) == vrd64(IQT), "vtd: IQH 0x%lx behind IQT 0x%lx", vrd64(IQH), vrd64(IQT));
 }
 
-static uint64_t snap;
+static uint64_t snap, ir_faults = 1;
 
 /*
  * snap=1: a snapshot here (--snapshot-dir), with translation, remapping and
@@ -290,6 +293,9 @@ static void remapped_msi(void)
 	check(vrd64(ECAP) & 8, "vtd: no interrupt remapping in ECAP");
 	check(pci_cfg_read8(slot, cap) == 5, "edu: first capability 0x%x is not MSI",
 	      pci_cfg_read8(slot, cap));
+	/* Firmware (under QEMU) may leave the 8259s live with IRQ 0 on vector 8: mask them. */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
 	lapic_write(LAPIC_SVR, 0x1ff);
 	smp_start_aps();
 	for (uint64_t end = rdtsc() + 30000 * virtio_tsc_per_ms(); !ap_up && rdtsc() < end;)
@@ -325,10 +331,12 @@ static void remapped_msi(void)
 	invalidate_iec(0x600e);
 	wr(EDU_IRQ_RAISE, 1);
 	check(!wait_irq(3), "interrupt through a non-present IRTE");
-	check(vrd(FSTS) & 2 && (vrd64(0x228) >> 32 & 0xff) == 0x22,
-	      "vtd: no fault recorded for the non-present IRTE (FSTS 0x%x)", vrd(FSTS));
+	/* The spec records it; QEMU 7.2 only logs it (ir_faults=0 there). */
+	if (ir_faults)
+		check(vrd(FSTS) & 2 && (vrd64(0x228) >> 32 & 0xff) == 0x22,
+		      "vtd: no fault recorded for the non-present IRTE (FSTS 0x%x)", vrd(FSTS));
 	cli();
-	printf("vtd: non-present IRTE: nothing delivered, fault 0x22 recorded\n");
+	printf("vtd: non-present IRTE: nothing delivered%s\n", ir_faults ? ", fault 0x22 recorded" : "");
 }
 
 void test_main(void)
@@ -338,6 +346,7 @@ void test_main(void)
 	cmdline_u64("vtd", &vtd);
 	cmdline_u64("ir", &ir);
 	cmdline_u64("snap", &snap);
+	cmdline_u64("ir_faults", &ir_faults);
 	find_edu();
 	registers();
 	direct_dma();
