@@ -357,6 +357,10 @@ foreach(t pci mmio)
       --out "^virtio-irq: Interrupt Disable holds INTx back"
       --err "virtio-rng: MSI-X is off, interrupts go out on INTx"
       ARGS -v --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+    # MSI-X through the VT-d unit's remapping wrapper: compatibility messages pass while IRE is off.
+    kvmrun_virtio_test(virtio.pci.irq.iommu virtio_irq.elf ${PASS}
+      --out "^virtio-irq: function mask: held, delivered on unmask$"
+      ARGS --rng --iommu intel,intremap=msi --timeout 60 --append transport=pci)
   endif()
   if(t STREQUAL "pci")
     # ECAM against ports 0xCF8/0xCFC, extended space, writes; BAR 0 (64-bit) sized, moved
