@@ -305,7 +305,7 @@ int edu_restore(struct edu *d, struct state_reader *rd, uint16_t version)
 	ret = pci_function_restore(&d->fn, rd);
 	if (ret)
 		return ret;
-	n = malloc(sizeof(*n));
+	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->alive = state_get_u32(rd);

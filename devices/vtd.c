@@ -760,6 +760,7 @@ int vtd_restore(struct vtd *v, struct state_reader *rd, uint16_t version)
 
 	if (version != VTD_STATE_VERSION)
 		return -EINVAL;
+	memset(&r, 0, sizeof(r));	/* padding too: the registers compare as bytes */
 	intremap = state_get_bool(rd);
 	r.gsts = state_get_u32(rd);
 	r.rtaddr = state_get_u64(rd);
