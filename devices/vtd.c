@@ -821,7 +821,7 @@ static int vtd_ops_describe(void *dev, struct machine_desc *m)
 	struct vtd *v = dev;
 
 	m->dmar.base = VTD_BASE;
-	m->dmar.intremap = v->intremap;
+	m->dmar.intremap = v->intremap && v->dmar_intremap;
 	m->dmar.ioapic_bus = v->ioapic_bus;
 	m->dmar.ioapic_devfn = v->ioapic_devfn;
 	return 0;

@@ -336,6 +336,7 @@ static int add_iommu(struct vm *vm, unsigned i, const char *name)
 	if (!v)
 		return -ENOMEM;
 	vtd_init(v, &vm->mem, vm->irq, vm->cfg->iommu_ir != IOMMU_IR_OFF);
+	v->dmar_intremap = vm->cfg->iommu_ir == IOMMU_IR_ON;
 	r = add(vm, &vtd_device_ops, v, name);
 	if (!r)
 		r = bus_register(&vm->mmio, VTD_BASE, VTD_SIZE, vtd_mmio, v, name);

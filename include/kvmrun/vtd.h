@@ -132,6 +132,12 @@ struct vtd {
 	struct vtd_route route[VTD_MAX_ROUTES];
 	int event_gsi;			/* where fault/invalidation events go, -1: none */
 	uint8_t ioapic_bus, ioapic_devfn;	/* the IOAPIC's source-id in the DMAR table */
+	/*
+	 * Tell the guest (DMAR INTR_REMAP, the IOAPIC's scope) that it may remap
+	 * interrupts: only when the IOAPIC's entries are remapped too (split
+	 * irqchip), else an OS would write entries KVM's IOAPIC cannot read.
+	 */
+	bool dmar_intremap;
 };
 
 /* A unit at rest (translation off); intremap offers interrupt remapping. */

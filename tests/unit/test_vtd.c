@@ -628,6 +628,25 @@ START_TEST(test_save_restore)
 }
 END_TEST
 
+/* The DMAR table offers remapping only when the IOAPIC is remapped too (split irqchip). */
+START_TEST(test_describe)
+{
+	struct machine_desc m;
+
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(vtd_device_ops.describe(v, &m), 0);
+	ck_assert_uint_eq(m.dmar.base, VTD_BASE);
+	ck_assert(!m.dmar.intremap);		/* MSI-only remapping */
+	ck_assert_uint_eq(m.dmar.ioapic_devfn, 0x1f << 3);
+	v->dmar_intremap = true;
+	ck_assert_int_eq(vtd_device_ops.describe(v, &m), 0);
+	ck_assert(m.dmar.intremap);
+	v->intremap = false;
+	ck_assert_int_eq(vtd_device_ops.describe(v, &m), 0);
+	ck_assert(!m.dmar.intremap);
+}
+END_TEST
+
 START_TEST(test_hostile_registers)
 {
 	uint64_t gpa, span;
@@ -678,6 +697,7 @@ int main(void)
 	tcase_add_test(tc, test_wrapper_routes);
 	tcase_add_test(tc, test_event_interrupts);
 	tcase_add_test(tc, test_save_restore);
+	tcase_add_test(tc, test_describe);
 	tcase_add_test(tc, test_hostile_registers);
 	suite_add_tcase(s, tc);
 	return testlib_run(s);
