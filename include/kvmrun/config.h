@@ -31,6 +31,9 @@ enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 
 enum transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
+/* Where the interrupt controllers live: all in KVM, or the IOAPIC in kvmrun (no PIC, no PIT). */
+enum irqchip { IRQCHIP_KERNEL, IRQCHIP_SPLIT };
+
 struct vm_config {
 	enum cmd cmd;
 	const char *kernel;
@@ -48,6 +51,7 @@ struct vm_config {
 	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
 	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
 	bool no_pit;			/* --no-pit: no in-kernel PIT; ports 0x40-0x43, 0x61 unclaimed */
+	enum irqchip irqchip;		/* --irqchip; split implies no_pit */
 	uint32_t cpu_on, cpu_off;	/* -cpu MODEL,+F,-F: bit i is cpuid_features[i] (cpuid.h) */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
