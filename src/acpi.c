@@ -396,13 +396,14 @@ static size_t level_override(struct tbuf *t, size_t off, unsigned irq)
 	return off + 10;
 }
 
-static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs)
+static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs, bool pic)
 {
 	size_t off = 44;
 
 	header(t, "APIC", 5);
 	put32(t, 36, (uint32_t)LAPIC_ADDR);
-	put32(t, 40, MADT_PCAT_COMPAT);
+	/* Without a PIC (split irqchip) the guest must not look for one to mask. */
+	put32(t, 40, pic ? MADT_PCAT_COMPAT : 0);
 	if (off + nr_cpus * 8 + 12 + 10 * 17 + 6 > sizeof(t->b))
 		return -1;
 	for (unsigned i = 0; i < nr_cpus; i++, off += 8) {
@@ -499,7 +500,7 @@ static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, ui
 }
 
 uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci,
-		    const struct machine_dmar *dmar)
+		    bool pic, const struct machine_dmar *dmar)
 {
 	static struct tbuf t;	/* 4 KiB: keep it off the stack */
 	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, mcfg = 0, dmar_at = 0, xsdt;
@@ -515,7 +516,7 @@ uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs
 	build_fadt(&t, facs, dsdt);
 	if (place(mem, &next, &t, &fadt))
 		return 0;
-	if (build_madt(&t, nr_cpus, level_irqs) || place(mem, &next, &t, &madt))
+	if (build_madt(&t, nr_cpus, level_irqs, pic) || place(mem, &next, &t, &madt))
 		return 0;
 	if (pci) {
 		build_mcfg(&t);

@@ -25,6 +25,7 @@
 #include "kvmrun/devices.h"
 #include "kvmrun/edu.h"
 #include "kvmrun/host_file.h"
+#include "kvmrun/ioapic.h"
 #include "kvmrun/log.h"
 #include "kvmrun/vfio_pci.h"
 #include "kvmrun/virtio_devices.h"
@@ -119,6 +120,35 @@ static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
 }
 
 /* ---- platform devices ---- */
+
+/*
+ * --irqchip split: the IOAPIC comes first, delivering through the KVM ops;
+ * every device after it gets its front, whose lines are the IOAPIC's pins.
+ */
+static int add_ioapic(struct vm *vm, unsigned i, const char *name)
+{
+	struct ioapic *io = calloc(1, sizeof(*io));
+	int r;
+
+	(void)i;
+	if (!io)
+		return -ENOMEM;
+	ioapic_init(io, vm->irq, vm->irq);
+	r = add(vm, &ioapic_device_ops, io, name);
+	if (r)
+		return r;
+	vm->ioapic = io;
+	vm->irq = ioapic_front(io);
+	r = bus_register(&vm->mmio, IOAPIC_BASE, IOAPIC_MMIO_LEN, ioapic_mmio, io, name);
+	if (r)
+		log_err("%s: MMIO at 0x%llx: %s", name, IOAPIC_BASE, strerror(-r));
+	return r;
+}
+
+static unsigned nr_ioapics(const struct vm_config *cfg)
+{
+	return cfg->irqchip == IRQCHIP_SPLIT;
+}
 
 /* Plugs a platform device (NULL: allocation failed) into the list and its ports into the bus. */
 static int add_on_ports(struct vm *vm, const struct vm_device_ops *ops, void *dev,
@@ -669,7 +699,9 @@ static const struct machine_part {
 	unsigned (*count)(const struct vm_config *cfg);
 	int (*add)(struct vm *vm, unsigned i, const char *name);
 } machine[] = {
+	/* The VT-d unit first: the IOAPIC's messages and the devices' go through its wrapper. */
 	{ "iommu", nr_iommus, add_iommu },
+	{ "ioapic", nr_ioapics, add_ioapic },	/* then every other device's lines go to it */
 	{ "serial", one, add_serial },
 	{ "i8042", one, add_i8042 },
 	{ "debug-exit", one, add_debug_exit },

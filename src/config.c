@@ -66,6 +66,9 @@ const char config_usage_text[] =
 "                           split irqchip), msi remaps MSIs only\n"
 "      --no-pit             no 8254 PIT (QEMU's -machine pit=off): ports 0x40-0x43\n"
 "                           and 0x61 are left unclaimed\n"
+"      --irqchip kernel|split  interrupt controllers: all in KVM (default: PIC,\n"
+"                           IOAPIC, LAPICs, PIT) or split: LAPICs in KVM, the\n"
+"                           IOAPIC in kvmrun, no PIC and no PIT (as --no-pit)\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
 "\n"
@@ -215,6 +218,7 @@ enum {
 	OPT_NO_PIT,
 	OPT_EDU,
 	OPT_IOMMU,
+	OPT_IRQCHIP,
 };
 
 static const struct option run_options[] = {
@@ -247,6 +251,7 @@ static const struct option run_options[] = {
 	{ "no-pit",	no_argument,	   NULL, OPT_NO_PIT },
 	{ "edu",	no_argument,	   NULL, OPT_EDU },
 	{ "iommu",	required_argument, NULL, OPT_IOMMU },
+	{ "irqchip",	required_argument, NULL, OPT_IRQCHIP },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -293,6 +298,7 @@ static uint32_t given_bit(int c)
 	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED: case OPT_VFIO:
 	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
 	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV: case OPT_NO_PIT: case OPT_EDU: case OPT_IOMMU:
+	case OPT_IRQCHIP:
 		return CFG_GIVEN_MACHINE;
 	case OPT_DISK:
 		return CFG_GIVEN_DISK;
@@ -518,6 +524,14 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 	case OPT_NO_PIT:
 		cfg->no_pit = true;
 		return 0;
+	case OPT_IRQCHIP:
+		if (!strcmp(arg, "kernel"))
+			cfg->irqchip = IRQCHIP_KERNEL;
+		else if (!strcmp(arg, "split"))
+			cfg->irqchip = IRQCHIP_SPLIT;
+		else
+			return config_fail(err, errlen, "--irqchip '%s': expected kernel or split", arg);
+		return 0;
 	case OPT_PCI_TESTDEV:
 		cfg->pci_testdev = true;
 		return 0;
@@ -644,6 +658,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		return config_fail(err, errlen, "'info' takes no kernel options");
 	if (cfg->cmd == CMD_RUN && !cfg->kernel)
 		return config_fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
+	/* The split irqchip has no PIC for a PIT to tick through. */
+	if (cfg->irqchip == IRQCHIP_SPLIT)
+		cfg->no_pit = true;
 	if (cfg->nr_vfio && cfg->transport != TRANSPORT_PCI)
 		return config_fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
 	if ((cfg->edu || cfg->iommu) && cfg->transport != TRANSPORT_PCI)

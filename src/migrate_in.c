@@ -275,6 +275,10 @@ static int check_machine(const struct snapshot *s, const struct vm *vm, char *er
 	if (src->iommu != c->iommu || src->iommu_ir != c->iommu_ir)
 		return snprintf(err, errlen, "the source's VT-d unit differs from this side's "
 				"(--iommu)"), -EINVAL;
+	if (src->irqchip != c->irqchip)
+		return snprintf(err, errlen, "the source's irqchip is %s, this side's %s (--irqchip)",
+				src->irqchip == IRQCHIP_SPLIT ? "split" : "in the kernel",
+				c->irqchip == IRQCHIP_SPLIT ? "split" : "in the kernel"), -EINVAL;
 	if (src->no_pit != c->no_pit)
 		DIFFER("PITs:", !src->no_pit, !c->no_pit, "--no-pit");
 	if (src->virtio_console != c->virtio_console)

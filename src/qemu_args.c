@@ -24,8 +24,9 @@ const char qemu_args_usage_text[] =
 "  -kernel FILE -initrd FILE -append STRING\n"
 "  -m [size=]SIZE[,slots=N][,maxmem=SIZE]   plain number: MiB; K/M/G/T suffixes\n"
 "  -smp N[,cpus=N][,sockets=N][,cores=N][,threads=N][,maxcpus=N]\n"
-"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off]\n"
+"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off][,kernel-irqchip=on|split]\n"
 "                                 pc, q35: virtio-pci; microvm: virtio-mmio\n"
+"                                 split: IOAPIC in kvmrun, no PIC, no PIT\n"
 "  -accel kvm  -enable-kvm\n"
 "  -cpu host|max|qemu64|kvm64[,+F|-F|F=on|off]...   F: x2apic tsc-deadline pcid\n"
 "      invpcid la57 pku umip rdtscp rdpid smep smap fsgsbase erms rdrand rdseed\n"
@@ -325,6 +326,18 @@ static int opt_machine(struct vm_config *cfg, enum machine *m, const char *arg, 
 			cfg->no_pit = !strcmp(v, "off");
 			continue;
 		}
+		/* split: the IOAPIC in kvmrun (kvm-unit-tests' intel_iommu); off would need a userspace LAPIC. */
+		if (!strcmp(k, "kernel-irqchip") && !strcmp(v, "split")) {
+			cfg->irqchip = IRQCHIP_SPLIT;
+			continue;
+		}
+		if (!strcmp(k, "kernel-irqchip") && !strcmp(v, "on")) {
+			cfg->irqchip = IRQCHIP_KERNEL;
+			continue;
+		}
+		if (!strcmp(k, "kernel-irqchip"))
+			return config_fail(err, errlen, "-machine kernel-irqchip=%s: unsupported (on and "
+				    "split are: kvmrun keeps the LAPICs in KVM)", v);
 		for (size_t j = 0; j < sizeof(machine_props_fixed) / sizeof(machine_props_fixed[0]); j++)
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);
@@ -929,6 +942,9 @@ static int parse_finish(struct qemu_args *qa, struct pending *p, char *err, size
 		cfg->serial = SERIAL_NONE;
 	/* QEMU boots the guest again after a reset unless told -no-reboot. */
 	cfg->reboot_restart = !p->no_reboot;
+	/* As with --irqchip split: no PIC for a PIT to tick through. */
+	if (cfg->irqchip == IRQCHIP_SPLIT)
+		cfg->no_pit = true;
 	return 0;
 }
 

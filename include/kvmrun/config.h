@@ -33,6 +33,8 @@ enum transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
 /* --iommu intel,intremap=: MSI-only remapping works beside KVM's own IOAPIC. */
 enum iommu_ir { IOMMU_IR_OFF, IOMMU_IR_ON, IOMMU_IR_MSI };
+/* Where the interrupt controllers live: all in KVM, or the IOAPIC in kvmrun (no PIC, no PIT). */
+enum irqchip { IRQCHIP_KERNEL, IRQCHIP_SPLIT };
 
 struct vm_config {
 	enum cmd cmd;
@@ -51,6 +53,7 @@ struct vm_config {
 	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
 	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
 	bool no_pit;			/* --no-pit: no in-kernel PIT; ports 0x40-0x43, 0x61 unclaimed */
+	enum irqchip irqchip;		/* --irqchip; split implies no_pit */
 	uint32_t cpu_on, cpu_off;	/* -cpu MODEL,+F,-F: bit i is cpuid_features[i] (cpuid.h) */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
@@ -118,14 +121,10 @@ int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_l
  */
 int config_parse_iommu(struct vm_config *cfg, const char *arg, const char *flag, char *err,
 		       size_t errlen);
-/*
- * Is the IOAPIC kvmrun's own (split irqchip), so that interrupt remapping
- * can reach its pins?  Not before --irqchip split exists in this tree.
- */
+/* Is the IOAPIC kvmrun's own (split irqchip), so that interrupt remapping can reach its pins? */
 static inline bool config_irqchip_split(const struct vm_config *cfg)
 {
-	(void)cfg;
-	return false;
+	return cfg->irqchip == IRQCHIP_SPLIT;
 }
 
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */

@@ -39,6 +39,7 @@ struct machine_dmar {
 struct machine_desc {
 	uint32_t level_irqs;		/* ISA IRQs (bits 0-15) that are level triggered, active high */
 	bool pci_host;			/* a PCI host bridge on 0xCF8: ACPI's \_SB.PCI0 */
+	bool no_pic;			/* no 8259 PICs (split irqchip): no PCAT_COMPAT in the MADT */
 	char cmdline[MACHINE_CMDLINE_MAX];	/* appended to the kernel command line */
 	size_t cmdline_len;
 	struct machine_dmar dmar;

@@ -107,7 +107,7 @@ static void check_pci(const uint8_t *xsdt, const uint8_t *dsdt)
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
-	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true, NULL);
+	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true, true, NULL);
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
 	unsigned lapics = 0, ioapics = 0, level = 0;
 
@@ -162,8 +162,28 @@ START_TEST(tables_are_consistent)
 	ck_assert_uint_eq(ioapics, 1);
 	ck_assert_uint_eq(level, 3);
 	ck_assert_uint_eq(r32(madt + 36), LAPIC_ADDR);
+	ck_assert_uint_eq(r32(madt + 40), 1);			/* PCAT_COMPAT: PICs there */
 	/* Everything stays inside the BIOS area. */
 	ck_assert_uint_le(r64(rsdp + 24) + r32(xsdt + 4), ACPI_TABLES_END);
+}
+END_TEST
+
+/* The split irqchip's machine: no PICs, so no PCAT_COMPAT; the IOAPIC and the SCI stay. */
+START_TEST(madt_without_pic)
+{
+	const uint8_t *madt;
+	unsigned ioapics = 0, sci = 0;
+
+	ck_assert_uint_eq(acpi_build(&mem, 2, 0, false, false, NULL), ACPI_RSDP_ADDR);
+	madt = find(table(r64(guest_mem_ptr(&mem, ACPI_RSDP_ADDR, 36) + 24), "XSDT"), "APIC");
+	ck_assert_uint_eq(r32(madt + 40), 0);
+	for (uint32_t off = 44; off < r32(madt + 4); off += madt[off + 1]) {
+		ioapics += madt[off] == 1;
+		sci += madt[off] == 2 && madt[off + 3] == 9;
+	}
+	ck_assert_uint_eq(ioapics, 1);
+	ck_assert_uint_eq(sci, 1);
+	ck_assert_uint_eq(acpi_sum(madt, r32(madt + 4)), 0);
 }
 END_TEST
 
@@ -189,7 +209,7 @@ START_TEST(facs_waking_vector)
 	uint64_t xv = 1, facs;
 	uint8_t junk[4] = "XXXX";
 
-	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false, NULL), ACPI_RSDP_ADDR);
+	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false, true, NULL), ACPI_RSDP_ADDR);
 	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), 0);
 	ck_assert_uint_eq(v, 0);
 	ck_assert_uint_eq(xv, 0);
@@ -251,7 +271,7 @@ START_TEST(dmar_table)
 	};
 	const uint8_t *xsdt, *dmar, *drhd, *sc;
 
-	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, true, &d), 36) + 24), "XSDT");
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, true, true, &d), 36) + 24), "XSDT");
 	ck_assert_uint_eq(r32(xsdt + 4), 36 + 4 * 8);	/* FADT, MADT, MCFG, DMAR */
 	dmar = find(xsdt, "DMAR");
 	ck_assert_uint_eq(dmar[36], 47);			/* host address width - 1 */
@@ -275,7 +295,7 @@ START_TEST(dmar_table)
 	/* Without interrupt remapping: no flag, no IOAPIC scope. */
 	d.intremap = false;
 	d.nr_devs = 1;
-	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, false, &d), 36) + 24), "XSDT");
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, false, true, &d), 36) + 24), "XSDT");
 	ck_assert_uint_eq(r32(xsdt + 4), 36 + 3 * 8);	/* FADT, MADT, DMAR */
 	dmar = find(xsdt, "DMAR");
 	ck_assert_uint_eq(dmar[37], 0);
@@ -296,6 +316,7 @@ int main(void)
 	tcase_add_test(tc, pm_poweroff_and_reset);
 	tcase_add_test(tc, facs_waking_vector);
 	tcase_add_test(tc, dmar_table);
+	tcase_add_test(tc, madt_without_pic);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

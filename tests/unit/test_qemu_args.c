@@ -185,6 +185,24 @@ START_TEST(test_machine)
 }
 END_TEST
 
+/* kvm-unit-tests' intel_iommu: the split irqchip (userspace IOAPIC), which has no PIT. */
+START_TEST(test_machine_split_irqchip)
+{
+	OK("-kernel", "k", "-global", "kvm-pit.lost_tick_policy=discard", "-M",
+	   "q35,kernel-irqchip=split", "-smp", "4");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_SPLIT);
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=on");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_KERNEL);
+	ck_assert(!qa.cfg.no_pit);
+	/* The last word wins. */
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=split", "-M", "kernel-irqchip=on");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_KERNEL);
+	ck_assert(!qa.cfg.no_pit);
+}
+END_TEST
+
 /* kvm-unit-tests' vmexit_ipi adds -machine pit=off to the runner's line (and its -global). */
 START_TEST(test_machine_pit)
 {
@@ -452,8 +470,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-machine", "isapc" },
 	  "-machine isapc: unsupported machine type (pc, q35 and microvm are)" },
 	{ { "-kernel", "k", "-M", "pc,accel=tcg" }, "-machine: unsupported option 'accel=tcg'" },
-	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=split" },
-	  "-machine: unsupported option 'kernel-irqchip=split'" },
+	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=off" },
+	  "-machine kernel-irqchip=off: unsupported (on and split are: kvmrun keeps the LAPICs in KVM)" },
 	{ { "-kernel", "k", "-M", "pc,pit=no" }, "-machine: unsupported option 'pit=no'" },
 	{ { "-kernel", "k", "-M", "pc,pit" }, "-machine: unsupported option 'pit'" },
 	{ { "-kernel", "k", "-accel", "tcg" }, "-accel tcg: only kvm is supported" },
@@ -590,6 +608,7 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_smp);
 	tcase_add_test(tc, test_machine);
 	tcase_add_test(tc, test_machine_pit);
+	tcase_add_test(tc, test_machine_split_irqchip);
 	tcase_add_test(tc, test_accel_cpu_display);
 	tcase_add_test(tc, test_cpu_features);
 	tcase_add_test(tc, test_cpu_features_in_help);
