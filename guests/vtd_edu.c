@@ -262,7 +262,7 @@ static void invalidate_iec(uint32_t token)
 	check(vrd64(IQH) == vrd64(IQT), "vtd: IQH 0x%lx behind IQT 0x%lx", vrd64(IQH), vrd64(IQT));
 }
 
-static uint64_t snap, ir_faults = 1;
+static uint64_t snap, ir_faults = 1, ioapic;
 
 /*
  * snap=1: a snapshot here (--snapshot-dir), with translation, remapping and
@@ -284,6 +284,43 @@ static void snapshot_point(void)
 	dma(EDU_BUF, IOVA_B, 128, true);
 	check(same(PA, PB, 128), "DMA through VT-d after the snapshot");
 	check(rd(EDU_ALIVE) == ~0x5a5a1234u, "edu liveness register lost");
+}
+
+#define IOAPIC		0xfec00000ull
+#define VEC3		0x63
+#define IRTE_IOAPIC	0xa5	/* the handle: bits 14:0 in RTE bits 63:49, bit 15 in bit 11 */
+
+static void ioapic_write(unsigned reg, uint32_t v)
+{
+	mmio_write32(IOAPIC, reg);
+	mmio_write32(IOAPIC + 0x10, v);
+}
+
+/*
+ * ioapic=1 (split irqchip, intremap=on): the edu's INTx through an IOAPIC
+ * entry in remappable format whose own vector field is 0x20; the interrupt
+ * must arrive with the IRTE's vector on the IRTE's CPU.
+ */
+static void remapped_ioapic(unsigned cap)
+{
+	unsigned pin = pci_cfg_read8(slot, 0x3c), before = irqs;
+
+	check(pin < 24, "edu interrupt line %u", pin);
+	/* The undelivered raise above is still pending: acknowledged, so that INTx starts low. */
+	wr(EDU_IRQ_ACK, rd(EDU_IRQ_STATUS));
+	pci_cfg_write16(slot, cap + 2, 0);		/* MSI off: INTx */
+	irte(IRTE_IOAPIC, true, VEC3, 1);
+	invalidate_iec(0x600f);
+	idt_set(VEC3, handler);
+	ioapic_write(0x11 + 2 * pin, 1u << 16 | (IRTE_IOAPIC & 0x7fff) << 17);
+	ioapic_write(0x10 + 2 * pin, 0x20 | (IRTE_IOAPIC >> 15) << 11);	/* edge, unmasked */
+	wr(EDU_IRQ_RAISE, 1);
+	check(wait_irq(before + 1), "no interrupt through the remapped IOAPIC entry of pin %u", pin);
+	check(irq_vec == VEC3 && irq_cpu == 1, "IOAPIC interrupt at vector 0x%x on APIC %u, the "
+	      "IRTE says 0x%x on APIC 1", irq_vec, irq_cpu, VEC3);
+	ioapic_write(0x10 + 2 * pin, 1u << 16);		/* masked again */
+	printf("vtd: edu INTx through IOAPIC pin %u remapped by IRTE 0x%x to vector 0x%x on APIC 1\n",
+	       pin, IRTE_IOAPIC, VEC3);
 }
 
 static void remapped_msi(void)
@@ -337,6 +374,8 @@ static void remapped_msi(void)
 		      "vtd: no fault recorded for the non-present IRTE (FSTS 0x%x)", vrd(FSTS));
 	cli();
 	printf("vtd: non-present IRTE: nothing delivered%s\n", ir_faults ? ", fault 0x22 recorded" : "");
+	if (ioapic)
+		remapped_ioapic(cap);
 }
 
 void test_main(void)
@@ -347,6 +386,7 @@ void test_main(void)
 	cmdline_u64("ir", &ir);
 	cmdline_u64("snap", &snap);
 	cmdline_u64("ir_faults", &ir_faults);
+	cmdline_u64("ioapic", &ioapic);
 	find_edu();
 	registers();
 	direct_dma();

@@ -242,6 +242,12 @@ kvmrun_guest_test(guest.vtd_edu.ir vtd_edu.elf ${PASS}
   --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
   --out "^vtd: non-present IRTE: nothing delivered, fault 0x22 recorded$"
   ARGS --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append "vtd=1 ir=1")
+# The split irqchip with intremap=on: the edu's INTx through a remappable IOAPIC entry too.
+kvmrun_guest_test(guest.vtd_edu.split vtd_edu.elf ${PASS}
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  ARGS --edu --iommu intel,intremap=on --irqchip split --cpus 2 --memory 64M
+  --append "vtd=1 ir=1 ioapic=1")
 # Snapshot with translation, remapping and the queue on; the restored VM goes on through them.
 set(VTD_SNAP ${CMAKE_CURRENT_BINARY_DIR}/vtd-edu-snapshot)
 kvmrun_cmd_test(guest.vtd_edu.snapshot --needs-kvm ${PASS} --out "^snapshot: restored$"
@@ -628,6 +634,10 @@ kvmrun_cmd_test(qemu.vtd_edu --needs-kvm ${PASS}
   --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
   CMD ${KVMRUN} qemu -kernel ${G}/vtd_edu.elf ${QEMU_DEBUG_EXIT} -M q35
   -device intel-iommu,intremap=off,eim=off -device edu -smp 2 -m 64 -append vtd=1)
+kvmrun_cmd_test(qemu.vtd_edu.split --needs-kvm ${PASS}
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  CMD ${KVMRUN} qemu -kernel ${G}/vtd_edu.elf ${QEMU_DEBUG_EXIT} -M q35,kernel-irqchip=split
+  -device intel-iommu,intremap=on,eim=off -device edu -smp 2 -m 64 -append "vtd=1 ir=1 ioapic=1")
 kvmrun_cmd_test(cli.qemu_intel_iommu_intremap ${ONE_ERROR}
   --err "^kvmrun: -device intel-iommu,intremap=on: needs -machine kernel-irqchip=split"
   CMD ${KVMRUN} qemu -kernel x -M q35 -device intel-iommu,intremap=on,eim=off -device edu)

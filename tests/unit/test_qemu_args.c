@@ -333,7 +333,15 @@ START_TEST(test_edu_intel_iommu)
 	/* QEMU's auto: on only with the split irqchip. */
 	OK("-kernel", "k", "-device", "intel-iommu,aw-bits=48,device-iotlb=off");
 	ck_assert(qa.cfg.iommu);
-	ck_assert_int_eq(qa.cfg.iommu_ir, config_irqchip_split(&qa.cfg) ? IOMMU_IR_ON : IOMMU_IR_OFF);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_OFF);
+	OK("-kernel", "k", "-device", "intel-iommu", "-M", "q35,kernel-irqchip=split");
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_ON);
+	/* kvm-unit-tests' intel_iommu line as it is. */
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on,eim=off",
+	   "-device", "edu", "-smp", "4");
+	ck_assert(qa.cfg.edu && qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_ON);
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_SPLIT);
 }
 END_TEST
 
