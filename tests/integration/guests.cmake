@@ -248,12 +248,14 @@ kvmrun_guest_test(guest.vtd_edu.split vtd_edu.elf ${PASS}
   --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
   ARGS --edu --iommu intel,intremap=on --irqchip split --cpus 2 --memory 64M
   --append "vtd=1 ir=1 ioapic=1")
-# Snapshot with translation, remapping and the queue on; the restored VM goes on through them.
+# Snapshot with translation, remapping (split irqchip) and the queue on; the restored VM goes on
+# through them, the IOAPIC's remapped entry included.
 set(VTD_SNAP ${CMAKE_CURRENT_BINARY_DIR}/vtd-edu-snapshot)
 kvmrun_cmd_test(guest.vtd_edu.snapshot --needs-kvm ${PASS} --out "^snapshot: restored$"
   --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
   --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
-  CMD sh -c "rm -rf ${VTD_SNAP} && ${KVMRUN} run --kernel ${G}/vtd_edu.elf --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append 'vtd=1 ir=1 snap=1' --snapshot-dir ${VTD_SNAP} >/dev/null 2>&1 || true && exec ${KVMRUN} restore ${VTD_SNAP}")
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  CMD sh -c "rm -rf ${VTD_SNAP} && ${KVMRUN} run --kernel ${G}/vtd_edu.elf --edu --iommu intel,intremap=on --irqchip split --cpus 2 --memory 64M --append 'vtd=1 ir=1 ioapic=1 snap=1' --snapshot-dir ${VTD_SNAP} >/dev/null 2>&1 || true && exec ${KVMRUN} restore ${VTD_SNAP}")
 kvmrun_guest_test(guest.vtd_edu.dma vtd_edu.mb.elf ${PASS}
   --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
   ARGS --edu --iommu intel --memory 64M --append vtd=1)
