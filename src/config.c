@@ -626,6 +626,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		cfg->no_pit = true;
 	if (cfg->nr_vfio && cfg->transport != TRANSPORT_PCI)
 		return config_fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
+	if (cfg->nr_vfio && cfg->irqchip == IRQCHIP_SPLIT)
+		return config_fail(err, errlen, "--vfio with --irqchip split: a passed-through "
+			    "device's INTx needs KVM's IOAPIC (its resample irqfd); use --irqchip kernel");
 	if (cfg->nr_vfio && cfg->incoming)
 		return config_fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))
