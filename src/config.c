@@ -669,6 +669,9 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 	if (cfg->iommu_ir == IOMMU_IR_ON && !config_irqchip_split(cfg))
 		return config_fail(err, errlen, "--iommu intel,intremap=on needs the split irqchip: "
 			    "KVM's IOAPIC cannot remap (intremap=msi remaps MSIs only)");
+	if (cfg->nr_vfio && cfg->irqchip == IRQCHIP_SPLIT)
+		return config_fail(err, errlen, "--vfio with --irqchip split: a passed-through "
+			    "device's INTx needs KVM's IOAPIC (its resample irqfd); use --irqchip kernel");
 	if (cfg->nr_vfio && cfg->incoming)
 		return config_fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))

@@ -567,6 +567,43 @@ foreach(case "fs-root;pci" "blk-root;mmio" "fs-user;pci")
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux;vhost-user" RUN_SERIAL TRUE)
 endforeach()
 
+# --irqchip split (issue 13): LAPICs in KVM, the IOAPIC in kvmrun (devices/ioapic.c), no PIC
+# and no PIT.  The interrupt-using guests again, every line through the userspace IOAPIC: COM1's
+# receive interrupt, pc-testdev's lines (edge; level with Remote IRR, EOI and mask), virtio-mmio
+# (level), virtio-pci INTx (level, set directly: no resample irqfd) and MSI-X (irqfds), SMP, ACPI.
+set(SPLIT --irqchip split)
+kvmrun_guest_test(guest.split.serial.echo serial_echo.elf ${PASS} --out "^echo: ping from the host$"
+  --wait-for "^ready" --input "ping from the host\\n" ARGS ${SPLIT} --append ioapic=1)
+kvmrun_guest_test(guest.split.pcdevs.testdev pcdevs.mb.elf ${PASS} --out "^pc-testdev: irq line 10$"
+  --out "^pc-testdev: level irq line 10, Remote IRR and mask$"
+  ARGS ${SPLIT} --cpus 2 --pc-testdev --append "expect_cpus=2 testdev=1 nopit=1 level=1")
+kvmrun_guest_test(guest.split.smp smp.elf ${PASS} --out "all 4 CPUs online"
+  ARGS ${SPLIT} --cpus 4 --append expect_cpus=4)
+kvmrun_guest_test(guest.split.acpi acpi.mb.elf --status 0 --out "acpi: 4 LAPICs, 1 IOAPIC" --no-out FAIL
+  ARGS ${SPLIT} --cpus 4 --append "expect_cpus=4 expect_pic=0")
+# The same guest on the default machine fails that check: the flag is really looked at.
+kvmrun_guest_test(guest.split.acpi-check acpi.mb.elf --status 35
+  --out "^FAIL: MADT flags 0x1, expected PCAT_COMPAT 0" ARGS --append expect_pic=0)
+kvmrun_guest_test(guest.split.timer timer.elf ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  --out "lapic timer: 10 interrupts" ARGS ${SPLIT} --append nopit=1)
+foreach(t pci mmio)
+  kvmrun_virtio_test(virtio.split.${t}.irq virtio_irq.elf ${PASS}
+    --out "^virtio-irq: device on virtio-${t} "
+    ARGS ${SPLIT} --rng --transport ${t} --timeout 60 --append transport=${t})
+endforeach()
+kvmrun_virtio_test(virtio.split.pci.intx virtio_irq.elf ${PASS}
+  --out "^virtio-irq: 8 INTx interrupts on GSI 1[6-9] \\(pin A\\) for 8 requests"
+  --out "^virtio-irq: INTx is level" --out "^virtio-irq: Interrupt Status follows the ISR"
+  --out "^virtio-irq: Interrupt Disable holds INTx back"
+  --err "no INTx irqfd for GSI 1[6-9] \\(Operation not supported\\): the line is set directly"
+  ARGS -vv ${SPLIT} --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+kvmrun_cmd_test(cli.split.qemu-front --needs-kvm --status 33 --out "^PASS"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=split -nodefaults -serial stdio
+  -device isa-debug-exit,iobase=0xf4,iosize=4)
+kvmrun_cmd_test(cli.split.qemu-front-off --status 1
+  --err "-machine kernel-irqchip=off: unsupported \\(on and split are"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=off)
+
 # Snapshots, restores and live migration (issue 11; tests/integration/snapshot.py):
 # the snapcount, dirtymem and snapdev guests across kvmrun processes.
 kvmrun_guest_test(guest.snapcount.1 snapcount.elf ${PASS} --out "^seq 5 ticks 50 cpu0 [0-9]+$"
@@ -585,12 +622,13 @@ add_test(NAME snapshot.cycles.2 COMMAND ${SNAP} cycles 2)
 add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
 add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
+add_test(NAME snapshot.guest-port.split COMMAND ${SNAP} guest-port 2 split)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
-  snapshot.guest-port.no-pit
+  snapshot.guest-port.no-pit snapshot.guest-port.split
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})

@@ -462,6 +462,9 @@ START_TEST(test_irqchip)
 	ck_assert_int_eq(cfg.irqchip, IRQCHIP_KERNEL);
 	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "off"),
 			    "--irqchip 'off': expected kernel or split");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "split",
+				  "--vfio", "0000:01:00.1"),
+			    "--vfio with --irqchip split");
 	assert_err_contains(PARSE(&cfg, "kvmrun", "restore", "dir", "--irqchip", "split"),
 			    "the machine (kernel, vCPUs, memory, devices) is the snapshot's");
 }
