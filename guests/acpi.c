@@ -1,7 +1,8 @@
 /*
  * ACPI as a guest sees it: finds the RSDP by the legacy scan of the BIOS area,
  * checks every table's checksum and the PM timer's FADT fields, counts the
- * MADT's LAPICs against expect_cpus=, finds \_S5 in the DSDT, then powers off through the FADT's
+ * MADT's LAPICs against expect_cpus= and its PCAT_COMPAT flag against expect_pic=
+ * (default 1), finds \_S5 in the DSDT, then powers off through the FADT's
  * PM1a control register (or resets through its reset register: mode=reset).
  */
 #include "guest.h"
@@ -43,11 +44,12 @@ void test_main(void)
 {
 	const uint8_t *rsdp = NULL, *fadt = NULL, *madt = NULL, *p;
 	const struct sdt *xsdt, *dsdt;
-	uint64_t expect = 1;
+	uint64_t expect = 1, expect_pic = 1;
 	unsigned cpus = 0, ioapics = 0;
 	char mode[16] = "poweroff";
 
 	cmdline_u64("expect_cpus", &expect);
+	cmdline_u64("expect_pic", &expect_pic);
 	cmdline_get("mode", mode, sizeof(mode));
 	for (uint64_t a = 0xe0000; a < 0x100000; a += 16)
 		if (!strncmp((const char *)a, "RSD PTR ", 8)) {
@@ -95,6 +97,9 @@ void test_main(void)
 	printf("acpi: %u LAPICs, %u IOAPIC\n", cpus, ioapics);
 	check(cpus == expect, "MADT lists %u CPUs, expected %lu", cpus, expect);
 	check(ioapics == 1, "MADT lists %u IOAPICs", ioapics);
+	/* PCAT_COMPAT: 8259 PICs beside the IOAPIC (none with the split irqchip). */
+	check((rd32(madt + 40) & 1) == expect_pic, "MADT flags 0x%x, expected PCAT_COMPAT %lu",
+	      rd32(madt + 40), expect_pic);
 
 	if (!strcmp(mode, "reset")) {
 		uint16_t port = (uint16_t)rd64(fadt + 116 + 4);

@@ -2,11 +2,14 @@
  * UART: register behaviour Linux's 8250 driver relies on (scratch, IER
  * read-back, THRE interrupt on enable and its acknowledgement, loopback with
  * modem-status mirroring), then interrupt-driven receive on IRQ 4 through the
- * PIC: reads one line from the host and echoes it.
+ * PIC (ioapic=1: through the IOAPIC, for machines without a PIC): reads one
+ * line from the host and echoes it.
  */
 #include "guest.h"
 
 #define IRQ4_VEC	0x24
+#define IOAPIC_BASE	0xfec00000ULL
+static bool use_ioapic;
 static volatile char line[128];
 static volatile unsigned len;
 static volatile bool got_line;
@@ -22,7 +25,20 @@ static void uart_isr(struct frame *f)
 		else if (len + 1 < sizeof(line))
 			line[len++] = c;
 	}
-	outb(0x20, 0x20);
+	if (use_ioapic)
+		lapic_eoi();
+	else
+		outb(0x20, 0x20);
+}
+
+/* IOAPIC pin 4: edge, vector IRQ4_VEC, to this CPU. */
+static void ioapic_route_irq4(void)
+{
+	lapic_write(LAPIC_SVR, 0x1ff);
+	mmio_write32(IOAPIC_BASE, 0x11 + 2 * 4);
+	mmio_write32(IOAPIC_BASE + 0x10, lapic_id() << 24);
+	mmio_write32(IOAPIC_BASE, 0x10 + 2 * 4);
+	mmio_write32(IOAPIC_BASE + 0x10, IRQ4_VEC);
 }
 
 static void registers(void)
@@ -62,15 +78,20 @@ static void registers(void)
 
 void test_main(void)
 {
-	uint64_t start;
+	uint64_t start, ioapic = 0;
 
 	registers();
-	outb(0x20, 0x11);
-	outb(0x21, 0x20);
-	outb(0x21, 0x04);
-	outb(0x21, 0x01);
-	outb(0x21, 0xef);	/* only IRQ4 */
-	outb(0xa1, 0xff);
+	use_ioapic = cmdline_u64("ioapic", &ioapic) && ioapic;
+	if (use_ioapic) {
+		ioapic_route_irq4();
+	} else {
+		outb(0x20, 0x11);
+		outb(0x21, 0x20);
+		outb(0x21, 0x04);
+		outb(0x21, 0x01);
+		outb(0x21, 0xef);	/* only IRQ4 */
+		outb(0xa1, 0xff);
+	}
 	idt_set(IRQ4_VEC, uart_isr);
 	outb(COM1 + 1, 0x01);	/* received-data interrupt */
 	printf("ready\n");

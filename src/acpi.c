@@ -396,13 +396,14 @@ static size_t level_override(struct tbuf *t, size_t off, unsigned irq)
 	return off + 10;
 }
 
-static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs)
+static int build_madt(struct tbuf *t, unsigned nr_cpus, uint32_t level_irqs, bool pic)
 {
 	size_t off = 44;
 
 	header(t, "APIC", 5);
 	put32(t, 36, (uint32_t)LAPIC_ADDR);
-	put32(t, 40, MADT_PCAT_COMPAT);
+	/* Without a PIC (split irqchip) the guest must not look for one to mask. */
+	put32(t, 40, pic ? MADT_PCAT_COMPAT : 0);
 	if (off + nr_cpus * 8 + 12 + 10 * 17 + 6 > sizeof(t->b))
 		return -1;
 	for (unsigned i = 0; i < nr_cpus; i++, off += 8) {
@@ -449,6 +450,46 @@ static void build_mcfg(struct tbuf *t)
 }
 
 /* Copies a table to *addr (16-byte aligned) and advances it. */
+/* DMAR (VT-d spec, chapter 8): one DRHD whose device scopes list what it translates. */
+#define DMAR_INTR_REMAP		0x1
+#define DMAR_X2APIC_OPT_OUT	0x2
+#define DMAR_DRHD		0
+#define DMAR_SCOPE_ENDPOINT	1
+#define DMAR_SCOPE_IOAPIC	3
+#define DMAR_HAW		47	/* host address width - 1 */
+
+static size_t dmar_scope(struct tbuf *t, size_t off, uint8_t type, uint8_t id, uint8_t bus,
+			 uint8_t devfn)
+{
+	put8(t, off, type);
+	put8(t, off + 1, 8);			/* one path entry */
+	put8(t, off + 4, id);			/* enumeration id */
+	put8(t, off + 5, bus);			/* start bus */
+	put8(t, off + 6, devfn >> 3);
+	put8(t, off + 7, devfn & 7);
+	return off + 8;
+}
+
+static void build_dmar(struct tbuf *t, const struct machine_dmar *d)
+{
+	size_t off = 64;
+
+	header(t, "DMAR", 1);
+	put8(t, 36, DMAR_HAW);
+	/* No x2APIC remapping (no EIM): the guest must stay in xAPIC mode with IR on. */
+	put8(t, 37, d->intremap ? DMAR_INTR_REMAP | DMAR_X2APIC_OPT_OUT : 0);
+	put16(t, 48, DMAR_DRHD);
+	put8(t, 52, 0);				/* INCLUDE_PCI_ALL clear: only the scopes */
+	put16(t, 54, 0);			/* segment */
+	put64(t, 56, d->base);
+	for (unsigned i = 0; i < d->nr_devs; i++)
+		off = dmar_scope(t, off, DMAR_SCOPE_ENDPOINT, 0, 0, d->devfn[i]);
+	if (d->intremap)
+		off = dmar_scope(t, off, DMAR_SCOPE_IOAPIC, 0, d->ioapic_bus, d->ioapic_devfn);
+	put16(t, 50, (uint16_t)(off - 48));
+	finish(t);
+}
+
 static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, uint64_t *at)
 {
 	*at = *addr;
@@ -458,10 +499,12 @@ static int place(struct guest_mem *mem, uint64_t *addr, const struct tbuf *t, ui
 	return 0;
 }
 
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci)
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci,
+		    bool pic, const struct machine_dmar *dmar)
 {
 	static struct tbuf t;	/* 4 KiB: keep it off the stack */
-	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, mcfg = 0, xsdt;
+	uint64_t next = ACPI_RSDP_ADDR + 64, dsdt, facs, fadt, madt, mcfg = 0, dmar_at = 0, xsdt;
+	size_t x = 52;
 	uint8_t rsdp[36];
 
 	if (build_dsdt(&t, pci, pci_window64_base(mem)) || place(mem, &next, &t, &dsdt))
@@ -473,18 +516,27 @@ uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs
 	build_fadt(&t, facs, dsdt);
 	if (place(mem, &next, &t, &fadt))
 		return 0;
-	if (build_madt(&t, nr_cpus, level_irqs) || place(mem, &next, &t, &madt))
+	if (build_madt(&t, nr_cpus, level_irqs, pic) || place(mem, &next, &t, &madt))
 		return 0;
 	if (pci) {
 		build_mcfg(&t);
 		if (place(mem, &next, &t, &mcfg))
 			return 0;
 	}
+	if (dmar && dmar->base) {
+		build_dmar(&t, dmar);
+		if (place(mem, &next, &t, &dmar_at))
+			return 0;
+	}
 	header(&t, "XSDT", 1);
 	put64(&t, 36, fadt);
 	put64(&t, 44, madt);
-	if (pci)
-		put64(&t, 52, mcfg);
+	if (pci) {
+		put64(&t, x, mcfg);
+		x += 8;
+	}
+	if (dmar_at)
+		put64(&t, x, dmar_at);
 	finish(&t);
 	if (place(mem, &next, &t, &xsdt))
 		return 0;

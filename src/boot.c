@@ -225,7 +225,8 @@ static int load_image(const struct vm_config *cfg, const struct machine_desc *de
 	if (r)
 		return r;
 	x.cmdline = plain_args;
-	x.rsdp = acpi_build(mem, cfg->cpus, desc ? desc->level_irqs : 0, desc && desc->pci_host);
+	x.rsdp = acpi_build(mem, cfg->cpus, desc ? desc->level_irqs : 0, desc && desc->pci_host,
+			    !desc || !desc->no_pic, desc ? &desc->dmar : NULL);
 	if (!x.rsdp)
 		log_warn("ACPI tables do not fit; the guest gets none");
 

@@ -23,12 +23,15 @@
 #include "kvmrun/boot.h"
 #include "kvmrun/builder.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/edu.h"
 #include "kvmrun/host_file.h"
+#include "kvmrun/ioapic.h"
 #include "kvmrun/log.h"
 #include "kvmrun/vfio_pci.h"
 #include "kvmrun/virtio_devices.h"
 #include "kvmrun/virtio_slot.h"
 #include "kvmrun/vm.h"
+#include "kvmrun/vtd.h"
 
 /* Plugs a device into the list; on failure the list has already destroyed it. */
 static int add(struct vm *vm, const struct vm_device_ops *ops, void *dev, const char *name)
@@ -117,6 +120,35 @@ static struct irq_line isa_irq(struct vm *vm, unsigned gsi)
 }
 
 /* ---- platform devices ---- */
+
+/*
+ * --irqchip split: the IOAPIC comes first, delivering through the KVM ops;
+ * every device after it gets its front, whose lines are the IOAPIC's pins.
+ */
+static int add_ioapic(struct vm *vm, unsigned i, const char *name)
+{
+	struct ioapic *io = calloc(1, sizeof(*io));
+	int r;
+
+	(void)i;
+	if (!io)
+		return -ENOMEM;
+	ioapic_init(io, vm->irq, vm->irq);
+	r = add(vm, &ioapic_device_ops, io, name);
+	if (r)
+		return r;
+	vm->ioapic = io;
+	vm->irq = ioapic_front(io);
+	r = bus_register(&vm->mmio, IOAPIC_BASE, IOAPIC_MMIO_LEN, ioapic_mmio, io, name);
+	if (r)
+		log_err("%s: MMIO at 0x%llx: %s", name, IOAPIC_BASE, strerror(-r));
+	return r;
+}
+
+static unsigned nr_ioapics(const struct vm_config *cfg)
+{
+	return cfg->irqchip == IRQCHIP_SPLIT;
+}
 
 /* Plugs a platform device (NULL: allocation failed) into the list and its ports into the bus. */
 static int add_on_ports(struct vm *vm, const struct vm_device_ops *ops, void *dev,
@@ -319,6 +351,73 @@ static int add_pci_testdev(struct vm *vm, unsigned i, const char *name)
 static unsigned nr_pci_testdevs(const struct vm_config *cfg)
 {
 	return cfg->pci_testdev;
+}
+
+/*
+ * The VT-d unit comes first: with interrupt remapping every device built
+ * after it gets its MSI routes through the unit's wrapper of vm->irq.
+ */
+static int add_iommu(struct vm *vm, unsigned i, const char *name)
+{
+	struct vtd *v = calloc(1, sizeof(*v));
+	int r;
+
+	(void)i;
+	if (!v)
+		return -ENOMEM;
+	vtd_init(v, &vm->mem, vm->irq, vm->cfg->iommu_ir != IOMMU_IR_OFF);
+	v->dmar_intremap = vm->cfg->iommu_ir == IOMMU_IR_ON;
+	r = add(vm, &vtd_device_ops, v, name);
+	if (!r)
+		r = bus_register(&vm->mmio, VTD_BASE, VTD_SIZE, vtd_mmio, v, name);
+	if (r)
+		return r;
+	if (v->intremap)
+		vm->irq = vtd_irq(v);
+	log_info("%s: VT-d unit at 0x%llx, interrupt remapping %s", name, VTD_BASE,
+		 vm->cfg->iommu_ir == IOMMU_IR_ON ? "on" :
+		 vm->cfg->iommu_ir == IOMMU_IR_MSI ? "on (MSIs only)" : "off");
+	return 0;
+}
+
+static unsigned nr_iommus(const struct vm_config *cfg)
+{
+	return cfg->iommu;
+}
+
+static int add_edu(struct vm *vm, unsigned i, const char *name)
+{
+	struct vm_device *io = device_list_find(&vm->devices, "iommu0");
+	struct edu *d;
+	int r;
+
+	(void)i;
+	if (!vm->pci) {
+		log_err("--edu needs the PCI bus: drop --transport mmio");
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	r = edu_init(d, &vm->mem, io ? io->dev : NULL, vm->irq);
+	if (r) {
+		free(d);
+		log_err("%s: %s", name, strerror(-r));
+		return r;
+	}
+	r = add(vm, &edu_device_ops, d, name);
+	if (r)
+		return r;
+	r = pci_bus_add(vm->pci, &d->fn);
+	if (r >= 0)
+		log_info("%s at PCI 00:%02x.0, BAR 0x%llx%s", name, (unsigned)r,
+			 (unsigned long long)d->fn.bar_decoded[0], io ? ", DMA through VT-d" : "");
+	return r < 0 ? r : 0;
+}
+
+static unsigned nr_edus(const struct vm_config *cfg)
+{
+	return cfg->edu;
 }
 
 /* The host bridge and its window: every VM with --transport pci has them, devices or not. */
@@ -600,6 +699,9 @@ static const struct machine_part {
 	unsigned (*count)(const struct vm_config *cfg);
 	int (*add)(struct vm *vm, unsigned i, const char *name);
 } machine[] = {
+	/* The VT-d unit first: the IOAPIC's messages and the devices' go through its wrapper. */
+	{ "iommu", nr_iommus, add_iommu },
+	{ "ioapic", nr_ioapics, add_ioapic },	/* then every other device's lines go to it */
 	{ "serial", one, add_serial },
 	{ "i8042", one, add_i8042 },
 	{ "debug-exit", one, add_debug_exit },
@@ -619,6 +721,7 @@ static const struct machine_part {
 	{ "pm-timer", one, add_pm_timer },
 	{ "pc-testdev", nr_pc_testdevs, add_pc_testdev },
 	{ "pci-testdev", nr_pci_testdevs, add_pci_testdev },	/* the last PCI slot: moves none */
+	{ "edu", nr_edus, add_edu },	/* after it: an edu moves no earlier function */
 	{ "vfio", nr_vfio, add_vfio },	/* last of all: adding it moves no other device */
 };
 

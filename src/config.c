@@ -59,8 +59,16 @@ const char config_usage_text[] =
 "      --pc-testdev         QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017,\n"
 "                           MMIO at 0xff000000), for kvm-unit-tests\n"
 "      --pci-testdev        QEMU's pci-testdev (1b36:0005) on the PCI bus\n"
+"      --edu                QEMU's edu device (1234:11e8) on the PCI bus\n"
+"      --iommu intel[,intremap=on|msi|off]\n"
+"                           a VT-d unit (0xfed90000) translating the edu's DMA;\n"
+"                           intremap=on remaps MSIs and the IOAPIC (needs the\n"
+"                           split irqchip), msi remaps MSIs only\n"
 "      --no-pit             no 8254 PIT (QEMU's -machine pit=off): ports 0x40-0x43\n"
 "                           and 0x61 are left unclaimed\n"
+"      --irqchip kernel|split  interrupt controllers: all in KVM (default: PIC,\n"
+"                           IOAPIC, LAPICs, PIT) or split: LAPICs in KVM, the\n"
+"                           IOAPIC in kvmrun, no PIC and no PIT (as --no-pit)\n"
 "      --transport pci|mmio how virtio devices attach: virtio-pci behind a PCI\n"
 "                           host bridge (default) or virtio-mmio windows\n"
 "\n"
@@ -208,6 +216,9 @@ enum {
 	OPT_PCI_TESTDEV,
 	OPT_VFIO,
 	OPT_NO_PIT,
+	OPT_EDU,
+	OPT_IOMMU,
+	OPT_IRQCHIP,
 };
 
 static const struct option run_options[] = {
@@ -238,6 +249,9 @@ static const struct option run_options[] = {
 	{ "pc-testdev", no_argument,	   NULL, OPT_PC_TESTDEV },
 	{ "pci-testdev", no_argument,	   NULL, OPT_PCI_TESTDEV },
 	{ "no-pit",	no_argument,	   NULL, OPT_NO_PIT },
+	{ "edu",	no_argument,	   NULL, OPT_EDU },
+	{ "iommu",	required_argument, NULL, OPT_IOMMU },
+	{ "irqchip",	required_argument, NULL, OPT_IRQCHIP },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "help",	no_argument,	   NULL, 'h' },
@@ -283,7 +297,8 @@ static uint32_t given_bit(int c)
 	switch (c) {
 	case 'k': case 'i': case 'a': case 'c': case 'm': case OPT_MEM_SHARED: case OPT_VFIO:
 	case OPT_HUGEPAGES: case OPT_PVM: case OPT_RNG: case OPT_TRANSPORT: case OPT_VCONSOLE:
-	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV: case OPT_NO_PIT:
+	case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV: case OPT_NO_PIT: case OPT_EDU: case OPT_IOMMU:
+	case OPT_IRQCHIP:
 		return CFG_GIVEN_MACHINE;
 	case OPT_DISK:
 		return CFG_GIVEN_DISK;
@@ -296,6 +311,28 @@ static uint32_t given_bit(int c)
 	default:
 		return 0;
 	}
+}
+
+int config_parse_iommu(struct vm_config *cfg, const char *arg, const char *flag, char *err,
+		       size_t errlen)
+{
+	const char *opt = strchr(arg, ',');
+
+	if (strncmp(arg, "intel", 5) || (arg[5] && arg[5] != ','))
+		return config_fail(err, errlen, "%s '%s': expected intel[,intremap=on|msi|off]",
+			    flag, arg);
+	cfg->iommu = true;
+	cfg->iommu_ir = IOMMU_IR_OFF;
+	if (!opt)
+		return 0;
+	if (!strcmp(opt, ",intremap=on"))
+		cfg->iommu_ir = IOMMU_IR_ON;
+	else if (!strcmp(opt, ",intremap=msi"))
+		cfg->iommu_ir = IOMMU_IR_MSI;
+	else if (strcmp(opt, ",intremap=off"))
+		return config_fail(err, errlen, "%s '%s': unsupported option '%s' (intremap=on|msi|off "
+			    "is)", flag, arg, opt + 1);
+	return 0;
 }
 
 static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
@@ -487,9 +524,22 @@ static int parse_run_option(struct vm_config *cfg, int c, const char *arg,
 	case OPT_NO_PIT:
 		cfg->no_pit = true;
 		return 0;
+	case OPT_IRQCHIP:
+		if (!strcmp(arg, "kernel"))
+			cfg->irqchip = IRQCHIP_KERNEL;
+		else if (!strcmp(arg, "split"))
+			cfg->irqchip = IRQCHIP_SPLIT;
+		else
+			return config_fail(err, errlen, "--irqchip '%s': expected kernel or split", arg);
+		return 0;
 	case OPT_PCI_TESTDEV:
 		cfg->pci_testdev = true;
 		return 0;
+	case OPT_EDU:
+		cfg->edu = true;
+		return 0;
+	case OPT_IOMMU:
+		return config_parse_iommu(cfg, arg, "--iommu", err, errlen);
 	case 'v':
 		cfg->verbosity++;
 		return 0;
@@ -608,8 +658,20 @@ int config_parse(struct vm_config *cfg, int argc, char **argv,
 		return config_fail(err, errlen, "'info' takes no kernel options");
 	if (cfg->cmd == CMD_RUN && !cfg->kernel)
 		return config_fail(err, errlen, "missing --kernel FILE: try 'kvmrun --help'");
+	/* The split irqchip has no PIC for a PIT to tick through. */
+	if (cfg->irqchip == IRQCHIP_SPLIT)
+		cfg->no_pit = true;
 	if (cfg->nr_vfio && cfg->transport != TRANSPORT_PCI)
 		return config_fail(err, errlen, "--vfio needs --transport pci: the device sits on the PCI bus");
+	if ((cfg->edu || cfg->iommu) && cfg->transport != TRANSPORT_PCI)
+		return config_fail(err, errlen, "%s needs --transport pci: it sits on the PCI bus",
+			    cfg->edu ? "--edu" : "--iommu");
+	if (cfg->iommu_ir == IOMMU_IR_ON && !config_irqchip_split(cfg))
+		return config_fail(err, errlen, "--iommu intel,intremap=on needs the split irqchip: "
+			    "KVM's IOAPIC cannot remap (intremap=msi remaps MSIs only)");
+	if (cfg->nr_vfio && cfg->irqchip == IRQCHIP_SPLIT)
+		return config_fail(err, errlen, "--vfio with --irqchip split: a passed-through "
+			    "device's INTx needs KVM's IOAPIC (its resample irqfd); use --irqchip kernel");
 	if (cfg->nr_vfio && cfg->incoming)
 		return config_fail(err, errlen, "--incoming: a migration cannot carry --vfio devices");
 	if (cfg->hugepages == HUGEPAGES_HUGETLB && (cfg->mem_size & ((2ULL << 20) - 1)))

@@ -21,6 +21,21 @@ static void add_irqchip(struct kvm_irq_routing *t, unsigned gsi, unsigned chip, 
 	};
 }
 
+int irq_routing_init_split(struct irq_routing *r, int vm_fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->table = calloc(1, sizeof(*r->table) +
+			     IRQ_ROUTING_MAX * sizeof(struct kvm_irq_routing_entry));
+	if (!r->table)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	r->vm_fd = vm_fd;
+	r->split = true;
+	/* No irqchip routes: GSIs 0-23 get the userspace IOAPIC's MSI routes as it programs them. */
+	r->next_gsi = IRQ_ROUTING_FIRST_MSI;
+	return 0;
+}
+
 int irq_routing_init(struct irq_routing *r, int vm_fd)
 {
 	memset(r, 0, sizeof(*r));
@@ -75,7 +90,7 @@ int irq_routing_set_msi(struct irq_routing *r, unsigned gsi, uint64_t addr, uint
 	unsigned i;
 	int ret = 0;
 
-	if (gsi < IRQ_ROUTING_FIRST_MSI)
+	if (gsi < IRQ_ROUTING_FIRST_MSI && !r->split)
 		return -EINVAL;
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < t->nr && t->entries[i].gsi != gsi; i++)

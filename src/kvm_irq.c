@@ -75,6 +75,12 @@ int kvm_irq_init(struct kvm_irq *k, int vm_fd)
 	return irq_routing_init(&k->routing, vm_fd);
 }
 
+int kvm_irq_init_split(struct kvm_irq *k, int vm_fd)
+{
+	k->vm_fd = vm_fd;
+	return irq_routing_init_split(&k->routing, vm_fd);
+}
+
 void kvm_irq_destroy(struct kvm_irq *k)
 {
 	irq_routing_destroy(&k->routing);

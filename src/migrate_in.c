@@ -270,6 +270,15 @@ static int check_machine(const struct snapshot *s, const struct vm *vm, char *er
 		DIFFER("pc-testdevs:", src->pc_testdev, c->pc_testdev, "--pc-testdev");
 	if (src->pci_testdev != c->pci_testdev)
 		DIFFER("pci-testdevs:", src->pci_testdev, c->pci_testdev, "--pci-testdev");
+	if (src->edu != c->edu)
+		DIFFER("edu devices:", src->edu, c->edu, "--edu");
+	if (src->iommu != c->iommu || src->iommu_ir != c->iommu_ir)
+		return snprintf(err, errlen, "the source's VT-d unit differs from this side's "
+				"(--iommu)"), -EINVAL;
+	if (src->irqchip != c->irqchip)
+		return snprintf(err, errlen, "the source's irqchip is %s, this side's %s (--irqchip)",
+				src->irqchip == IRQCHIP_SPLIT ? "split" : "in the kernel",
+				c->irqchip == IRQCHIP_SPLIT ? "split" : "in the kernel"), -EINVAL;
 	if (src->no_pit != c->no_pit)
 		DIFFER("PITs:", !src->no_pit, !c->no_pit, "--no-pit");
 	if (src->virtio_console != c->virtio_console)

@@ -24,8 +24,9 @@ const char qemu_args_usage_text[] =
 "  -kernel FILE -initrd FILE -append STRING\n"
 "  -m [size=]SIZE[,slots=N][,maxmem=SIZE]   plain number: MiB; K/M/G/T suffixes\n"
 "  -smp N[,cpus=N][,sockets=N][,cores=N][,threads=N][,maxcpus=N]\n"
-"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off]\n"
+"  -machine|-M pc|q35|microvm[,accel=kvm][,pit=on|off][,kernel-irqchip=on|split]\n"
 "                                 pc, q35: virtio-pci; microvm: virtio-mmio\n"
+"                                 split: IOAPIC in kvmrun, no PIC, no PIT\n"
 "  -accel kvm  -enable-kvm\n"
 "  -cpu host|max|qemu64|kvm64[,+F|-F|F=on|off]...   F: x2apic tsc-deadline pcid\n"
 "      invpcid la57 pku umip rdtscp rdpid smep smap fsgsbase erms rdrand rdseed\n"
@@ -33,6 +34,8 @@ const char qemu_args_usage_text[] =
 "  -nodefaults -no-user-config -no-reboot -nographic -display none -vga none\n"
 "  -vnc none -monitor none -serial stdio|mon:stdio|file:PATH|null|none\n"
 "  -device isa-debug-exit,iobase=0xf4[,iosize=N]  -device pc-testdev|pci-testdev|help\n"
+"  -device edu  -device intel-iommu[,intremap=on|off][,eim=off][,caching-mode=off]\n"
+"      [,device-iotlb=off][,aw-bits=39|48]   (intremap=on needs the split irqchip)\n"
 "  -drive file=PATH,format=raw,if=virtio|none[,id=ID][,readonly=on][,cache=none]\n"
 "  -device virtio-blk-pci|virtio-blk-device,drive=ID[,serial=S][,num-queues=N]\n"
 "  -netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no]\n"
@@ -51,6 +54,8 @@ const char qemu_args_device_list[] =
 "name \"isa-debug-exit\", bus ISA\n"
 "name \"pc-testdev\", bus ISA\n"
 "name \"pci-testdev\", bus PCI, desc \"PCI Test Device\"\n"
+"name \"edu\", bus PCI\n"
+"name \"intel-iommu\", bus System, desc \"Intel IOMMU (VT-d) DMA Remapping device\"\n"
 "name \"virtio-rng-device\", bus virtio-bus\n"
 "name \"virtio-rng-pci\", bus PCI\n"
 "\n"
@@ -321,6 +326,18 @@ static int opt_machine(struct vm_config *cfg, enum machine *m, const char *arg, 
 			cfg->no_pit = !strcmp(v, "off");
 			continue;
 		}
+		/* split: the IOAPIC in kvmrun (kvm-unit-tests' intel_iommu); off would need a userspace LAPIC. */
+		if (!strcmp(k, "kernel-irqchip") && !strcmp(v, "split")) {
+			cfg->irqchip = IRQCHIP_SPLIT;
+			continue;
+		}
+		if (!strcmp(k, "kernel-irqchip") && !strcmp(v, "on")) {
+			cfg->irqchip = IRQCHIP_KERNEL;
+			continue;
+		}
+		if (!strcmp(k, "kernel-irqchip"))
+			return config_fail(err, errlen, "-machine kernel-irqchip=%s: unsupported (on and "
+				    "split are: kvmrun keeps the LAPICs in KVM)", v);
 		for (size_t j = 0; j < sizeof(machine_props_fixed) / sizeof(machine_props_fixed[0]); j++)
 			if (!strcmp(k, machine_props_fixed[j][0]))
 				ok = !strcmp(v, machine_props_fixed[j][1]);
@@ -437,6 +454,7 @@ struct pending {
 	unsigned nr_serial;
 	bool nodefaults, no_reboot;
 	enum machine machine;
+	int intremap;			/* -device intel-iommu,intremap=: 1 on, 0 off, -1 auto */
 };
 
 static int add_disk(struct qemu_args *qa, const struct disk_config *dc, char *err, size_t errlen)
@@ -585,6 +603,36 @@ static const char *virtio_kind(struct pending *p, const char *driver, const char
 	return NULL;
 }
 
+/* -device intel-iommu: what kvmrun's VT-d unit is; anything else is refused by name. */
+static int opt_intel_iommu(struct vm_config *cfg, struct pending *p, const struct opts *o,
+			   char *err, size_t errlen)
+{
+	if (cfg->iommu)
+		return config_fail(err, errlen, "-device intel-iommu: only one is supported");
+	cfg->iommu = true;
+	p->intremap = -1;	/* QEMU's auto: on with the split irqchip */
+	for (int i = 1; i < o->n; i++) {
+		const char *k = o->key[i], *v = o->val[i] ? o->val[i] : "on";
+		bool on = !strcmp(v, "on") || !strcmp(v, "true");
+		bool off = !strcmp(v, "off") || !strcmp(v, "false");
+
+		if (!strcmp(k, "intremap") && (on || off || !strcmp(v, "auto"))) {
+			p->intremap = on ? 1 : off ? 0 : -1;
+		} else if (!strcmp(k, "aw-bits") && (!strcmp(v, "39") || !strcmp(v, "48"))) {
+			continue;	/* the unit offers both widths */
+		} else if (!strcmp(k, "eim") || !strcmp(k, "caching-mode") ||
+			   !strcmp(k, "device-iotlb") || !strcmp(k, "x-scalable-mode") ||
+			   !strcmp(k, "x-pasid-mode") || !strcmp(k, "snoop-control")) {
+			if (!off)
+				return config_fail(err, errlen, "-device intel-iommu: %s=%s: unsupported "
+					    "(kvmrun's VT-d unit has no %s)", k, v, k);
+		} else {
+			return config_fail(err, errlen, "-device intel-iommu: unsupported option '%s'", k);
+		}
+	}
+	return 0;
+}
+
 static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 		      char *err, size_t errlen)
 {
@@ -632,6 +680,14 @@ static int opt_device(struct qemu_args *qa, struct pending *p, const char *arg,
 			cfg->pci_testdev = true;
 		return 0;
 	}
+	if (!strcmp(drv, "edu")) {
+		if (o.n > 1)
+			return config_fail(err, errlen, "-device edu: unsupported option '%s'", o.key[1]);
+		cfg->edu = true;
+		return 0;
+	}
+	if (!strcmp(drv, "intel-iommu"))
+		return opt_intel_iommu(cfg, p, &o, err, errlen);
 	kind = virtio_kind(p, drv, arg);
 	if (!kind)
 		return config_fail(err, errlen, "-device %s: unsupported device", drv);
@@ -862,6 +918,9 @@ static int parse_finish(struct qemu_args *qa, struct pending *p, char *err, size
 				    p->first_pci);
 		if (cfg->pci_testdev)
 			return config_fail(err, errlen, "-device pci-testdev: -machine microvm has no PCI bus");
+		if (cfg->edu || cfg->iommu)
+			return config_fail(err, errlen, "-device %s: -machine microvm has no PCI bus",
+				    cfg->edu ? "edu" : "intel-iommu");
 		cfg->transport = TRANSPORT_MMIO;
 	} else {
 		if (p->mmio_devices)
@@ -869,11 +928,23 @@ static int parse_finish(struct qemu_args *qa, struct pending *p, char *err, size
 				    "(use virtio-*-pci)", p->first_mmio);
 		cfg->transport = TRANSPORT_PCI;
 	}
+	if (cfg->iommu) {
+		bool split = config_irqchip_split(cfg);
+
+		if (p->intremap == 1 && !split)
+			return config_fail(err, errlen, "-device intel-iommu,intremap=on: needs "
+				    "-machine kernel-irqchip=split (KVM's IOAPIC cannot remap)");
+		cfg->iommu_ir = (p->intremap == 1 || (p->intremap < 0 && split)) ? IOMMU_IR_ON :
+				IOMMU_IR_OFF;
+	}
 	/* -nodefaults leaves out the default serial port: no -serial then means no output. */
 	if (!p->nr_serial && p->nodefaults)
 		cfg->serial = SERIAL_NONE;
 	/* QEMU boots the guest again after a reset unless told -no-reboot. */
 	cfg->reboot_restart = !p->no_reboot;
+	/* As with --irqchip split: no PIC for a PIT to tick through. */
+	if (cfg->irqchip == IRQCHIP_SPLIT)
+		cfg->no_pit = true;
 	return 0;
 }
 

@@ -155,8 +155,10 @@ static int put_config(struct state_writer *w, const struct vm *vm, char *err, si
 	state_put_u32(w, vhost_user);
 	/* Added later still: the test devices, bit 0 pc-testdev, bit 1 pci-testdev. */
 	state_put_u8(w, (uint8_t)(c->pc_testdev | c->pci_testdev << 1));
-	/* Added after that: machine options, bit 0 no PIT (--no-pit). */
-	state_put_u8(w, (uint8_t)c->no_pit);
+	/* Added after that: machine options, bit 0 no PIT (--no-pit), bit 1 --irqchip split. */
+	state_put_u8(w, (uint8_t)(c->no_pit | (c->irqchip == IRQCHIP_SPLIT) << 1));
+	/* Then: bit 0 edu, bit 1 a VT-d unit, bits 2-3 its interrupt remapping. */
+	state_put_u8(w, (uint8_t)(c->edu | c->iommu << 1 | c->iommu_ir << 2));
 	return w->err;
 }
 
@@ -211,9 +213,20 @@ static void get_config(struct state_reader *r, struct snapshot *s)
 	if (r->off < r->len) {
 		uint8_t machine = state_get_u8(r);
 
-		if (machine >> 1)
+		/* The split irqchip has no PIT: a record with one is not ours. */
+		if (machine >> 2 || machine == 2)
 			state_reader_fail(r);
 		c->no_pit = machine & 1;
+		c->irqchip = machine & 2 ? IRQCHIP_SPLIT : IRQCHIP_KERNEL;
+	}
+	if (r->off < r->len) {
+		uint8_t dma = state_get_u8(r);
+
+		if (dma >> 4 || (dma >> 2) > IOMMU_IR_MSI || (!(dma & 2) && dma >> 2))
+			state_reader_fail(r);
+		c->edu = dma & 1;
+		c->iommu = dma >> 1 & 1;
+		c->iommu_ir = (enum iommu_ir)(dma >> 2);
 	}
 	if (c->cpus == 0 || c->cpus > CPUS_MAX || c->mem_size < (2ULL << 20) ||
 	    c->mem_size > (1ULL << 40) || (c->mem_size & (PAGE - 1)) ||

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kvmrun/boot.h"
+#include "kvmrun/ioapic.h"
 #include "kvmrun/log.h"
 #include "kvmrun/migrate.h"
 #include "kvmrun/sandbox.h"
@@ -322,6 +323,11 @@ bool vcpu_handle_exit(struct vcpu *vcpu)
 		handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_IOAPIC_EOI:
+		/* Split irqchip: a level vector's EOI clears Remote IRR, may deliver again. */
+		if (vcpu->vm->ioapic)
+			ioapic_eoi(vcpu->vm->ioapic, run->eoi.vector);
 		return true;
 	case KVM_EXIT_DIRTY_RING_FULL:
 		/* Nothing to complete: KVM looks at the ring again on entry; a pause may park now. */

@@ -19,6 +19,7 @@
 #include "kvmrun/console.h"
 #include "kvmrun/cpuid.h"
 #include "kvmrun/devices.h"
+#include "kvmrun/ioapic.h"
 #include "kvmrun/pci.h"
 #include "kvmrun/log.h"
 #include "kvmrun/reaper.h"
@@ -113,8 +114,26 @@ int vm_pit_wait(struct vm *vm)
 	return vm->pit_err;
 }
 
+/*
+ * --irqchip split: LAPICs in KVM, the IOAPIC in kvmrun (devices/ioapic.c),
+ * no PIC and no PIT.  GSIs 0-23 are reserved for the IOAPIC's MSI routes,
+ * which also tell KVM which vectors need KVM_EXIT_IOAPIC_EOI.
+ */
+static int split_irqchip_enable(struct vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { IOAPIC_NR_PINS } };
+
+	if (ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) <= 0) {
+		log_err("--irqchip split: this host's KVM offers no split irqchip "
+			"(KVM_CAP_SPLIT_IRQCHIP); use --irqchip kernel");
+		return -EOPNOTSUPP;
+	}
+	return vm_ioctl(vm, KVM_ENABLE_CAP, (unsigned long)&cap, "KVM_ENABLE_CAP (split irqchip)");
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 {
+	bool split = cfg->irqchip == IRQCHIP_SPLIT;
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
@@ -183,12 +202,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 			     "KVM_SET_IDENTITY_MAP_ADDR");
 	}
 	if (!r)
-		r = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+		r = split ? split_irqchip_enable(vm) :
+			    vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
 	/* --no-pit: ports 0x40-0x43 and 0x61 then reach kvmrun, where nothing claims them. */
-	if (!r && !cfg->no_pit)
+	if (!r && !cfg->no_pit && !split)
 		pit_create_start(vm);
 	if (!r)
-		r = kvm_irq_init(&vm->kvm_irq, vm->fd);
+		r = split ? kvm_irq_init_split(&vm->kvm_irq, vm->fd) :
+			    kvm_irq_init(&vm->kvm_irq, vm->fd);
 	if (r)
 		return r;
 	vm->irq = kvm_irq_ops_for(&vm->kvm_irq);
@@ -212,13 +233,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host)
 	return vm->msr_list ? 0 : -EINVAL;
 }
 
-/* LINT0 delivers the legacy PIC (ExtINT), LINT1 NMIs, as firmware leaves them. */
+/*
+ * LINT0 delivers the legacy PIC (ExtINT), LINT1 NMIs, as firmware leaves
+ * them; without a PIC (split irqchip) LINT0 stays masked.
+ */
 #define APIC_LVT0	0x350
 #define APIC_LVT1	0x360
 #define APIC_MODE_NMI		0x400
 #define APIC_MODE_EXTINT	0x700
 
-static int set_lint(struct vcpu *vcpu)
+static int set_lint(struct vcpu *vcpu, bool pic)
 {
 	struct kvm_lapic_state lapic;
 	uint32_t v;
@@ -226,7 +250,7 @@ static int set_lint(struct vcpu *vcpu)
 	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
 		return -errno;
 	memcpy(&v, &lapic.regs[APIC_LVT0], 4);
-	v = (v & ~0x700u & ~0x10000u) | APIC_MODE_EXTINT;
+	v = pic ? (v & ~0x700u & ~0x10000u) | APIC_MODE_EXTINT : v | 0x10000u;
 	memcpy(&lapic.regs[APIC_LVT0], &v, 4);
 	memcpy(&v, &lapic.regs[APIC_LVT1], 4);
 	v = (v & ~0x700u & ~0x10000u) | APIC_MODE_NMI;
@@ -283,7 +307,7 @@ static int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned id)
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", id, strerror(-r));
 		return r;
 	}
-	r = set_lint(vcpu);
+	r = set_lint(vcpu, vm->cfg->irqchip != IRQCHIP_SPLIT);
 	if (r) {
 		log_err("vcpu%u: LAPIC set-up: %s", id, strerror(-r));
 		return r;

@@ -1,7 +1,8 @@
 /*
  * The VM-wide part of KVM's state as one record: the two PICs and the IOAPIC
- * of the in-kernel irqchip, the PIT (unless the machine has none), and
- * kvmclock.  Restore reads and checks the whole record before it sets anything.
+ * of the in-kernel irqchip (zeros and no IOAPIC pins with the split
+ * irqchip, whose IOAPIC is a device), the PIT (unless the machine has none),
+ * and kvmclock.  Restore reads and checks the whole record before it sets anything.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@ struct vm_snap {
 	struct kvm_irqchip ioapic;
 	struct kvm_pit_state2 pit;
 	bool has_pit;
+	bool split;			/* no in-kernel PICs and IOAPIC: IOAPIC pins 0 */
 	struct kvm_clock_data clock;
 };
 
@@ -88,9 +90,10 @@ int vm_kvm_state_save(struct vm *vm, struct state_writer *w)
 	s.pic[0].chip_id = KVM_IRQCHIP_PIC_MASTER;
 	s.pic[1].chip_id = KVM_IRQCHIP_PIC_SLAVE;
 	s.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	for (unsigned i = 0; i < 2 && !r; i++)
+	s.split = vm->cfg->irqchip == IRQCHIP_SPLIT;
+	for (unsigned i = 0; i < 2 && !r && !s.split; i++)
 		r = vm_get(vm, KVM_GET_IRQCHIP, &s.pic[i], "KVM_GET_IRQCHIP (PIC)");
-	if (!r)
+	if (!r && !s.split)
 		r = vm_get(vm, KVM_GET_IRQCHIP, &s.ioapic, "KVM_GET_IRQCHIP (IOAPIC)");
 	if (!r && !vm->cfg->no_pit)
 		r = vm_get(vm, KVM_GET_PIT2, &s.pit, "KVM_GET_PIT2");
@@ -105,8 +108,8 @@ int vm_kvm_state_save(struct vm *vm, struct state_writer *w)
 	state_put_u32(w, s.ioapic.chip.ioapic.ioregsel);
 	state_put_u32(w, s.ioapic.chip.ioapic.id);
 	state_put_u32(w, s.ioapic.chip.ioapic.irr);
-	state_put_u32(w, KVM_IOAPIC_NUM_PINS);
-	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
+	state_put_u32(w, s.split ? 0 : KVM_IOAPIC_NUM_PINS);
+	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !s.split; i++)
 		state_put_u64(w, s.ioapic.chip.ioapic.redirtbl[i].bits);
 	if (vm->cfg->no_pit) {
 		state_put_u32(w, PIT_FLAG_ABSENT);
@@ -233,10 +236,11 @@ static int snap_read(struct rd *c, struct vm_snap *s)
 	s->ioapic.chip.ioapic.id = state_get_u32(r);
 	s->ioapic.chip.ioapic.irr = state_get_u32(r);
 	pins = state_get_u32(r);
-	if (!r->err && pins != KVM_IOAPIC_NUM_PINS)
+	s->split = !r->err && pins == 0;
+	if (!r->err && pins != KVM_IOAPIC_NUM_PINS && !s->split)
 		refuse(c, "an IOAPIC with %u pins in the record, this one has %u", pins,
 		       KVM_IOAPIC_NUM_PINS);
-	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !r->err; i++)
+	for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS && !r->err && !s->split; i++)
 		s->ioapic.chip.ioapic.redirtbl[i].bits = state_get_u64(r);
 	s->pit.flags = state_get_u32(r);
 	s->has_pit = s->pit.flags != PIT_FLAG_ABSENT;
@@ -290,10 +294,16 @@ int vm_kvm_state_restore(struct vm *vm, struct state_reader *r, char *err, size_
 		       vm->cfg->no_pit ? "has none" : "has one");
 		return -EINVAL;
 	}
+	if (s.split != (vm->cfg->irqchip == IRQCHIP_SPLIT)) {
+		refuse(&c, "the record is of the %s irqchip, this machine has the %s one",
+		       s.split ? "split" : "in-kernel",
+		       vm->cfg->irqchip == IRQCHIP_SPLIT ? "split" : "in-kernel");
+		return -EINVAL;
+	}
 	ret = 0;
-	for (unsigned i = 0; i < 2 && !ret; i++)
+	for (unsigned i = 0; i < 2 && !ret && !s.split; i++)
 		ret = vm_set(&c, vm, KVM_SET_IRQCHIP, &s.pic[i], "KVM_SET_IRQCHIP (PIC)");
-	if (!ret)
+	if (!ret && !s.split)
 		ret = vm_set(&c, vm, KVM_SET_IRQCHIP, &s.ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
 	if (!ret && s.has_pit)
 		ret = vm_set(&c, vm, KVM_SET_PIT2, &s.pit, "KVM_SET_PIT2");

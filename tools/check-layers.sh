@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 foundation="bus clock device host_file irq irq_routing kvm_irq log mem memslot ratelimit sandbox state stop"
-devices="block devices sink disk_config fs_config net_config pci tap vhost_user virtio virtio_devices virtio_mmio virtio_pci virtio_slot vfio vfio_pci"
+devices="block devices edu ioapic sink disk_config fs_config net_config pci tap vhost_user virtio virtio_devices virtio_mmio virtio_pci virtio_slot vfio vfio_pci vtd"
 vmm="acpi boot builder config console control cpuid kvm migrate multiboot pvh qemu_args qmp reaper share snapshot vcpu_state vm watchdog"
 
 rank() {	# layer of a header name, or of a file by its folder

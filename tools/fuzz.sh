@@ -5,7 +5,7 @@
 #   tools/fuzz.sh [--time SECONDS] [--merge] [TARGET...]
 #
 # TARGET: virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot
-#         qmp vhost_user
+#         qmp vhost_user vfio vtd
 # (default: all of them, one after the other, one fuzzer process at a time).
 # --time: seconds per target (default 60).
 # --merge: afterwards, add the inputs that cover something new to
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot qmp vhost_user vfio)
+all=(virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot qmp vhost_user vfio vtd)
 secs=60
 merge=0
 targets=()

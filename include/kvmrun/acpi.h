@@ -24,10 +24,13 @@
 /*
  * Writes all tables for nr_cpus vCPUs; bit n of level_irqs makes ISA IRQ n
  * level triggered, active high (virtio-mmio); pci adds the PCI host bridge
- * (\_SB.PCI0, bus 0, the BAR window) to the DSDT.  Returns the RSDP address, or
- * 0 when they do not fit.
+ * (\_SB.PCI0, bus 0, the BAR window) to the DSDT; pic sets the MADT's
+ * PCAT_COMPAT flag (8259 PICs present); dmar with a base adds a DMAR table for
+ * that VT-d unit (NULL: none).  Returns the RSDP address, or 0 when they do
+ * not fit.
  */
-uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci);
+uint64_t acpi_build(struct guest_mem *mem, unsigned nr_cpus, uint32_t level_irqs, bool pci,
+		    bool pic, const struct machine_dmar *dmar);
 
 /*
  * Where the guest wants to resume from S3: the FACS's firmware waking vector

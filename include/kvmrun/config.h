@@ -31,6 +31,11 @@ enum tristate { TRI_AUTO, TRI_ON, TRI_OFF };
 
 enum transport { TRANSPORT_MMIO, TRANSPORT_PCI };
 
+/* --iommu intel,intremap=: MSI-only remapping works beside KVM's own IOAPIC. */
+enum iommu_ir { IOMMU_IR_OFF, IOMMU_IR_ON, IOMMU_IR_MSI };
+/* Where the interrupt controllers live: all in KVM, or the IOAPIC in kvmrun (no PIC, no PIT). */
+enum irqchip { IRQCHIP_KERNEL, IRQCHIP_SPLIT };
+
 struct vm_config {
 	enum cmd cmd;
 	const char *kernel;
@@ -48,6 +53,7 @@ struct vm_config {
 	bool seccomp;			/* --seccomp on (default): per-thread allow-lists */
 	bool pit_discard;		/* PIT ticks the guest missed are dropped, not reinjected */
 	bool no_pit;			/* --no-pit: no in-kernel PIT; ports 0x40-0x43, 0x61 unclaimed */
+	enum irqchip irqchip;		/* --irqchip; split implies no_pit */
 	uint32_t cpu_on, cpu_off;	/* -cpu MODEL,+F,-F: bit i is cpuid_features[i] (cpuid.h) */
 	enum transport transport;
 	struct disk_config disks[MAX_DISKS];
@@ -60,6 +66,9 @@ struct vm_config {
 	bool virtio_console;		/* a virtio console (hvc0) on stdio */
 	bool pc_testdev;		/* --pc-testdev: QEMU's pc-testdev (kvm-unit-tests) */
 	bool pci_testdev;		/* --pci-testdev: QEMU's pci-testdev (1b36:0005) */
+	bool edu;			/* --edu: QEMU's edu device (1234:11e8) */
+	bool iommu;			/* --iommu intel: a VT-d unit at 0xfed90000 */
+	enum iommu_ir iommu_ir;		/* its interrupt remapping */
 	const char *vfio[MAX_VFIO];	/* --vfio DEVICE: PCI address or sysfs path */
 	unsigned nr_vfio;
 	int verbosity;			/* -1 quiet, 0 default, 1+ verbose */
@@ -105,6 +114,18 @@ int net_config_parse(const char *arg, struct net_config *nc, char *err, size_t e
  */
 int rate_limit_parse_option(const char *opt, const char *ops_name, struct rate_limit_params *p,
 			    const char *flag, char *err, size_t errlen);
+
+/*
+ * --iommu's value, intel[,intremap=on|msi|off] (flag names the option in
+ * errors): sets cfg->iommu and cfg->iommu_ir.  0 or -EINVAL with a reason.
+ */
+int config_parse_iommu(struct vm_config *cfg, const char *arg, const char *flag, char *err,
+		       size_t errlen);
+/* Is the IOAPIC kvmrun's own (split irqchip), so that interrupt remapping can reach its pins? */
+static inline bool config_irqchip_split(const struct vm_config *cfg)
+{
+	return cfg->irqchip == IRQCHIP_SPLIT;
+}
 
 /* "256M" -> bytes.  Returns 0 or -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *out);

@@ -18,6 +18,20 @@
 #define MACHINE_CMDLINE_MAX	1024
 
 /*
+ * A VT-d unit for the guest's DMAR table (base 0: none): the functions on
+ * bus 0 it translates (their device scopes) and, with interrupt remapping,
+ * the IOAPIC it remaps.
+ */
+#define MACHINE_DMAR_DEVS	8
+struct machine_dmar {
+	uint64_t base;
+	bool intremap;
+	uint8_t ioapic_bus, ioapic_devfn;	/* the IOAPIC's scope path */
+	unsigned nr_devs;
+	uint8_t devfn[MACHINE_DMAR_DEVS];
+};
+
+/*
  * What the guest must be told about the machine, gathered from the devices
  * (describe ops) and turned by the VMM into ACPI tables and the kernel
  * command line: nothing about the devices is predicted from the config.
@@ -25,8 +39,10 @@
 struct machine_desc {
 	uint32_t level_irqs;		/* ISA IRQs (bits 0-15) that are level triggered, active high */
 	bool pci_host;			/* a PCI host bridge on 0xCF8: ACPI's \_SB.PCI0 */
+	bool no_pic;			/* no 8259 PICs (split irqchip): no PCAT_COMPAT in the MADT */
 	char cmdline[MACHINE_CMDLINE_MAX];	/* appended to the kernel command line */
 	size_t cmdline_len;
+	struct machine_dmar dmar;
 };
 
 /* Appends " " + the formatted text to m->cmdline.  0, or -E2BIG when full. */

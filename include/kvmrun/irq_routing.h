@@ -22,19 +22,26 @@ struct irq_routing {
 	int vm_fd;
 	struct kvm_irq_routing *table;
 	unsigned next_gsi;
+	bool split;		/* GSIs 0-23 are the userspace IOAPIC's MSI routes */
 };
 
 /* Sets up the default routes (what KVM_CREATE_IRQCHIP installs). 0 or -ENOMEM. */
 int irq_routing_init(struct irq_routing *r, int vm_fd);
+/*
+ * The split irqchip's table (KVM_CAP_SPLIT_IRQCHIP): no irqchip routes;
+ * GSIs 0-23 take the MSI routes the userspace IOAPIC sets for its pins.
+ */
+int irq_routing_init_split(struct irq_routing *r, int vm_fd);
 void irq_routing_destroy(struct irq_routing *r);
 
 /* A fresh GSI for MSI use (no route yet), or -ENOSPC. */
 int irq_routing_alloc(struct irq_routing *r);
 
 /*
- * Routes gsi to the MSI (addr, data) and tells KVM.  An address outside the
- * x86 interrupt range 0xfeexxxxx removes the route instead: a guest that
- * programs garbage gets no interrupt rather than a stray one.  0 or -errno.
+ * Routes gsi (from 24 up; any in the split table) to the MSI (addr, data)
+ * and tells KVM.  An address outside the x86 interrupt range 0xfeexxxxx
+ * removes the route instead: a guest that programs garbage gets no
+ * interrupt rather than a stray one.  0 or -errno.
  */
 int irq_routing_set_msi(struct irq_routing *r, unsigned gsi, uint64_t addr, uint32_t data);
 

@@ -16,6 +16,8 @@ struct kvm_irq {
 
 /* Sets up the routing table for vm_fd (after KVM_CREATE_IRQCHIP).  0 or -ENOMEM. */
 int kvm_irq_init(struct kvm_irq *k, int vm_fd);
+/* The same after KVM_CAP_SPLIT_IRQCHIP: GSIs 0-23 are the userspace IOAPIC's MSI routes. */
+int kvm_irq_init_split(struct kvm_irq *k, int vm_fd);
 void kvm_irq_destroy(struct kvm_irq *k);
 /* The ops table bound to k, for devices. */
 struct vm_irq kvm_irq_ops_for(struct kvm_irq *k);

@@ -55,6 +55,7 @@ struct acpi_pm;
 struct rtc_cmos;
 struct pci_bus;
 struct virtio_device;
+struct ioapic;
 
 /* Where guest output goes: one sink per host fd, shared by the devices writing there. */
 enum { VM_OUT_STDOUT, VM_OUT_SERIAL_FILE, VM_NR_OUTS };
@@ -96,7 +97,8 @@ struct vm {
 	unsigned dirty_ring_entries;
 
 	struct kvm_irq kvm_irq;		/* KVM plumbing: lines, ioeventfds, irqfds, MSI routes */
-	struct vm_irq irq;		/* what devices get: kvm_irq behind ops */
+	struct vm_irq irq;		/* what devices get: kvm_irq behind ops (split: the IOAPIC's front) */
+	struct ioapic *ioapic;		/* --irqchip split: the userspace IOAPIC, else NULL */
 	struct kvm_memslots memslots;	/* run-time slots after RAM's (VFIO BARs) */
 	/* Every device, in the builder's order (src/builder.c). */
 	struct device_list devices;
@@ -143,7 +145,7 @@ struct vm {
 };
 
 /*
- * Creates the VM: VM fd, memory slots, irqchip, PIT, CPUID model.  The
+ * Creates the VM: VM fd, memory slots, irqchip (or split irqchip), PIT, CPUID model.  The
  * builder (builder.h) then fills it with devices, the kernel and vCPUs.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct kvm_host *host);

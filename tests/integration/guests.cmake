@@ -231,6 +231,45 @@ kvmrun_guest_test(guest.pci_testdev.absent pci_testdev.mb.elf --status 35
   --out "^FAIL: no 1b36:0005 on bus 0$")
 kvmrun_cmd_test(cli.pci_testdev_mmio --status 1 --err "--pci-testdev needs the PCI bus"
   CMD ${KVMRUN} run --kernel ${G}/pci_testdev.elf --transport mmio --pci-testdev)
+# QEMU's edu behind the VT-d unit (guests/vtd_edu.c): registers, DMA untranslated and through
+# second-level tables it builds (4 KiB and 2 MiB pages, faults recorded), and its MSI remapped
+# through an IRTE to the vector and CPU the IRTE names (MSI-only remapping: KVM's IOAPIC).
+kvmrun_guest_test(guest.vtd_edu.ir vtd_edu.elf ${PASS}
+  --out "^edu: id 0x010000ed, liveness, 10! = 3628800$" --out "^edu: untranslated DMA both ways$"
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  --out "^vtd: DMA to an unmapped IOVA and into a read-only page: nothing lands, faults recorded$"
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
+  --out "^vtd: non-present IRTE: nothing delivered, fault 0x22 recorded$"
+  ARGS --edu --iommu intel,intremap=msi --cpus 2 --memory 64M --append "vtd=1 ir=1")
+# The split irqchip with intremap=on: the edu's INTx through a remappable IOAPIC entry too.
+kvmrun_guest_test(guest.vtd_edu.split vtd_edu.elf ${PASS}
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  ARGS --edu --iommu intel,intremap=on --irqchip split --cpus 2 --memory 64M
+  --append "vtd=1 ir=1 ioapic=1")
+# Snapshot with translation, remapping (split irqchip) and the queue on; the restored VM goes on
+# through them, the IOAPIC's remapped entry included.
+set(VTD_SNAP ${CMAKE_CURRENT_BINARY_DIR}/vtd-edu-snapshot)
+kvmrun_cmd_test(guest.vtd_edu.snapshot --needs-kvm ${PASS} --out "^snapshot: restored$"
+  --out "^vtd: edu MSI remapped through IRTE 3 to vector 0x61 on APIC 1$"
+  --out "^vtd: IRTE changed, IEC invalidated through the queue: vector 0x62 on APIC 0$"
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  CMD sh -c "rm -rf ${VTD_SNAP} && ${KVMRUN} run --kernel ${G}/vtd_edu.elf --edu --iommu intel,intremap=on --irqchip split --cpus 2 --memory 64M --append 'vtd=1 ir=1 ioapic=1 snap=1' --snapshot-dir ${VTD_SNAP} >/dev/null 2>&1 || true && exec ${KVMRUN} restore ${VTD_SNAP}")
+kvmrun_guest_test(guest.vtd_edu.dma vtd_edu.mb.elf ${PASS}
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  ARGS --edu --iommu intel --memory 64M --append vtd=1)
+# Without the unit the same DMA goes to the IOVA as a physical address; without IR no IRTE.
+kvmrun_guest_test(guest.vtd_edu.no_iommu vtd_edu.elf --status 35
+  --out "^FAIL: DMA through VT-d: page B does not hold page A's bytes$"
+  ARGS --edu --memory 64M --append vtd=1)
+kvmrun_guest_test(guest.vtd_edu.no_ir vtd_edu.elf --status 35
+  --out "^FAIL: vtd: no interrupt remapping in ECAP$"
+  ARGS --edu --iommu intel --memory 64M --append "vtd=1 ir=1")
+kvmrun_guest_test(guest.vtd_edu.absent vtd_edu.elf --status 35 --out "^FAIL: no 1234:11e8 on bus 0$")
+kvmrun_cmd_test(cli.edu_mmio --status 1 --err "--edu needs --transport pci"
+  CMD ${KVMRUN} run --kernel ${G}/vtd_edu.elf --transport mmio --edu)
+
 # A CPU count that fw_cfg does not report fails too.
 kvmrun_guest_test(guest.pcdevs.wrongcpus pcdevs.elf --status 35
   --out "^FAIL: fw_cfg says 2 CPUs, expected 3$" ARGS --cpus 2 --append expect_cpus=3)
@@ -326,6 +365,10 @@ foreach(t pci mmio)
       --out "^virtio-irq: Interrupt Disable holds INTx back"
       --err "virtio-rng: MSI-X is off, interrupts go out on INTx"
       ARGS -v --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+    # MSI-X through the VT-d unit's remapping wrapper: compatibility messages pass while IRE is off.
+    kvmrun_virtio_test(virtio.pci.irq.iommu virtio_irq.elf ${PASS}
+      --out "^virtio-irq: function mask: held, delivered on unmask$"
+      ARGS --rng --iommu intel,intremap=msi --timeout 60 --append transport=pci)
   endif()
   if(t STREQUAL "pci")
     # ECAM against ports 0xCF8/0xCFC, extended space, writes; BAR 0 (64-bit) sized, moved
@@ -524,6 +567,43 @@ foreach(case "fs-root;pci" "blk-root;mmio" "fs-user;pci")
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "linux;vhost-user" RUN_SERIAL TRUE)
 endforeach()
 
+# --irqchip split (issue 13): LAPICs in KVM, the IOAPIC in kvmrun (devices/ioapic.c), no PIC
+# and no PIT.  The interrupt-using guests again, every line through the userspace IOAPIC: COM1's
+# receive interrupt, pc-testdev's lines (edge; level with Remote IRR, EOI and mask), virtio-mmio
+# (level), virtio-pci INTx (level, set directly: no resample irqfd) and MSI-X (irqfds), SMP, ACPI.
+set(SPLIT --irqchip split)
+kvmrun_guest_test(guest.split.serial.echo serial_echo.elf ${PASS} --out "^echo: ping from the host$"
+  --wait-for "^ready" --input "ping from the host\\n" ARGS ${SPLIT} --append ioapic=1)
+kvmrun_guest_test(guest.split.pcdevs.testdev pcdevs.mb.elf ${PASS} --out "^pc-testdev: irq line 10$"
+  --out "^pc-testdev: level irq line 10, Remote IRR and mask$"
+  ARGS ${SPLIT} --cpus 2 --pc-testdev --append "expect_cpus=2 testdev=1 nopit=1 level=1")
+kvmrun_guest_test(guest.split.smp smp.elf ${PASS} --out "all 4 CPUs online"
+  ARGS ${SPLIT} --cpus 4 --append expect_cpus=4)
+kvmrun_guest_test(guest.split.acpi acpi.mb.elf --status 0 --out "acpi: 4 LAPICs, 1 IOAPIC" --no-out FAIL
+  ARGS ${SPLIT} --cpus 4 --append "expect_cpus=4 expect_pic=0")
+# The same guest on the default machine fails that check: the flag is really looked at.
+kvmrun_guest_test(guest.split.acpi-check acpi.mb.elf --status 35
+  --out "^FAIL: MADT flags 0x1, expected PCAT_COMPAT 0" ARGS --append expect_pic=0)
+kvmrun_guest_test(guest.split.timer timer.elf ${PASS} --out "^no pit: port 0x40 reads 0xffff"
+  --out "lapic timer: 10 interrupts" ARGS ${SPLIT} --append nopit=1)
+foreach(t pci mmio)
+  kvmrun_virtio_test(virtio.split.${t}.irq virtio_irq.elf ${PASS}
+    --out "^virtio-irq: device on virtio-${t} "
+    ARGS ${SPLIT} --rng --transport ${t} --timeout 60 --append transport=${t})
+endforeach()
+kvmrun_virtio_test(virtio.split.pci.intx virtio_irq.elf ${PASS}
+  --out "^virtio-irq: 8 INTx interrupts on GSI 1[6-9] \\(pin A\\) for 8 requests"
+  --out "^virtio-irq: INTx is level" --out "^virtio-irq: Interrupt Status follows the ISR"
+  --out "^virtio-irq: Interrupt Disable holds INTx back"
+  --err "no INTx irqfd for GSI 1[6-9] \\(Operation not supported\\): the line is set directly"
+  ARGS -vv ${SPLIT} --rng --transport pci --timeout 60 --append "transport=pci intx=1")
+kvmrun_cmd_test(cli.split.qemu-front --needs-kvm --status 33 --out "^PASS"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=split -nodefaults -serial stdio
+  -device isa-debug-exit,iobase=0xf4,iosize=4)
+kvmrun_cmd_test(cli.split.qemu-front-off --status 1
+  --err "-machine kernel-irqchip=off: unsupported \\(on and split are"
+  CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=off)
+
 # Snapshots, restores and live migration (issue 11; tests/integration/snapshot.py):
 # the snapcount, dirtymem and snapdev guests across kvmrun processes.
 kvmrun_guest_test(guest.snapcount.1 snapcount.elf ${PASS} --out "^seq 5 ticks 50 cpu0 [0-9]+$"
@@ -542,12 +622,13 @@ add_test(NAME snapshot.cycles.2 COMMAND ${SNAP} cycles 2)
 add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
 add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
+add_test(NAME snapshot.guest-port.split COMMAND ${SNAP} guest-port 2 split)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
-  snapshot.guest-port.no-pit
+  snapshot.guest-port.no-pit snapshot.guest-port.split
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
@@ -588,6 +669,21 @@ kvmrun_cmd_test(qemu.testdevs --needs-kvm ${PASS}
 kvmrun_cmd_test(cli.qemu_version --status 0 --err-lines 0
   --out "^QEMU emulator version [0-9]+\\.[0-9]+\\.[0-9]+ \\(kvmrun [0-9.]+, QEMU-compatible mode\\)$"
   CMD sh -c "mkdir -p ${CMAKE_CURRENT_BINARY_DIR}/qemu-bin && ln -sf ${KVMRUN} ${QEMU_LINK} && exec ${QEMU_LINK} --version")
+# kvm-unit-tests' intel_iommu line, less kernel-irqchip=split: edu and VT-d through the front.
+kvmrun_cmd_test(qemu.vtd_edu --needs-kvm ${PASS}
+  --out "^vtd: DMA through second-level tables both ways, 4 KiB and 2 MiB pages$"
+  CMD ${KVMRUN} qemu -kernel ${G}/vtd_edu.elf ${QEMU_DEBUG_EXIT} -M q35
+  -device intel-iommu,intremap=off,eim=off -device edu -smp 2 -m 64 -append vtd=1)
+kvmrun_cmd_test(qemu.vtd_edu.split --needs-kvm ${PASS}
+  --out "^vtd: edu INTx through IOAPIC pin 1[6-9] remapped by IRTE 0xa5 to vector 0x63 on APIC 1$"
+  CMD ${KVMRUN} qemu -kernel ${G}/vtd_edu.elf ${QEMU_DEBUG_EXIT} -M q35,kernel-irqchip=split
+  -device intel-iommu,intremap=on,eim=off -device edu -smp 2 -m 64 -append "vtd=1 ir=1 ioapic=1")
+kvmrun_cmd_test(cli.qemu_intel_iommu_intremap ${ONE_ERROR}
+  --err "^kvmrun: -device intel-iommu,intremap=on: needs -machine kernel-irqchip=split"
+  CMD ${KVMRUN} qemu -kernel x -M q35 -device intel-iommu,intremap=on,eim=off -device edu)
+kvmrun_cmd_test(cli.qemu_intel_iommu_bad ${ONE_ERROR}
+  --err "^kvmrun: -device intel-iommu: unsupported option 'pt'$"
+  CMD ${KVMRUN} qemu -kernel x -device intel-iommu,pt=on)
 # kvm-unit-tests' runner greps -device '?' for the test devices before it runs anything.
 kvmrun_cmd_test(cli.qemu_device_help --status 0 --out "^name \"pc-testdev\", bus ISA$"
   --out "^name \"pci-testdev\", bus PCI" CMD ${KVMRUN} qemu -device ?)

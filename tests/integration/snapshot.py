@@ -11,7 +11,8 @@ SCENARIO:
   guest-port CPUS   a snapshot the guest asks for (SNAPSHOT_PORT) with
                     --snapshot-dir: "saved" there, "restored" in the restored
                     run, which continues with the next line; "none" without
-                    (guest-port CPUS no-pit: the same on a machine without a PIT)
+                    (guest-port CPUS no-pit: the same on a machine without a PIT;
+                    guest-port CPUS split: with --irqchip split)
   devices T         snapdev on transport T (pci, mmio) with virtio-blk, -rng and
                     -console: after the restore a disk write lands in the image
                     (checked from the host), entropy arrives, the console prints
@@ -259,8 +260,9 @@ def scenario_cycles(cpus, cycles=5):
 def scenario_guest_port(cpus, machine=""):
     cpus = int(cpus)
     snap = os.path.join(TMP, "gsnap")
-    # machine "no-pit": the restore must build the machine without a PIT from the snapshot alone.
-    extra = ["--no-pit"] if machine == "no-pit" else []
+    # machine "no-pit": the restore must build the machine without a PIT from the snapshot alone;
+    # "split": with the split irqchip (the userspace IOAPIC a device, no in-kernel PIC/IOAPIC state).
+    extra = {"no-pit": ["--no-pit"], "split": ["--irqchip", "split"]}.get(machine, [])
     p = Proc("run", ["run"] + snapcount_args(cpus, "lines=8 snap_at=4") + extra +
              ["--snapshot-dir", snap, "--timeout", "120"])
     p.expect_exit(33, 150)

@@ -107,7 +107,7 @@ static void check_pci(const uint8_t *xsdt, const uint8_t *dsdt)
 START_TEST(tables_are_consistent)
 {
 	unsigned cpus = (unsigned)_i;
-	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true);
+	uint64_t rsdp_addr = acpi_build(&mem, cpus, (1u << 5) | (1u << 10), true, true, NULL);
 	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *facs;
 	unsigned lapics = 0, ioapics = 0, level = 0;
 
@@ -162,8 +162,28 @@ START_TEST(tables_are_consistent)
 	ck_assert_uint_eq(ioapics, 1);
 	ck_assert_uint_eq(level, 3);
 	ck_assert_uint_eq(r32(madt + 36), LAPIC_ADDR);
+	ck_assert_uint_eq(r32(madt + 40), 1);			/* PCAT_COMPAT: PICs there */
 	/* Everything stays inside the BIOS area. */
 	ck_assert_uint_le(r64(rsdp + 24) + r32(xsdt + 4), ACPI_TABLES_END);
+}
+END_TEST
+
+/* The split irqchip's machine: no PICs, so no PCAT_COMPAT; the IOAPIC and the SCI stay. */
+START_TEST(madt_without_pic)
+{
+	const uint8_t *madt;
+	unsigned ioapics = 0, sci = 0;
+
+	ck_assert_uint_eq(acpi_build(&mem, 2, 0, false, false, NULL), ACPI_RSDP_ADDR);
+	madt = find(table(r64(guest_mem_ptr(&mem, ACPI_RSDP_ADDR, 36) + 24), "XSDT"), "APIC");
+	ck_assert_uint_eq(r32(madt + 40), 0);
+	for (uint32_t off = 44; off < r32(madt + 4); off += madt[off + 1]) {
+		ioapics += madt[off] == 1;
+		sci += madt[off] == 2 && madt[off + 3] == 9;
+	}
+	ck_assert_uint_eq(ioapics, 1);
+	ck_assert_uint_eq(sci, 1);
+	ck_assert_uint_eq(acpi_sum(madt, r32(madt + 4)), 0);
 }
 END_TEST
 
@@ -189,7 +209,7 @@ START_TEST(facs_waking_vector)
 	uint64_t xv = 1, facs;
 	uint8_t junk[4] = "XXXX";
 
-	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false), ACPI_RSDP_ADDR);
+	ck_assert_uint_eq(acpi_build(&mem, 1, 0, false, true, NULL), ACPI_RSDP_ADDR);
 	ck_assert_int_eq(acpi_facs_waking_vector(&mem, &v, &xv), 0);
 	ck_assert_uint_eq(v, 0);
 	ck_assert_uint_eq(xv, 0);
@@ -242,6 +262,47 @@ START_TEST(pm_poweroff_and_reset)
 }
 END_TEST
 
+/* A DMAR table for a VT-d unit: one DRHD, INCLUDE_PCI_ALL clear, the scopes given. */
+START_TEST(dmar_table)
+{
+	struct machine_dmar d = {
+		.base = 0xfed90000, .intremap = true, .ioapic_bus = 0, .ioapic_devfn = 0xf8,
+		.nr_devs = 2, .devfn = { 0x08, 0x11 },
+	};
+	const uint8_t *xsdt, *dmar, *drhd, *sc;
+
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, true, true, &d), 36) + 24), "XSDT");
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 4 * 8);	/* FADT, MADT, MCFG, DMAR */
+	dmar = find(xsdt, "DMAR");
+	ck_assert_uint_eq(dmar[36], 47);			/* host address width - 1 */
+	ck_assert_uint_eq(dmar[37], 0x3);			/* INTR_REMAP, X2APIC_OPT_OUT */
+	drhd = dmar + 48;
+	ck_assert_uint_eq(drhd[0] | drhd[1] << 8, 0);		/* DRHD */
+	ck_assert_uint_eq(drhd[2] | drhd[3] << 8, 16 + 3 * 8);
+	ck_assert_uint_eq(r32(dmar + 4), 48 + 16 + 3 * 8);
+	ck_assert_uint_eq(drhd[4] & 1, 0);			/* INCLUDE_PCI_ALL clear */
+	ck_assert_uint_eq(r64(drhd + 8), 0xfed90000);
+	sc = drhd + 16;
+	ck_assert_uint_eq(sc[0], 1);				/* PCI endpoint 00:01.0 */
+	ck_assert_uint_eq(sc[1], 8);
+	ck_assert_uint_eq(sc[6], 1);
+	ck_assert_uint_eq(sc[7], 0);
+	ck_assert_uint_eq(sc[8 + 6], 2);			/* 00:02.1 */
+	ck_assert_uint_eq(sc[8 + 7], 1);
+	ck_assert_uint_eq(sc[16], 3);				/* IOAPIC 0 at 00:1f.0 */
+	ck_assert_uint_eq(sc[16 + 4], 0);
+	ck_assert_uint_eq(sc[16 + 6], 0x1f);
+	/* Without interrupt remapping: no flag, no IOAPIC scope. */
+	d.intremap = false;
+	d.nr_devs = 1;
+	xsdt = table(r64(guest_mem_ptr(&mem, acpi_build(&mem, 2, 0, false, true, &d), 36) + 24), "XSDT");
+	ck_assert_uint_eq(r32(xsdt + 4), 36 + 3 * 8);	/* FADT, MADT, DMAR */
+	dmar = find(xsdt, "DMAR");
+	ck_assert_uint_eq(dmar[37], 0);
+	ck_assert_uint_eq(r32(dmar + 4), 48 + 16 + 8);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("acpi");
@@ -254,6 +315,8 @@ int main(void)
 	tcase_add_loop_test(tc, tables_are_consistent, 255, 256);
 	tcase_add_test(tc, pm_poweroff_and_reset);
 	tcase_add_test(tc, facs_waking_vector);
+	tcase_add_test(tc, dmar_table);
+	tcase_add_test(tc, madt_without_pic);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

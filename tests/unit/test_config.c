@@ -446,6 +446,30 @@ START_TEST(test_reboot)
 }
 END_TEST
 
+/* --irqchip split: the IOAPIC in kvmrun, so no PIC and no PIT; kernel is the default. */
+START_TEST(test_irqchip)
+{
+	struct vm_config cfg;
+
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k"));
+	ck_assert_int_eq(cfg.irqchip, IRQCHIP_KERNEL);
+	ck_assert(!cfg.no_pit);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "split"));
+	ck_assert_int_eq(cfg.irqchip, IRQCHIP_SPLIT);
+	ck_assert(cfg.no_pit);
+	ck_assert_uint_eq(cfg.given & CFG_GIVEN_MACHINE, CFG_GIVEN_MACHINE);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "kernel"));
+	ck_assert_int_eq(cfg.irqchip, IRQCHIP_KERNEL);
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "off"),
+			    "--irqchip 'off': expected kernel or split");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "split",
+				  "--vfio", "0000:01:00.1"),
+			    "--vfio with --irqchip split");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "restore", "dir", "--irqchip", "split"),
+			    "the machine (kernel, vCPUs, memory, devices) is the snapshot's");
+}
+END_TEST
+
 START_TEST(test_no_pit)
 {
 	struct vm_config cfg;
@@ -455,6 +479,36 @@ START_TEST(test_no_pit)
 	ck_assert_uint_eq(cfg.given & CFG_GIVEN_MACHINE, CFG_GIVEN_MACHINE);
 	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--no-pit=1"),
 			    "option '--no-pit' takes no value");
+}
+END_TEST
+
+START_TEST(test_edu_iommu)
+{
+	struct vm_config cfg;
+
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu"));
+	ck_assert(cfg.edu && !cfg.iommu);
+	ck_assert_uint_eq(cfg.given & CFG_GIVEN_MACHINE, CFG_GIVEN_MACHINE);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu", "--iommu", "intel"));
+	ck_assert(cfg.iommu);
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_OFF);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intel,intremap=msi"));
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_MSI);
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intel,intremap=off"));
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_OFF);
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "amd"),
+			    "--iommu 'amd': expected intel[,intremap=on|msi|off]");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu", "intelx"),
+			    "--iommu 'intelx': expected intel");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu",
+				  "intel,eim=on"), "unsupported option 'eim=on'");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--edu", "--transport",
+				  "mmio"), "--edu needs --transport pci");
+	assert_err_contains(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--iommu",
+				  "intel,intremap=on"), "needs the split irqchip");
+	assert_ok(PARSE(&cfg, "kvmrun", "run", "--kernel", "k", "--irqchip", "split", "--iommu",
+			"intel,intremap=on", "--edu"));
+	ck_assert_int_eq(cfg.iommu_ir, IOMMU_IR_ON);
 }
 END_TEST
 
@@ -718,6 +772,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_pvm);
 	tcase_add_test(tc, test_reboot);
 	tcase_add_test(tc, test_no_pit);
+	tcase_add_test(tc, test_edu_iommu);
+	tcase_add_test(tc, test_irqchip);
 	tcase_add_test(tc, test_unknown_option);
 	tcase_add_test(tc, test_unknown_option_in_group);
 	tcase_add_test(tc, test_net_mac);

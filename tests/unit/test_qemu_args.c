@@ -185,6 +185,24 @@ START_TEST(test_machine)
 }
 END_TEST
 
+/* kvm-unit-tests' intel_iommu: the split irqchip (userspace IOAPIC), which has no PIT. */
+START_TEST(test_machine_split_irqchip)
+{
+	OK("-kernel", "k", "-global", "kvm-pit.lost_tick_policy=discard", "-M",
+	   "q35,kernel-irqchip=split", "-smp", "4");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_SPLIT);
+	ck_assert(qa.cfg.no_pit);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=on");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_KERNEL);
+	ck_assert(!qa.cfg.no_pit);
+	/* The last word wins. */
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=split", "-M", "kernel-irqchip=on");
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_KERNEL);
+	ck_assert(!qa.cfg.no_pit);
+}
+END_TEST
+
 /* kvm-unit-tests' vmexit_ipi adds -machine pit=off to the runner's line (and its -global). */
 START_TEST(test_machine_pit)
 {
@@ -299,6 +317,31 @@ START_TEST(test_debug_exit_and_testdevs)
 	ck_assert(qa.cfg.pc_testdev && !qa.cfg.pci_testdev);
 	OK("-kernel", "k", "-device", "pci-testdev");
 	ck_assert(!qa.cfg.pc_testdev && qa.cfg.pci_testdev);
+}
+END_TEST
+
+START_TEST(test_edu_intel_iommu)
+{
+	OK("-kernel", "k", "-M", "q35", "-device", "edu");
+	ck_assert(qa.cfg.edu && !qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.transport, TRANSPORT_PCI);
+	/* kvm-unit-tests' intel_iommu line, less the split irqchip this tree lacks. */
+	OK("-kernel", "k", "-M", "q35", "-device", "intel-iommu,intremap=off,eim=off,caching-mode=off",
+	   "-device", "edu", "-smp", "4");
+	ck_assert(qa.cfg.edu && qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_OFF);
+	/* QEMU's auto: on only with the split irqchip. */
+	OK("-kernel", "k", "-device", "intel-iommu,aw-bits=48,device-iotlb=off");
+	ck_assert(qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_OFF);
+	OK("-kernel", "k", "-device", "intel-iommu", "-M", "q35,kernel-irqchip=split");
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_ON);
+	/* kvm-unit-tests' intel_iommu line as it is. */
+	OK("-kernel", "k", "-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on,eim=off",
+	   "-device", "edu", "-smp", "4");
+	ck_assert(qa.cfg.edu && qa.cfg.iommu);
+	ck_assert_int_eq(qa.cfg.iommu_ir, IOMMU_IR_ON);
+	ck_assert_int_eq(qa.cfg.irqchip, IRQCHIP_SPLIT);
 }
 END_TEST
 
@@ -435,8 +478,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "-kernel", "k", "-machine", "isapc" },
 	  "-machine isapc: unsupported machine type (pc, q35 and microvm are)" },
 	{ { "-kernel", "k", "-M", "pc,accel=tcg" }, "-machine: unsupported option 'accel=tcg'" },
-	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=split" },
-	  "-machine: unsupported option 'kernel-irqchip=split'" },
+	{ { "-kernel", "k", "-M", "q35,kernel-irqchip=off" },
+	  "-machine kernel-irqchip=off: unsupported (on and split are: kvmrun keeps the LAPICs in KVM)" },
 	{ { "-kernel", "k", "-M", "pc,pit=no" }, "-machine: unsupported option 'pit=no'" },
 	{ { "-kernel", "k", "-M", "pc,pit" }, "-machine: unsupported option 'pit'" },
 	{ { "-kernel", "k", "-accel", "tcg" }, "-accel tcg: only kvm is supported" },
@@ -515,6 +558,21 @@ static const struct bad_case bad_cases[] = {
 	  "virtio-rng-pci: -machine microvm has no PCI bus (use virtio-*-device)" },
 	{ { "-kernel", "k", "-M", "microvm", "-device", "pci-testdev" },
 	  "-device pci-testdev: -machine microvm has no PCI bus" },
+	{ { "-kernel", "k", "-device", "edu,id=e" }, "-device edu: unsupported option 'id'" },
+	{ { "-kernel", "k", "-device", "intel-iommu,x-buggy-eim=on" },
+	  "-device intel-iommu: unsupported option 'x-buggy-eim'" },
+	{ { "-kernel", "k", "-device", "intel-iommu,eim=on" },
+	  "-device intel-iommu: eim=on: unsupported (kvmrun's VT-d unit has no eim)" },
+	{ { "-kernel", "k", "-device", "intel-iommu,caching-mode=on" },
+	  "-device intel-iommu: caching-mode=on: unsupported (kvmrun's VT-d unit has no caching-mode)" },
+	{ { "-kernel", "k", "-device", "intel-iommu,aw-bits=57" },
+	  "-device intel-iommu: unsupported option 'aw-bits'" },
+	{ { "-kernel", "k", "-device", "intel-iommu", "-device", "intel-iommu" },
+	  "-device intel-iommu: only one is supported" },
+	{ { "-kernel", "k", "-M", "microvm", "-device", "edu" },
+	  "-device edu: -machine microvm has no PCI bus" },
+	{ { "-kernel", "k", "-M", "q35", "-device", "intel-iommu,intremap=on,eim=off" },
+	  "-device intel-iommu,intremap=on: needs -machine kernel-irqchip=split (KVM's IOAPIC cannot remap)" },
 	{ { "-kernel", "k", "-device", "virtio-rng-device" },
 	  "virtio-rng-device: virtio-mmio devices need -machine microvm (use virtio-*-pci)" },
 	{ { "-kernel", "k", "-pidfile", "" }, "-pidfile: empty file name" },
@@ -558,6 +616,7 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_smp);
 	tcase_add_test(tc, test_machine);
 	tcase_add_test(tc, test_machine_pit);
+	tcase_add_test(tc, test_machine_split_irqchip);
 	tcase_add_test(tc, test_accel_cpu_display);
 	tcase_add_test(tc, test_cpu_features);
 	tcase_add_test(tc, test_cpu_features_in_help);
@@ -566,6 +625,7 @@ static Suite *qemu_args_suite(void)
 	tcase_add_test(tc, test_drives);
 	tcase_add_test(tc, test_net_rng);
 	tcase_add_test(tc, test_misc);
+	tcase_add_test(tc, test_edu_intel_iommu);
 	tcase_add_test(tc, test_first_argument);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("refused");
