@@ -269,7 +269,7 @@ kvmrun_cmd_test(cli.bad_reboot ${ONE_ERROR} --err "--reboot 'never'" CMD ${KVMRU
 # Each runs alone (RUN_SERIAL): on a 2-CPU PVM host two 2-vCPU Linux guests
 # side by side stalled for minutes in emulated kernel code (measured
 # 2026-12-04 with this and the previous kvmrun alike), one alone boots in 70-90 s.
-foreach(mode kunit-bzimage kunit-pvh userspace)
+foreach(mode kunit-bzimage kunit-pvh kunit-split userspace)
   add_test(NAME linux.${mode}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux.sh ${RUN} ${KVMRUN} ${mode})
   set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS linux RUN_SERIAL TRUE)
