@@ -580,12 +580,15 @@ add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
 add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
 add_test(NAME snapshot.guest-port.split COMMAND ${SNAP} guest-port 2 split)
+add_test(NAME snapshot.migrate.split COMMAND ${SNAP} migrate unix split)
+add_test(NAME snapshot.migrate.split-mismatch COMMAND ${SNAP} migrate unix split-mismatch)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
-  snapshot.guest-port.no-pit snapshot.guest-port.split
+  snapshot.guest-port.no-pit snapshot.guest-port.split snapshot.migrate.split
+  snapshot.migrate.split-mismatch
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})
