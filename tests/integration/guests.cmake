@@ -557,6 +557,9 @@ kvmrun_virtio_test(virtio.split.pci.intx virtio_irq.elf ${PASS}
 kvmrun_cmd_test(cli.split.qemu-front --needs-kvm --status 33 --out "^PASS"
   CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=split -nodefaults -serial stdio
   -device isa-debug-exit,iobase=0xf4,iosize=4)
+# Every x86 KVM since Linux 4.4 offers it, PVM included.
+kvmrun_cmd_test(cli.split.info --needs-kvm --status 0
+  --out "^split irqchip \\(--irqchip split\\): available$" CMD ${KVMRUN} info)
 kvmrun_cmd_test(cli.split.qemu-front-off --status 1
   --err "-machine kernel-irqchip=off: unsupported \\(on and split are"
   CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=off)
