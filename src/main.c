@@ -47,6 +47,9 @@ static int cmd_info(void)
 		printf("migration dirty tracking: bitmap (%s)\n", host.dirty_ring_max ?
 		       "PVM's dirty ring misses pages its emulator writes" : "no dirty ring on this host");
 	printf("VFIO passthrough: %s\n", vfio_iface_name(vfio_host_probe("/dev")));
+	printf("split irqchip (--irqchip split): %s\n",
+	       ioctl(host.fd, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0 ? "available" :
+	       "not offered (KVM_CAP_SPLIT_IRQCHIP)");
 	printf("capabilities used:");
 	for (unsigned i = 0; i < kvm_nr_required_caps; i++)
 		printf("%s %s", i % 4 ? "" : "\n ", kvm_required_caps[i].name + strlen("KVM_CAP_"));

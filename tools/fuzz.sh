@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot qmp vhost_user vfio vtd)
+all=(virtqueue blk blk_direct blk_uring console pci mmio serial pio loader config snapshot qmp vhost_user vfio vtd ioapic)
 secs=60
 merge=0
 targets=()

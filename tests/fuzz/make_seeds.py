@@ -424,8 +424,28 @@ def vhost_user():
     put("no-protocol", "vhost_user", b"\0" + reply(1, struct.pack("<Q", 1 << 32)))
 
 
+def ioapic():
+    """fuzz_ioapic: entries programmed (edge, level, remappable), lines, EOIs."""
+    def reg_w(reg, val):
+        return struct.pack("<BHBI", 0, 0x00, 2, reg) + struct.pack("<BHBI", 0, 0x10, 2, val)
+
+    def line(pin, level):
+        return struct.pack("<BBB", 2, pin, level)
+
+    def eoi(vec):
+        return struct.pack("<BB", 3, vec)
+
+    edge = reg_w(0x11 + 8, 0x01000000) + reg_w(0x10 + 8, 0x24) + line(4, 1) + line(4, 0)
+    level = reg_w(0x10 + 20, 0x8000 | 0x5a) + line(10, 1) + eoi(0x5a) + line(10, 0) + eoi(0x5a)
+    remap = reg_w(0x11 + 22, 0x00030000 | 0x2468 << 17) + reg_w(0x10 + 22, 0x10000 | 0x8800 | 0x70)
+    remap += line(11, 1) + reg_w(0x10 + 22, 0x8800 | 0x70) + struct.pack("<BHBI", 0, 0x40, 2, 0x70)
+    put("edge", "ioapic", edge)
+    put("level", "ioapic", level + struct.pack("<B", 4))
+    put("remappable", "ioapic", remap + struct.pack("<BHBI", 1, 0x10, 2, 0))
+
+
 if __name__ == "__main__":
-    for fn in (virtqueue, blk, console, pci, mmio, serial, pio, loader, config, vhost_user):
+    for fn in (virtqueue, blk, console, pci, mmio, serial, pio, loader, config, vhost_user, ioapic):
         fn()
     total = sum(os.path.getsize(os.path.join(dp, f))
                 for dp, _, fs in os.walk(CORPUS) for f in fs)

@@ -308,7 +308,7 @@ kvmrun_cmd_test(cli.bad_reboot ${ONE_ERROR} --err "--reboot 'never'" CMD ${KVMRU
 # Each runs alone (RUN_SERIAL): on a 2-CPU PVM host two 2-vCPU Linux guests
 # side by side stalled for minutes in emulated kernel code (measured
 # 2026-12-04 with this and the previous kvmrun alike), one alone boots in 70-90 s.
-foreach(mode kunit-bzimage kunit-pvh userspace)
+foreach(mode kunit-bzimage kunit-pvh kunit-split userspace)
   add_test(NAME linux.${mode}
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/linux.sh ${RUN} ${KVMRUN} ${mode})
   set_tests_properties(linux.${mode} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS linux RUN_SERIAL TRUE)
@@ -600,6 +600,9 @@ kvmrun_virtio_test(virtio.split.pci.intx virtio_irq.elf ${PASS}
 kvmrun_cmd_test(cli.split.qemu-front --needs-kvm --status 33 --out "^PASS"
   CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=split -nodefaults -serial stdio
   -device isa-debug-exit,iobase=0xf4,iosize=4)
+# Every x86 KVM since Linux 4.4 offers it, PVM included.
+kvmrun_cmd_test(cli.split.info --needs-kvm --status 0
+  --out "^split irqchip \\(--irqchip split\\): available$" CMD ${KVMRUN} info)
 kvmrun_cmd_test(cli.split.qemu-front-off --status 1
   --err "-machine kernel-irqchip=off: unsupported \\(on and split are"
   CMD ${KVMRUN} qemu -kernel ${G}/hello.elf -M q35,kernel-irqchip=off)
@@ -623,12 +626,15 @@ add_test(NAME snapshot.guest-port.1 COMMAND ${SNAP} guest-port 1)
 add_test(NAME snapshot.guest-port.2 COMMAND ${SNAP} guest-port 2)
 add_test(NAME snapshot.guest-port.no-pit COMMAND ${SNAP} guest-port 1 no-pit)
 add_test(NAME snapshot.guest-port.split COMMAND ${SNAP} guest-port 2 split)
+add_test(NAME snapshot.migrate.split COMMAND ${SNAP} migrate unix split)
+add_test(NAME snapshot.migrate.split-mismatch COMMAND ${SNAP} migrate unix split-mismatch)
 add_test(NAME snapshot.refuse COMMAND ${SNAP} refuse)
 add_test(NAME snapshot.migrate.unix COMMAND ${SNAP} migrate unix)
 add_test(NAME snapshot.migrate.tcp COMMAND ${SNAP} migrate tcp)
 add_test(NAME snapshot.migrate.dest-dies COMMAND ${SNAP} migrate-fail)
 set(snap_tests snapshot.cycles.1 snapshot.cycles.2 snapshot.guest-port.1 snapshot.guest-port.2
-  snapshot.guest-port.no-pit snapshot.guest-port.split
+  snapshot.guest-port.no-pit snapshot.guest-port.split snapshot.migrate.split
+  snapshot.migrate.split-mismatch
   snapshot.refuse snapshot.migrate.unix snapshot.migrate.tcp snapshot.migrate.dest-dies)
 foreach(t pci mmio)
   add_test(NAME snapshot.devices.${t} COMMAND ${SNAP} devices ${t})

@@ -6,6 +6,7 @@
 #
 #   kunit-bzimage   bzImage, 2 vCPUs, 512M: KUnit suites, then kunit_shutdown=poweroff
 #   kunit-pvh       ELF vmlinux via PVH, same, ending with kunit_shutdown=reboot
+#   kunit-split     kunit-pvh with --irqchip split: no PIC, kvmrun's IOAPIC (version 0x20)
 #   userspace       busybox init checks /proc and the date, then powers off
 #                   (needs hardware virtualization: skipped on PVM hosts)
 #
@@ -55,6 +56,14 @@ kunit-pvh)
 		--out "reboot: Restarting system" --err "guest reset" --err "via PVH" -- \
 		"$kvmrun" run -v --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" \
 		--cpus 2 --memory 512M --timeout 600 \
+		--append "console=ttyS0 kunit_shutdown=reboot panic=-1 $marker"
+	;;
+kunit-split)
+	exec "$run" --status 0 "${common[@]}" --out "# Totals: pass:[1-9][0-9]* fail:0" \
+		--out "Using NULL legacy PIC" --out "IOAPIC\[0\]: apic_id 0, version 32, address 0xfec00000, GSI 0-23" \
+		--out "reboot: Restarting system" --err "guest reset" -- \
+		"$kvmrun" run -v --kernel "$dir/vmlinux" --initrd "$dir/initramfs.cpio" \
+		--cpus 2 --memory 512M --timeout 600 --irqchip split \
 		--append "console=ttyS0 kunit_shutdown=reboot panic=-1 $marker"
 	;;
 userspace)

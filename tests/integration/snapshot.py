@@ -24,6 +24,8 @@ SCENARIO:
   migrate URI       dirtymem (2 vCPUs) migrated to a second kvmrun started with
                     --incoming over unix: or tcp:127.0.0.1: the destination
                     verifies its RAM and passes, the source exits 0
+                    (migrate URI split: both with --irqchip split; split-mismatch:
+                    a split source, a default destination, which refuses it)
   migrate-fail      a destination that dies mid-way: the migration fails, the
                     source keeps running (more passes verified), and a second
                     migration to a real destination then succeeds
@@ -498,9 +500,10 @@ def check_passes(text, what):
     return n
 
 
-def migrate_once(src, sock, kind, passes):
+def migrate_once(src, sock, kind, passes, extra=()):
     uri = incoming(kind)
-    dst = Proc(f"dest-{kind}", ["run"] + dirtymem_args(passes) + ["--incoming", uri, "--timeout", "300"])
+    dst = Proc(f"dest-{kind}", ["run"] + dirtymem_args(passes) + list(extra) +
+               ["--incoming", uri, "--timeout", "300"])
     wait_listening(uri, dst)
     if dst.out():
         raise Fail(f"[{dst.name}] the guest runs before the migration arrived\n{dst.report()}")
@@ -522,12 +525,30 @@ def migrate_once(src, sock, kind, passes):
         f"passes {dn[0]}..{dn[-1]} and passed; source exit 0 ({st})")
 
 
-def scenario_migrate(kind):
+def scenario_migrate(kind, machine=""):
     passes = 400
     sock = os.path.join(TMP, "api-src")
-    src = Proc("source", ["run"] + dirtymem_args(passes) + ["--api", sock, "--timeout", "300"])
+    # machine "split": both sides with --irqchip split; "split-mismatch": only the source, and the
+    # destination must refuse the stream in one line naming --irqchip.
+    extra = ["--irqchip", "split"] if machine.startswith("split") else []
+    src = Proc("source", ["run"] + dirtymem_args(passes) + extra + ["--api", sock, "--timeout", "300"])
     src.wait_for(r"^pass 3 verified", 60)
-    migrate_once(src, sock, kind, passes)
+    if machine != "split-mismatch":
+        migrate_once(src, sock, kind, passes, extra)
+        return
+    uri = incoming(kind)
+    dst = Proc("dest-kernel", ["run"] + dirtymem_args(passes) + ["--incoming", uri, "--timeout", "60"])
+    wait_listening(uri, dst)
+    ctl(sock, "migrate", f"uri={uri}")
+    dst.expect_exit(1, 60)
+    want = "the source's irqchip is split, this side's in the kernel (--irqchip)"
+    if want not in dst.err():
+        raise Fail(f"[{dst.name}] no '{want}'\n{dst.report()}")
+    if src.p.poll() is not None:
+        raise Fail(f"[source] ended after the destination refused\n{src.report()}")
+    src.p.kill()
+    src.p.wait()
+    log("ok: a split-irqchip source refused by an in-kernel-irqchip destination, in one line; the source ran on")
 
 
 class DyingDestination(threading.Thread):
