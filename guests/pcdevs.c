@@ -144,11 +144,19 @@ static uint32_t ioapic_read(uint32_t reg)
 	return mmio_read32(IOAPIC_BASE + 0x10);
 }
 
+/*
+ * Lets interrupts in, n of them at most, for a while.  The port read is an
+ * exit taken with interrupts on and outside sti's shadow: on PVM, where
+ * sti and cli are emulated, a pending interrupt is injected at such an exit's
+ * re-entry, and a window of sti; pause; cli alone catches one only when a
+ * host tick happens to land in it.
+ */
 static void wait_irqs(unsigned n)
 {
-	for (volatile unsigned i = 0; i < 100000 && testdev_irqs < n; i++) {
+	for (volatile unsigned i = 0; i < 2000 && testdev_irqs < n; i++) {
 		sti();
 		pause();
+		(void)inb(0x80);
 		cli();
 	}
 }
