@@ -21,7 +21,8 @@ static void add_irqchip(struct kvm_irq_routing *t, unsigned gsi, unsigned chip, 
 	};
 }
 
-int irq_routing_init_split(struct irq_routing *r, int vm_fd)
+/* An empty table, its lock, and MSI GSIs handed out from IRQ_ROUTING_FIRST_MSI. */
+static int routing_new(struct irq_routing *r, int vm_fd, bool split)
 {
 	memset(r, 0, sizeof(*r));
 	r->table = calloc(1, sizeof(*r->table) +
@@ -30,21 +31,23 @@ int irq_routing_init_split(struct irq_routing *r, int vm_fd)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
 	r->vm_fd = vm_fd;
-	r->split = true;
-	/* No irqchip routes: GSIs 0-23 get the userspace IOAPIC's MSI routes as it programs them. */
+	r->split = split;
 	r->next_gsi = IRQ_ROUTING_FIRST_MSI;
 	return 0;
 }
 
+int irq_routing_init_split(struct irq_routing *r, int vm_fd)
+{
+	/* No irqchip routes: GSIs 0-23 get the userspace IOAPIC's MSI routes as it programs them. */
+	return routing_new(r, vm_fd, true);
+}
+
 int irq_routing_init(struct irq_routing *r, int vm_fd)
 {
-	memset(r, 0, sizeof(*r));
-	r->table = calloc(1, sizeof(*r->table) +
-			     IRQ_ROUTING_MAX * sizeof(struct kvm_irq_routing_entry));
-	if (!r->table)
-		return -ENOMEM;
-	pthread_mutex_init(&r->lock, NULL);
-	r->vm_fd = vm_fd;
+	int ret = routing_new(r, vm_fd, false);
+
+	if (ret)
+		return ret;
 	/* As KVM sets them up: GSIs 0-15 on both PICs and the IOAPIC, 16-23 on the IOAPIC. */
 	for (unsigned gsi = 0; gsi < ISA_IRQS; gsi++) {
 		add_irqchip(r->table, gsi, gsi < PIC_PINS ? KVM_IRQCHIP_PIC_MASTER :
@@ -53,7 +56,6 @@ int irq_routing_init(struct irq_routing *r, int vm_fd)
 	}
 	for (unsigned gsi = ISA_IRQS; gsi < IRQ_ROUTING_FIRST_MSI; gsi++)
 		add_irqchip(r->table, gsi, KVM_IRQCHIP_IOAPIC, gsi);
-	r->next_gsi = IRQ_ROUTING_FIRST_MSI;
 	return 0;
 }
 
