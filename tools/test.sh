@@ -2,7 +2,7 @@
 # The whole test suite from scratch: installs packages, builds kvmrun and the
 # test guests, runs every test through ctest, then does it all again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then runs every libFuzzer
-# target for $KVMRUN_FUZZ_SECONDS (default 60) as a regression check.
+# target for $KVMRUN_FUZZ_SECONDS (default 30) as a regression check.
 # Usage: tools/test.sh [--quick]   (--quick: only the first pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,5 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-asan && ctest --output-on-failure -j2)
 
-echo "== fuzz targets (tools/fuzz.sh), ${KVMRUN_FUZZ_SECONDS:-60} s each"
-tools/fuzz.sh --time "${KVMRUN_FUZZ_SECONDS:-60}"
+echo "== fuzz targets (tools/fuzz.sh), ${KVMRUN_FUZZ_SECONDS:-30} s each"
+tools/fuzz.sh --time "${KVMRUN_FUZZ_SECONDS:-30}"
