@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,4 +113,17 @@ void fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ..
 	va_end(ap);
 	__sanitizer_report_error_summary(msg);
 	abort();
+}
+
+int fuzz_no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+		      int fd, bool assign)
+{
+	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
+	return -ENOSYS;
+}
+
+int fuzz_no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
+{
+	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
+	return -ENOSYS;
 }

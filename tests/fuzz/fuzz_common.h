@@ -36,6 +36,11 @@ void fuzz_mem_free(struct guest_mem *mem);
 /* Is [p, p + len) inside one region's host buffer? */
 bool fuzz_mem_contains(const struct guest_mem *mem, const void *p, uint64_t len);
 
+/* vm_irq_ops entries for targets that offer no ioeventfds or irqfds: -ENOSYS. */
+int fuzz_no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
+		      int fd, bool assign);
+int fuzz_no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign);
+
 /*
  * Every log line, debug ones included, is formatted and written: their
  * arguments are hostile too.  tools/fuzz.sh runs with -close_fd_mask=2, so

@@ -38,21 +38,8 @@ static void irq_set(void *ctx, unsigned gsi, int level)
 	line_level = level;
 }
 
-static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
-			int fd, bool assign)
-{
-	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
-	return -ENOSYS;
-}
-
-static int no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
-{
-	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
-	return -ENOSYS;
-}
-
 static const struct vm_irq_ops line_only = {
-	.set_line = irq_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+	.set_line = irq_set, .ioeventfd = fuzz_no_ioeventfd, .irqfd = fuzz_no_irqfd,
 };
 
 /* The restore targets' line: only where it ends up matters. */
@@ -65,7 +52,7 @@ static void twin_set(void *ctx, unsigned gsi, int level)
 }
 
 static const struct vm_irq_ops twin_ops = {
-	.set_line = twin_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+	.set_line = twin_set, .ioeventfd = fuzz_no_ioeventfd, .irqfd = fuzz_no_irqfd,
 };
 
 static struct fuzz_vdev twin;

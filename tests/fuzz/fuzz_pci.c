@@ -41,13 +41,6 @@ static unsigned nr_fn;
 static struct irq_routing routing;
 static bool keep_routes;
 
-static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
-			int fd, bool assign)
-{
-	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
-	return -ENOSYS;
-}
-
 /* Accepted: a vector that fires writes its eventfd, which nothing reads. */
 static int any_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
 {
@@ -74,7 +67,7 @@ static void line_set(void *ctx, unsigned gsi, int level)
 }
 
 static const struct vm_irq_ops fuzz_irq = {
-	.set_line = line_set, .ioeventfd = no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
+	.set_line = line_set, .ioeventfd = fuzz_no_ioeventfd, .irqfd = any_irqfd, .msi_alloc = msi_alloc,
 	.msi_route = msi_route,
 };
 

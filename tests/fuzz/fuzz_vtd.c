@@ -40,19 +40,6 @@ static void line_set(void *ctx, unsigned gsi, int level)
 	FUZZ_CHECK(gsi < MAX_GSI && level >= 0 && level <= 1, "line %u level %d", gsi, level);
 }
 
-static int no_ioeventfd(void *ctx, bool pio, uint64_t addr, unsigned len, const uint64_t *match,
-			int fd, bool assign)
-{
-	(void)ctx, (void)pio, (void)addr, (void)len, (void)match, (void)fd, (void)assign;
-	return -ENOSYS;
-}
-
-static int no_irqfd(void *ctx, unsigned gsi, int fd, int resample_fd, bool assign)
-{
-	(void)ctx, (void)gsi, (void)fd, (void)resample_fd, (void)assign;
-	return -ENOSYS;
-}
-
 static int msi_alloc(void *ctx)
 {
 	(void)ctx;
@@ -75,7 +62,7 @@ static int msi_route(void *ctx, unsigned gsi, uint64_t addr, uint32_t data)
 }
 
 static const struct vm_irq_ops fuzz_irq = {
-	.set_line = line_set, .ioeventfd = no_ioeventfd, .irqfd = no_irqfd,
+	.set_line = line_set, .ioeventfd = fuzz_no_ioeventfd, .irqfd = fuzz_no_irqfd,
 	.msi_alloc = msi_alloc, .msi_route = msi_route,
 };
 
